@@ -1,0 +1,205 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// DefaultOrigin is the checkpoint origin line, and the name of the ledger's
+// signing key, when none is configured.
+const DefaultOrigin = "creditbank.local/ledger"
+
+// Checkpoint is the body of a C2SP tlog-checkpoint: the origin line, the tree
+// size and the root hash. Extension lines are not produced and are ignored
+// when parsed.
+type Checkpoint struct {
+	Origin string
+	Size   uint64
+	Root   tlog.Hash
+}
+
+// Text returns the checkpoint body as it is signed.
+func (c Checkpoint) Text() string {
+	return fmt.Sprintf("%s\n%d\n%s\n", c.Origin, c.Size, base64.StdEncoding.EncodeToString(c.Root[:]))
+}
+
+// ParseCheckpoint parses a checkpoint body (the text of a signed note).
+func ParseCheckpoint(text string) (Checkpoint, error) {
+	if !strings.HasSuffix(text, "\n") {
+		return Checkpoint{}, errors.New("checkpoint: body does not end in a newline")
+	}
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	if len(lines) < 3 {
+		return Checkpoint{}, errors.New("checkpoint: fewer than three lines")
+	}
+	origin := lines[0]
+	if origin == "" {
+		return Checkpoint{}, errors.New("checkpoint: empty origin line")
+	}
+	size, err := strconv.ParseUint(lines[1], 10, 64)
+	if err != nil || strconv.FormatUint(size, 10) != lines[1] {
+		return Checkpoint{}, fmt.Errorf("checkpoint: bad tree size %q", lines[1])
+	}
+	root, err := base64.StdEncoding.Strict().DecodeString(lines[2])
+	if err != nil || len(root) != tlog.HashSize {
+		return Checkpoint{}, fmt.Errorf("checkpoint: bad root hash %q", lines[2])
+	}
+	for _, ext := range lines[3:] {
+		if ext == "" {
+			return Checkpoint{}, errors.New("checkpoint: empty extension line")
+		}
+	}
+	c := Checkpoint{Origin: origin, Size: size}
+	copy(c.Root[:], root)
+	return c, nil
+}
+
+// SignCheckpoint signs c as a C2SP signed note with signer, whose name must
+// be the checkpoint's origin.
+func SignCheckpoint(c Checkpoint, signer note.Signer) ([]byte, error) {
+	if signer.Name() != c.Origin {
+		return nil, fmt.Errorf("checkpoint: signer %q does not match origin %q", signer.Name(), c.Origin)
+	}
+	msg, err := note.Sign(&note.Note{Text: c.Text()}, signer)
+	if err != nil {
+		return nil, fmt.Errorf("sign checkpoint: %w", err)
+	}
+	return msg, nil
+}
+
+// OpenCheckpoint verifies a signed checkpoint with verifier and parses its
+// body. The origin must be the verifier's name.
+func OpenCheckpoint(signed []byte, verifier note.Verifier) (Checkpoint, error) {
+	n, err := note.Open(signed, note.VerifierList(verifier))
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("checkpoint signature: %w", err)
+	}
+	c, err := ParseCheckpoint(n.Text)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if c.Origin != verifier.Name() {
+		return Checkpoint{}, fmt.Errorf("checkpoint: origin %q is not %q", c.Origin, verifier.Name())
+	}
+	return c, nil
+}
+
+// Keys is the ledger's checkpoint signing key pair.
+type Keys struct {
+	Signer note.Signer
+	// VerifierKey is the public key in note format,
+	// "<origin>+<key hash hex>+<base64(0x01 || public key)>".
+	VerifierKey string
+	Verifier    note.Verifier
+}
+
+// GenerateKeys makes a fresh Ed25519 key pair named origin and returns it with
+// its private key in note format.
+func GenerateKeys(origin string) (Keys, string, error) {
+	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
+	if err != nil {
+		return Keys{}, "", fmt.Errorf("generate ledger key: %w", err)
+	}
+	k, err := keysFromPrivate(skey, vkey)
+	return k, skey, err
+}
+
+func keysFromPrivate(skey, vkey string) (Keys, error) {
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		return Keys{}, fmt.Errorf("ledger signing key: %w", err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return Keys{}, fmt.Errorf("ledger verifier key: %w", err)
+	}
+	if v.Name() != s.Name() || v.KeyHash() != s.KeyHash() {
+		return Keys{}, errors.New("ledger key files do not belong together")
+	}
+	return Keys{Signer: s, VerifierKey: vkey, Verifier: v}, nil
+}
+
+// LoadOrCreateKeys reads the signing key in dir (ledger.key, mode 0600, and
+// ledger.pub), creating both on first use. An existing key must be named
+// origin: a changed origin would make every earlier checkpoint unverifiable.
+func LoadOrCreateKeys(dir, origin string) (Keys, error) {
+	privPath := filepath.Join(dir, "ledger.key")
+	pubPath := filepath.Join(dir, "ledger.pub")
+	skey, err := os.ReadFile(privPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		keys, priv, err := GenerateKeys(origin)
+		if err != nil {
+			return Keys{}, err
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return Keys{}, fmt.Errorf("create key folder: %w", err)
+		}
+		if err := writeFileSync(pubPath, []byte(keys.VerifierKey+"\n"), 0o644); err != nil {
+			return Keys{}, err
+		}
+		// The private key is written last: its presence means the pair is whole.
+		if err := writeFileSync(privPath, []byte(priv+"\n"), 0o600); err != nil {
+			return Keys{}, err
+		}
+		return keys, nil
+	}
+	if err != nil {
+		return Keys{}, fmt.Errorf("read ledger key: %w", err)
+	}
+	vkey, err := os.ReadFile(pubPath)
+	if err != nil {
+		return Keys{}, fmt.Errorf("read ledger public key: %w", err)
+	}
+	keys, err := keysFromPrivate(string(bytes.TrimSpace(skey)), string(bytes.TrimSpace(vkey)))
+	if err != nil {
+		return Keys{}, fmt.Errorf("%s: %w", privPath, err)
+	}
+	if keys.Signer.Name() != origin {
+		return Keys{}, fmt.Errorf("%s is named %q but the origin is %q", privPath, keys.Signer.Name(), origin)
+	}
+	return keys, nil
+}
+
+// writeFileSync writes a new file and syncs it and its folder, so that a key
+// acknowledged as created survives a crash.
+func writeFileSync(path string, data []byte, perm os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", path, err)
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("sync folder of %s: %w", path, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync folder of %s: %w", path, err)
+	}
+	return nil
+}

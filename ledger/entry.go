@@ -1,0 +1,210 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// TimeLayout is the layout of an entry's recorded_at: RFC 3339 in UTC with a
+// fixed six-digit fraction, so that equal times always give equal bytes.
+const TimeLayout = "2006-01-02T15:04:05.000000Z"
+
+// Limits on the header fields of an entry. They keep index keys short and the
+// header free of anything but printable text.
+const (
+	maxTypeLen   = 64
+	maxActorLen  = 200
+	maxIndexLen  = 200
+	maxIdemLen   = 200
+	maxEntrySize = 16 << 20
+)
+
+var typePattern = regexp.MustCompile(`^[a-z][a-z0-9_.]{0,63}$`)
+
+// Entry is one record of the journal as it is stored and served.
+//
+// Its canonical encoding (see [Entry.Encode]) is
+//
+//	{"seq":N,"type":"T","recorded_at":"R","actor":"A","content":{...}}
+//
+// with the fields in that order, no insignificant white space, and content a
+// JSON object as the domain encoded it. Those bytes are the Merkle tree leaf.
+type Entry struct {
+	Seq        uint64          `json:"seq"`
+	Type       string          `json:"type"`
+	RecordedAt time.Time       `json:"recorded_at"`
+	Actor      string          `json:"actor"`
+	Content    json.RawMessage `json:"content"`
+}
+
+// Encode returns the canonical bytes of e. It fails if a header field is out
+// of bounds or the content is not a compact JSON object.
+func (e Entry) Encode() ([]byte, error) {
+	if err := checkHeader(e.Type, e.Actor); err != nil {
+		return nil, err
+	}
+	if err := checkContent(e.Content); err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 96+len(e.Actor)+len(e.Content))
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, e.Seq, 10)
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, e.Type)
+	b = append(b, `,"recorded_at":"`...)
+	b = e.RecordedAt.UTC().AppendFormat(b, TimeLayout)
+	b = append(b, `","actor":`...)
+	b = appendJSONString(b, e.Actor)
+	b = append(b, `,"content":`...)
+	b = append(b, e.Content...)
+	b = append(b, '}')
+	return b, nil
+}
+
+// ErrNotCanonical is wrapped by [ParseEntry] when bytes decode as an entry but
+// are not the canonical encoding of that entry.
+var ErrNotCanonical = errors.New("entry bytes are not canonical")
+
+// ParseEntry decodes stored entry bytes and checks that they are canonical:
+// re-encoding the result gives exactly b.
+func ParseEntry(b []byte) (Entry, error) {
+	if len(b) > maxEntrySize {
+		return Entry{}, fmt.Errorf("entry of %d bytes exceeds %d", len(b), maxEntrySize)
+	}
+	var raw struct {
+		Seq        *uint64         `json:"seq"`
+		Type       string          `json:"type"`
+		RecordedAt string          `json:"recorded_at"`
+		Actor      string          `json:"actor"`
+		Content    json.RawMessage `json:"content"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return Entry{}, fmt.Errorf("decode entry: %w", err)
+	}
+	if raw.Seq == nil {
+		return Entry{}, errors.New("decode entry: no seq")
+	}
+	t, err := time.Parse(TimeLayout, raw.RecordedAt)
+	if err != nil {
+		return Entry{}, fmt.Errorf("decode entry: recorded_at: %w", err)
+	}
+	e := Entry{Seq: *raw.Seq, Type: raw.Type, RecordedAt: t, Actor: raw.Actor, Content: raw.Content}
+	again, err := e.Encode()
+	if err != nil {
+		return Entry{}, fmt.Errorf("decode entry: %w", err)
+	}
+	if !bytes.Equal(again, b) {
+		return Entry{}, ErrNotCanonical
+	}
+	return e, nil
+}
+
+func checkHeader(typ, actor string) error {
+	if !typePattern.MatchString(typ) {
+		return fmt.Errorf("entry type %q does not match %s", typ, typePattern)
+	}
+	if err := checkText("actor", actor, maxActorLen); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkText accepts non-empty valid UTF-8 without control characters.
+func checkText(what, s string, max int) error {
+	if s == "" || len(s) > max {
+		return fmt.Errorf("%s must be 1 to %d bytes", what, max)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s is not valid UTF-8", what)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%s contains a control character", what)
+		}
+	}
+	return nil
+}
+
+// checkContent accepts a compact JSON object: valid, starting with '{', and
+// already in the form json.Compact gives.
+func checkContent(c json.RawMessage) error {
+	if len(c) == 0 || c[0] != '{' {
+		return errors.New("entry content must be a JSON object")
+	}
+	if !json.Valid(c) {
+		return errors.New("entry content is not valid JSON")
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(c))
+	if err := json.Compact(&buf, c); err != nil {
+		return fmt.Errorf("entry content: %w", err)
+	}
+	if !bytes.Equal(buf.Bytes(), c) {
+		return errors.New("entry content is not compact JSON")
+	}
+	return nil
+}
+
+// appendJSONString appends s as a JSON string without HTML escaping, the
+// same way encoding/json does with SetEscapeHTML(false).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+// MarshalContent encodes v as the compact JSON object an entry's content
+// holds, without HTML escaping. Go structs encode their fields in declaration
+// order and maps in sorted key order, so equal values give equal bytes.
+func MarshalContent(v any) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode content: %w", err)
+	}
+	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if len(out) == 0 || out[0] != '{' {
+		return nil, errors.New("encode content: not a JSON object")
+	}
+	return out, nil
+}

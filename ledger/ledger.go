@@ -1,0 +1,455 @@
+package ledger
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Errors a caller may branch on.
+var (
+	// ErrNotFound: no such entry, index key or state within the durable tree.
+	ErrNotFound = errors.New("ledger: not found")
+	// ErrUnavailable: the ledger refuses writes for now (the disk is full or
+	// Pebble reported a background write error); reads go on and writes
+	// resume by themselves once the cause is gone.
+	ErrUnavailable = errors.New("ledger: not accepting writes")
+	// ErrCorrupt: the store failed its integrity check on open; the ledger
+	// serves reads for inspection but refuses every write.
+	ErrCorrupt = errors.New("ledger: store failed its integrity check")
+	// ErrFailed: Pebble hit an error it cannot go on from; nothing more is
+	// acknowledged and the process must restart.
+	ErrFailed = errors.New("ledger: store failed")
+	// ErrClosed: the ledger is closed.
+	ErrClosed = errors.New("ledger: closed")
+	// ErrReadOnly: the ledger was opened read-only.
+	ErrReadOnly = errors.New("ledger: opened read-only")
+	// ErrRange: a proof or page was asked for sizes or positions the
+	// durable tree does not have.
+	ErrRange = errors.New("ledger: out of range")
+)
+
+// Options configure [Open]. Dir and Keys are required.
+type Options struct {
+	// Dir is the Pebble folder.
+	Dir string
+	// FS is the file system Pebble runs on; vfs.Default when nil. Tests pass
+	// vfs.NewCrashableMem() or an errorfs wrapper.
+	FS vfs.FS
+	// Keys sign checkpoints; the signer's name is the checkpoint origin.
+	Keys Keys
+	// Clock gives the time stamped on each group of entries; time.Now when nil.
+	// Entries never go back in time even if the clock does.
+	Clock func() time.Time
+	// CheckpointInterval is how often a new checkpoint is signed while the
+	// tree grows; 1s when zero.
+	CheckpointInterval time.Duration
+	// MaxGroup bounds how many proposals share one Pebble batch; 1024 when zero.
+	MaxGroup int
+	// MinFreeBytes: writes are refused while the disk holding Dir has less
+	// free space than this; 64 MiB when zero, never when negative.
+	MinFreeBytes int64
+	// ReadOnly opens the store for reading only (for audits and backups).
+	ReadOnly bool
+	// Logger receives the ledger's and Pebble's log lines; slog.Default when nil.
+	Logger *slog.Logger
+	// OnFatal is called when Pebble hits an error it cannot go on from (a
+	// failed WAL write or sync). It should stop the process; the default logs
+	// and exits with status 70. If it returns, the goroutine that hit the
+	// error blocks forever, so nothing after the failure is acknowledged.
+	OnFatal func(error)
+	// Tune, if set, may adjust Pebble's options before the store opens.
+	Tune func(*pebble.Options)
+}
+
+// Ledger is the journal. All methods are safe for concurrent use. Reads see
+// the tree as of the last synced group and never anything beyond it.
+// The caller must call Close.
+type Ledger struct {
+	opts     Options
+	db       *pebble.DB
+	log      *slog.Logger
+	origin   string
+	clock    func() time.Time
+	queue    chan *pending
+	stop     chan struct{}
+	stopped  chan struct{}
+	ckptReq  chan chan ckptResult
+	inflight sync.WaitGroup
+
+	mu     sync.Mutex // guards closed
+	closed bool
+
+	// Sequencer-owned state: the durable head and the latest checkpoint.
+	head      head
+	ckptSize  uint64
+	lastCkpt  time.Time
+	hashCache *hashCache
+
+	durableMu sync.RWMutex // guards cur
+	cur       *durable
+	ckpt      atomic.Pointer[[]byte] // latest durable signed checkpoint
+
+	integrity error        // set on open when the integrity check fails
+	failed    atomic.Bool  // Pebble reported a fatal error
+	bgFull    atomic.Bool  // Pebble reported ENOSPC in the background
+	diskFree  atomic.Int64 // last free-space reading, -1 when unknown
+	diskAt    atomic.Int64 // when diskFree was read, Unix nanoseconds
+}
+
+// durable is a Pebble snapshot taken right after a group synced, with the
+// tree head it holds. Readers take a reference; the last one closes it.
+type durable struct {
+	snap *pebble.Snapshot
+	head head
+	refs atomic.Int32
+}
+
+func (d *durable) release() {
+	if d.refs.Add(-1) == 0 {
+		d.snap.Close()
+	}
+}
+
+// emptyRoot is the RFC 6962 hash of the empty tree, SHA-256 of nothing.
+var emptyRoot = tlog.Hash(sha256.Sum256(nil))
+
+// Open opens or creates the ledger in opts.Dir. It fails if Pebble cannot
+// open the store; a store that opens but fails the integrity check is
+// returned with [Ledger.Integrity] reporting why, and refuses writes.
+func Open(opts Options) (*Ledger, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("ledger: no folder given")
+	}
+	if opts.Keys.Signer == nil || opts.Keys.Verifier == nil {
+		return nil, errors.New("ledger: no signing key given")
+	}
+	if opts.FS == nil {
+		opts.FS = vfs.Default
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.CheckpointInterval <= 0 {
+		opts.CheckpointInterval = time.Second
+	}
+	if opts.MaxGroup <= 0 {
+		opts.MaxGroup = 1024
+	}
+	if opts.MinFreeBytes == 0 {
+		opts.MinFreeBytes = 64 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	l := &Ledger{
+		opts:      opts,
+		log:       opts.Logger,
+		origin:    opts.Keys.Signer.Name(),
+		clock:     opts.Clock,
+		queue:     make(chan *pending, 4096),
+		stop:      make(chan struct{}),
+		stopped:   make(chan struct{}),
+		ckptReq:   make(chan chan ckptResult),
+		hashCache: newHashCache(),
+	}
+	if opts.OnFatal == nil {
+		l.opts.OnFatal = func(err error) {
+			l.log.Error("store failed; stopping", "err", err)
+			os.Exit(70)
+		}
+	}
+	l.diskFree.Store(-1)
+	po := &pebble.Options{
+		FS:                 opts.FS,
+		ReadOnly:           opts.ReadOnly,
+		Logger:             pebbleLogger{l},
+		FormatMajorVersion: pebble.FormatNewest,
+		EventListener: &pebble.EventListener{
+			BackgroundError: func(err error) {
+				l.log.Error("pebble background error", "err", err)
+				if errors.Is(err, syscall.ENOSPC) {
+					l.bgFull.Store(true)
+				}
+			},
+			FlushEnd: func(info pebble.FlushInfo) {
+				if info.Err == nil {
+					l.bgFull.Store(false)
+				}
+			},
+		},
+	}
+	if opts.Tune != nil {
+		opts.Tune(po)
+	}
+	db, err := pebble.Open(opts.Dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
+	}
+	l.db = db
+	if err := l.load(); err != nil {
+		l.integrity = err
+		l.log.Error("ledger failed its integrity check; refusing writes", "err", err)
+	}
+	l.publish()
+	if opts.ReadOnly || l.integrity != nil {
+		close(l.stopped)
+		return l, nil
+	}
+	if l.ckpt.Load() == nil || l.ckptSize < l.head.size {
+		if _, err := l.signCheckpoint(); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	go l.run()
+	return l, nil
+}
+
+// load reads the head and the latest checkpoint and checks that the store
+// holds what they say: no entry past the head, the last leaf hashed as
+// stored, the root recomputed from the stored hashes, and the checkpoint
+// signed by our key over a prefix of this tree.
+func (l *Ledger) load() error {
+	v, closer, err := l.db.Get(headKey)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		l.head = head{root: emptyRoot}
+	case err != nil:
+		return fmt.Errorf("read tree head: %w", err)
+	default:
+		h, err := decodeHead(v)
+		closer.Close()
+		if err != nil {
+			return err
+		}
+		l.head = h
+	}
+	h := l.head
+	// Nothing may lie past the head.
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: entryKey(h.size), UpperBound: []byte{tagEntry + 1}})
+	if err != nil {
+		return fmt.Errorf("scan entries: %w", err)
+	}
+	extra := it.First()
+	it.Close()
+	if extra {
+		return fmt.Errorf("entries stored past the tree size %d", h.size)
+	}
+	hr := l.dbHashes(l.db)
+	if h.size > 0 {
+		last, err := getCopy(l.db, entryKey(h.size-1))
+		if err != nil {
+			return fmt.Errorf("entry %d: %w", h.size-1, err)
+		}
+		e, err := ParseEntry(last)
+		if err != nil {
+			return fmt.Errorf("entry %d: %w", h.size-1, err)
+		}
+		if e.Seq != h.size-1 {
+			return fmt.Errorf("entry %d holds seq %d", h.size-1, e.Seq)
+		}
+		stored, err := hr.ReadHashes([]int64{tlog.StoredHashIndex(0, int64(h.size-1))})
+		if err != nil {
+			return fmt.Errorf("leaf hash %d: %w", h.size-1, err)
+		}
+		if stored[0] != tlog.RecordHash(last) {
+			return fmt.Errorf("entry %d does not match its leaf hash", h.size-1)
+		}
+	}
+	root, err := treeHash(h.size, hr)
+	if err != nil {
+		return fmt.Errorf("tree hash: %w", err)
+	}
+	if root != h.root {
+		return fmt.Errorf("stored hashes give a root other than the tree head's at size %d", h.size)
+	}
+	// The latest checkpoint.
+	it, err = l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagCheckpoint}, UpperBound: []byte{tagCheckpoint + 1}})
+	if err != nil {
+		return fmt.Errorf("scan checkpoints: %w", err)
+	}
+	defer it.Close()
+	if !it.Last() {
+		return nil
+	}
+	signed := append([]byte(nil), it.Value()...)
+	c, err := OpenCheckpoint(signed, l.opts.Keys.Verifier)
+	if err != nil {
+		return fmt.Errorf("latest checkpoint: %w", err)
+	}
+	if c.Size > h.size {
+		return fmt.Errorf("latest checkpoint is over %d entries but the tree has %d", c.Size, h.size)
+	}
+	croot, err := treeHash(c.Size, hr)
+	if err != nil {
+		return fmt.Errorf("tree hash at %d: %w", c.Size, err)
+	}
+	if croot != c.Root {
+		return fmt.Errorf("latest checkpoint's root differs from the tree's at size %d", c.Size)
+	}
+	l.ckptSize = c.Size
+	l.ckpt.Store(&signed)
+	return nil
+}
+
+// publish makes the store as it is now the durable view readers see. Only
+// the sequencer calls it, and only right after a synced commit (or on open),
+// so the snapshot holds exactly the synced groups.
+func (l *Ledger) publish() {
+	d := &durable{snap: l.db.NewSnapshot(), head: l.head}
+	d.refs.Store(1)
+	l.durableMu.Lock()
+	old := l.cur
+	l.cur = d
+	l.durableMu.Unlock()
+	if old != nil {
+		old.release()
+	}
+}
+
+func (l *Ledger) acquire() *durable {
+	l.durableMu.RLock()
+	d := l.cur
+	d.refs.Add(1)
+	l.durableMu.RUnlock()
+	return d
+}
+
+// Close stops accepting appends, waits for those in flight, signs a last
+// checkpoint if the tree grew since the previous one, and closes the store.
+func (l *Ledger) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.closed = true
+	l.mu.Unlock()
+	l.inflight.Wait()
+	select {
+	case <-l.stopped:
+	default:
+		close(l.stop)
+		<-l.stopped
+	}
+	if l.failed.Load() {
+		// Pebble's commit pipeline is wedged; closing it could hang.
+		return ErrFailed
+	}
+	l.durableMu.Lock()
+	d := l.cur
+	l.cur = nil
+	l.durableMu.Unlock()
+	d.release()
+	if err := l.db.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// Origin is the checkpoint origin line and the signing key's name.
+func (l *Ledger) Origin() string { return l.origin }
+
+// VerifierKey is the checkpoint verifier key in note format.
+func (l *Ledger) VerifierKey() string { return l.opts.Keys.VerifierKey }
+
+// Integrity reports why the store failed its integrity check on open, or nil.
+func (l *Ledger) Integrity() error { return l.integrity }
+
+// Writable reports whether an append would be accepted now, and if not why:
+// ErrReadOnly, ErrCorrupt, ErrFailed, ErrClosed or ErrUnavailable (wrapped).
+func (l *Ledger) Writable() error {
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	return l.refusal()
+}
+
+// refusal is Writable without the closed check: the sequencer goes on
+// writing what was queued before Close.
+func (l *Ledger) refusal() error {
+	switch {
+	case l.opts.ReadOnly:
+		return ErrReadOnly
+	case l.integrity != nil:
+		return fmt.Errorf("%w: %v", ErrCorrupt, l.integrity)
+	case l.failed.Load():
+		return ErrFailed
+	case l.bgFull.Load():
+		return fmt.Errorf("%w: the store reported the disk full", ErrUnavailable)
+	}
+	return l.checkDiskSpace()
+}
+
+// checkDiskSpace refuses writes while free space is under MinFreeBytes. The
+// reading is refreshed at most every 100ms; file systems that cannot tell
+// (in-memory ones) are never refused.
+func (l *Ledger) checkDiskSpace() error {
+	if l.opts.MinFreeBytes < 0 {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	if now-l.diskAt.Load() > int64(100*time.Millisecond) {
+		free := int64(-1)
+		if u, err := l.opts.FS.GetDiskUsage(l.opts.Dir); err == nil && u.TotalBytes > 0 {
+			free = int64(u.AvailBytes)
+		}
+		l.diskFree.Store(free)
+		l.diskAt.Store(now)
+	}
+	if free := l.diskFree.Load(); free >= 0 && free < l.opts.MinFreeBytes {
+		return fmt.Errorf("%w: %d bytes free on disk, below the %d kept in reserve", ErrUnavailable, free, l.opts.MinFreeBytes)
+	}
+	return nil
+}
+
+// pebbleLogger sends Pebble's log lines to slog and turns Fatalf into OnFatal.
+type pebbleLogger struct{ l *Ledger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.log.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.log.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	err := fmt.Errorf("%w: "+format, append([]any{ErrFailed}, args...)...)
+	p.l.failed.Store(true)
+	p.l.opts.OnFatal(err)
+	select {}
+}
+
+// getCopy reads one key and returns a copy of its value.
+func getCopy(r pebble.Reader, key []byte) ([]byte, error) {
+	v, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := append([]byte(nil), v...)
+	if err := closer.Close(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+var _ io.Closer = (*Ledger)(nil)

@@ -1,0 +1,413 @@
+package ledger
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// A Proposal asks the ledger for a change. The sequencer calls Decide with a
+// View of the state including every earlier proposal of the same group, and
+// writes the returned Effect atomically with them. Decide must be a
+// deterministic function of the view and the proposal's own fields (the time
+// comes from View.Now), must not keep the view, and must not block: it runs on
+// the one goroutine every write goes through.
+//
+// An error from Decide rejects this proposal alone; nothing of it is written
+// and Append returns the error as it is.
+type Proposal interface {
+	Decide(v *View) (Effect, error)
+}
+
+// View is what a Proposal decides against: a Reader over the committed state
+// plus the earlier proposals of the group, and the group's time.
+type View struct {
+	Reader
+	now time.Time
+}
+
+// Now is the time stamped on the entries of this group. It is taken once per
+// group before any proposal is decided and never goes back.
+func (v *View) Now() time.Time { return v.now }
+
+// Effect is what a decided proposal writes.
+type Effect struct {
+	// Records become entries with consecutive seqs starting at View.Size().
+	Records []Record
+	// State writes domain state; a nil Value deletes the key.
+	State []StateWrite
+	// Result is handed back to the caller in the Receipt.
+	Result any
+}
+
+// StateWrite sets or deletes one domain state key.
+type StateWrite struct {
+	Key   []byte
+	Value []byte
+}
+
+// Record is one entry to append.
+type Record struct {
+	Type    string
+	Actor   string
+	Content json.RawMessage // a compact JSON object; see MarshalContent
+	// Index lists the secondary indexes the entry goes under; every entry is
+	// also listed under {IndexType, Type}.
+	Index []IndexKey
+	// Idempotency, when set, records (Scope, Key) -> (seq, Hash) in the
+	// idempotency index. Checking it is the proposal's job (View.Idempotency).
+	Idempotency *IdempotencyKey
+}
+
+// IdempotencyKey is a client-chosen key, unique within its scope (say an
+// institution), with a hash of the request it came with.
+type IdempotencyKey struct {
+	Scope string
+	Key   string
+	Hash  [32]byte
+}
+
+// Records is the plain Proposal: append these records, no questions asked.
+type Records []Record
+
+// Decide implements Proposal.
+func (rs Records) Decide(*View) (Effect, error) { return Effect{Records: rs}, nil }
+
+// Receipt is what Append returns once the proposal's group is durable.
+type Receipt struct {
+	// First is the seq of the first record appended; Count how many were.
+	First uint64
+	Count int
+	// Size is the durable tree size after the group.
+	Size uint64
+	// RecordedAt is the time stamped on the entries.
+	RecordedAt time.Time
+	// Result is Effect.Result.
+	Result any
+}
+
+type pending struct {
+	p       Proposal
+	receipt Receipt
+	err     error
+	done    chan struct{}
+}
+
+// Append submits p and waits until its group is synced to disk. A nil error
+// means the effect is durable and readable. Context cancellation is honoured
+// only while p waits for the sequencer; once taken, p is decided and written
+// or rejected as a whole, and Append reports which.
+func (l *Ledger) Append(ctx context.Context, p Proposal) (Receipt, error) {
+	if err := l.Writable(); err != nil {
+		return Receipt{}, err
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return Receipt{}, ErrClosed
+	}
+	l.inflight.Add(1)
+	l.mu.Unlock()
+	defer l.inflight.Done()
+	pd := &pending{p: p, done: make(chan struct{})}
+	select {
+	case l.queue <- pd:
+	case <-ctx.Done():
+		return Receipt{}, ctx.Err()
+	}
+	<-pd.done
+	return pd.receipt, pd.err
+}
+
+// run is the sequencer: it takes proposals in arrival order, groups what has
+// queued up, and commits each group with one synced batch.
+func (l *Ledger) run() {
+	defer close(l.stopped)
+	ticker := time.NewTicker(l.opts.CheckpointInterval)
+	defer ticker.Stop()
+	group := make([]*pending, 0, l.opts.MaxGroup)
+	for {
+		select {
+		case pd := <-l.queue:
+			group = append(group[:0], pd)
+		fill:
+			for len(group) < l.opts.MaxGroup {
+				select {
+				case pd := <-l.queue:
+					group = append(group, pd)
+				default:
+					break fill
+				}
+			}
+			for rest := group; len(rest) > 0; {
+				rest = l.commit(rest)
+			}
+			clear(group)
+		case <-ticker.C:
+			if l.ckptSize < l.head.size && time.Since(l.lastCkpt) >= l.opts.CheckpointInterval {
+				if _, err := l.signCheckpoint(); err != nil {
+					l.log.Error("sign checkpoint", "err", err)
+				}
+			}
+		case reply := <-l.ckptReq:
+			signed, err := l.signCheckpoint()
+			reply <- ckptResult{signed, err}
+		case <-l.stop:
+			if l.ckptSize < l.head.size && l.refusal() == nil {
+				if _, err := l.signCheckpoint(); err != nil {
+					l.log.Error("sign last checkpoint", "err", err)
+				}
+			}
+			return
+		}
+	}
+}
+
+// finish hands each pending proposal its outcome.
+func finish(group []*pending) {
+	for _, pd := range group {
+		close(pd.done)
+	}
+}
+
+// maxBatchBytes bounds one group's Pebble batch. Proposals left over when a
+// group reaches it go into the next group.
+const maxBatchBytes = 64 << 20
+
+// commit decides proposals in order, writes the accepted ones in one batch,
+// syncs it, publishes the new durable view and answers their callers. It
+// returns the proposals it left for the next group once the batch is full.
+func (l *Ledger) commit(group []*pending) (rest []*pending) {
+	if err := l.refusal(); err != nil {
+		for _, pd := range group {
+			pd.err = err
+		}
+		finish(group)
+		return nil
+	}
+	now := l.clock().UTC().Truncate(time.Microsecond)
+	if now.UnixMicro() < l.head.lastTime {
+		now = time.UnixMicro(l.head.lastTime).UTC()
+	}
+	b := l.db.NewIndexedBatch()
+	defer b.Close()
+	l.hashCache.db = l.db
+	size := l.head.size
+	accepted := 0
+	var err error
+	n := 0
+	for ; n < len(group) && err == nil; n++ {
+		if n > 0 && b.Len() >= maxBatchBytes {
+			break
+		}
+		pd := group[n]
+		v := &View{Reader: Reader{r: b, size: size}, now: now}
+		eff, derr := decide(pd.p, v)
+		var encoded [][]byte
+		if derr == nil {
+			encoded, derr = checkEffect(size, now, eff)
+		}
+		if derr != nil {
+			pd.err = derr
+			continue
+		}
+		// A failure from here on leaves the batch half-written: the whole
+		// group is abandoned.
+		if err = l.write(b, size, encoded, eff); err != nil {
+			n++
+			break
+		}
+		pd.receipt = Receipt{First: size, Count: len(eff.Records), RecordedAt: now, Result: eff.Result}
+		size += uint64(len(eff.Records))
+		accepted++
+	}
+	group, rest = group[:n], group[n:]
+	defer finish(group)
+	if accepted == 0 && err == nil {
+		return rest
+	}
+	var root tlog.Hash
+	if err == nil {
+		root, err = treeHash(size, l.hashCache)
+	}
+	h := head{size: size, lastTime: now.UnixMicro(), root: root}
+	if err == nil {
+		err = b.Set(headKey, h.encode(), nil)
+	}
+	if err == nil {
+		err = l.db.Apply(b, pebble.Sync)
+	}
+	if err != nil {
+		l.hashCache.reset()
+		err = fmt.Errorf("%w: commit: %v", ErrUnavailable, err)
+		for _, pd := range group {
+			if pd.err == nil {
+				pd.err = err
+				pd.receipt = Receipt{}
+			}
+		}
+		return rest
+	}
+	l.head = h
+	l.hashCache.keepEdge(size)
+	l.publish()
+	for _, pd := range group {
+		if pd.err == nil {
+			pd.receipt.Size = size
+		}
+	}
+	return rest
+}
+
+// decide runs Decide, turning a panic into an error for this proposal alone.
+func decide(p Proposal, v *View) (eff Effect, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("ledger: proposal panicked: %v", r)
+		}
+	}()
+	return p.Decide(v)
+}
+
+// checkEffect validates an effect and encodes its records as entries with
+// seqs from first, before anything of it touches the batch.
+func checkEffect(first uint64, now time.Time, eff Effect) ([][]byte, error) {
+	encoded := make([][]byte, len(eff.Records))
+	for i, rec := range eff.Records {
+		e := Entry{Seq: first + uint64(i), Type: rec.Type, RecordedAt: now, Actor: rec.Actor, Content: rec.Content}
+		bytes, err := e.Encode()
+		if err != nil {
+			return nil, fmt.Errorf("record %d: %w", i, err)
+		}
+		for _, k := range rec.Index {
+			if err := k.check(); err != nil {
+				return nil, fmt.Errorf("record %d: %w", i, err)
+			}
+		}
+		if id := rec.Idempotency; id != nil {
+			if err := checkText("idempotency scope", id.Scope, maxIdemLen); err != nil {
+				return nil, fmt.Errorf("record %d: %w", i, err)
+			}
+			if err := checkText("idempotency key", id.Key, maxIdemLen); err != nil {
+				return nil, fmt.Errorf("record %d: %w", i, err)
+			}
+		}
+		encoded[i] = bytes
+	}
+	for _, w := range eff.State {
+		if len(w.Key) == 0 {
+			return nil, errors.New("state write with an empty key")
+		}
+	}
+	return encoded, nil
+}
+
+// write adds a checked effect to the batch.
+func (l *Ledger) write(b *pebble.Batch, first uint64, encoded [][]byte, eff Effect) error {
+	for _, w := range eff.State {
+		var err error
+		if w.Value == nil {
+			err = b.Delete(stateKey(w.Key), nil)
+		} else {
+			err = b.Set(stateKey(w.Key), w.Value, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("batch: %w", err)
+		}
+	}
+	for i, rec := range eff.Records {
+		if err := l.writeEntry(b, first+uint64(i), encoded[i], rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Ledger) writeEntry(b *pebble.Batch, seq uint64, data []byte, rec Record) error {
+	hashes, err := tlog.StoredHashes(int64(seq), data, l.hashCache)
+	if err != nil {
+		return fmt.Errorf("hash entry %d: %w", seq, err)
+	}
+	if err := b.Set(entryKey(seq), data, nil); err != nil {
+		return fmt.Errorf("batch: %w", err)
+	}
+	base := tlog.StoredHashIndex(0, int64(seq))
+	for i, h := range hashes {
+		idx := base + int64(i)
+		l.hashCache.m[idx] = h
+		if err := b.Set(hashKey(idx), h[:], nil); err != nil {
+			return fmt.Errorf("batch: %w", err)
+		}
+	}
+	if err := b.Set(indexKey(IndexType, rec.Type, seq), nil, nil); err != nil {
+		return fmt.Errorf("batch: %w", err)
+	}
+	for _, k := range rec.Index {
+		if err := b.Set(indexKey(k.Name, k.Value, seq), nil, nil); err != nil {
+			return fmt.Errorf("batch: %w", err)
+		}
+	}
+	if id := rec.Idempotency; id != nil {
+		v := binary.BigEndian.AppendUint64(make([]byte, 0, 40), seq)
+		v = append(v, id.Hash[:]...)
+		if err := b.Set(idemKey(id.Scope, id.Key), v, nil); err != nil {
+			return fmt.Errorf("batch: %w", err)
+		}
+	}
+	return nil
+}
+
+type ckptResult struct {
+	signed []byte
+	err    error
+}
+
+// SignCheckpoint returns a checkpoint over the durable tree as it is now,
+// signing and storing a new one if the latest is older.
+func (l *Ledger) SignCheckpoint(ctx context.Context) ([]byte, error) {
+	if err := l.Writable(); err != nil {
+		return nil, err
+	}
+	reply := make(chan ckptResult, 1)
+	select {
+	case l.ckptReq <- reply:
+	case <-l.stopped:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	r := <-reply
+	return r.signed, r.err
+}
+
+// signCheckpoint signs the durable head, stores the note with a synced write,
+// and only then publishes it. Run by the sequencer (or by Open before it
+// starts), so the head it signs is exactly the synced one.
+func (l *Ledger) signCheckpoint() ([]byte, error) {
+	h := l.head
+	if p := l.ckpt.Load(); p != nil && l.ckptSize == h.size {
+		return *p, nil
+	}
+	signed, err := SignCheckpoint(Checkpoint{Origin: l.origin, Size: h.size, Root: h.root}, l.opts.Keys.Signer)
+	if err != nil {
+		return nil, err
+	}
+	b := l.db.NewBatch()
+	defer b.Close()
+	if err := b.Set(checkpointKey(h.size), signed, nil); err != nil {
+		return nil, fmt.Errorf("batch: %w", err)
+	}
+	if err := l.db.Apply(b, pebble.Sync); err != nil {
+		return nil, fmt.Errorf("%w: store checkpoint: %v", ErrUnavailable, err)
+	}
+	l.ckptSize = h.size
+	l.lastCkpt = time.Now()
+	l.ckpt.Store(&signed)
+	return signed, nil
+}
