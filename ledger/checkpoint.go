@@ -130,34 +130,39 @@ func keysFromPrivate(skey, vkey string) (Keys, error) {
 	return Keys{Signer: s, VerifierKey: vkey, Verifier: v}, nil
 }
 
-// LoadOrCreateKeys reads the signing key in dir (ledger.key, mode 0600, and
-// ledger.pub), creating both on first use. An existing key must be named
-// origin: a changed origin would make every earlier checkpoint unverifiable.
+// LoadOrCreateKeys reads the signing key in dir with LoadKeys, creating the
+// pair (ledger.key, mode 0600, and ledger.pub) on first use.
 func LoadOrCreateKeys(dir, origin string) (Keys, error) {
 	privPath := filepath.Join(dir, "ledger.key")
-	pubPath := filepath.Join(dir, "ledger.pub")
-	skey, err := os.ReadFile(privPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		keys, priv, err := GenerateKeys(origin)
-		if err != nil {
-			return Keys{}, err
-		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return Keys{}, fmt.Errorf("create key folder: %w", err)
-		}
-		if err := writeFileSync(pubPath, []byte(keys.VerifierKey+"\n"), 0o644); err != nil {
-			return Keys{}, err
-		}
-		// The private key is written last: its presence means the pair is whole.
-		if err := writeFileSync(privPath, []byte(priv+"\n"), 0o600); err != nil {
-			return Keys{}, err
-		}
-		return keys, nil
+	if _, err := os.Stat(privPath); !errors.Is(err, fs.ErrNotExist) {
+		return LoadKeys(dir, origin)
 	}
+	keys, priv, err := GenerateKeys(origin)
+	if err != nil {
+		return Keys{}, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Keys{}, fmt.Errorf("create key folder: %w", err)
+	}
+	if err := writeFileSync(filepath.Join(dir, "ledger.pub"), []byte(keys.VerifierKey+"\n"), 0o644); err != nil {
+		return Keys{}, err
+	}
+	// The private key is written last: its presence means the pair is whole.
+	if err := writeFileSync(privPath, []byte(priv+"\n"), 0o600); err != nil {
+		return Keys{}, err
+	}
+	return keys, nil
+}
+
+// LoadKeys reads the key pair in dir. The key must be named origin: a changed
+// origin would make every earlier checkpoint unverifiable.
+func LoadKeys(dir, origin string) (Keys, error) {
+	privPath := filepath.Join(dir, "ledger.key")
+	skey, err := os.ReadFile(privPath)
 	if err != nil {
 		return Keys{}, fmt.Errorf("read ledger key: %w", err)
 	}
-	vkey, err := os.ReadFile(pubPath)
+	vkey, err := os.ReadFile(filepath.Join(dir, "ledger.pub"))
 	if err != nil {
 		return Keys{}, fmt.Errorf("read ledger public key: %w", err)
 	}

@@ -1,0 +1,40 @@
+# creditbank — run `make` for the list of targets.
+GO ?= go
+BIN := bin/creditbank
+DATA ?= ./data
+ADDR ?= 127.0.0.1:8080
+
+.DEFAULT_GOAL := help
+.PHONY: help build run test bench lint fuzz clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build bin/creditbank
+	$(GO) build -o $(BIN) ./cmd/creditbank
+
+run: build ## build and serve on $(ADDR) with the store in $(DATA)
+	./$(BIN) serve --data $(DATA) --addr $(ADDR)
+
+test: ## run every test (short crash and fault runs included)
+	$(GO) test -count=1 -timeout 15m ./...
+
+bench: ## benchmarks, with the ledger measured against raw Pebble in the same run
+	$(GO) test -count=1 -run '^TestBenchRatios$$' -bench.ratios -v ./ledger
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 2s ./ledger
+
+soak: ## long crash run: 200 SIGKILL rounds
+	$(GO) test -count=1 -timeout 60m -run '^TestCrash$$' -crash.rounds=200 -v ./ledger
+
+lint: ## gofmt check, go vet, staticcheck, govulncheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+	$(GO) tool govulncheck ./...
+
+fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
+	@for f in $$($(GO) test -list '^Fuzz' ./ledger | grep '^Fuzz'); do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} ./ledger || exit 1; done
+
+clean: ## remove binaries (never the data folder)
+	rm -rf bin
