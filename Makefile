@@ -5,7 +5,7 @@ DATA ?= ./data
 ADDR ?= 127.0.0.1:8080
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test bench lint fuzz clean
+.PHONY: help build run test bench soak lint fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -20,11 +20,11 @@ test: ## run every test (short crash and fault runs included)
 	$(GO) test -count=1 -timeout 15m ./...
 
 bench: ## benchmarks, with the ledger measured against raw Pebble in the same run
-	$(GO) test -count=1 -run '^TestBenchRatios$$' -bench.ratios -v ./ledger
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 2s ./ledger
+	$(GO) test -count=1 ./ledger -run '^TestBenchRatios$$' -v -bench.ratios -bench.json=bench-ledger.json
+	$(GO) test -count=1 ./ledger -run '^$$' -bench . -benchtime 2s
 
 soak: ## long crash run: 200 SIGKILL rounds
-	$(GO) test -count=1 -timeout 60m -run '^TestCrash$$' -crash.rounds=200 -v ./ledger
+	$(GO) test -count=1 -timeout 60m ./ledger -run '^TestCrash$$' -v -crash.rounds=200
 
 lint: ## gofmt check, go vet, staticcheck, govulncheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -83,6 +83,8 @@ type Ledger struct {
 	origin   string
 	clock    func() time.Time
 	queue    chan *pending
+	syncq    chan *syncing
+	syncDone chan struct{}
 	stop     chan struct{}
 	stopped  chan struct{}
 	ckptReq  chan chan ckptResult
@@ -159,6 +161,8 @@ func Open(opts Options) (*Ledger, error) {
 		origin:    opts.Keys.Signer.Name(),
 		clock:     opts.Clock,
 		queue:     make(chan *pending, 4096),
+		syncq:     make(chan *syncing, 1),
+		syncDone:  make(chan struct{}),
 		stop:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 		ckptReq:   make(chan chan ckptResult),
@@ -202,7 +206,7 @@ func Open(opts Options) (*Ledger, error) {
 		l.integrity = err
 		l.log.Error("ledger failed its integrity check; refusing writes", "err", err)
 	}
-	l.publish()
+	l.publish(db.NewSnapshot(), l.head)
 	if opts.ReadOnly || l.integrity != nil {
 		close(l.stopped)
 		return l, nil
@@ -304,11 +308,10 @@ func (l *Ledger) load() error {
 	return nil
 }
 
-// publish makes the store as it is now the durable view readers see. Only
-// the sequencer calls it, and only right after a synced commit (or on open),
-// so the snapshot holds exactly the synced groups.
-func (l *Ledger) publish() {
-	d := &durable{snap: l.db.NewSnapshot(), head: l.head}
+// publish makes snap, which holds the tree up to h, the durable view readers
+// see. It is called on open and by syncLoop once h's group has synced.
+func (l *Ledger) publish(snap *pebble.Snapshot, h head) {
+	d := &durable{snap: snap, head: h}
 	d.refs.Store(1)
 	l.durableMu.Lock()
 	old := l.cur
@@ -337,16 +340,17 @@ func (l *Ledger) Close() error {
 	}
 	l.closed = true
 	l.mu.Unlock()
+	if l.failed.Load() {
+		// Pebble's commit pipeline is wedged and the sequencer blocked for
+		// good; waiting for it, or closing the store, could hang.
+		return ErrFailed
+	}
 	l.inflight.Wait()
 	select {
 	case <-l.stopped:
 	default:
 		close(l.stop)
 		<-l.stopped
-	}
-	if l.failed.Load() {
-		// Pebble's commit pipeline is wedged; closing it could hang.
-		return ErrFailed
 	}
 	l.durableMu.Lock()
 	d := l.cur
@@ -430,9 +434,15 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 }
 
 func (p pebbleLogger) Fatalf(format string, args ...any) {
-	err := fmt.Errorf("%w: "+format, append([]any{ErrFailed}, args...)...)
-	p.l.failed.Store(true)
-	p.l.opts.OnFatal(err)
+	p.l.fatal(fmt.Errorf("%w: pebble: "+format, append([]any{ErrFailed}, args...)...))
+}
+
+// fatal stops all writing for good and hands err to OnFatal. It never
+// returns: the goroutine that hit the failure must not go on to acknowledge
+// anything.
+func (l *Ledger) fatal(err error) {
+	l.failed.Store(true)
+	l.opts.OnFatal(err)
 	select {}
 }
 

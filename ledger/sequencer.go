@@ -126,16 +126,19 @@ func (l *Ledger) Append(ctx context.Context, p Proposal) (Receipt, error) {
 }
 
 // run is the sequencer: it takes proposals in arrival order, groups what has
-// queued up, and commits each group with one synced batch.
+// queued up, and applies each group as one batch committed with pebble.Sync.
+// It does not wait for the sync: syncLoop does, while run goes on deciding
+// the next group, so deciding overlaps the disk's fsync as in Pebble's own
+// commit pipeline.
 func (l *Ledger) run() {
 	defer close(l.stopped)
+	go l.syncLoop()
 	ticker := time.NewTicker(l.opts.CheckpointInterval)
 	defer ticker.Stop()
-	group := make([]*pending, 0, l.opts.MaxGroup)
 	for {
 		select {
 		case pd := <-l.queue:
-			group = append(group[:0], pd)
+			group := append(make([]*pending, 0, 16), pd)
 		fill:
 			for len(group) < l.opts.MaxGroup {
 				select {
@@ -148,9 +151,8 @@ func (l *Ledger) run() {
 			for rest := group; len(rest) > 0; {
 				rest = l.commit(rest)
 			}
-			clear(group)
 		case <-ticker.C:
-			if l.ckptSize < l.head.size && time.Since(l.lastCkpt) >= l.opts.CheckpointInterval {
+			if l.ckptSize < l.Size() && time.Since(l.lastCkpt) >= l.opts.CheckpointInterval {
 				if _, err := l.signCheckpoint(); err != nil {
 					l.log.Error("sign checkpoint", "err", err)
 				}
@@ -159,13 +161,45 @@ func (l *Ledger) run() {
 			signed, err := l.signCheckpoint()
 			reply <- ckptResult{signed, err}
 		case <-l.stop:
-			if l.ckptSize < l.head.size && l.refusal() == nil {
+			close(l.syncq)
+			<-l.syncDone
+			if l.ckptSize < l.Size() && l.refusal() == nil {
 				if _, err := l.signCheckpoint(); err != nil {
 					l.log.Error("sign last checkpoint", "err", err)
 				}
 			}
 			return
 		}
+	}
+}
+
+// syncing is a group applied to Pebble whose WAL sync may not have finished:
+// its batch, a snapshot holding exactly the tree up to it, and its callers.
+type syncing struct {
+	batch *pebble.Batch
+	snap  *pebble.Snapshot
+	head  head
+	group []*pending
+}
+
+// syncLoop waits for each applied group's sync, in order, then publishes its
+// snapshot as the durable view and answers its callers. A failed sync is
+// fatal: the group's entries are in Pebble's memtable but maybe not on disk,
+// and Pebble's WAL cannot take further writes.
+func (l *Ledger) syncLoop() {
+	defer close(l.syncDone)
+	for g := range l.syncq {
+		if err := g.batch.SyncWait(); err != nil {
+			l.fatal(fmt.Errorf("%w: sync of entries %d to %d: %v", ErrFailed, l.Size(), g.head.size-1, err))
+		}
+		g.batch.Close()
+		l.publish(g.snap, g.head)
+		for _, pd := range g.group {
+			if pd.err == nil {
+				pd.receipt.Size = g.head.size
+			}
+		}
+		finish(g.group)
 	}
 }
 
@@ -180,9 +214,9 @@ func finish(group []*pending) {
 // group reaches it go into the next group.
 const maxBatchBytes = 64 << 20
 
-// commit decides proposals in order, writes the accepted ones in one batch,
-// syncs it, publishes the new durable view and answers their callers. It
-// returns the proposals it left for the next group once the batch is full.
+// commit decides proposals in order, writes the accepted ones in one batch
+// and applies it, handing it to syncLoop to wait for its sync. It returns the
+// proposals it left for the next group once the batch is full.
 func (l *Ledger) commit(group []*pending) (rest []*pending) {
 	if err := l.refusal(); err != nil {
 		for _, pd := range group {
@@ -196,7 +230,6 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 		now = time.UnixMicro(l.head.lastTime).UTC()
 	}
 	b := l.db.NewIndexedBatch()
-	defer b.Close()
 	l.hashCache.db = l.db
 	size := l.head.size
 	accepted := 0
@@ -228,8 +261,9 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 		accepted++
 	}
 	group, rest = group[:n], group[n:]
-	defer finish(group)
 	if accepted == 0 && err == nil {
+		b.Close()
+		finish(group)
 		return rest
 	}
 	var root tlog.Hash
@@ -241,9 +275,10 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 		err = b.Set(headKey, h.encode(), nil)
 	}
 	if err == nil {
-		err = l.db.Apply(b, pebble.Sync)
+		err = l.db.ApplyNoSyncWait(b, pebble.Sync)
 	}
 	if err != nil {
+		b.Close()
 		l.hashCache.reset()
 		err = fmt.Errorf("%w: commit: %v", ErrUnavailable, err)
 		for _, pd := range group {
@@ -252,16 +287,15 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 				pd.receipt = Receipt{}
 			}
 		}
+		finish(group)
 		return rest
 	}
+	// The snapshot is taken before the next group is applied, so it holds
+	// exactly this one; syncLoop publishes it once the sync is done.
+	snap := l.db.NewSnapshot()
 	l.head = h
 	l.hashCache.keepEdge(size)
-	l.publish()
-	for _, pd := range group {
-		if pd.err == nil {
-			pd.receipt.Size = size
-		}
-	}
+	l.syncq <- &syncing{batch: b, snap: snap, head: h, group: group}
 	return rest
 }
 
@@ -388,9 +422,11 @@ func (l *Ledger) SignCheckpoint(ctx context.Context) ([]byte, error) {
 
 // signCheckpoint signs the durable head, stores the note with a synced write,
 // and only then publishes it. Run by the sequencer (or by Open before it
-// starts), so the head it signs is exactly the synced one.
+// starts); the head it signs is the durable one, never a group still syncing.
 func (l *Ledger) signCheckpoint() ([]byte, error) {
-	h := l.head
+	d := l.acquire()
+	h := d.head
+	d.release()
 	if p := l.ckpt.Load(); p != nil && l.ckptSize == h.size {
 		return *p, nil
 	}

@@ -46,7 +46,7 @@ type Auditor struct {
 	verifier  note.Verifier
 	latest    *Checkpoint
 	since     *Checkpoint
-	stack     []tlog.Hash // roots of the perfect subtrees of the tree so far
+	stack     []tlog.Hash   // roots of the perfect subtrees of the tree so far
 	OnEntry   func(e Entry) // optional: sees each parsed entry, in order
 	lastEntry Entry
 }
