@@ -39,6 +39,9 @@ func ParseCheckpoint(text string) (Checkpoint, error) {
 	if !strings.HasSuffix(text, "\n") {
 		return Checkpoint{}, errors.New("checkpoint: body does not end in a newline")
 	}
+	if strings.ContainsRune(text, '\r') {
+		return Checkpoint{}, errors.New("checkpoint: carriage return in body")
+	}
 	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
 	if len(lines) < 3 {
 		return Checkpoint{}, errors.New("checkpoint: fewer than three lines")

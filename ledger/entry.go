@@ -64,6 +64,9 @@ func (e Entry) Encode() ([]byte, error) {
 	if err := checkContent(e.Content); err != nil {
 		return nil, err
 	}
+	if y := e.RecordedAt.UTC().Year(); y < 0 || y > 9999 {
+		return nil, fmt.Errorf("entry recorded_at year %d is outside 0000 to 9999", y)
+	}
 	b := make([]byte, 0, 96+len(e.Actor)+len(e.Content))
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, e.Seq, 10)
@@ -154,6 +157,9 @@ func checkContent(c json.RawMessage) error {
 	}
 	if !json.Valid(c) {
 		return errors.New("entry content is not valid JSON")
+	}
+	if !utf8.Valid(c) {
+		return errors.New("entry content is not valid UTF-8")
 	}
 	inString, escaped := false, false
 	for _, ch := range c {

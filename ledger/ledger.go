@@ -289,6 +289,9 @@ func (l *Ledger) load() error {
 		return nil
 	}
 	signed := append([]byte(nil), it.Value()...)
+	// Kept even if the checks below fail, so that Verify compares it with
+	// the entries and says what is wrong; a store that fails takes no writes.
+	l.ckpt.Store(&signed)
 	c, err := OpenCheckpoint(signed, l.opts.Keys.Verifier)
 	if err != nil {
 		return fmt.Errorf("latest checkpoint: %w", err)
@@ -304,7 +307,6 @@ func (l *Ledger) load() error {
 		return fmt.Errorf("latest checkpoint's root differs from the tree's at size %d", c.Size)
 	}
 	l.ckptSize = c.Size
-	l.ckpt.Store(&signed)
 	return nil
 }
 

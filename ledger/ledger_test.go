@@ -2,7 +2,9 @@ package ledger
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestAppendReadReopen(t *testing.T) {
@@ -55,5 +57,29 @@ func TestAppendReadReopen(t *testing.T) {
 	rep := mustVerify(t, l, early)
 	if rep.Entries != 60 {
 		t.Fatalf("verified %d entries", rep.Entries)
+	}
+}
+
+// A clock far in the future must not write entries that cannot be read back:
+// the append is refused and the store stays whole.
+func TestClockOutOfRange(t *testing.T) {
+	opts := testOptions(t, nil, "")
+	var future atomic.Bool
+	clock := newFixedClock()
+	opts.Clock = func() time.Time {
+		if future.Load() {
+			return time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+		}
+		return clock.Now()
+	}
+	l := openTest(t, opts)
+	appendN(t, l, 3)
+	future.Store(true)
+	if _, err := l.Append(context.Background(), Records{record("test.entry", "L1", 9)}); err == nil {
+		t.Fatal("append with a clock in year 10000 was accepted")
+	}
+	mustVerify(t, l, nil)
+	if l.Size() != 3 {
+		t.Fatalf("size %d after a refused append", l.Size())
 	}
 }

@@ -208,7 +208,8 @@ func ParseCursor(cursor string) (uint64, error) {
 		return 0, nil
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(cursor)
-	if err != nil || len(b) != 9 || b[0] != 'p' {
+	// Decoding skips CR and LF; the re-encoding check refuses them.
+	if err != nil || len(b) != 9 || b[0] != 'p' || base64.RawURLEncoding.EncodeToString(b) != cursor {
 		return 0, ErrBadCursor
 	}
 	return binary.BigEndian.Uint64(b[1:]), nil
