@@ -105,7 +105,7 @@ type Ledger struct {
 
 	integrity error        // set on open when the integrity check fails
 	failed    atomic.Bool  // Pebble reported a fatal error
-	bgFull    atomic.Bool  // Pebble reported ENOSPC in the background
+	bgFullAt  atomic.Int64 // when Pebble last reported ENOSPC in the background (Unix ns), 0 if cleared
 	diskFree  atomic.Int64 // last free-space reading, -1 when unknown
 	diskAt    atomic.Int64 // when diskFree was read, Unix nanoseconds
 }
@@ -184,12 +184,17 @@ func Open(opts Options) (*Ledger, error) {
 			BackgroundError: func(err error) {
 				l.log.Error("pebble background error", "err", err)
 				if errors.Is(err, syscall.ENOSPC) {
-					l.bgFull.Store(true)
+					l.bgFullAt.Store(time.Now().UnixNano())
 				}
 			},
 			FlushEnd: func(info pebble.FlushInfo) {
 				if info.Err == nil {
-					l.bgFull.Store(false)
+					l.bgFullAt.Store(0)
+				}
+			},
+			CompactionEnd: func(info pebble.CompactionInfo) {
+				if info.Err == nil {
+					l.bgFullAt.Store(0)
 				}
 			},
 		},
@@ -396,10 +401,22 @@ func (l *Ledger) refusal() error {
 		return fmt.Errorf("%w: %v", ErrCorrupt, l.integrity)
 	case l.failed.Load():
 		return ErrFailed
-	case l.bgFull.Load():
+	}
+	if err := l.checkDiskSpace(); err != nil {
+		return err
+	}
+	// After a background ENOSPC, writes wait for a flush or compaction to
+	// succeed, or for a free-space reading taken since that shows the reserve
+	// is back (Pebble does not retry a failed compaction by itself, and with
+	// writes refused no flush would come to clear it).
+	if at := l.bgFullAt.Load(); at != 0 {
+		if l.diskAt.Load() > at && l.diskFree.Load() >= max(l.opts.MinFreeBytes, 1) {
+			l.bgFullAt.CompareAndSwap(at, 0)
+			return nil
+		}
 		return fmt.Errorf("%w: the store reported the disk full", ErrUnavailable)
 	}
-	return l.checkDiskSpace()
+	return nil
 }
 
 // checkDiskSpace refuses writes while free space is under MinFreeBytes. The
