@@ -30,7 +30,10 @@ lint: ## gofmt check, go vet, staticcheck, govulncheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
-	$(GO) tool govulncheck ./...
+	@# govulncheck needs vuln.go.dev; offline it says so and lint goes on.
+	@out=$$($(GO) tool govulncheck ./... 2>&1); rc=$$?; echo "$$out"; \
+		if [ $$rc -ne 0 ] && echo "$$out" | grep -q 'fetching vulnerabilities'; then echo "govulncheck: database unreachable, skipped"; \
+		elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
 fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
 	@for f in $$($(GO) test -list '^Fuzz' ./ledger | grep '^Fuzz'); do \

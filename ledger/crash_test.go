@@ -112,13 +112,13 @@ func (p workProposal) Decide(v *View) (Effect, error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		if p.c != 0 {
-			return Effect{}, fmt.Errorf("proposal %v: state of the goroutine missing", workKey{p.r, p.g, p.c})
+			return Effect{}, fmt.Errorf("proposal %v: state of the goroutine missing", workKey(p))
 		}
 	case err != nil:
 		return Effect{}, err
 	default:
 		if string(prev) != strconv.Itoa(p.c-1) {
-			return Effect{}, fmt.Errorf("proposal %v: state holds %q", workKey{p.r, p.g, p.c}, prev)
+			return Effect{}, fmt.Errorf("proposal %v: state holds %q", workKey(p), prev)
 		}
 	}
 	return Effect{
