@@ -159,9 +159,16 @@ func (a *Auditor) Finish() *Report {
 // the total. The error is for a cancelled context only; what is wrong with
 // the store is in the report.
 func (l *Ledger) Verify(ctx context.Context, since []byte, progress func(done, total uint64)) (*Report, error) {
+	return l.VerifyEach(ctx, since, progress, nil)
+}
+
+// VerifyEach is Verify that also hands each entry that parses, in seq order,
+// to onEntry (the domain's replay and audit), when onEntry is not nil.
+func (l *Ledger) VerifyEach(ctx context.Context, since []byte, progress func(done, total uint64), onEntry func(Entry)) (*Report, error) {
 	d := l.acquire()
 	defer d.release()
 	a := NewAuditor(l.opts.Keys.Verifier, l.Checkpoint(), since)
+	a.OnEntry = onEntry
 	if l.integrity != nil {
 		a.Fail(-1, "integrity check on open: %v", l.integrity)
 	}

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"creditbank/accreditation"
 	"creditbank/api"
 	"creditbank/ledger"
 )
@@ -221,7 +222,20 @@ func verify(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer l.Close()
-	rep, err := l.Verify(context.Background(), earlier, nil)
+	// The domain replay rebuilds the bank from the entries and re-runs every
+	// conversion from the rule version and outcomes it names.
+	replay := accreditation.NewReplayer()
+	var replayErr error
+	conversions := 0
+	rep, err := l.VerifyEach(context.Background(), earlier, nil, func(e ledger.Entry) {
+		if replayErr != nil {
+			return
+		}
+		if e.Type == accreditation.TypeConversionGranted {
+			conversions++
+		}
+		replayErr = replay.Apply(e)
+	})
 	if err != nil {
 		return err
 	}
@@ -233,8 +247,19 @@ func verify(args []string, stdout, stderr io.Writer) error {
 	if c := rep.Since; c != nil {
 		fmt.Fprintf(stdout, "earlier checkpoint:      signature good, size %d, root %s\n", c.Size, c.Root)
 	}
+	fmt.Fprintf(stdout, "conversions re-run:      %d\n", conversions)
 	for _, p := range rep.Problems {
 		fmt.Fprintf(stdout, "FAIL: %s\n", p)
+	}
+	if replayErr != nil {
+		fmt.Fprintf(stdout, "FAIL: replay: %v\n", replayErr)
+	}
+	findings := replay.Findings()
+	for _, f := range findings {
+		fmt.Fprintf(stdout, "FAIL: conversion %d: %s\n", f.Seq, f.Problem)
+	}
+	if replayErr != nil || len(findings) > 0 {
+		return fmt.Errorf("ledger does not verify: %d conversions the rules would not have granted so", len(findings))
 	}
 	if !rep.OK() {
 		if rep.FirstBad >= 0 {

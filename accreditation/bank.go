@@ -1,0 +1,490 @@
+package accreditation
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"creditbank/ledger"
+)
+
+// MaxBatch is the most outcomes one post may carry.
+const MaxBatch = 10000
+
+// Bank is the credit bank over a ledger: every method that changes anything
+// is one command decided and written atomically by the ledger's sequencer,
+// and every read sees the durable ledger only. Checks of a request's own
+// form run on the caller's goroutine before it queues; checks against the
+// state run inside the sequencer. Permission by role is the caller's job
+// (CONTRACT.md section 2); what depends on the data (whose outcome, which
+// rule's target) is checked here.
+type Bank struct {
+	l *ledger.Ledger
+}
+
+// New returns a bank over l. The caller keeps ownership of l.
+func New(l *ledger.Ledger) *Bank { return &Bank{l: l} }
+
+// Ledger is the ledger the bank writes to.
+func (b *Bank) Ledger() *ledger.Ledger { return b.l }
+
+func (b *Bank) do(ctx context.Context, c command) (any, error) {
+	r, err := b.l.Append(ctx, proposal{c})
+	if err != nil {
+		return nil, err
+	}
+	return r.Result, nil
+}
+
+// RegisterInstitution registers an institution with its public keys.
+func (b *Bank) RegisterInstitution(ctx context.Context, actor Actor, reg Registration) (*Institution, error) {
+	if err := reg.Validate(); err != nil {
+		return nil, err
+	}
+	res, err := b.do(ctx, registerCmd{Actor: actor, Reg: reg})
+	if err != nil {
+		return nil, err
+	}
+	return res.(*Institution), nil
+}
+
+// AddKey registers one more public key for an institution.
+func (b *Bank) AddKey(ctx context.Context, actor Actor, institution string, key PublicJWK) (*Institution, error) {
+	res, err := b.do(ctx, addKeyCmd{Actor: actor, Institution: institution, Key: key})
+	if err != nil {
+		return nil, err
+	}
+	return res.(*Institution), nil
+}
+
+// RemoveKey removes an institution's key; tokens signed with it stop working.
+func (b *Bank) RemoveKey(ctx context.Context, actor Actor, institution, kid string) (*Institution, error) {
+	res, err := b.do(ctx, removeKeyCmd{Actor: actor, Institution: institution, Kid: kid})
+	if err != nil {
+		return nil, err
+	}
+	return res.(*Institution), nil
+}
+
+// Accredit grants an institution one more accreditation scope.
+func (b *Bank) Accredit(ctx context.Context, actor Actor, institution string, scope AccreditationInput) (Accreditation, error) {
+	if err := scope.Validate(); err != nil {
+		return Accreditation{}, err
+	}
+	res, err := b.do(ctx, accreditCmd{Actor: actor, Institution: institution, Scope: scope})
+	if err != nil {
+		return Accreditation{}, err
+	}
+	return res.(Accreditation), nil
+}
+
+// Suspend stops an institution's postings at once.
+func (b *Bank) Suspend(ctx context.Context, actor Actor, institution, reason string) (*Institution, error) {
+	if err := checkText("reason", reason, 500); err != nil {
+		return nil, err
+	}
+	res, err := b.do(ctx, suspendCmd{Actor: actor, Institution: institution, Reason: reason})
+	if err != nil {
+		return nil, err
+	}
+	return res.(*Institution), nil
+}
+
+// Reinstate lifts an institution's suspension.
+func (b *Bank) Reinstate(ctx context.Context, actor Actor, institution string) (*Institution, error) {
+	res, err := b.do(ctx, suspendCmd{Actor: actor, Institution: institution, Lift: true})
+	if err != nil {
+		return nil, err
+	}
+	return res.(*Institution), nil
+}
+
+// OutcomeHash is the SHA-256 of an outcome's canonical form: what the
+// idempotency key is bound to.
+func OutcomeHash(o OutcomeInput) ([32]byte, error) {
+	c, err := ledger.MarshalContent(o)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(c), nil
+}
+
+// PostOutcomes records outcomes for the institution actor.ID, one result per
+// item in order: valid items are stored even when others are rejected, and
+// all that are stored are one atomic write.
+func (b *Bank) PostOutcomes(ctx context.Context, actor Actor, items []OutcomeInput) ([]PostResult, error) {
+	if actor.Role != RoleInstitution {
+		return nil, errorf(CodeForbidden, "only institutions post outcomes")
+	}
+	if len(items) == 0 || len(items) > MaxBatch {
+		return nil, errorf(CodeInvalid, "a post carries 1 to %d outcomes", MaxBatch)
+	}
+	c := postCmd{Actor: actor, Items: items, Hashes: make([][32]byte, len(items)), Invalid: make([]error, len(items))}
+	for i, o := range items {
+		if err := o.Validate(); err != nil {
+			c.Invalid[i] = err
+			continue
+		}
+		h, err := OutcomeHash(o)
+		if err != nil {
+			return nil, err
+		}
+		c.Hashes[i] = h
+	}
+	res, err := b.do(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return res.([]PostResult), nil
+}
+
+// Revoke revokes an outcome and reverses every conversion that used it.
+func (b *Bank) Revoke(ctx context.Context, actor Actor, outcome uint64, reason string) (RevokeResult, error) {
+	if err := checkText("reason", reason, 500); err != nil {
+		return RevokeResult{}, err
+	}
+	res, err := b.do(ctx, revokeCmd{Actor: actor, Outcome: outcome, Reason: reason})
+	if err != nil {
+		return RevokeResult{}, err
+	}
+	return res.(RevokeResult), nil
+}
+
+// PublishRule publishes a rule, or its next version when the id exists.
+func (b *Bank) PublishRule(ctx context.Context, actor Actor, r RuleInput) (Rule, error) {
+	if err := r.Validate(); err != nil {
+		return Rule{}, err
+	}
+	res, err := b.do(ctx, publishRuleCmd{Actor: actor, Rule: r})
+	if err != nil {
+		return Rule{}, err
+	}
+	return res.(Rule), nil
+}
+
+// RetireRule stops a rule from granting anything more; past conversions
+// stand. Publishing the id again makes a new, active version.
+func (b *Bank) RetireRule(ctx context.Context, actor Actor, id string) (uint64, error) {
+	res, err := b.do(ctx, retireRuleCmd{Actor: actor, Rule: id})
+	if err != nil {
+		return 0, err
+	}
+	return res.(uint64), nil
+}
+
+// Convert applies the latest version of a rule to a learner's outcomes.
+func (b *Bank) Convert(ctx context.Context, actor Actor, req ConversionRequest) (ConversionResult, error) {
+	if err := req.Validate(); err != nil {
+		return ConversionResult{}, err
+	}
+	res, err := b.do(ctx, convertCmd{Actor: actor, Req: req})
+	if err != nil {
+		return ConversionResult{}, err
+	}
+	return res.(ConversionResult), nil
+}
+
+// read runs fn over the durable state.
+func (b *Bank) read(fn func(r *ledger.Reader, s store) error) error {
+	return b.l.Read(func(r *ledger.Reader) error { return fn(r, readerStore{r}) })
+}
+
+// Institution returns a registered institution.
+func (b *Bank) Institution(id string) (*Institution, error) {
+	var in *Institution
+	err := b.read(func(_ *ledger.Reader, s store) error {
+		var err error
+		in, err = loadInstitution(s, id)
+		return err
+	})
+	return in, err
+}
+
+// Rule returns the latest version of a rule (version 0) or the given one,
+// and whether the rule is retired.
+func (b *Bank) Rule(id string, version int) (Rule, bool, error) {
+	var (
+		rule    Rule
+		retired bool
+	)
+	err := b.read(func(_ *ledger.Reader, s store) error {
+		head, err := getJSON[ruleHead](s, ruleKey(id))
+		if err != nil {
+			return err
+		}
+		if head == nil {
+			return errorf(CodeNotFound, "no rule %q", id)
+		}
+		retired = head.Retired
+		if version == 0 {
+			version = head.Latest
+		}
+		r, err := getJSON[Rule](s, ruleVersionKey(id, version))
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return errorf(CodeNotFound, "rule %q has no version %d", id, version)
+		}
+		rule = *r
+		return nil
+	})
+	return rule, retired, err
+}
+
+// Balance returns what a learner holds now.
+func (b *Bank) Balance(learner string) (*Balance, error) {
+	var bal *Balance
+	err := b.read(func(_ *ledger.Reader, s store) error {
+		var err error
+		bal, err = loadBalance(s, learner)
+		return err
+	})
+	return bal, err
+}
+
+// TranscriptOutcome is an outcome on a transcript.
+type TranscriptOutcome struct {
+	Seq        uint64 `json:"seq"`
+	RecordedAt string `json:"recorded_at"`
+	// Status is "active" or "revoked".
+	Status string `json:"status"`
+	Outcome
+}
+
+// TranscriptConversion is a conversion on a transcript.
+type TranscriptConversion struct {
+	Seq        uint64 `json:"seq"`
+	RecordedAt string `json:"recorded_at"`
+	// Status is "granted" or "reversed".
+	Status     string  `json:"status"`
+	ReversedBy *uint64 `json:"reversed_by,omitempty"`
+	Conversion
+}
+
+// Transcript is one page of a learner's record.
+type Transcript struct {
+	Learner     string                 `json:"learner"`
+	Outcomes    []TranscriptOutcome    `json:"outcomes"`
+	Conversions []TranscriptConversion `json:"conversions"`
+	Totals      *Balance               `json:"totals"`
+	NextCursor  string                 `json:"next_cursor,omitempty"`
+}
+
+// Transcript reads up to limit of a learner's entries after cursor, all as
+// of one durable tree size.
+func (b *Bank) Transcript(learner, cursor string, limit int) (*Transcript, error) {
+	start, err := ledger.ParseCursor(cursor)
+	if err != nil {
+		return nil, errorf(CodeInvalid, "bad cursor")
+	}
+	if limit < 1 {
+		return nil, errorf(CodeInvalid, "limit must be at least 1")
+	}
+	tr := &Transcript{Learner: learner, Outcomes: []TranscriptOutcome{}, Conversions: []TranscriptConversion{}}
+	err = b.read(func(r *ledger.Reader, s store) error {
+		var seqs []uint64
+		if err := r.Index(IndexLearner, learner, start, func(seq uint64) bool {
+			if len(seqs) == limit {
+				tr.NextCursor = ledger.FormatCursor(seq)
+				return false
+			}
+			seqs = append(seqs, seq)
+			return true
+		}); err != nil {
+			return err
+		}
+		for _, seq := range seqs {
+			if err := addToTranscript(tr, r, s, seq); err != nil {
+				return err
+			}
+		}
+		var err error
+		tr.Totals, err = loadBalance(s, learner)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return tr, nil
+}
+
+func addToTranscript(tr *Transcript, r *ledger.Reader, s store, seq uint64) error {
+	b, err := r.Entry(seq)
+	if err != nil {
+		return err
+	}
+	e, err := ledger.ParseEntry(b)
+	if err != nil {
+		return fmt.Errorf("entry %d: %w", seq, err)
+	}
+	at := e.RecordedAt.Format(ledger.TimeLayout)
+	switch e.Type {
+	case TypeOutcomeRecorded:
+		var o Outcome
+		if err := jsonUnmarshal(e.Content, &o); err != nil {
+			return err
+		}
+		st, err := getJSON[outcomeState](s, outKey(seq))
+		if err != nil {
+			return err
+		}
+		status := "active"
+		if st != nil && st.Revoked {
+			status = "revoked"
+		}
+		tr.Outcomes = append(tr.Outcomes, TranscriptOutcome{Seq: seq, RecordedAt: at, Status: status, Outcome: o})
+	case TypeConversionGranted:
+		cs, err := getJSON[conversionState](s, convKey(seq))
+		if err != nil {
+			return err
+		}
+		if cs == nil {
+			return fmt.Errorf("conversion %d has no state", seq)
+		}
+		tc := TranscriptConversion{Seq: seq, RecordedAt: at, Status: "granted", Conversion: cs.Conversion}
+		if cs.Reversed != nil {
+			tc.Status, tc.ReversedBy = "reversed", cs.Reversed
+		}
+		tr.Conversions = append(tr.Conversions, tc)
+	}
+	return nil
+}
+
+// AuditFilter selects conversions for the audit listing. Empty fields match
+// everything; From and To bound the conversion date (inclusive).
+type AuditFilter struct {
+	Rule        string
+	Institution string // the target institution, or the institution of a source outcome
+	From, To    string
+}
+
+// AuditSource is one outcome a conversion used, as the audit lists it.
+type AuditSource struct {
+	Item
+	Institution string `json:"institution"`
+	Sector      string `json:"sector"`
+	Level       int    `json:"level"`
+	Field       string `json:"field"`
+	CompletedOn string `json:"completed_on"`
+	Revoked     bool   `json:"revoked"`
+}
+
+// AuditedConversion is a conversion with the rule version and the source
+// outcomes it used.
+type AuditedConversion struct {
+	Seq        uint64        `json:"seq"`
+	RecordedAt string        `json:"recorded_at"`
+	Actor      string        `json:"actor"`
+	Conversion               // learner, rule, target, on, items, granted, capped
+	Sources    []AuditSource `json:"sources"`
+	ReversedBy *uint64       `json:"reversed_by,omitempty"`
+}
+
+// AuditPage is one page of the audit listing.
+type AuditPage struct {
+	Conversions []AuditedConversion `json:"conversions"`
+	NextCursor  string              `json:"next_cursor,omitempty"`
+}
+
+// auditScanLimit bounds how many conversions one page looks at, so a filter
+// that matches little cannot make one request scan the whole journal.
+const auditScanLimit = 10000
+
+// AuditConversions lists conversions in seq order after cursor.
+func (b *Bank) AuditConversions(f AuditFilter, cursor string, limit int) (*AuditPage, error) {
+	start, err := ledger.ParseCursor(cursor)
+	if err != nil {
+		return nil, errorf(CodeInvalid, "bad cursor")
+	}
+	if limit < 1 {
+		return nil, errorf(CodeInvalid, "limit must be at least 1")
+	}
+	for _, d := range []struct{ what, v string }{{"from", f.From}, {"to", f.To}} {
+		if d.v != "" {
+			if _, err := parseDate(d.what, d.v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	page := &AuditPage{Conversions: []AuditedConversion{}}
+	err = b.read(func(r *ledger.Reader, s store) error {
+		var (
+			scanned int
+			ierr    error
+		)
+		err := r.Index(ledger.IndexType, TypeConversionGranted, start, func(seq uint64) bool {
+			if len(page.Conversions) == limit || scanned == auditScanLimit {
+				page.NextCursor = ledger.FormatCursor(seq)
+				return false
+			}
+			scanned++
+			ac, ok, err := auditedConversion(r, s, seq, f)
+			if err != nil {
+				ierr = err
+				return false
+			}
+			if ok {
+				page.Conversions = append(page.Conversions, ac)
+			}
+			return true
+		})
+		return errors.Join(err, ierr)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+func auditedConversion(r *ledger.Reader, s store, seq uint64, f AuditFilter) (AuditedConversion, bool, error) {
+	b, err := r.Entry(seq)
+	if err != nil {
+		return AuditedConversion{}, false, err
+	}
+	e, err := ledger.ParseEntry(b)
+	if err != nil {
+		return AuditedConversion{}, false, err
+	}
+	var c Conversion
+	if err := jsonUnmarshal(e.Content, &c); err != nil {
+		return AuditedConversion{}, false, err
+	}
+	if (f.Rule != "" && c.Rule.ID != f.Rule) || (f.From != "" && c.On < f.From) || (f.To != "" && c.On > f.To) {
+		return AuditedConversion{}, false, nil
+	}
+	ac := AuditedConversion{Seq: seq, RecordedAt: e.RecordedAt.Format(ledger.TimeLayout), Actor: e.Actor, Conversion: c}
+	match := f.Institution == "" || c.Target.Institution == f.Institution
+	for _, it := range c.Items {
+		st, err := getJSON[outcomeState](s, outKey(it.Outcome))
+		if err != nil {
+			return AuditedConversion{}, false, err
+		}
+		if st == nil {
+			return AuditedConversion{}, false, fmt.Errorf("conversion %d uses unknown outcome %d", seq, it.Outcome)
+		}
+		match = match || st.Institution == f.Institution
+		ac.Sources = append(ac.Sources, AuditSource{Item: it, Institution: st.Institution, Sector: st.Sector,
+			Level: st.Level, Field: st.Field, CompletedOn: st.CompletedOn, Revoked: st.Revoked})
+	}
+	if !match {
+		return AuditedConversion{}, false, nil
+	}
+	cs, err := getJSON[conversionState](s, convKey(seq))
+	if err != nil {
+		return AuditedConversion{}, false, err
+	}
+	if cs != nil {
+		ac.ReversedBy = cs.Reversed
+	}
+	return ac, true, nil
+}
+
+func jsonUnmarshal(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decode entry content: %w", err)
+	}
+	return nil
+}

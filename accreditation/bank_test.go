@@ -1,0 +1,77 @@
+package accreditation
+
+import (
+	"context"
+	"testing"
+)
+
+// TestWalkThrough runs the contract's story end to end: register, accredit,
+// post, publish a rule, convert, revoke with its cascade, and checks the
+// replay rebuilds the same state with nothing to report.
+func TestWalkThrough(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBank(t)
+	college := b.institution(t, "college.example")
+	b.institution(t, "univ.example")
+	s1 := b.post(t, college, outcome("L000123", "k1"))
+	o2 := outcome("L000123", "k2")
+	o2.Credits.Amount = 1000 // 10 credits
+	s2 := b.post(t, college, o2)
+	rule, err := b.PublishRule(ctx, regulator, RuleInput{
+		ID: "nd-cs-to-bsc", Target: Target{Institution: "univ.example", Programme: "BSC-CS"},
+		Source: RuleSource{Sectors: []string{"non_degree", "vocational"}, MinLevel: 5, Fields: []string{"06"}, MinScore: amountPtr(6000)},
+		Ratio:  5000, Cap: amountPtr(500), ValidFrom: "2026-01-01",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rule.Version != 1 {
+		t.Fatalf("version %d", rule.Version)
+	}
+	conv, err := b.Convert(ctx, Actor{Role: RoleLearner, ID: "L000123"}, ConversionRequest{Learner: "L000123", Rule: "nd-cs-to-bsc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3 credits → 3 standard → 1.5 granted; 10 → 10 → 5, capped at 5 − 1.5 = 3.5.
+	if conv.Granted != 500 || !conv.Capped || len(conv.Items) != 2 || conv.Items[1].Granted != 350 {
+		t.Fatalf("conversion %+v", conv)
+	}
+	bal, err := b.Balance("L000123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bal.StandardCredits != 1300 || bal.Granted["univ.example/BSC-CS"] != 500 {
+		t.Fatalf("balance %+v", bal)
+	}
+	rev, err := b.Revoke(ctx, college, s1, "posted in error")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rev.Reversals) != 1 || rev.Reversals[0] != conv.Seq+2 {
+		t.Fatalf("revocation %+v (conversion %d)", rev, conv.Seq)
+	}
+	bal, _ = b.Balance("L000123")
+	if bal.StandardCredits != 1000 || len(bal.Granted) != 0 {
+		t.Fatalf("balance after revocation %+v", bal)
+	}
+	// The other outcome is free again and the cap too.
+	conv2, err := b.Convert(ctx, admin, ConversionRequest{Learner: "L000123", Rule: "nd-cs-to-bsc", Outcomes: []uint64{s2, s1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conv2.Granted != 500 || len(conv2.Ineligible) != 1 || conv2.Ineligible[0].Reason != ReasonRevoked {
+		t.Fatalf("second conversion %+v", conv2)
+	}
+	tr, err := b.Transcript("L000123", "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Outcomes) != 2 || tr.Outcomes[0].Status != "revoked" || len(tr.Conversions) != 2 || tr.Conversions[0].Status != "reversed" {
+		t.Fatalf("transcript %+v", tr)
+	}
+	page, err := b.AuditConversions(AuditFilter{Institution: "college.example"}, "", 10)
+	if err != nil || len(page.Conversions) != 2 {
+		t.Fatalf("audit page %+v %v", page, err)
+	}
+	b.checkReplay(t)
+}

@@ -1,0 +1,492 @@
+package accreditation
+
+import (
+	"fmt"
+	"slices"
+
+	"creditbank/ledger"
+)
+
+func institutionIndex(id string) ledger.IndexKey {
+	return ledger.IndexKey{Name: IndexInstitution, Value: id}
+}
+
+func learnerIndex(id string) ledger.IndexKey { return ledger.IndexKey{Name: IndexLearner, Value: id} }
+
+func ruleIndex(id string) ledger.IndexKey { return ledger.IndexKey{Name: IndexRule, Value: id} }
+
+// loadInstitution reads an institution, or fails with CodeNotFound.
+func loadInstitution(s store, id string) (*Institution, error) {
+	in, err := getJSON[Institution](s, instKey(id))
+	if err != nil {
+		return nil, err
+	}
+	if in == nil {
+		return nil, errorf(CodeNotFound, "no institution %q", id)
+	}
+	return in, nil
+}
+
+type registerCmd struct {
+	Actor Actor
+	Reg   Registration
+}
+
+func (c registerCmd) decide(t *tx) (any, error) {
+	if b, err := t.get(instKey(c.Reg.ID)); err != nil {
+		return nil, err
+	} else if b != nil {
+		return nil, errorf(CodeConflict, "institution %q is already registered", c.Reg.ID)
+	}
+	if _, err := t.emit(TypeInstitutionRegistered, c.Actor, c.Reg, []ledger.IndexKey{institutionIndex(c.Reg.ID)}, nil); err != nil {
+		return nil, err
+	}
+	return loadInstitution(t, c.Reg.ID)
+}
+
+type addKeyCmd struct {
+	Actor       Actor
+	Institution string
+	Key         PublicJWK
+}
+
+// maxKeys bounds the keys one institution holds at a time.
+const maxKeys = 16
+
+func (c addKeyCmd) decide(t *tx) (any, error) {
+	in, err := loadInstitution(t, c.Institution)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := in.Key(c.Key.Kid); ok {
+		return nil, errorf(CodeConflict, "institution %q already has a key %q", c.Institution, c.Key.Kid)
+	}
+	if len(in.Keys) >= maxKeys {
+		return nil, errorf(CodeConflict, "institution %q already holds %d keys; remove one first", c.Institution, maxKeys)
+	}
+	if _, err := t.emit(TypeKeyAdded, c.Actor, KeyAdded{Institution: c.Institution, Key: c.Key}, []ledger.IndexKey{institutionIndex(c.Institution)}, nil); err != nil {
+		return nil, err
+	}
+	return loadInstitution(t, c.Institution)
+}
+
+type removeKeyCmd struct {
+	Actor       Actor
+	Institution string
+	Kid         string
+}
+
+func (c removeKeyCmd) decide(t *tx) (any, error) {
+	in, err := loadInstitution(t, c.Institution)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := in.Key(c.Kid); !ok {
+		return nil, errorf(CodeNotFound, "institution %q has no key %q", c.Institution, c.Kid)
+	}
+	if _, err := t.emit(TypeKeyRemoved, c.Actor, KeyRemoved{Institution: c.Institution, Kid: c.Kid}, []ledger.IndexKey{institutionIndex(c.Institution)}, nil); err != nil {
+		return nil, err
+	}
+	return loadInstitution(t, c.Institution)
+}
+
+type accreditCmd struct {
+	Actor       Actor
+	Institution string
+	Scope       AccreditationInput
+}
+
+func (c accreditCmd) decide(t *tx) (any, error) {
+	if _, err := loadInstitution(t, c.Institution); err != nil {
+		return nil, err
+	}
+	seq, err := t.emit(TypeAccredited, c.Actor, Accredited{Institution: c.Institution, AccreditationInput: c.Scope}, []ledger.IndexKey{institutionIndex(c.Institution)}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return Accreditation{Sectors: c.Scope.Sectors, MaxLevel: c.Scope.MaxLevel, ValidFrom: c.Scope.ValidFrom, ValidUntil: c.Scope.ValidUntil, Seq: seq}, nil
+}
+
+type suspendCmd struct {
+	Actor       Actor
+	Institution string
+	Reason      string
+	Lift        bool
+}
+
+func (c suspendCmd) decide(t *tx) (any, error) {
+	in, err := loadInstitution(t, c.Institution)
+	if err != nil {
+		return nil, err
+	}
+	idx := []ledger.IndexKey{institutionIndex(c.Institution)}
+	switch {
+	case c.Lift && in.Suspension == nil:
+		return nil, errorf(CodeConflict, "institution %q is not suspended", c.Institution)
+	case c.Lift:
+		_, err = t.emit(TypeReinstated, c.Actor, Reinstated{Institution: c.Institution}, idx, nil)
+	case in.Suspension != nil:
+		return nil, errorf(CodeConflict, "institution %q is already suspended (entry %d)", c.Institution, in.Suspension.Seq)
+	default:
+		_, err = t.emit(TypeSuspended, c.Actor, Suspended{Institution: c.Institution, Reason: c.Reason}, idx, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return loadInstitution(t, c.Institution)
+}
+
+// Post statuses of a batch item.
+const (
+	StatusCreated   = "created"
+	StatusDuplicate = "duplicate"
+	StatusRejected  = "rejected"
+)
+
+// PostResult is the answer for one outcome posted.
+type PostResult struct {
+	Status string
+	Seq    uint64
+	// Outcome is the stored outcome (created or the original of a duplicate).
+	Outcome *Outcome
+	// RecordedAt is when it was recorded.
+	RecordedAt string
+	Err        error
+}
+
+type postCmd struct {
+	Actor Actor
+	Items []OutcomeInput
+	// Hashes are the SHA-256 of each item's canonical form, for idempotency.
+	Hashes [][32]byte
+	// Invalid holds each item's form error, found before the sequencer.
+	Invalid []error
+}
+
+func (c postCmd) decide(t *tx) (any, error) {
+	results := make([]PostResult, len(c.Items))
+	in, err := loadInstitution(t, c.Actor.ID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range c.Items {
+		if c.Invalid[i] != nil {
+			results[i] = PostResult{Status: StatusRejected, Err: c.Invalid[i]}
+			continue
+		}
+		r, err := c.postOne(t, in, c.Items[i], c.Hashes[i])
+		if err != nil && CodeOf(err) == "" {
+			return nil, err // the store failed: nothing of the command is written
+		}
+		if err != nil {
+			r = PostResult{Status: StatusRejected, Err: err}
+		}
+		results[i] = r
+	}
+	return results, nil
+}
+
+func (c postCmd) postOne(t *tx, in *Institution, o OutcomeInput, hash [32]byte) (PostResult, error) {
+	prev, found, err := t.idempotency(in.ID, o.IdempotencyKey)
+	if err != nil {
+		return PostResult{}, err
+	}
+	if found {
+		if prev.Hash != hash {
+			return PostResult{}, errorf(CodeConflict, "idempotency key %q was used for other content (entry %d)", o.IdempotencyKey, prev.Seq)
+		}
+		orig, recordedAt, err := loadOutcomeEntry(t.v.Entry, prev.Seq)
+		if err != nil {
+			return PostResult{}, err
+		}
+		return PostResult{Status: StatusDuplicate, Seq: prev.Seq, Outcome: orig, RecordedAt: recordedAt}, nil
+	}
+	if in.Suspension != nil {
+		return PostResult{}, errorf(CodeNotAccredited, "institution %q is suspended: %s", in.ID, in.Suspension.Reason)
+	}
+	if !slices.ContainsFunc(in.Accreditations, func(a Accreditation) bool { return a.covers(o.Sector, o.Level, o.CompletedOn) }) {
+		return PostResult{}, errorf(CodeNotAccredited, "institution %q is not accredited for %s outcomes at level %d completed on %s", in.ID, o.Sector, o.Level, o.CompletedOn)
+	}
+	if today := t.date(); o.CompletedOn > today {
+		return PostResult{}, errorf(CodeInvalid, "completed_on %s is after today, %s", o.CompletedOn, today)
+	}
+	var old *outcomeState
+	if o.Supersedes != nil {
+		old, err = getJSON[outcomeState](t, outKey(*o.Supersedes))
+		if err != nil {
+			return PostResult{}, err
+		}
+		switch {
+		case old == nil:
+			return PostResult{}, errorf(CodeNotFound, "supersedes: no outcome %d", *o.Supersedes)
+		case old.Institution != in.ID || old.Learner != o.Learner:
+			return PostResult{}, errorf(CodeConflict, "supersedes: outcome %d is not one of this institution's for learner %s", *o.Supersedes, o.Learner)
+		case old.Revoked:
+			return PostResult{}, errorf(CodeConflict, "supersedes: outcome %d is already revoked", *o.Supersedes)
+		}
+	}
+	sc, err := o.standardCredits()
+	if err != nil {
+		return PostResult{}, err
+	}
+	out := Outcome{OutcomeInput: o, Institution: in.ID, StandardCredits: sc}
+	idem := &ledger.IdempotencyKey{Scope: in.ID, Key: o.IdempotencyKey, Hash: hash}
+	seq, err := t.emit(TypeOutcomeRecorded, c.Actor, out, []ledger.IndexKey{learnerIndex(o.Learner), institutionIndex(in.ID)}, idem)
+	if err != nil {
+		return PostResult{}, err
+	}
+	if old != nil {
+		if err := revoke(t, c.Actor, old, "superseded", &seq); err != nil {
+			return PostResult{}, err
+		}
+	}
+	return PostResult{Status: StatusCreated, Seq: seq, Outcome: &out, RecordedAt: t.v.Now().UTC().Format(ledger.TimeLayout)}, nil
+}
+
+// loadOutcomeEntry decodes the outcome recorded at seq.
+func loadOutcomeEntry(entry func(uint64) ([]byte, error), seq uint64) (*Outcome, string, error) {
+	b, err := entry(seq)
+	if err != nil {
+		return nil, "", err
+	}
+	e, err := ledger.ParseEntry(b)
+	if err != nil {
+		return nil, "", err
+	}
+	if e.Type != TypeOutcomeRecorded {
+		return nil, "", fmt.Errorf("entry %d is a %s, not an outcome", seq, e.Type)
+	}
+	var o Outcome
+	if err := jsonUnmarshal(e.Content, &o); err != nil {
+		return nil, "", err
+	}
+	return &o, e.RecordedAt.Format(ledger.TimeLayout), nil
+}
+
+// revoke emits the revocation of an outcome and a reversal of every
+// conversion in force that used it.
+func revoke(t *tx, actor Actor, st *outcomeState, reason string, supersededBy *uint64) error {
+	uses := slices.Clone(st.UsedBy)
+	rev := Revocation{Outcome: st.Seq, Institution: st.Institution, Learner: st.Learner, Reason: reason, SupersededBy: supersededBy}
+	idx := []ledger.IndexKey{learnerIndex(st.Learner), institutionIndex(st.Institution)}
+	if _, err := t.emit(TypeOutcomeRevoked, actor, rev, idx, nil); err != nil {
+		return err
+	}
+	for _, u := range uses {
+		cs, err := getJSON[conversionState](t, convKey(u.Conversion))
+		if err != nil {
+			return err
+		}
+		if cs == nil || cs.Reversed != nil {
+			return fmt.Errorf("outcome %d lists conversion %d, which is not in force", st.Seq, u.Conversion)
+		}
+		r := Reversal{
+			Conversion: u.Conversion, Learner: cs.Learner, Rule: cs.Rule, Target: cs.Target, Granted: cs.Granted,
+			Outcome: st.Seq, Reason: fmt.Sprintf("outcome %d revoked: %s", st.Seq, reason),
+		}
+		idx := []ledger.IndexKey{learnerIndex(cs.Learner), ruleIndex(cs.Rule.ID), institutionIndex(cs.Target.Institution)}
+		if _, err := t.emit(TypeConversionReversed, actor, r, idx, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type revokeCmd struct {
+	Actor   Actor
+	Outcome uint64
+	Reason  string
+}
+
+// RevokeResult is the revocation's seq and the reversals it caused.
+type RevokeResult struct {
+	Seq       uint64
+	Reversals []uint64
+}
+
+func (c revokeCmd) decide(t *tx) (any, error) {
+	st, err := getJSON[outcomeState](t, outKey(c.Outcome))
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, errorf(CodeNotFound, "no outcome %d", c.Outcome)
+	}
+	switch c.Actor.Role {
+	case RoleRegulator:
+	case RoleInstitution:
+		if c.Actor.ID != st.Institution {
+			return nil, errorf(CodeForbidden, "outcome %d was posted by another institution", c.Outcome)
+		}
+	default:
+		return nil, errorf(CodeForbidden, "only the posting institution or a regulator may revoke an outcome")
+	}
+	if st.Revoked {
+		return nil, errorf(CodeConflict, "outcome %d is already revoked", c.Outcome)
+	}
+	first := t.nextSeq()
+	if err := revoke(t, c.Actor, st, c.Reason, nil); err != nil {
+		return nil, err
+	}
+	res := RevokeResult{Seq: first}
+	for s := first + 1; s < t.nextSeq(); s++ {
+		res.Reversals = append(res.Reversals, s)
+	}
+	return res, nil
+}
+
+type publishRuleCmd struct {
+	Actor Actor
+	Rule  RuleInput
+}
+
+func (c publishRuleCmd) decide(t *tx) (any, error) {
+	if _, err := loadInstitution(t, c.Rule.Target.Institution); err != nil {
+		return nil, errorf(CodeInvalid, "target.institution: %v", err)
+	}
+	for _, id := range c.Rule.Source.Institutions {
+		if _, err := loadInstitution(t, id); err != nil {
+			return nil, errorf(CodeInvalid, "source.institutions: %v", err)
+		}
+	}
+	head, err := getJSON[ruleHead](t, ruleKey(c.Rule.ID))
+	if err != nil {
+		return nil, err
+	}
+	version := 1
+	if head != nil {
+		version = head.Latest + 1
+	}
+	r := Rule{RuleInput: c.Rule, Version: version}
+	idx := []ledger.IndexKey{ruleIndex(c.Rule.ID), institutionIndex(c.Rule.Target.Institution)}
+	seq, err := t.emit(TypeRulePublished, c.Actor, r, idx, nil)
+	if err != nil {
+		return nil, err
+	}
+	r.Seq = seq
+	return r, nil
+}
+
+type retireRuleCmd struct {
+	Actor Actor
+	Rule  string
+}
+
+func (c retireRuleCmd) decide(t *tx) (any, error) {
+	head, err := getJSON[ruleHead](t, ruleKey(c.Rule))
+	if err != nil {
+		return nil, err
+	}
+	if head == nil {
+		return nil, errorf(CodeNotFound, "no rule %q", c.Rule)
+	}
+	if head.Retired {
+		return nil, errorf(CodeConflict, "rule %q is already retired", c.Rule)
+	}
+	seq, err := t.emit(TypeRuleRetired, c.Actor, RuleRetired{Rule: c.Rule, Version: head.Latest}, []ledger.IndexKey{ruleIndex(c.Rule)}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return seq, nil
+}
+
+type convertCmd struct {
+	Actor Actor
+	Req   ConversionRequest
+}
+
+// ConversionResult is a granted conversion, with the outcomes asked for (or,
+// when none were named, of the learner) that it did not use and why.
+type ConversionResult struct {
+	Seq uint64
+	Conversion
+	Ineligible []Ineligible
+}
+
+func (c convertCmd) decide(t *tx) (any, error) {
+	head, err := getJSON[ruleHead](t, ruleKey(c.Req.Rule))
+	if err != nil {
+		return nil, err
+	}
+	if head == nil {
+		return nil, errorf(CodeNotFound, "no rule %q", c.Req.Rule)
+	}
+	if head.Retired {
+		return nil, errorf(CodeRuleInactive, "rule %q is retired", c.Req.Rule)
+	}
+	rule, err := getJSON[Rule](t, ruleVersionKey(c.Req.Rule, head.Latest))
+	if err != nil {
+		return nil, err
+	}
+	switch c.Actor.Role {
+	case RoleAdmin:
+	case RoleLearner:
+		if c.Actor.ID != c.Req.Learner {
+			return nil, errorf(CodeForbidden, "a learner may only convert their own outcomes")
+		}
+	case RoleInstitution:
+		if c.Actor.ID != rule.Target.Institution {
+			return nil, errorf(CodeForbidden, "only the rule's target institution may ask for this conversion")
+		}
+	default:
+		return nil, errorf(CodeForbidden, "%s may not ask for conversions", c.Actor.Role)
+	}
+	date := t.date()
+	if err := rule.validOn(date); err != nil {
+		return nil, err
+	}
+	seqs := c.Req.Outcomes
+	if seqs == nil {
+		prefix := loutPrefix(c.Req.Learner)
+		err := t.scan(prefix, func(k string) bool {
+			var seq uint64
+			if _, err := fmt.Sscanf(k[len(prefix):], "%016x", &seq); err == nil {
+				seqs = append(seqs, seq)
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	cands, err := candidates(t, c.Req.Learner, rule.Target, seqs)
+	if err != nil {
+		return nil, err
+	}
+	already, err := getAmount(t, grantedKey(c.Req.Learner, rule.ID))
+	if err != nil {
+		return nil, err
+	}
+	d := Evaluate(*rule, date, cands, already)
+	if len(d.Items) == 0 {
+		e := errorf(CodeNotEligible, "no outcome of learner %s is eligible under rule %s version %d", c.Req.Learner, rule.ID, rule.Version)
+		e.Reasons = d.Ineligible
+		return nil, e
+	}
+	conv := Conversion{
+		Learner: c.Req.Learner, Rule: RuleRef{ID: rule.ID, Version: rule.Version}, Target: rule.Target,
+		On: date, Items: d.Items, Granted: d.Granted, Capped: d.Capped,
+	}
+	idx := []ledger.IndexKey{learnerIndex(c.Req.Learner), ruleIndex(rule.ID), institutionIndex(rule.Target.Institution)}
+	seq, err := t.emit(TypeConversionGranted, c.Actor, conv, idx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return ConversionResult{Seq: seq, Conversion: conv, Ineligible: d.Ineligible}, nil
+}
+
+// candidates loads what the engine needs of each outcome seq.
+func candidates(s store, learner string, target Target, seqs []uint64) ([]Candidate, error) {
+	out := make([]Candidate, len(seqs))
+	for i, seq := range seqs {
+		st, err := getJSON[outcomeState](s, outKey(seq))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = Candidate{Seq: seq}
+		if st != nil && st.Learner == learner {
+			out[i] = Candidate{Seq: seq, Found: true, UsedToward: st.usedToward(target), outcomeState: *st}
+		}
+	}
+	return out, nil
+}

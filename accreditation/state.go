@@ -1,0 +1,486 @@
+package accreditation
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"creditbank/ledger"
+)
+
+// Entry types: every event the bank records is one ledger entry of one of
+// these types, with the content below.
+const (
+	TypeInstitutionRegistered = "institution.registered"
+	TypeKeyAdded              = "institution.key_added"
+	TypeKeyRemoved            = "institution.key_removed"
+	TypeAccredited            = "institution.accredited"
+	TypeSuspended             = "institution.suspended"
+	TypeReinstated            = "institution.reinstated"
+	TypeOutcomeRecorded       = "outcome.recorded"
+	TypeOutcomeRevoked        = "outcome.revoked"
+	TypeRulePublished         = "rule.published"
+	TypeRuleRetired           = "rule.retired"
+	TypeConversionGranted     = "conversion.granted"
+	TypeConversionReversed    = "conversion.reversed"
+)
+
+// Index names the bank lists entries under in the ledger.
+const (
+	IndexLearner     = "learner"
+	IndexInstitution = "institution"
+	IndexRule        = "rule"
+)
+
+// The contents of the entries. Fields are exported for JSON; the types are
+// the journal's format, so fields are only ever added, never changed.
+type (
+	// KeyAdded is the content of institution.key_added.
+	KeyAdded struct {
+		Institution string    `json:"institution"`
+		Key         PublicJWK `json:"key"`
+	}
+	// KeyRemoved is the content of institution.key_removed.
+	KeyRemoved struct {
+		Institution string `json:"institution"`
+		Kid         string `json:"kid"`
+	}
+	// Accredited is the content of institution.accredited.
+	Accredited struct {
+		Institution string `json:"institution"`
+		AccreditationInput
+	}
+	// Suspended is the content of institution.suspended.
+	Suspended struct {
+		Institution string `json:"institution"`
+		Reason      string `json:"reason"`
+	}
+	// Reinstated is the content of institution.reinstated.
+	Reinstated struct {
+		Institution string `json:"institution"`
+	}
+	// Revocation is the content of outcome.revoked.
+	Revocation struct {
+		Outcome     uint64 `json:"outcome"`
+		Institution string `json:"institution"`
+		Learner     string `json:"learner"`
+		Reason      string `json:"reason"`
+		// SupersededBy is the outcome that corrected this one, when the
+		// reason is "superseded".
+		SupersededBy *uint64 `json:"superseded_by,omitempty"`
+	}
+	// RuleRetired is the content of rule.retired.
+	RuleRetired struct {
+		Rule    string `json:"rule"`
+		Version int    `json:"version"`
+	}
+	// RuleRef names one version of a rule.
+	RuleRef struct {
+		ID      string `json:"id"`
+		Version int    `json:"version"`
+	}
+	// Item is one outcome a conversion used.
+	Item struct {
+		Outcome         uint64 `json:"outcome"`
+		StandardCredits Amount `json:"standard_credits"`
+		Granted         Amount `json:"granted"`
+	}
+	// Conversion is the content of conversion.granted.
+	Conversion struct {
+		Learner string  `json:"learner"`
+		Rule    RuleRef `json:"rule"`
+		Target  Target  `json:"target"`
+		// On is the date the rule was applied (the entry's UTC date).
+		On      string `json:"on"`
+		Items   []Item `json:"items"`
+		Granted Amount `json:"granted"`
+		Capped  bool   `json:"capped"`
+	}
+	// Reversal is the content of conversion.reversed.
+	Reversal struct {
+		Conversion uint64  `json:"conversion"`
+		Learner    string  `json:"learner"`
+		Rule       RuleRef `json:"rule"`
+		Target     Target  `json:"target"`
+		Granted    Amount  `json:"granted"`
+		// Outcome is the revoked outcome that caused the reversal.
+		Outcome uint64 `json:"outcome"`
+		Reason  string `json:"reason"`
+	}
+)
+
+// The state the bank keeps, derived from the entries. Keys:
+//
+//	inst/<id>                 Institution
+//	out/<seq>                 outcomeState
+//	lout/<learner>/<seq>      "" (the learner's outcomes, in seq order)
+//	rule/<id>                 ruleHead
+//	rulev/<id>/<version>      Rule
+//	conv/<seq>                conversionState
+//	granted/<learner>/<rule>  Amount granted under the rule, all versions
+//	bal/<learner>             Balance
+func instKey(id string) string         { return "inst/" + id }
+func outKey(seq uint64) string         { return fmt.Sprintf("out/%016x", seq) }
+func loutPrefix(learner string) string { return "lout/" + learner + "/" }
+func loutKey(learner string, seq uint64) string {
+	return fmt.Sprintf("%s%016x", loutPrefix(learner), seq)
+}
+func ruleKey(id string) string               { return "rule/" + id }
+func ruleVersionKey(id string, v int) string { return fmt.Sprintf("rulev/%s/%08d", id, v) }
+func convKey(seq uint64) string              { return fmt.Sprintf("conv/%016x", seq) }
+func grantedKey(learner, rule string) string { return "granted/" + learner + "/" + rule }
+func balanceKey(learner string) string       { return "bal/" + learner }
+
+// outcomeState is what the bank keeps of a recorded outcome.
+type outcomeState struct {
+	Seq             uint64  `json:"seq"`
+	Institution     string  `json:"institution"`
+	Learner         string  `json:"learner"`
+	Sector          string  `json:"sector"`
+	Level           int     `json:"level"`
+	Field           string  `json:"field"`
+	StandardCredits Amount  `json:"standard_credits"`
+	Passed          bool    `json:"passed"`
+	Score           *Amount `json:"score,omitempty"`
+	CompletedOn     string  `json:"completed_on"`
+	Revoked         bool    `json:"revoked"`
+	// UsedBy lists the conversions in force that used the outcome.
+	UsedBy []use `json:"used_by,omitempty"`
+}
+
+type use struct {
+	Conversion uint64 `json:"conversion"`
+	Target     Target `json:"target"`
+}
+
+// usedToward reports whether a conversion in force used the outcome toward t.
+func (o *outcomeState) usedToward(t Target) bool {
+	return slices.ContainsFunc(o.UsedBy, func(u use) bool { return u.Target == t })
+}
+
+// ruleHead is the latest version of a rule and whether it is retired.
+type ruleHead struct {
+	Latest  int  `json:"latest"`
+	Retired bool `json:"retired"`
+}
+
+// conversionState is a conversion as the bank keeps it.
+type conversionState struct {
+	Seq uint64 `json:"seq"`
+	Conversion
+	Reversed *uint64 `json:"reversed,omitempty"` // the reversal's seq
+}
+
+// Balance is what a learner holds: standard credits of active outcomes by
+// sector and level band, and credit granted per target programme by
+// conversions in force.
+type Balance struct {
+	Learner string `json:"learner"`
+	// StandardCredits is the total over active, passed outcomes.
+	StandardCredits Amount `json:"standard_credits"`
+	// BySector maps sector → level band ("1-2" ... "9-10") → credits.
+	BySector map[string]map[string]Amount `json:"by_sector"`
+	// Granted maps "institution/programme" → credits granted toward it.
+	Granted map[string]Amount `json:"granted"`
+}
+
+func newBalance(learner string) *Balance {
+	return &Balance{Learner: learner, BySector: map[string]map[string]Amount{}, Granted: map[string]Amount{}}
+}
+
+func (b *Balance) addCredits(sector string, level int, sc Amount) {
+	band := levelBand(level)
+	m := b.BySector[sector]
+	if m == nil {
+		m = map[string]Amount{}
+		b.BySector[sector] = m
+	}
+	m[band] += sc
+	if m[band] == 0 {
+		delete(m, band)
+	}
+	if len(m) == 0 {
+		delete(b.BySector, sector)
+	}
+	b.StandardCredits += sc
+}
+
+func (b *Balance) addGranted(t Target, g Amount) {
+	k := t.String()
+	b.Granted[k] += g
+	if b.Granted[k] == 0 {
+		delete(b.Granted, k)
+	}
+}
+
+// store is the state the bank decides against and applies entries to: the
+// ledger's domain state while deciding, a map when replaying.
+type store interface {
+	// get returns the value of key, or nil when there is none.
+	get(key string) ([]byte, error)
+	put(key string, value []byte)
+	// scan calls fn for each key with the prefix, in key order.
+	scan(prefix string, fn func(key string) bool) error
+}
+
+func getJSON[T any](s store, key string) (*T, error) {
+	b, err := s.get(key)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	v := new(T)
+	if err := json.Unmarshal(b, v); err != nil {
+		return nil, fmt.Errorf("state %s: %w", key, err)
+	}
+	return v, nil
+}
+
+func putJSON(s store, key string, v any) error {
+	b, err := ledger.MarshalContent(v)
+	if err != nil {
+		return fmt.Errorf("state %s: %w", key, err)
+	}
+	s.put(key, b)
+	return nil
+}
+
+func getAmount(s store, key string) (Amount, error) {
+	b, err := s.get(key)
+	if err != nil || b == nil {
+		return 0, err
+	}
+	var a Amount
+	if err := json.Unmarshal(b, &a); err != nil {
+		return 0, fmt.Errorf("state %s: %w", key, err)
+	}
+	return a, nil
+}
+
+func putAmount(s store, key string, a Amount) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("state %s: %w", key, err)
+	}
+	s.put(key, b)
+	return nil
+}
+
+func loadBalance(s store, learner string) (*Balance, error) {
+	b, err := getJSON[Balance](s, balanceKey(learner))
+	if err != nil || b != nil {
+		return b, err
+	}
+	return newBalance(learner), nil
+}
+
+// apply changes the state by one entry. It is the only code that writes the
+// state, live and in replay alike, and it does not check anything a decision
+// checked: a journal is applied as it stands.
+func apply(s store, e ledger.Entry) error {
+	switch e.Type {
+	case TypeInstitutionRegistered:
+		var r Registration
+		if err := json.Unmarshal(e.Content, &r); err != nil {
+			return err
+		}
+		return putJSON(s, instKey(r.ID), Institution{ID: r.ID, Name: r.Name, Kind: r.Kind, Keys: r.Keys, Accreditations: []Accreditation{}, Seq: e.Seq})
+	case TypeKeyAdded, TypeKeyRemoved, TypeAccredited, TypeSuspended, TypeReinstated:
+		return applyInstitution(s, e)
+	case TypeOutcomeRecorded:
+		var o Outcome
+		if err := json.Unmarshal(e.Content, &o); err != nil {
+			return err
+		}
+		st := outcomeState{
+			Seq: e.Seq, Institution: o.Institution, Learner: o.Learner, Sector: o.Sector,
+			Level: o.Level, Field: o.Field, StandardCredits: o.StandardCredits,
+			Passed: o.Result.Passed != nil && *o.Result.Passed, Score: o.Result.Score, CompletedOn: o.CompletedOn,
+		}
+		if err := putJSON(s, outKey(e.Seq), st); err != nil {
+			return err
+		}
+		s.put(loutKey(o.Learner, e.Seq), []byte{})
+		bal, err := loadBalance(s, o.Learner)
+		if err != nil {
+			return err
+		}
+		bal.addCredits(o.Sector, o.Level, o.StandardCredits)
+		return putJSON(s, balanceKey(o.Learner), bal)
+	case TypeOutcomeRevoked:
+		var r Revocation
+		if err := json.Unmarshal(e.Content, &r); err != nil {
+			return err
+		}
+		st, err := getJSON[outcomeState](s, outKey(r.Outcome))
+		if err != nil {
+			return err
+		}
+		if st == nil {
+			return fmt.Errorf("revocation of unknown outcome %d", r.Outcome)
+		}
+		st.Revoked = true
+		if err := putJSON(s, outKey(r.Outcome), st); err != nil {
+			return err
+		}
+		bal, err := loadBalance(s, st.Learner)
+		if err != nil {
+			return err
+		}
+		bal.addCredits(st.Sector, st.Level, -st.StandardCredits)
+		return putJSON(s, balanceKey(st.Learner), bal)
+	case TypeRulePublished:
+		var r Rule
+		if err := json.Unmarshal(e.Content, &r); err != nil {
+			return err
+		}
+		r.Seq = e.Seq
+		if err := putJSON(s, ruleVersionKey(r.ID, r.Version), r); err != nil {
+			return err
+		}
+		return putJSON(s, ruleKey(r.ID), ruleHead{Latest: r.Version})
+	case TypeRuleRetired:
+		var r RuleRetired
+		if err := json.Unmarshal(e.Content, &r); err != nil {
+			return err
+		}
+		return putJSON(s, ruleKey(r.Rule), ruleHead{Latest: r.Version, Retired: true})
+	case TypeConversionGranted:
+		var c Conversion
+		if err := json.Unmarshal(e.Content, &c); err != nil {
+			return err
+		}
+		return applyConversion(s, e.Seq, c)
+	case TypeConversionReversed:
+		var r Reversal
+		if err := json.Unmarshal(e.Content, &r); err != nil {
+			return err
+		}
+		return applyReversal(s, e.Seq, r)
+	}
+	return fmt.Errorf("unknown entry type %q", e.Type)
+}
+
+func applyInstitution(s store, e ledger.Entry) error {
+	var ref struct {
+		Institution string `json:"institution"`
+	}
+	if err := json.Unmarshal(e.Content, &ref); err != nil {
+		return err
+	}
+	in, err := getJSON[Institution](s, instKey(ref.Institution))
+	if err != nil {
+		return err
+	}
+	if in == nil {
+		return fmt.Errorf("%s for unknown institution %q", e.Type, ref.Institution)
+	}
+	switch e.Type {
+	case TypeKeyAdded:
+		var k KeyAdded
+		if err := json.Unmarshal(e.Content, &k); err != nil {
+			return err
+		}
+		in.Keys = append(in.Keys, k.Key)
+	case TypeKeyRemoved:
+		var k KeyRemoved
+		if err := json.Unmarshal(e.Content, &k); err != nil {
+			return err
+		}
+		in.Keys = slices.DeleteFunc(in.Keys, func(p PublicJWK) bool { return p.Kid == k.Kid })
+	case TypeAccredited:
+		var a Accredited
+		if err := json.Unmarshal(e.Content, &a); err != nil {
+			return err
+		}
+		in.Accreditations = append(in.Accreditations, Accreditation{
+			Sectors: a.Sectors, MaxLevel: a.MaxLevel, ValidFrom: a.ValidFrom, ValidUntil: a.ValidUntil, Seq: e.Seq,
+		})
+	case TypeSuspended:
+		var su Suspended
+		if err := json.Unmarshal(e.Content, &su); err != nil {
+			return err
+		}
+		in.Suspension = &Suspension{Reason: su.Reason, Seq: e.Seq}
+	case TypeReinstated:
+		in.Suspension = nil
+	}
+	return putJSON(s, instKey(in.ID), in)
+}
+
+func applyConversion(s store, seq uint64, c Conversion) error {
+	for _, it := range c.Items {
+		st, err := getJSON[outcomeState](s, outKey(it.Outcome))
+		if err != nil {
+			return err
+		}
+		if st == nil {
+			return fmt.Errorf("conversion uses unknown outcome %d", it.Outcome)
+		}
+		st.UsedBy = append(st.UsedBy, use{Conversion: seq, Target: c.Target})
+		if err := putJSON(s, outKey(it.Outcome), st); err != nil {
+			return err
+		}
+	}
+	if err := putJSON(s, convKey(seq), conversionState{Seq: seq, Conversion: c}); err != nil {
+		return err
+	}
+	return addGranted(s, c.Learner, c.Rule.ID, c.Target, c.Granted)
+}
+
+func applyReversal(s store, seq uint64, r Reversal) error {
+	cs, err := getJSON[conversionState](s, convKey(r.Conversion))
+	if err != nil {
+		return err
+	}
+	if cs == nil {
+		return fmt.Errorf("reversal of unknown conversion %d", r.Conversion)
+	}
+	cs.Reversed = &seq
+	if err := putJSON(s, convKey(r.Conversion), cs); err != nil {
+		return err
+	}
+	for _, it := range cs.Items {
+		st, err := getJSON[outcomeState](s, outKey(it.Outcome))
+		if err != nil {
+			return err
+		}
+		st.UsedBy = slices.DeleteFunc(st.UsedBy, func(u use) bool { return u.Conversion == r.Conversion })
+		if err := putJSON(s, outKey(it.Outcome), st); err != nil {
+			return err
+		}
+	}
+	return addGranted(s, cs.Learner, cs.Rule.ID, cs.Target, -cs.Granted)
+}
+
+func addGranted(s store, learner, rule string, t Target, g Amount) error {
+	total, err := getAmount(s, grantedKey(learner, rule))
+	if err != nil {
+		return err
+	}
+	if err := putAmount(s, grantedKey(learner, rule), total+g); err != nil {
+		return err
+	}
+	bal, err := loadBalance(s, learner)
+	if err != nil {
+		return err
+	}
+	bal.addGranted(t, g)
+	return putJSON(s, balanceKey(learner), bal)
+}
+
+// memStore is the state as a map, for replaying a journal.
+type memStore map[string][]byte
+
+func (m memStore) get(key string) ([]byte, error) { return m[key], nil }
+func (m memStore) put(key string, value []byte)   { m[key] = value }
+func (m memStore) scan(prefix string, fn func(string) bool) error {
+	keys := slices.Sorted(maps.Keys(m))
+	for _, k := range keys {
+		if strings.HasPrefix(k, prefix) && !fn(k) {
+			break
+		}
+	}
+	return nil
+}

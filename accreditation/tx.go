@@ -1,0 +1,140 @@
+package accreditation
+
+import (
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+
+	"creditbank/ledger"
+)
+
+// tx is one command being decided inside the ledger's sequencer: the state
+// as the ledger's view holds it, with this command's own writes on top, and
+// the entries it emits. Every emitted entry is applied at once, so later
+// checks of the same command see it.
+type tx struct {
+	v       *ledger.View
+	writes  map[string][]byte
+	records []ledger.Record
+	idem    map[string]ledger.Idempotent
+}
+
+func newTx(v *ledger.View) *tx {
+	return &tx{v: v, writes: map[string][]byte{}, idem: map[string]ledger.Idempotent{}}
+}
+
+func (t *tx) get(key string) ([]byte, error) {
+	if b, ok := t.writes[key]; ok {
+		return b, nil
+	}
+	b, err := t.v.Get([]byte(key))
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, nil
+	}
+	return b, err
+}
+
+func (t *tx) put(key string, value []byte) { t.writes[key] = value }
+
+func (t *tx) scan(prefix string, fn func(string) bool) error {
+	keys := map[string]bool{}
+	err := t.v.Scan([]byte(prefix), nil, func(k, _ []byte) bool {
+		keys[string(k)] = true
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	for k := range t.writes {
+		if strings.HasPrefix(k, prefix) {
+			keys[k] = true
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		if !fn(k) {
+			break
+		}
+	}
+	return nil
+}
+
+// date is the UTC date of the group being decided: the "today" of every
+// check, so that a decision never depends on when it is re-run.
+func (t *tx) date() string { return t.v.Now().UTC().Format(dateLayout) }
+
+// nextSeq is the seq the next emitted entry gets.
+func (t *tx) nextSeq() uint64 { return t.v.Size() + uint64(len(t.records)) }
+
+// emit appends an entry and applies it to the state.
+func (t *tx) emit(typ string, actor Actor, content any, index []ledger.IndexKey, idem *ledger.IdempotencyKey) (uint64, error) {
+	c, err := ledger.MarshalContent(content)
+	if err != nil {
+		return 0, err
+	}
+	seq := t.nextSeq()
+	e := ledger.Entry{Seq: seq, Type: typ, RecordedAt: t.v.Now(), Actor: actor.String(), Content: c}
+	if err := apply(t, e); err != nil {
+		return 0, err
+	}
+	t.records = append(t.records, ledger.Record{Type: typ, Actor: e.Actor, Content: c, Index: index, Idempotency: idem})
+	if idem != nil {
+		t.idem[idem.Scope+"\x00"+idem.Key] = ledger.Idempotent{Seq: seq, Hash: idem.Hash}
+	}
+	return seq, nil
+}
+
+// idempotency looks up (scope, key) among this command's entries and the
+// ledger's idempotency index.
+func (t *tx) idempotency(scope, key string) (ledger.Idempotent, bool, error) {
+	if rec, ok := t.idem[scope+"\x00"+key]; ok {
+		return rec, true, nil
+	}
+	return t.v.Idempotency(scope, key)
+}
+
+// effect is what the command writes: its entries and the state they led to,
+// in key order so that equal commands give equal batches.
+func (t *tx) effect(result any) ledger.Effect {
+	eff := ledger.Effect{Records: t.records, Result: result}
+	for _, k := range slices.Sorted(maps.Keys(t.writes)) {
+		eff.State = append(eff.State, ledger.StateWrite{Key: []byte(k), Value: t.writes[k]})
+	}
+	return eff
+}
+
+// command is a request decided inside the sequencer. Commands are plain
+// data (so that a replicated log could carry them); decide must read only
+// the tx and the command's own fields.
+type command interface {
+	decide(t *tx) (any, error)
+}
+
+// proposal adapts a command to the ledger.
+type proposal struct{ c command }
+
+func (p proposal) Decide(v *ledger.View) (ledger.Effect, error) {
+	t := newTx(v)
+	res, err := p.c.decide(t)
+	if err != nil {
+		return ledger.Effect{}, err
+	}
+	return t.effect(res), nil
+}
+
+// readerStore is a read-only store over a durable ledger read.
+type readerStore struct{ r *ledger.Reader }
+
+func (s readerStore) get(key string) ([]byte, error) {
+	b, err := s.r.Get([]byte(key))
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, nil
+	}
+	return b, err
+}
+
+func (s readerStore) put(string, []byte) { panic("accreditation: write to a read-only store") }
+
+func (s readerStore) scan(prefix string, fn func(string) bool) error {
+	return s.r.Scan([]byte(prefix), nil, func(k, _ []byte) bool { return fn(string(k)) })
+}
