@@ -36,8 +36,9 @@ lint: ## gofmt check, go vet, staticcheck, govulncheck
 		elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
 fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
-	@for f in $$($(GO) test -list '^Fuzz' ./ledger | grep '^Fuzz'); do \
-		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} ./ledger || exit 1; done
+	@for p in ./ledger ./accreditation; do \
+		for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$p || exit 1; done; done
 
 clean: ## remove binaries (never the data folder)
 	rm -rf bin
