@@ -234,6 +234,18 @@ func (b *Bank) Rule(id string, version int) (Rule, bool, error) {
 	return rule, retired, err
 }
 
+// HasPosted reports whether an institution ever posted an outcome for a
+// learner: what lets it read the learner's transcript.
+func (b *Bank) HasPosted(institution, learner string) (bool, error) {
+	var ok bool
+	err := b.read(func(_ *ledger.Reader, s store) error {
+		v, err := s.get(postedKey(institution, learner))
+		ok = v != nil
+		return err
+	})
+	return ok, err
+}
+
 // Balance returns what a learner holds now.
 func (b *Bank) Balance(learner string) (*Balance, error) {
 	var bal *Balance

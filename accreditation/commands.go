@@ -195,7 +195,7 @@ func (c postCmd) postOne(t *tx, in *Institution, o OutcomeInput, hash [32]byte) 
 		if prev.Hash != hash {
 			return PostResult{}, errorf(CodeConflict, "idempotency key %q was used for other content (entry %d)", o.IdempotencyKey, prev.Seq)
 		}
-		orig, recordedAt, err := loadOutcomeEntry(t.v.Entry, prev.Seq)
+		orig, recordedAt, err := loadOutcomeEntry(t.entry, prev.Seq)
 		if err != nil {
 			return PostResult{}, err
 		}

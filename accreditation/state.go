@@ -121,6 +121,7 @@ type (
 //	conv/<seq>                conversionState
 //	granted/<learner>/<rule>  Amount granted under the rule, all versions
 //	bal/<learner>             Balance
+//	posted/<inst>/<learner>   "" (the institution posted for the learner)
 func instKey(id string) string         { return "inst/" + id }
 func outKey(seq uint64) string         { return fmt.Sprintf("out/%016x", seq) }
 func loutPrefix(learner string) string { return "lout/" + learner + "/" }
@@ -132,6 +133,7 @@ func ruleVersionKey(id string, v int) string { return fmt.Sprintf("rulev/%s/%08d
 func convKey(seq uint64) string              { return fmt.Sprintf("conv/%016x", seq) }
 func grantedKey(learner, rule string) string { return "granted/" + learner + "/" + rule }
 func balanceKey(learner string) string       { return "bal/" + learner }
+func postedKey(inst, learner string) string  { return "posted/" + inst + "/" + learner }
 
 // outcomeState is what the bank keeps of a recorded outcome.
 type outcomeState struct {
@@ -302,6 +304,7 @@ func apply(s store, e ledger.Entry) error {
 			return err
 		}
 		s.put(loutKey(o.Learner, e.Seq), []byte{})
+		s.put(postedKey(o.Institution, o.Learner), []byte{})
 		bal, err := loadBalance(s, o.Learner)
 		if err != nil {
 			return err

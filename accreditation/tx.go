@@ -84,6 +84,16 @@ func (t *tx) emit(typ string, actor Actor, content any, index []ledger.IndexKey,
 	return seq, nil
 }
 
+// entry returns the bytes of entry seq, whether this command emitted it or
+// the ledger holds it already.
+func (t *tx) entry(seq uint64) ([]byte, error) {
+	if base := t.v.Size(); seq >= base && seq < base+uint64(len(t.records)) {
+		rec := t.records[seq-base]
+		return ledger.Entry{Seq: seq, Type: rec.Type, RecordedAt: t.v.Now(), Actor: rec.Actor, Content: rec.Content}.Encode()
+	}
+	return t.v.Entry(seq)
+}
+
 // idempotency looks up (scope, key) among this command's entries and the
 // ledger's idempotency index.
 func (t *tx) idempotency(scope, key string) (ledger.Idempotent, bool, error) {
