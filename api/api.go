@@ -1,163 +1,216 @@
-// Package api serves creditbank over HTTP with gorilla/mux. Failures are
-// answered as RFC 9457 problem details (application/problem+json).
-//
-// This first cut serves the parts of the contract that need no token: health,
-// readiness, and the transparency log's checkpoint, verifier key and RFC 6962
-// proofs (CONTRACT.md section 4).
+// Package api serves creditbank over HTTP with gorilla/mux: the resources of
+// CONTRACT.md sections 2 to 5. Callers authenticate with JWTs (RFC 7519)
+// signed with EdDSA (RFC 8037) or ES256; failures are RFC 9457 problem
+// details (application/problem+json) with a stable type per kind of failure.
 package api
 
 import (
-	"encoding/base64"
-	"encoding/json"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
-	"golang.org/x/mod/sumdb/tlog"
 
+	"creditbank/accreditation"
 	"creditbank/ledger"
 )
 
-// New returns the HTTP handler of the service over the ledger l.
-func New(l *ledger.Ledger, log *slog.Logger) http.Handler {
-	s := &server{ledger: l, log: log}
-	r := mux.NewRouter()
-	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
-	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
-	r.HandleFunc("/v1/log/checkpoint", s.checkpoint).Methods(http.MethodGet)
-	r.HandleFunc("/v1/log/key", s.key).Methods(http.MethodGet)
-	r.HandleFunc("/v1/log/proof/inclusion", s.inclusion).Methods(http.MethodGet)
-	r.HandleFunc("/v1/log/proof/consistency", s.consistency).Methods(http.MethodGet)
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeProblem(w, http.StatusNotFound, "not-found", "Not found", "no such resource")
-	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		w.Header().Set("Allow", allowed(r, req))
-		writeProblem(w, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", req.Method+" is not allowed here")
-	})
-	return r
+// Config configures the handler.
+type Config struct {
+	Bank *accreditation.Bank
+	Auth *Authenticator
+	Log  *slog.Logger
 }
 
-type server struct {
+// Handler is the HTTP API.
+type Handler struct {
+	bank   *accreditation.Bank
 	ledger *ledger.Ledger
+	auth   *Authenticator
 	log    *slog.Logger
+	router *mux.Router
+}
+
+// anyone marks a route that needs no token; anyToken one that takes any
+// valid token.
+var (
+	anyone   []accreditation.Role
+	anyToken = []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleRegulator, accreditation.RoleInstitution, accreditation.RoleLearner}
+	admin    = []accreditation.Role{accreditation.RoleAdmin}
+	adminReg = []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleRegulator}
+)
+
+// Route is one endpoint: its name, method, path template and the roles
+// allowed to call it (nil: no token needed). This table is the permission
+// table of CONTRACT.md section 2, in one place; what depends on the data
+// (an institution's own outcomes, a learner's own transcript, the rule's
+// target institution) is checked by the handler or the bank.
+type Route struct {
+	Name   string
+	Method string
+	Path   string
+	Roles  []accreditation.Role
+	handle func(h *Handler, w http.ResponseWriter, r *http.Request, actor accreditation.Actor)
+}
+
+// Routes lists every endpoint.
+var Routes = []Route{
+	{"healthz", "GET", "/healthz", anyone, (*Handler).healthz},
+	{"readyz", "GET", "/readyz", anyone, (*Handler).readyz},
+	{"openapi", "GET", "/openapi.json", anyone, (*Handler).openapi},
+	{"jwks", "GET", "/.well-known/jwks.json", anyone, (*Handler).jwks},
+	{"registerInstitution", "POST", "/v1/institutions", admin, (*Handler).registerInstitution},
+	{"getInstitution", "GET", "/v1/institutions/{id}", anyToken, (*Handler).getInstitution},
+	{"addKey", "POST", "/v1/institutions/{id}/keys", admin, (*Handler).addKey},
+	{"removeKey", "DELETE", "/v1/institutions/{id}/keys/{kid}", admin, (*Handler).removeKey},
+	{"accredit", "POST", "/v1/institutions/{id}/accreditations", adminReg, (*Handler).accredit},
+	{"suspend", "POST", "/v1/institutions/{id}/suspension", adminReg, (*Handler).suspend},
+	{"reinstate", "DELETE", "/v1/institutions/{id}/suspension", adminReg, (*Handler).reinstate},
+	{"postOutcomes", "POST", "/v1/outcomes", []accreditation.Role{accreditation.RoleInstitution}, (*Handler).postOutcomes},
+	{"revokeOutcome", "POST", "/v1/outcomes/{seq}/revocation", []accreditation.Role{accreditation.RoleInstitution, accreditation.RoleRegulator}, (*Handler).revokeOutcome},
+	{"transcript", "GET", "/v1/learners/{id}/transcript", anyToken, (*Handler).transcript},
+	{"balance", "GET", "/v1/learners/{id}/balance", anyToken, (*Handler).balance},
+	{"publishRule", "POST", "/v1/rules", adminReg, (*Handler).publishRule},
+	{"getRule", "GET", "/v1/rules/{id}", anyToken, (*Handler).getRule},
+	{"getRuleVersion", "GET", "/v1/rules/{id}/versions/{version}", anyToken, (*Handler).getRuleVersion},
+	{"retireRule", "POST", "/v1/rules/{id}/retirement", adminReg, (*Handler).retireRule},
+	{"convert", "POST", "/v1/conversions", []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleInstitution, accreditation.RoleLearner}, (*Handler).convert},
+	{"auditConversions", "GET", "/v1/audit/conversions", adminReg, (*Handler).auditConversions},
+	{"logEntry", "GET", "/v1/log/entries/{seq}", adminReg, (*Handler).logEntry},
+	{"checkpoint", "GET", "/v1/log/checkpoint", anyone, (*Handler).checkpoint},
+	{"logKey", "GET", "/v1/log/key", anyone, (*Handler).logKey},
+	{"inclusionProof", "GET", "/v1/log/proof/inclusion", anyone, (*Handler).inclusion},
+	{"consistencyProof", "GET", "/v1/log/proof/consistency", anyone, (*Handler).consistency},
+}
+
+// New returns the API handler.
+func New(cfg Config) *Handler {
+	h := &Handler{bank: cfg.Bank, ledger: cfg.Bank.Ledger(), auth: cfg.Auth, log: cfg.Log, router: mux.NewRouter()}
+	for _, rt := range Routes {
+		h.router.Handle(rt.Path, h.endpoint(rt)).Methods(rt.Method).Name(rt.Name)
+	}
+	h.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeProblem(w, http.StatusNotFound, "not-found", "Not found", "no such resource")
+	})
+	h.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", h.allowed(r))
+		writeProblem(w, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed here")
+	})
+	return h
+}
+
+// ServeHTTP wraps the router from outside (mux middleware does not run for
+// 404 and 405): a request id, panic recovery and an access log line.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get("X-Request-Id")
+	if id == "" || len(id) > 64 {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		id = hex.EncodeToString(b)
+	}
+	w.Header().Set("X-Request-Id", id)
+	log := h.log.With("request_id", id)
+	r = r.WithContext(context.WithValue(r.Context(), logKey{}, log))
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			log.Error("panic serving request", "panic", p, "method", r.Method, "path", r.URL.Path)
+			if !sw.wrote {
+				writeProblem(sw, http.StatusInternalServerError, "internal", "Internal error", "")
+			}
+		}
+		log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+	}()
+	h.router.ServeHTTP(sw, r)
+}
+
+type logKey struct{}
+
+func logFrom(r *http.Request) *slog.Logger {
+	if l, ok := r.Context().Value(logKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if !s.wrote {
+		s.status, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	s.wrote = true
+	return s.ResponseWriter.Write(b)
+}
+
+// endpoint authenticates and authorizes by the route's roles, then calls
+// its handler.
+func (h *Handler) endpoint(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var actor accreditation.Actor
+		if rt.Roles != nil {
+			var err error
+			actor, err = h.auth.Authenticate(r)
+			if err != nil {
+				h.unauthorized(w, r, err)
+				return
+			}
+			if !slices.Contains(rt.Roles, actor.Role) {
+				writeProblem(w, http.StatusForbidden, "forbidden", "Forbidden",
+					string(actor.Role)+" tokens may not "+rt.Method+" "+rt.Path)
+				return
+			}
+		}
+		rt.handle(h, w, r, actor)
+	})
+}
+
+func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, err error) {
+	ae, ok := err.(*errAuth)
+	if !ok {
+		logFrom(r).Error("authenticate", "err", err)
+		writeError(w, err)
+		return
+	}
+	if ae.reason == "missing" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="creditbank"`)
+	} else {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="creditbank", error="invalid_token"`)
+	}
+	writeProblem(w, http.StatusUnauthorized, "unauthorized", "Unauthorized", "token refused: "+ae.reason)
 }
 
 // allowed lists the methods the router accepts for the request's path.
-func allowed(r *mux.Router, req *http.Request) string {
+func (h *Handler) allowed(req *http.Request) string {
 	var methods []string
-	_ = r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
-		ms, err := route.GetMethods()
-		if err != nil {
-			return nil
+	for _, rt := range Routes {
+		route := h.router.Get(rt.Name)
+		probe := req.Clone(req.Context())
+		probe.Method = rt.Method
+		var match mux.RouteMatch
+		if route.Match(probe, &match) && match.MatchErr == nil && !slices.Contains(methods, rt.Method) {
+			methods = append(methods, rt.Method)
 		}
-		for _, m := range ms {
-			probe := req.Clone(req.Context())
-			probe.Method = m
-			var match mux.RouteMatch
-			if route.Match(probe, &match) && match.MatchErr == nil {
-				methods = append(methods, m)
-			}
-		}
-		return nil
-	})
+	}
 	sort.Strings(methods)
 	return strings.Join(methods, ", ")
-}
-
-func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("ok\n"))
-}
-
-func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
-	if err := s.ledger.Writable(); err != nil {
-		writeError(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("ready\n"))
-}
-
-func (s *server) checkpoint(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(s.ledger.Checkpoint())
-}
-
-func (s *server) key(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte(s.ledger.VerifierKey() + "\n"))
-}
-
-// uintParams reads required non-negative integer query parameters.
-func uintParams(w http.ResponseWriter, req *http.Request, names ...string) ([]uint64, bool) {
-	out := make([]uint64, len(names))
-	q := req.URL.Query()
-	for i, name := range names {
-		v := q.Get(name)
-		n, err := strconv.ParseUint(v, 10, 63)
-		if err != nil || strconv.FormatUint(n, 10) != v {
-			writeProblem(w, http.StatusBadRequest, "bad-parameter", "Bad query parameter",
-				name+" must be a non-negative integer in decimal")
-			return nil, false
-		}
-		out[i] = n
-	}
-	return out, true
-}
-
-type inclusionProof struct {
-	Index  uint64   `json:"index"`
-	Size   uint64   `json:"size"`
-	Hashes []string `json:"hashes"`
-}
-
-type consistencyProof struct {
-	From   uint64   `json:"from"`
-	To     uint64   `json:"to"`
-	Hashes []string `json:"hashes"`
-}
-
-func (s *server) inclusion(w http.ResponseWriter, req *http.Request) {
-	p, ok := uintParams(w, req, "index", "size")
-	if !ok {
-		return
-	}
-	hashes, err := s.ledger.InclusionProof(p[0], p[1])
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, inclusionProof{Index: p[0], Size: p[1], Hashes: encodeHashes(hashes)})
-}
-
-func (s *server) consistency(w http.ResponseWriter, req *http.Request) {
-	p, ok := uintParams(w, req, "from", "to")
-	if !ok {
-		return
-	}
-	hashes, err := s.ledger.ConsistencyProof(p[0], p[1])
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, consistencyProof{From: p[0], To: p[1], Hashes: encodeHashes(hashes)})
-}
-
-func encodeHashes(hs []tlog.Hash) []string {
-	out := make([]string, len(hs))
-	for i, h := range hs {
-		out[i] = base64.StdEncoding.EncodeToString(h[:])
-	}
-	return out
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

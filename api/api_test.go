@@ -1,14 +1,9 @@
 package api
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
@@ -17,69 +12,89 @@ import (
 	"creditbank/ledger"
 )
 
-// newTestServer starts the API over a fresh ledger with n entries on a real
-// loopback listener.
-func newTestServer(t *testing.T, n int) (*httptest.Server, *ledger.Ledger) {
-	t.Helper()
-	keys, _, err := ledger.GenerateKeys(ledger.DefaultOrigin)
-	if err != nil {
-		t.Fatal(err)
+// TestStory walks the contract's main path over HTTP with real tokens.
+func TestStory(t *testing.T) {
+	s := newTestServer(t)
+	ck := s.institution(t, "college.example")
+	s.institution(t, "univ.example")
+	college := instToken(t, ck, "college.example")
+	outcome := map[string]any{
+		"idempotency_key": "2026-fall-CS101-L000123", "learner": "L000123",
+		"unit":   map[string]any{"code": "CS101", "title": "Introduction to Programming"},
+		"sector": "non_degree", "level": 6, "field": "0613",
+		"credits": map[string]any{"amount": "3", "system": "cn-credit"}, "hours": 48,
+		"result": map[string]any{"passed": true, "score": "86"}, "completed_on": "2026-07-01",
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	l, err := ledger.Open(ledger.Options{Dir: t.TempDir(), Keys: keys, Logger: log, MinFreeBytes: -1})
-	if err != nil {
-		t.Fatal(err)
+	resp, body := s.do(t, "POST", "/v1/outcomes", college, outcome)
+	if resp.StatusCode != 201 {
+		t.Fatalf("post: %d %s", resp.StatusCode, body)
 	}
-	t.Cleanup(func() { l.Close() })
-	for i := range n {
-		content, _ := ledger.MarshalContent(map[string]int{"n": i})
-		if _, err := l.Append(context.Background(), ledger.Records{{Type: "test.entry", Actor: "test", Content: content}}); err != nil {
-			t.Fatal(err)
-		}
+	var stored struct {
+		Seq             uint64 `json:"seq"`
+		StandardCredits string `json:"standard_credits"`
 	}
-	if _, err := l.SignCheckpoint(context.Background()); err != nil {
-		t.Fatal(err)
+	if err := json.Unmarshal(body, &stored); err != nil || stored.StandardCredits != "3" {
+		t.Fatalf("stored %s: %v", body, err)
 	}
-	srv := httptest.NewServer(New(l, log))
-	t.Cleanup(srv.Close)
-	return srv, l
+	if resp, body := s.do(t, "POST", "/v1/outcomes", college, outcome); resp.StatusCode != 200 {
+		t.Fatalf("replay: %d %s", resp.StatusCode, body)
+	}
+	learner := s.token(t, "learner", "L000123")
+	if resp, body := s.do(t, "GET", "/v1/learners/L000123/transcript", learner, nil); resp.StatusCode != 200 {
+		t.Fatalf("transcript: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := s.do(t, "GET", "/v1/learners/L000999/transcript", learner, nil); resp.StatusCode != 403 {
+		t.Fatalf("another learner's transcript: %d", resp.StatusCode)
+	}
+	reg := s.token(t, "regulator", "moe")
+	rule := map[string]any{"id": "nd-cs-to-bsc", "target": map[string]any{"institution": "univ.example", "programme": "BSC-CS"},
+		"source": map[string]any{"sectors": []string{"non_degree", "vocational"}, "min_level": 5, "fields": []string{"06"},
+			"min_score": "60", "max_age_days": 1825, "institutions": []string{}},
+		"ratio": "0.5", "cap": "20", "valid_from": "2026-01-01", "valid_until": nil}
+	if resp, body := s.do(t, "POST", "/v1/rules", reg, rule); resp.StatusCode != 201 {
+		t.Fatalf("rule: %d %s", resp.StatusCode, body)
+	}
+	resp, body = s.do(t, "POST", "/v1/conversions", learner, map[string]any{"learner": "L000123", "rule": "nd-cs-to-bsc"})
+	if resp.StatusCode != 201 {
+		t.Fatalf("convert: %d %s", resp.StatusCode, body)
+	}
+	var conv struct {
+		Granted string `json:"granted"`
+	}
+	if err := json.Unmarshal(body, &conv); err != nil || conv.Granted != "1.5" {
+		t.Fatalf("conversion %s", body)
+	}
+	resp, body = s.do(t, "POST", "/v1/conversions", learner, map[string]any{"learner": "L000123", "rule": "nd-cs-to-bsc"})
+	if resp.StatusCode != 422 {
+		t.Fatalf("second conversion: %d %s", resp.StatusCode, body)
+	}
+	var p Problem
+	if err := json.Unmarshal(body, &p); err != nil || p.Type != problemBase+"not-eligible" || len(p.Reasons) != 1 || p.Reasons[0].Reason != "already_used" {
+		t.Fatalf("problem %s", body)
+	}
+	checkLog(t, s)
 }
 
-func get(t *testing.T, url string, method string) (*http.Response, []byte) {
+// checkLog verifies the checkpoint and every inclusion proof over HTTP.
+func checkLog(t *testing.T, s *testServer) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
+	if _, err := s.ledger.SignCheckpoint(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
-}
-
-func TestCheckpointAndProofs(t *testing.T) {
-	srv, l := newTestServer(t, 13)
-	_, vkey := get(t, srv.URL+"/v1/log/key", "GET")
+	_, vkey := s.do(t, "GET", "/v1/log/key", "", nil)
 	verifier, err := note.NewVerifier(string(vkey[:len(vkey)-1]))
 	if err != nil {
 		t.Fatalf("verifier key %q: %v", vkey, err)
 	}
-	_, signed := get(t, srv.URL+"/v1/log/checkpoint", "GET")
+	_, signed := s.do(t, "GET", "/v1/log/checkpoint", "", nil)
 	c, err := ledger.OpenCheckpoint(signed, verifier)
 	if err != nil {
 		t.Fatalf("checkpoint: %v", err)
 	}
-	if c.Size != 13 {
-		t.Fatalf("checkpoint size %d", c.Size)
-	}
+	adm := s.token(t, "admin", "root")
 	for i := uint64(0); i < c.Size; i++ {
-		resp, body := get(t, fmt.Sprintf("%s/v1/log/proof/inclusion?index=%d&size=%d", srv.URL, i, c.Size), "GET")
+		_, entry := s.do(t, "GET", fmt.Sprintf("/v1/log/entries/%d", i), adm, nil)
+		resp, body := s.do(t, "GET", fmt.Sprintf("/v1/log/proof/inclusion?index=%d&size=%d", i, c.Size), "", nil)
 		if resp.StatusCode != 200 {
 			t.Fatalf("inclusion %d: %d %s", i, resp.StatusCode, body)
 		}
@@ -87,28 +102,9 @@ func TestCheckpointAndProofs(t *testing.T) {
 		if err := json.Unmarshal(body, &p); err != nil {
 			t.Fatal(err)
 		}
-		entry, err := l.Entry(i)
-		if err != nil {
-			t.Fatal(err)
-		}
 		if err := tlog.CheckRecord(decodeHashes(t, p.Hashes), int64(c.Size), c.Root, int64(i), tlog.RecordHash(entry)); err != nil {
 			t.Fatalf("inclusion %d does not verify: %v", i, err)
 		}
-	}
-	old, err := l.RootAt(5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, body := get(t, srv.URL+"/v1/log/proof/consistency?from=5&to=13", "GET")
-	if resp.StatusCode != 200 {
-		t.Fatalf("consistency: %d %s", resp.StatusCode, body)
-	}
-	var p consistencyProof
-	if err := json.Unmarshal(body, &p); err != nil {
-		t.Fatal(err)
-	}
-	if err := tlog.CheckTree(decodeHashes(t, p.Hashes), 13, c.Root, 5, old); err != nil {
-		t.Fatalf("consistency does not verify: %v", err)
 	}
 }
 
@@ -126,26 +122,31 @@ func decodeHashes(t *testing.T, in []string) []tlog.Hash {
 }
 
 func TestProblems(t *testing.T) {
-	srv, _ := newTestServer(t, 3)
+	s := newTestServer(t)
+	adm := s.token(t, "admin", "root")
 	tests := []struct {
-		name, method, path string
-		status             int
-		problem            string
-		allow              string
+		name, method, path, token string
+		body                      any
+		status                    int
+		problem                   string
+		allow                     string
 	}{
-		{"unknown path", "GET", "/v1/nothing", 404, "not-found", ""},
-		{"wrong method", "POST", "/v1/log/checkpoint", 405, "method-not-allowed", "GET"},
-		{"index past size", "GET", "/v1/log/proof/inclusion?index=3&size=3", 400, "out-of-range", ""},
-		{"size past tree", "GET", "/v1/log/proof/inclusion?index=0&size=4", 400, "out-of-range", ""},
-		{"negative", "GET", "/v1/log/proof/inclusion?index=-1&size=3", 400, "bad-parameter", ""},
-		{"leading zero", "GET", "/v1/log/proof/inclusion?index=01&size=3", 400, "bad-parameter", ""},
-		{"missing", "GET", "/v1/log/proof/consistency?from=1", 400, "bad-parameter", ""},
-		{"from zero", "GET", "/v1/log/proof/consistency?from=0&to=3", 400, "out-of-range", ""},
-		{"from after to", "GET", "/v1/log/proof/consistency?from=3&to=2", 400, "out-of-range", ""},
+		{"unknown path", "GET", "/v1/nothing", "", nil, 404, "not-found", ""},
+		{"wrong method", "POST", "/v1/log/checkpoint", "", nil, 405, "method-not-allowed", "GET"},
+		{"index past size", "GET", "/v1/log/proof/inclusion?index=3&size=3", "", nil, 400, "out-of-range", ""},
+		{"negative", "GET", "/v1/log/proof/inclusion?index=-1&size=3", "", nil, 400, "bad-parameter", ""},
+		{"from zero", "GET", "/v1/log/proof/consistency?from=0&to=3", "", nil, 400, "out-of-range", ""},
+		{"no token", "GET", "/v1/institutions/x.example", "", nil, 401, "unauthorized", ""},
+		{"unknown institution", "GET", "/v1/institutions/x.example", adm, nil, 404, "not-found", ""},
+		{"duplicate member", "POST", "/v1/institutions", adm, []byte(`{"id":"a.example","id":"b.example"}`), 400, "bad-json", ""},
+		{"unknown member", "POST", "/v1/institutions", adm, []byte(`{"id":"a.example","colour":"red"}`), 400, "bad-json", ""},
+		{"trailing data", "POST", "/v1/institutions", adm, []byte(`{} {}`), 400, "bad-json", ""},
+		{"invalid registration", "POST", "/v1/institutions", adm, []byte(`{"id":"A","name":"x","kind":"university","keys":[]}`), 422, "invalid", ""},
+		{"learner registering", "POST", "/v1/institutions", s.token(t, "learner", "L1"), []byte(`{}`), 403, "forbidden", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := get(t, srv.URL+tt.path, tt.method)
+			resp, body := s.do(t, tt.method, tt.path, tt.token, tt.body)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
 			}
@@ -164,13 +165,7 @@ func TestProblems(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestHealth(t *testing.T) {
-	srv, _ := newTestServer(t, 0)
-	for _, path := range []string{"/healthz", "/readyz"} {
-		if resp, body := get(t, srv.URL+path, "GET"); resp.StatusCode != 200 {
-			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
-		}
+	if size := s.ledger.Size(); size != 0 {
+		t.Fatalf("refused requests wrote %d entries", size)
 	}
 }

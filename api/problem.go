@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"creditbank/accreditation"
 	"creditbank/ledger"
 )
 
@@ -12,36 +13,70 @@ import (
 // so clients branch on the type and never on the human-readable title.
 const problemBase = "urn:creditbank:problem:"
 
-// Problem is an RFC 9457 problem details object.
+// Problem is an RFC 9457 problem details object. Reasons, an extension
+// member, lists why each outcome asked for could not be converted.
 type Problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail,omitempty"`
+	Type    string                     `json:"type"`
+	Title   string                     `json:"title"`
+	Status  int                        `json:"status"`
+	Detail  string                     `json:"detail,omitempty"`
+	Reasons []accreditation.Ineligible `json:"reasons,omitempty"`
 }
 
 // writeProblem answers with a problem+json body.
 func writeProblem(w http.ResponseWriter, status int, kind, title, detail string) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(Problem{Type: problemBase + kind, Title: title, Status: status, Detail: detail})
+	writeProblemValue(w, Problem{Type: problemBase + kind, Title: title, Status: status, Detail: detail})
 }
 
-// writeError maps an error from the layers below to its status and problem
+func writeProblemValue(w http.ResponseWriter, p Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// writeError answers with the problem for err.
+func writeError(w http.ResponseWriter, err error) { writeProblemValue(w, problemFor(err)) }
+
+// problemFor maps an error from the layers below to its status and problem
 // type. It is the one place where that mapping is made.
-func writeError(w http.ResponseWriter, err error) {
+func problemFor(err error) Problem {
+	var de *accreditation.Error
+	if errors.As(err, &de) {
+		p := Problem{Type: problemBase + string(de.Code), Detail: de.Detail, Reasons: de.Reasons}
+		switch de.Code {
+		case accreditation.CodeInvalid:
+			p.Status, p.Title = http.StatusUnprocessableEntity, "Invalid request"
+		case accreditation.CodeNotFound:
+			p.Status, p.Title = http.StatusNotFound, "Not found"
+		case accreditation.CodeConflict:
+			p.Status, p.Title = http.StatusConflict, "Conflict"
+		case accreditation.CodeForbidden:
+			p.Status, p.Title = http.StatusForbidden, "Forbidden"
+		case accreditation.CodeNotAccredited:
+			p.Status, p.Title = http.StatusUnprocessableEntity, "Outside the institution's accreditation"
+		case accreditation.CodeNotEligible:
+			p.Status, p.Title = http.StatusUnprocessableEntity, "Nothing eligible"
+		case accreditation.CodeRuleInactive:
+			p.Status, p.Title = http.StatusUnprocessableEntity, "Rule not in force"
+		default:
+			p.Status, p.Title = http.StatusUnprocessableEntity, "Refused"
+		}
+		return p
+	}
+	p := func(status int, kind, title, detail string) Problem {
+		return Problem{Type: problemBase + kind, Title: title, Status: status, Detail: detail}
+	}
 	switch {
 	case errors.Is(err, ledger.ErrNotFound):
-		writeProblem(w, http.StatusNotFound, "not-found", "Not found", err.Error())
+		return p(http.StatusNotFound, "not-found", "Not found", err.Error())
 	case errors.Is(err, ledger.ErrRange):
-		writeProblem(w, http.StatusBadRequest, "out-of-range", "Out of range", err.Error())
+		return p(http.StatusBadRequest, "out-of-range", "Out of range", err.Error())
 	case errors.Is(err, ledger.ErrBadCursor):
-		writeProblem(w, http.StatusBadRequest, "bad-cursor", "Bad cursor", err.Error())
+		return p(http.StatusBadRequest, "bad-cursor", "Bad cursor", err.Error())
 	case errors.Is(err, ledger.ErrUnavailable), errors.Is(err, ledger.ErrClosed),
 		errors.Is(err, ledger.ErrFailed), errors.Is(err, ledger.ErrCorrupt), errors.Is(err, ledger.ErrReadOnly):
-		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Not accepting writes", err.Error())
-	default:
-		writeProblem(w, http.StatusInternalServerError, "internal", "Internal error", "")
+		return p(http.StatusServiceUnavailable, "unavailable", "Not accepting writes", err.Error())
 	}
+	return p(http.StatusInternalServerError, "internal", "Internal error", "")
 }

@@ -1,6 +1,9 @@
 // Command creditbank runs the credit bank service and its operator tools.
 //
 //	creditbank serve  [--data DIR] [--addr HOST:PORT] [--origin ORIGIN]
+//	creditbank token  [--data DIR] --role admin|regulator|learner --sub ID [--ttl 1h]
+//	creditbank keygen --out FILE [--alg EdDSA|ES256]
+//	creditbank sign   --key FILE --iss INSTITUTION_ID [--aud A] [--ttl 5m]
 //	creditbank verify --data DIR [--since FILE] [--save FILE]
 //
 // Every flag can also be set with a CREDITBANK_* environment variable
@@ -23,6 +26,8 @@ import (
 	"syscall"
 	"time"
 
+	"encoding/json"
+
 	"creditbank/accreditation"
 	"creditbank/api"
 	"creditbank/ledger"
@@ -32,6 +37,9 @@ const usage = `usage: creditbank <command> [flags]
 
 commands:
   serve    run the service
+  token    print an admin, regulator or learner token signed with the service's key
+  keygen   make an institution key pair
+  sign     print an institution token signed with its key
   verify   audit a whole ledger from its data folder (stop the server first)
 
 run 'creditbank <command> -h' for the flags of a command.
@@ -56,6 +64,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serve(args[1:], stderr)
 	case "verify":
 		return verify(args[1:], stdout, stderr)
+	case "token":
+		return token(args[1:], stdout, stderr)
+	case "keygen":
+		return keygen(args[1:], stdout, stderr)
+	case "sign":
+		return sign(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -69,13 +83,61 @@ func run(args []string, stdout, stderr io.Writer) error {
 // name and a CREDITBANK_ environment variable (upper case, - as _).
 type Config struct {
 	// Data is the data folder: the Pebble store in Data/ledger and the keys
-	// in Data/keys, created on first start.
+	// in Data/keys (ledger.key, ledger.pub, token.jwk), created on first start.
 	Data string
 	// Addr is the HTTP listen address.
 	Addr string
 	// Origin is the checkpoint origin line and the ledger key's name. It is
 	// fixed when the key is created; a different value later is refused.
 	Origin string
+	// Audience is the aud every token must carry.
+	Audience string
+	// Issuer is the iss of tokens the service signs itself.
+	Issuer string
+	// TrustedIssuers names a JSON file of other issuers whose public keys
+	// may sign admin, regulator and learner tokens:
+	// [{"issuer":"https://idp.example","keys":[JWK, ...]}].
+	TrustedIssuers string
+}
+
+func (c *Config) tokenFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Data, "data", "./data", "data folder (store and keys)")
+	fs.StringVar(&c.Audience, "audience", "creditbank", "token audience")
+	fs.StringVar(&c.Issuer, "issuer", "creditbank", "issuer of the tokens the service signs")
+}
+
+// issuers returns the service's own issuer and any trusted ones.
+func (c *Config) issuers(tokenKey api.PrivateKey) ([]api.Issuer, error) {
+	pub, err := tokenKey.Public()
+	if err != nil {
+		return nil, err
+	}
+	out := []api.Issuer{{Name: c.Issuer, Keys: map[string]accreditation.PublicJWK{pub.Kid: pub}}}
+	if c.TrustedIssuers == "" {
+		return out, nil
+	}
+	b, err := os.ReadFile(c.TrustedIssuers)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-issuers: %v", err)
+	}
+	var list []struct {
+		Issuer string                    `json:"issuer"`
+		Keys   []accreditation.PublicJWK `json:"keys"`
+	}
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("--trusted-issuers %s: %v", c.TrustedIssuers, err)
+	}
+	for _, is := range list {
+		if is.Issuer == "" || is.Issuer == c.Issuer || len(is.Keys) == 0 {
+			return nil, fmt.Errorf("--trusted-issuers %s: each issuer needs a name other than %q and keys", c.TrustedIssuers, c.Issuer)
+		}
+		keys := map[string]accreditation.PublicJWK{}
+		for _, k := range is.Keys {
+			keys[k.Kid] = k
+		}
+		out = append(out, api.Issuer{Name: is.Issuer, Keys: keys})
+	}
+	return out, nil
 }
 
 // newFlagSet makes a flag set whose defaults come from CREDITBANK_* variables.
@@ -112,9 +174,10 @@ func parse(fs *flag.FlagSet, args []string) error {
 func serve(args []string, stderr io.Writer) error {
 	var cfg Config
 	fs := newFlagSet("serve", stderr)
-	fs.StringVar(&cfg.Data, "data", "./data", "data folder (store and keys)")
+	cfg.tokenFlags(fs)
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&cfg.Origin, "origin", ledger.DefaultOrigin, "checkpoint origin")
+	fs.StringVar(&cfg.TrustedIssuers, "trusted-issuers", "", "JSON file of other token issuers and their public keys")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -130,13 +193,25 @@ func serve(args []string, stderr io.Writer) error {
 		l.Close()
 		return fmt.Errorf("store in %s failed its integrity check: %v", cfg.Data, err)
 	}
+	tokenKey, err := api.LoadOrCreateTokenKey(filepath.Join(cfg.Data, "keys"))
+	if err != nil {
+		l.Close()
+		return fmt.Errorf("token key: %v", err)
+	}
+	issuers, err := cfg.issuers(tokenKey)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	bank := accreditation.New(l)
+	handler := api.New(api.Config{Bank: bank, Auth: api.NewAuthenticator(cfg.Audience, issuers, bank, nil), Log: log})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		l.Close()
 		return fmt.Errorf("listen: %v", err)
 	}
 	srv := &http.Server{
-		Handler:           api.New(l, log),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -273,5 +348,94 @@ func verify(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--save: %v", err)
 		}
 	}
+	return nil
+}
+
+func token(args []string, stdout, stderr io.Writer) error {
+	var cfg Config
+	fs := newFlagSet("token", stderr)
+	cfg.tokenFlags(fs)
+	role := fs.String("role", "", "admin, regulator or learner")
+	sub := fs.String("sub", "", "the subject: who the token is for")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	switch accreditation.Role(*role) {
+	case accreditation.RoleAdmin, accreditation.RoleRegulator, accreditation.RoleLearner:
+	default:
+		return fmt.Errorf("--role must be admin, regulator or learner, not %q", *role)
+	}
+	if *sub == "" || len(*sub) > 64 {
+		return errors.New("--sub must be 1 to 64 characters")
+	}
+	if *ttl <= 0 || *ttl > 366*24*time.Hour {
+		return fmt.Errorf("--ttl %s must be positive and at most a year", *ttl)
+	}
+	k, err := api.LoadKeyFile(filepath.Join(cfg.Data, "keys", "token.jwk"))
+	if err != nil {
+		return fmt.Errorf("token key (start the server once to create it): %v", err)
+	}
+	tok, err := api.IssueToken(k, cfg.Issuer, cfg.Audience, *role, *sub, *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+func keygen(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("keygen", stderr)
+	out := fs.String("out", "", "file to write the private key (JWK) to; must not exist")
+	alg := fs.String("alg", "EdDSA", "EdDSA or ES256")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return errors.New("keygen needs --out FILE")
+	}
+	k, err := api.GenerateKey(*alg)
+	if err != nil {
+		return err
+	}
+	if err := api.WriteKeyFile(*out, k); err != nil {
+		return fmt.Errorf("--out: %v", err)
+	}
+	pub, err := k.Public()
+	if err != nil {
+		return err
+	}
+	b, err := pub.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, string(b))
+	return nil
+}
+
+func sign(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("sign", stderr)
+	keyFile := fs.String("key", "", "the institution's private key file (from keygen)")
+	iss := fs.String("iss", "", "the institution id")
+	aud := fs.String("aud", "creditbank", "the service audience")
+	ttl := fs.Duration("ttl", 5*time.Minute, "lifetime, at most 10m")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *keyFile == "" || *iss == "" {
+		return errors.New("sign needs --key FILE and --iss INSTITUTION_ID")
+	}
+	if *ttl <= 0 || *ttl > api.MaxInstitutionTokenLifetime {
+		return fmt.Errorf("--ttl %s must be positive and at most %s", *ttl, api.MaxInstitutionTokenLifetime)
+	}
+	k, err := api.LoadKeyFile(*keyFile)
+	if err != nil {
+		return fmt.Errorf("--key: %v", err)
+	}
+	tok, err := api.SignInstitutionToken(k, *iss, *aud, *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
 	return nil
 }

@@ -1,0 +1,293 @@
+package api
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"creditbank/accreditation"
+)
+
+// Token rules of CONTRACT.md section 2 (RFC 7519, RFC 8037).
+const (
+	// Leeway is the clock skew allowed on exp, nbf and iat.
+	Leeway = 30 * time.Second
+	// MaxInstitutionTokenLifetime bounds exp − iat of an institution token.
+	MaxInstitutionTokenLifetime = 10 * time.Minute
+	maxTokenBytes               = 8 << 10
+	maxKidBytes                 = 64
+	tokenCacheSize              = 100000
+)
+
+// errAuth is why a token was refused; the reason is a small fixed set, safe
+// to use as a metric label, and never contains the token.
+type errAuth struct{ reason string }
+
+func (e *errAuth) Error() string { return "invalid token: " + e.reason }
+
+func authErr(reason string) error { return &errAuth{reason} }
+
+// Issuer is a set of public keys, by kid, trusted to sign service tokens
+// (admin, regulator, learner) with one iss.
+type Issuer struct {
+	Name string
+	Keys map[string]accreditation.PublicJWK
+}
+
+// Authenticator checks bearer tokens. Service tokens are verified with the
+// keys of a trusted issuer; institution tokens with the institution's key
+// registered in the bank, named by kid, which is looked up on every request
+// so that removing the key or suspending the institution takes effect at
+// once. A verified signature is cached until the token's exp, so a reused
+// token costs a map lookup, not a signature check.
+type Authenticator struct {
+	audience string
+	issuers  atomic.Pointer[map[string]Issuer]
+	bank     *accreditation.Bank
+	parser   *jwt.Parser
+	now      func() time.Time
+
+	mu    sync.Mutex
+	cache map[[32]byte]verified
+}
+
+// verified is a token whose signature and claims checked out.
+type verified struct {
+	actor accreditation.Actor
+	kid   string
+	exp   time.Time
+}
+
+// NewAuthenticator checks tokens for audience, trusting issuers for service
+// tokens and bank's registered keys for institution tokens.
+func NewAuthenticator(audience string, issuers []Issuer, bank *accreditation.Bank, now func() time.Time) *Authenticator {
+	if now == nil {
+		now = time.Now
+	}
+	a := &Authenticator{
+		audience: audience,
+		bank:     bank,
+		now:      now,
+		cache:    map[[32]byte]verified{},
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{"EdDSA", "ES256"}),
+			jwt.WithAudience(audience),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithLeeway(Leeway),
+			jwt.WithTimeFunc(now),
+			jwt.WithStrictDecoding(),
+		),
+	}
+	a.SetIssuers(issuers)
+	return a
+}
+
+// SetIssuers replaces the trusted service-token issuers atomically.
+func (a *Authenticator) SetIssuers(issuers []Issuer) {
+	m := make(map[string]Issuer, len(issuers))
+	for _, is := range issuers {
+		m[is.Name] = is
+	}
+	a.issuers.Store(&m)
+	// Tokens verified with keys that may now be gone must be checked again.
+	a.mu.Lock()
+	a.cache = map[[32]byte]verified{}
+	a.mu.Unlock()
+}
+
+// Issuers returns the trusted issuers (for the JWKS document).
+func (a *Authenticator) Issuers() map[string]Issuer { return *a.issuers.Load() }
+
+// claims holds what any of our tokens may carry.
+type claims struct {
+	jwt.RegisteredClaims
+	Role string `json:"role,omitempty"`
+}
+
+// Authenticate returns the actor of the request's bearer token, or an
+// *errAuth saying why there is none.
+func (a *Authenticator) Authenticate(r *http.Request) (accreditation.Actor, error) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if h == "" {
+		return accreditation.Actor{}, authErr("missing")
+	}
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return accreditation.Actor{}, authErr("malformed")
+	}
+	if len(token) > maxTokenBytes {
+		return accreditation.Actor{}, authErr("malformed")
+	}
+	sum := sha256.Sum256([]byte(token))
+	a.mu.Lock()
+	v, hit := a.cache[sum]
+	a.mu.Unlock()
+	if hit {
+		if !a.now().Before(v.exp.Add(Leeway)) {
+			a.mu.Lock()
+			delete(a.cache, sum)
+			a.mu.Unlock()
+			return accreditation.Actor{}, authErr("expired")
+		}
+		if err := a.stillValid(v); err != nil {
+			return accreditation.Actor{}, err
+		}
+		return v.actor, nil
+	}
+	v, err := a.verify(token)
+	if err != nil {
+		return accreditation.Actor{}, err
+	}
+	a.mu.Lock()
+	if len(a.cache) >= tokenCacheSize {
+		now := a.now()
+		for k, c := range a.cache {
+			if !now.Before(c.exp.Add(Leeway)) || len(a.cache) >= tokenCacheSize {
+				delete(a.cache, k)
+			}
+		}
+	}
+	a.cache[sum] = v
+	a.mu.Unlock()
+	return v.actor, nil
+}
+
+// stillValid re-checks what can change while a token lives: the
+// institution's key and suspension.
+func (a *Authenticator) stillValid(v verified) error {
+	if v.actor.Role != accreditation.RoleInstitution {
+		return nil
+	}
+	_, err := a.institutionKey(v.actor.ID, v.kid)
+	return err
+}
+
+func (a *Authenticator) institutionKey(id, kid string) (accreditation.PublicJWK, error) {
+	in, err := a.bank.Institution(id)
+	if accreditation.CodeOf(err) == accreditation.CodeNotFound {
+		return accreditation.PublicJWK{}, authErr("unknown issuer")
+	}
+	if err != nil {
+		return accreditation.PublicJWK{}, err
+	}
+	if in.Suspension != nil {
+		return accreditation.PublicJWK{}, authErr("institution suspended")
+	}
+	k, ok := in.Key(kid)
+	if !ok {
+		return accreditation.PublicJWK{}, authErr("unknown key")
+	}
+	return k, nil
+}
+
+func (a *Authenticator) verify(token string) (verified, error) {
+	var (
+		c           claims
+		kid         string
+		institution bool
+		keyErr      error
+	)
+	_, err := a.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		kid, _ = t.Header["kid"].(string)
+		if kid == "" || len(kid) > maxKidBytes {
+			keyErr = authErr("bad kid")
+			return nil, keyErr
+		}
+		var key accreditation.PublicJWK
+		if is, ok := a.Issuers()[c.Issuer]; ok {
+			if key, ok = is.Keys[kid]; !ok {
+				keyErr = authErr("unknown key")
+				return nil, keyErr
+			}
+		} else {
+			institution = true
+			if key, keyErr = a.institutionKey(c.Issuer, kid); keyErr != nil {
+				return nil, keyErr
+			}
+		}
+		// The method must be the key's: an EdDSA key never checks an ES256
+		// signature and the other way round.
+		switch k := key.Key.(type) {
+		case ed25519.PublicKey:
+			if t.Method != jwt.SigningMethodEdDSA {
+				keyErr = authErr("algorithm does not match key")
+				return nil, keyErr
+			}
+			return k, nil
+		case *ecdsa.PublicKey:
+			if t.Method != jwt.SigningMethodES256 {
+				keyErr = authErr("algorithm does not match key")
+				return nil, keyErr
+			}
+			return k, nil
+		}
+		keyErr = authErr("unknown key")
+		return nil, keyErr
+	})
+	if keyErr != nil {
+		var ae *errAuth
+		if errors.As(keyErr, &ae) {
+			return verified{}, keyErr
+		}
+		return verified{}, fmt.Errorf("look up token key: %w", keyErr)
+	}
+	if err != nil {
+		return verified{}, authErr(jwtReason(err))
+	}
+	exp := c.ExpiresAt.Time
+	if institution {
+		switch {
+		case c.Subject != c.Issuer:
+			return verified{}, authErr("sub differs from iss")
+		case c.IssuedAt == nil:
+			return verified{}, authErr("missing iat")
+		case exp.Sub(c.IssuedAt.Time) > MaxInstitutionTokenLifetime:
+			return verified{}, authErr("lifetime over 10 minutes")
+		case c.Role != "":
+			return verified{}, authErr("institution token with a role")
+		}
+		return verified{actor: accreditation.Actor{Role: accreditation.RoleInstitution, ID: c.Issuer}, kid: kid, exp: exp}, nil
+	}
+	role := accreditation.Role(c.Role)
+	switch role {
+	case accreditation.RoleAdmin, accreditation.RoleRegulator, accreditation.RoleLearner:
+	default:
+		return verified{}, authErr("bad role")
+	}
+	if c.Subject == "" || len(c.Subject) > 64 {
+		return verified{}, authErr("bad sub")
+	}
+	if c.ID == "" {
+		return verified{}, authErr("missing jti")
+	}
+	return verified{actor: accreditation.Actor{Role: role, ID: c.Subject}, kid: kid, exp: exp}, nil
+}
+
+// jwtReason maps the library's errors onto our fixed set of reasons.
+func jwtReason(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "malformed"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "bad signature"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "not yet valid"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "wrong audience"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "missing claim"
+	}
+	return "invalid"
+}

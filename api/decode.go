@@ -1,0 +1,124 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+)
+
+// Body limits. A batch of 10,000 outcomes is about 6 MiB.
+const (
+	maxBody      = 64 << 10
+	maxBatchBody = 16 << 20
+	maxJSONDepth = 32
+)
+
+// readJSON reads a JSON request body into v: the content type must be
+// application/json, the body at most limit bytes, with no duplicate member
+// names, no members v does not know, and nothing after the value. It
+// answers the request itself and returns false when the body is refused.
+func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	data, ok := readBody(w, r, limit)
+	if !ok {
+		return false
+	}
+	if err := decodeStrict(data, v); err != nil {
+		writeProblem(w, http.StatusBadRequest, "bad-json", "Bad JSON body", err.Error())
+		return false
+	}
+	return true
+}
+
+// readBody reads a JSON request body and checks its form, without decoding.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		writeProblem(w, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+			"send the body as application/json")
+		return nil, false
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeProblem(w, http.StatusRequestEntityTooLarge, "too-large", "Body too large",
+				"the body may be at most "+strconv.FormatInt(limit, 10)+" bytes")
+			return nil, false
+		}
+		writeProblem(w, http.StatusBadRequest, "bad-json", "Bad JSON body", "reading the body failed")
+		return nil, false
+	}
+	if err := checkJSON(data); err != nil {
+		writeProblem(w, http.StatusBadRequest, "bad-json", "Bad JSON body", err.Error())
+		return nil, false
+	}
+	return data, true
+}
+
+// checkJSON walks the tokens of one JSON value: it must be valid, end where
+// the body ends, nest at most maxJSONDepth deep and repeat no member name in
+// any object (encoding/json would silently keep the last).
+func checkJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := checkValue(dec, 0); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the JSON value")
+	}
+	return nil
+}
+
+func checkValue(dec *json.Decoder, depth int) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("invalid JSON: %v", err)
+	}
+	delim, ok := tok.(json.Delim)
+	if !ok {
+		return nil
+	}
+	if depth >= maxJSONDepth {
+		return fmt.Errorf("JSON nested deeper than %d", maxJSONDepth)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		if delim == '{' {
+			t, err := dec.Token()
+			if err != nil {
+				return fmt.Errorf("invalid JSON: %v", err)
+			}
+			name, _ := t.(string)
+			if seen[name] {
+				return fmt.Errorf("member %q appears twice", name)
+			}
+			seen[name] = true
+		}
+		if err := checkValue(dec, depth+1); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return fmt.Errorf("invalid JSON: %v", err)
+	}
+	return nil
+}
+
+// decodeStrict decodes data into v refusing unknown members.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("body: %v", err)
+	}
+	if dec.More() {
+		return errors.New("data after the JSON value")
+	}
+	return nil
+}

@@ -1,0 +1,553 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/gorilla/mux"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"creditbank/accreditation"
+	"creditbank/ledger"
+)
+
+type actor = accreditation.Actor
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		writeProblem(w, http.StatusInternalServerError, "internal", "Internal error", "")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request, _ actor) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request, _ actor) {
+	if err := h.ledger.Writable(); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+func (h *Handler) jwks(w http.ResponseWriter, _ *http.Request, _ actor) {
+	keys := []accreditation.PublicJWK{}
+	for _, is := range h.auth.Issuers() {
+		for _, k := range is.Keys {
+			keys = append(keys, k)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"keys": keys})
+}
+
+// --- institutions
+
+func (h *Handler) registerInstitution(w http.ResponseWriter, r *http.Request, a actor) {
+	var reg accreditation.Registration
+	if !readJSON(w, r, maxBody, &reg) {
+		return
+	}
+	in, err := h.bank.RegisterInstitution(r.Context(), a, reg)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, in)
+}
+
+func (h *Handler) getInstitution(w http.ResponseWriter, r *http.Request, _ actor) {
+	in, err := h.bank.Institution(mux.Vars(r)["id"])
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, in)
+}
+
+func (h *Handler) addKey(w http.ResponseWriter, r *http.Request, a actor) {
+	var k accreditation.PublicJWK
+	if !readJSON(w, r, maxBody, &k) {
+		return
+	}
+	in, err := h.bank.AddKey(r.Context(), a, mux.Vars(r)["id"], k)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, in)
+}
+
+func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request, a actor) {
+	v := mux.Vars(r)
+	if _, err := h.bank.RemoveKey(r.Context(), a, v["id"], v["kid"]); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) accredit(w http.ResponseWriter, r *http.Request, a actor) {
+	var in accreditation.AccreditationInput
+	if !readJSON(w, r, maxBody, &in) {
+		return
+	}
+	acc, err := h.bank.Accredit(r.Context(), a, mux.Vars(r)["id"], in)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, acc)
+}
+
+type reasonBody struct {
+	Reason string `json:"reason"`
+}
+
+func (h *Handler) suspend(w http.ResponseWriter, r *http.Request, a actor) {
+	var body reasonBody
+	if !readJSON(w, r, maxBody, &body) {
+		return
+	}
+	in, err := h.bank.Suspend(r.Context(), a, mux.Vars(r)["id"], body.Reason)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, in)
+}
+
+func (h *Handler) reinstate(w http.ResponseWriter, r *http.Request, a actor) {
+	in, err := h.bank.Reinstate(r.Context(), a, mux.Vars(r)["id"])
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, in)
+}
+
+// --- outcomes
+
+// storedOutcome is an outcome as the API returns it.
+type storedOutcome struct {
+	Seq        uint64 `json:"seq"`
+	RecordedAt string `json:"recorded_at"`
+	Status     string `json:"status"`
+	accreditation.Outcome
+}
+
+// batchResult is one item's answer in a batch post.
+type batchResult struct {
+	Status string   `json:"status"`
+	Seq    *uint64  `json:"seq,omitempty"`
+	Error  *Problem `json:"error,omitempty"`
+}
+
+func (h *Handler) postOutcomes(w http.ResponseWriter, r *http.Request, a actor) {
+	data, ok := readBody(w, r, maxBatchBody)
+	if !ok {
+		return
+	}
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(data, &probe); err != nil {
+		writeProblem(w, http.StatusBadRequest, "bad-json", "Bad JSON body", "the body must be a JSON object")
+		return
+	}
+	if _, batch := probe["outcomes"]; batch {
+		h.postBatch(w, r, a, data)
+		return
+	}
+	var in accreditation.OutcomeInput
+	if err := decodeStrict(data, &in); err != nil {
+		writeProblem(w, http.StatusBadRequest, "bad-json", "Bad JSON body", err.Error())
+		return
+	}
+	res, err := h.bank.PostOutcomes(r.Context(), a, []accreditation.OutcomeInput{in})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	res0 := res[0]
+	switch res0.Status {
+	case accreditation.StatusRejected:
+		writeError(w, res0.Err)
+	case accreditation.StatusDuplicate:
+		writeJSON(w, http.StatusOK, storedOutcome{Seq: res0.Seq, RecordedAt: res0.RecordedAt, Status: "active", Outcome: *res0.Outcome})
+	default:
+		writeJSON(w, http.StatusCreated, storedOutcome{Seq: res0.Seq, RecordedAt: res0.RecordedAt, Status: "active", Outcome: *res0.Outcome})
+	}
+}
+
+func (h *Handler) postBatch(w http.ResponseWriter, r *http.Request, a actor, data []byte) {
+	var body struct {
+		Outcomes []json.RawMessage `json:"outcomes"`
+	}
+	if err := decodeStrict(data, &body); err != nil {
+		writeProblem(w, http.StatusBadRequest, "bad-json", "Bad JSON body", err.Error())
+		return
+	}
+	if len(body.Outcomes) == 0 || len(body.Outcomes) > accreditation.MaxBatch {
+		writeProblem(w, http.StatusUnprocessableEntity, "invalid", "Invalid request",
+			"a batch carries 1 to "+strconv.Itoa(accreditation.MaxBatch)+" outcomes")
+		return
+	}
+	results := make([]batchResult, len(body.Outcomes))
+	var (
+		inputs []accreditation.OutcomeInput
+		where  []int
+	)
+	for i, raw := range body.Outcomes {
+		var in accreditation.OutcomeInput
+		if err := decodeStrict(raw, &in); err != nil {
+			results[i] = batchResult{Status: accreditation.StatusRejected, Error: &Problem{
+				Type: problemBase + "bad-json", Title: "Bad JSON body", Status: http.StatusBadRequest, Detail: err.Error()}}
+			continue
+		}
+		inputs = append(inputs, in)
+		where = append(where, i)
+	}
+	if len(inputs) > 0 {
+		res, err := h.bank.PostOutcomes(r.Context(), a, inputs)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		for j, rr := range res {
+			br := batchResult{Status: rr.Status}
+			if rr.Status == accreditation.StatusRejected {
+				p := problemFor(rr.Err)
+				br.Error = &p
+			} else {
+				seq := rr.Seq
+				br.Seq = &seq
+			}
+			results[where[j]] = br
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+}
+
+func seqVar(w http.ResponseWriter, r *http.Request, name string) (uint64, bool) {
+	v := mux.Vars(r)[name]
+	n, err := strconv.ParseUint(v, 10, 63)
+	if err != nil || strconv.FormatUint(n, 10) != v {
+		writeProblem(w, http.StatusNotFound, "not-found", "Not found", name+" must be a non-negative integer")
+		return 0, false
+	}
+	return n, true
+}
+
+func (h *Handler) revokeOutcome(w http.ResponseWriter, r *http.Request, a actor) {
+	seq, ok := seqVar(w, r, "seq")
+	if !ok {
+		return
+	}
+	var body reasonBody
+	if !readJSON(w, r, maxBody, &body) {
+		return
+	}
+	res, err := h.bank.Revoke(r.Context(), a, seq, body.Reason)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"seq": res.Seq, "outcome": seq, "reversals": orEmpty(res.Reversals)})
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// --- learners
+
+// mayReadLearner applies the data-dependent rows of the permission table:
+// a learner reads only its own record, an institution only the records of
+// learners it posted for.
+func (h *Handler) mayReadLearner(w http.ResponseWriter, a actor, learner string) bool {
+	switch a.Role {
+	case accreditation.RoleAdmin, accreditation.RoleRegulator:
+		return true
+	case accreditation.RoleLearner:
+		if a.ID == learner {
+			return true
+		}
+	case accreditation.RoleInstitution:
+		ok, err := h.bank.HasPosted(a.ID, learner)
+		if err != nil {
+			writeError(w, err)
+			return false
+		}
+		if ok {
+			return true
+		}
+	}
+	writeProblem(w, http.StatusForbidden, "forbidden", "Forbidden", "this token may not read learner "+learner)
+	return false
+}
+
+// page reads limit (default 100, at most 1000) and cursor.
+func page(w http.ResponseWriter, r *http.Request) (string, int, bool) {
+	q := r.URL.Query()
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 || strconv.Itoa(n) != v {
+			writeProblem(w, http.StatusBadRequest, "bad-parameter", "Bad query parameter", "limit must be 1 to 1000")
+			return "", 0, false
+		}
+		limit = n
+	}
+	cursor := q.Get("cursor")
+	if _, err := ledger.ParseCursor(cursor); err != nil {
+		writeProblem(w, http.StatusBadRequest, "bad-cursor", "Bad cursor", "the cursor was not issued by this service")
+		return "", 0, false
+	}
+	return cursor, limit, true
+}
+
+func (h *Handler) transcript(w http.ResponseWriter, r *http.Request, a actor) {
+	learner := mux.Vars(r)["id"]
+	if !h.mayReadLearner(w, a, learner) {
+		return
+	}
+	cursor, limit, ok := page(w, r)
+	if !ok {
+		return
+	}
+	tr, err := h.bank.Transcript(learner, cursor, limit)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, tr)
+}
+
+func (h *Handler) balance(w http.ResponseWriter, r *http.Request, a actor) {
+	learner := mux.Vars(r)["id"]
+	if !h.mayReadLearner(w, a, learner) {
+		return
+	}
+	if _, _, ok := page(w, r); !ok {
+		return
+	}
+	bal, err := h.bank.Balance(learner)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	// A balance is one small document: it always fits in one page.
+	writeJSON(w, http.StatusOK, map[string]any{
+		"learner": bal.Learner, "standard_credits": bal.StandardCredits,
+		"by_sector": bal.BySector, "granted": bal.Granted, "next_cursor": "",
+	})
+}
+
+// --- rules and conversions
+
+type ruleView struct {
+	accreditation.Rule
+	Retired bool `json:"retired"`
+}
+
+func (h *Handler) publishRule(w http.ResponseWriter, r *http.Request, a actor) {
+	var in accreditation.RuleInput
+	if !readJSON(w, r, maxBody, &in) {
+		return
+	}
+	rule, err := h.bank.PublishRule(r.Context(), a, in)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, ruleView{Rule: rule})
+}
+
+func (h *Handler) getRule(w http.ResponseWriter, r *http.Request, _ actor) {
+	rule, retired, err := h.bank.Rule(mux.Vars(r)["id"], 0)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ruleView{Rule: rule, Retired: retired})
+}
+
+func (h *Handler) getRuleVersion(w http.ResponseWriter, r *http.Request, _ actor) {
+	v := mux.Vars(r)["version"]
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || strconv.Itoa(n) != v {
+		writeProblem(w, http.StatusNotFound, "not-found", "Not found", "version must be a positive integer")
+		return
+	}
+	rule, retired, err := h.bank.Rule(mux.Vars(r)["id"], n)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ruleView{Rule: rule, Retired: retired})
+}
+
+func (h *Handler) retireRule(w http.ResponseWriter, r *http.Request, a actor) {
+	id := mux.Vars(r)["id"]
+	seq, err := h.bank.RetireRule(r.Context(), a, id)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"seq": seq, "rule": id})
+}
+
+type conversionView struct {
+	Seq        uint64                     `json:"seq"`
+	Rule       accreditation.RuleRef      `json:"rule"`
+	Learner    string                     `json:"learner"`
+	Target     accreditation.Target       `json:"target"`
+	On         string                     `json:"on"`
+	Granted    accreditation.Amount       `json:"granted"`
+	Capped     bool                       `json:"capped"`
+	Items      []accreditation.Item       `json:"items"`
+	Ineligible []accreditation.Ineligible `json:"not_converted"`
+}
+
+func (h *Handler) convert(w http.ResponseWriter, r *http.Request, a actor) {
+	var req accreditation.ConversionRequest
+	if !readJSON(w, r, maxBody, &req) {
+		return
+	}
+	res, err := h.bank.Convert(r.Context(), a, req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, conversionView{
+		Seq: res.Seq, Rule: res.Rule, Learner: res.Learner, Target: res.Target, On: res.On,
+		Granted: res.Granted, Capped: res.Capped, Items: res.Items, Ineligible: orEmpty(res.Ineligible),
+	})
+}
+
+func (h *Handler) auditConversions(w http.ResponseWriter, r *http.Request, _ actor) {
+	cursor, limit, ok := page(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	f := accreditation.AuditFilter{Rule: q.Get("rule"), Institution: q.Get("institution"), From: q.Get("from"), To: q.Get("to")}
+	p, err := h.bank.AuditConversions(f, cursor, limit)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"conversions": p.Conversions, "next_cursor": p.NextCursor})
+}
+
+// --- the log
+
+func (h *Handler) logEntry(w http.ResponseWriter, r *http.Request, _ actor) {
+	seq, ok := seqVar(w, r, "seq")
+	if !ok {
+		return
+	}
+	b, err := h.ledger.Entry(seq)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	// The exact stored bytes: the leaf the tree hashes.
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	_, _ = w.Write(b)
+}
+
+func (h *Handler) checkpoint(w http.ResponseWriter, _ *http.Request, _ actor) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(h.ledger.Checkpoint())
+}
+
+func (h *Handler) logKey(w http.ResponseWriter, _ *http.Request, _ actor) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte(h.ledger.VerifierKey() + "\n"))
+}
+
+// uintParams reads required non-negative integer query parameters.
+func uintParams(w http.ResponseWriter, req *http.Request, names ...string) ([]uint64, bool) {
+	out := make([]uint64, len(names))
+	q := req.URL.Query()
+	for i, name := range names {
+		v := q.Get(name)
+		n, err := strconv.ParseUint(v, 10, 63)
+		if err != nil || strconv.FormatUint(n, 10) != v {
+			writeProblem(w, http.StatusBadRequest, "bad-parameter", "Bad query parameter",
+				name+" must be a non-negative integer in decimal")
+			return nil, false
+		}
+		out[i] = n
+	}
+	return out, true
+}
+
+type inclusionProof struct {
+	Index  uint64   `json:"index"`
+	Size   uint64   `json:"size"`
+	Hashes []string `json:"hashes"`
+}
+
+type consistencyProof struct {
+	From   uint64   `json:"from"`
+	To     uint64   `json:"to"`
+	Hashes []string `json:"hashes"`
+}
+
+func (h *Handler) inclusion(w http.ResponseWriter, r *http.Request, _ actor) {
+	p, ok := uintParams(w, r, "index", "size")
+	if !ok {
+		return
+	}
+	hashes, err := h.ledger.InclusionProof(p[0], p[1])
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, inclusionProof{Index: p[0], Size: p[1], Hashes: encodeHashes(hashes)})
+}
+
+func (h *Handler) consistency(w http.ResponseWriter, r *http.Request, _ actor) {
+	p, ok := uintParams(w, r, "from", "to")
+	if !ok {
+		return
+	}
+	hashes, err := h.ledger.ConsistencyProof(p[0], p[1])
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, consistencyProof{From: p[0], To: p[1], Hashes: encodeHashes(hashes)})
+}
+
+func encodeHashes(hs []tlog.Hash) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = base64.StdEncoding.EncodeToString(h[:])
+	}
+	return out
+}
+
+func (h *Handler) openapi(w http.ResponseWriter, _ *http.Request, _ actor) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openAPIDocument)
+}
