@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// buildBinary builds creditbank into a temporary folder.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "creditbank")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServer runs `creditbank serve` on a free loopback port and waits
+// until it answers; the server is stopped with SIGTERM when the test ends.
+func startServer(t *testing.T, bin, data string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "serve", "--data", data, "--addr", addr)
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("server exit: %v\n%s", err, logs.String())
+			}
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("server did not stop on SIGINT\n%s", logs.String())
+		}
+	})
+	url := "http://" + addr
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get(url + "/healthz"); err == nil {
+			resp.Body.Close()
+			return url
+		}
+	}
+	t.Fatalf("server did not start\n%s", logs.String())
+	return ""
+}
+
+// TestReadmeWalkthrough runs the README's curl walk-through, as written,
+// against a fresh server, with `set -e` so that any failing step fails.
+func TestReadmeWalkthrough(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "<!-- walkthrough:begin -->\n```sh\n")
+	script, _, ok2 := strings.Cut(rest, "```\n<!-- walkthrough:end -->")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no walkthrough block")
+	}
+	bin := buildBinary(t)
+	work := t.TempDir()
+	data := filepath.Join(work, "data")
+	url := startServer(t, bin, data)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-c", "set -euo pipefail\n"+script)
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "B="+url, "CB="+bin, "DATA="+data)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("walkthrough failed: %v\n%s", err, out)
+	}
+	for _, want := range []string{`"standard_credits":"3"`, `"granted":"1.5"`, "creditbank.local/ledger\n"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("walkthrough output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("%s", out)
+}
+
+// TestCommandErrors: bad flags and a data folder held by another process
+// are one line on stderr and exit status 1.
+func TestCommandErrors(t *testing.T) {
+	bin := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	startServer(t, bin, data)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no command", nil, "no command given"},
+		{"unknown command", []string{"frobnicate"}, "unknown command"},
+		{"bad addr", []string{"serve", "--data", t.TempDir(), "--addr", "nope"}, "--addr"},
+		{"data in use", []string{"serve", "--data", data, "--addr", freeAddr(t)}, "in use by another process"},
+		{"bad role", []string{"token", "--data", data, "--role", "king", "--sub", "x"}, "--role"},
+		{"long ttl", []string{"sign", "--key", "k", "--iss", "a.example", "--ttl", "11m"}, "--ttl"},
+		{"verify without data", []string{"verify"}, "--data"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			cmd := exec.Command(bin, tt.args...)
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			ee, ok := err.(*exec.ExitError)
+			if !ok || ee.ExitCode() != 1 {
+				t.Fatalf("exit: %v (stderr %q)", err, stderr.String())
+			}
+			last := strings.TrimSpace(stderr.String())
+			if i := strings.LastIndex(last, "\n"); i >= 0 {
+				last = last[i+1:]
+			}
+			if !strings.HasPrefix(last, "creditbank: ") || !strings.Contains(last, tt.want) {
+				t.Fatalf("stderr %q, want one line naming %q", stderr.String(), tt.want)
+			}
+			if strings.Contains(stderr.String(), "goroutine ") {
+				t.Fatalf("stack trace on stderr: %s", stderr.String())
+			}
+		})
+	}
+}
