@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,15 +27,18 @@ type Config struct {
 	Bank *accreditation.Bank
 	Auth *Authenticator
 	Log  *slog.Logger
+	// Metrics, when set, are recorded and served at /metrics.
+	Metrics *Metrics
 }
 
 // Handler is the HTTP API.
 type Handler struct {
-	bank   *accreditation.Bank
-	ledger *ledger.Ledger
-	auth   *Authenticator
-	log    *slog.Logger
-	router *mux.Router
+	bank    *accreditation.Bank
+	ledger  *ledger.Ledger
+	auth    *Authenticator
+	log     *slog.Logger
+	router  *mux.Router
+	metrics *Metrics
 }
 
 // anyone marks a route that needs no token; anyToken one that takes any
@@ -91,7 +95,10 @@ var Routes = []Route{
 
 // New returns the API handler.
 func New(cfg Config) *Handler {
-	h := &Handler{bank: cfg.Bank, ledger: cfg.Bank.Ledger(), auth: cfg.Auth, log: cfg.Log, router: mux.NewRouter()}
+	h := &Handler{bank: cfg.Bank, ledger: cfg.Bank.Ledger(), auth: cfg.Auth, log: cfg.Log, router: mux.NewRouter(), metrics: cfg.Metrics}
+	if h.metrics == nil {
+		h.metrics = NewMetrics()
+	}
 	for _, rt := range Routes {
 		h.router.Handle(rt.Path, h.endpoint(rt)).Methods(rt.Method).Name(rt.Name)
 	}
@@ -119,6 +126,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), logKey{}, log))
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	start := time.Now()
+	route, method := h.routeOf(r)
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -129,10 +137,38 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeProblem(sw, http.StatusInternalServerError, "internal", "Internal error", "")
 			}
 		}
+		elapsed := time.Since(start)
+		h.metrics.requests.WithLabelValues(route, method, strconv.Itoa(sw.status)).Inc()
+		h.metrics.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
 		log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+			"duration_ms", float64(elapsed.Microseconds())/1000)
 	}()
+	if route == "/metrics" && r.Method == http.MethodGet {
+		h.metrics.Handler().ServeHTTP(sw, r)
+		return
+	}
 	h.router.ServeHTTP(sw, r)
+}
+
+// routeOf names the request's route template for metrics (never the raw
+// path) and its method, folded to a fixed set.
+func (h *Handler) routeOf(r *http.Request) (route, method string) {
+	switch r.Method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead, http.MethodPatch, http.MethodOptions:
+		method = r.Method
+	default:
+		method = "other"
+	}
+	if r.URL.Path == "/metrics" {
+		return "/metrics", method
+	}
+	var match mux.RouteMatch
+	if h.router.Match(r, &match) && match.Route != nil {
+		if tpl, err := match.Route.GetPathTemplate(); err == nil {
+			return tpl, method
+		}
+	}
+	return "unmatched", method
 }
 
 type logKey struct{}
@@ -191,6 +227,7 @@ func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, err error
 		writeError(w, err)
 		return
 	}
+	h.metrics.authFailures.WithLabelValues(ae.reason).Inc()
 	if ae.reason == "missing" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="creditbank"`)
 	} else {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/gorilla/mux"
@@ -180,6 +181,7 @@ func (h *Handler) postOutcomes(w http.ResponseWriter, r *http.Request, a actor) 
 		writeError(w, err)
 		return
 	}
+	h.countOutcomes([]accreditation.OutcomeInput{in}, res)
 	res0 := res[0]
 	switch res0.Status {
 	case accreditation.StatusRejected:
@@ -225,6 +227,7 @@ func (h *Handler) postBatch(w http.ResponseWriter, r *http.Request, a actor, dat
 			writeError(w, err)
 			return
 		}
+		h.countOutcomes(inputs, res)
 		for j, rr := range res {
 			br := batchResult{Status: rr.Status}
 			if rr.Status == accreditation.StatusRejected {
@@ -238,6 +241,18 @@ func (h *Handler) postBatch(w http.ResponseWriter, r *http.Request, a actor, dat
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+}
+
+// countOutcomes counts posted outcomes by sector and result; sectors outside
+// the known set (rejected input) count as "invalid".
+func (h *Handler) countOutcomes(in []accreditation.OutcomeInput, res []accreditation.PostResult) {
+	for i, r := range res {
+		sector := in[i].Sector
+		if !slices.Contains(accreditation.Sectors(), sector) {
+			sector = "invalid"
+		}
+		h.metrics.outcomes.WithLabelValues(sector, r.Status).Inc()
+	}
 }
 
 func seqVar(w http.ResponseWriter, r *http.Request, name string) (uint64, bool) {
@@ -431,9 +446,15 @@ func (h *Handler) convert(w http.ResponseWriter, r *http.Request, a actor) {
 	}
 	res, err := h.bank.Convert(r.Context(), a, req)
 	if err != nil {
+		result := string(accreditation.CodeOf(err))
+		if result == "" {
+			result = "error"
+		}
+		h.metrics.conversions.WithLabelValues(result).Inc()
 		writeError(w, err)
 		return
 	}
+	h.metrics.conversions.WithLabelValues("granted").Inc()
 	writeJSON(w, http.StatusCreated, conversionView{
 		Seq: res.Seq, Rule: res.Rule, Learner: res.Learner, Target: res.Target, On: res.On,
 		Granted: res.Granted, Capped: res.Capped, Items: res.Items, Ineligible: orEmpty(res.Ineligible),

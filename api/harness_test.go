@@ -22,6 +22,7 @@ type testServer struct {
 	ledger   *ledger.Ledger
 	bank     *accreditation.Bank
 	auth     *Authenticator
+	metrics  *Metrics
 	tokenKey PrivateKey
 }
 
@@ -34,11 +35,13 @@ func newTestServer(t testing.TB) *testServer {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	l, err := ledger.Open(ledger.Options{Dir: t.TempDir(), Keys: keys, Logger: log, MinFreeBytes: -1})
+	metrics := NewMetrics()
+	l, err := ledger.Open(ledger.Options{Dir: t.TempDir(), Keys: keys, Logger: log, MinFreeBytes: -1, OnGroup: metrics.ObserveGroup})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
+	metrics.RegisterLedger(l)
 	tk, err := GenerateKey("EdDSA")
 	if err != nil {
 		t.Fatal(err)
@@ -46,9 +49,9 @@ func newTestServer(t testing.TB) *testServer {
 	pub, _ := tk.Public()
 	bank := accreditation.New(l)
 	auth := NewAuthenticator(testAudience, []Issuer{{Name: "creditbank", Keys: map[string]accreditation.PublicJWK{tk.Kid: pub}}}, bank, nil)
-	srv := httptest.NewServer(New(Config{Bank: bank, Auth: auth, Log: log}))
+	srv := httptest.NewServer(New(Config{Bank: bank, Auth: auth, Log: log, Metrics: metrics}))
 	t.Cleanup(srv.Close)
-	return &testServer{Server: srv, ledger: l, bank: bank, auth: auth, tokenKey: tk}
+	return &testServer{Server: srv, ledger: l, bank: bank, auth: auth, metrics: metrics, tokenKey: tk}
 }
 
 // token issues a service token.

@@ -71,6 +71,21 @@ type Options struct {
 	OnFatal func(error)
 	// Tune, if set, may adjust Pebble's options before the store opens.
 	Tune func(*pebble.Options)
+	// OnGroup, if set, is called after each group is durable, from the
+	// goroutine that waits for syncs: it must be quick (update metrics).
+	OnGroup func(GroupStats)
+}
+
+// GroupStats describes one committed group, for metrics.
+type GroupStats struct {
+	Proposals int // proposals in the group, accepted or not
+	Rejected  int // proposals whose Decide failed
+	Entries   int // entries appended
+	Bytes     int // size of the Pebble batch
+	// Decide is the time spent deciding and building the batch, Apply the
+	// time Pebble took to take it (WAL write, memtable), Sync the time from
+	// then until the WAL sync finished.
+	Decide, Apply, Sync time.Duration
 }
 
 // Ledger is the journal. All methods are safe for concurrent use. Reads see
@@ -102,6 +117,7 @@ type Ledger struct {
 	durableMu sync.RWMutex // guards cur
 	cur       *durable
 	ckpt      atomic.Pointer[[]byte] // latest durable signed checkpoint
+	ckptAt    atomic.Int64           // when the latest checkpoint was signed or loaded, Unix ns
 
 	integrity error        // set on open when the integrity check fails
 	failed    atomic.Bool  // Pebble reported a fatal error
@@ -312,6 +328,7 @@ func (l *Ledger) load() error {
 		return fmt.Errorf("latest checkpoint's root differs from the tree's at size %d", c.Size)
 	}
 	l.ckptSize = c.Size
+	l.ckptAt.Store(time.Now().UnixNano())
 	return nil
 }
 
@@ -369,6 +386,13 @@ func (l *Ledger) Close() error {
 	}
 	return nil
 }
+
+// CheckpointTime is when the latest checkpoint was signed (or, for one
+// signed before the ledger opened, when it was loaded).
+func (l *Ledger) CheckpointTime() time.Time { return time.Unix(0, l.ckptAt.Load()) }
+
+// StoreMetrics returns Pebble's own metrics of the store.
+func (l *Ledger) StoreMetrics() *pebble.Metrics { return l.db.Metrics() }
 
 // Origin is the checkpoint origin line and the signing key's name.
 func (l *Ledger) Origin() string { return l.origin }

@@ -176,10 +176,12 @@ func (l *Ledger) run() {
 // syncing is a group applied to Pebble whose WAL sync may not have finished:
 // its batch, a snapshot holding exactly the tree up to it, and its callers.
 type syncing struct {
-	batch *pebble.Batch
-	snap  *pebble.Snapshot
-	head  head
-	group []*pending
+	batch   *pebble.Batch
+	snap    *pebble.Snapshot
+	head    head
+	group   []*pending
+	stats   GroupStats
+	applied time.Time // when ApplyNoSyncWait returned
 }
 
 // syncLoop waits for each applied group's sync, in order, then publishes its
@@ -192,6 +194,7 @@ func (l *Ledger) syncLoop() {
 		if err := g.batch.SyncWait(); err != nil {
 			l.fatal(fmt.Errorf("%w: sync of entries %d to %d: %v", ErrFailed, l.Size(), g.head.size-1, err))
 		}
+		g.stats.Sync = time.Since(g.applied)
 		g.batch.Close()
 		l.publish(g.snap, g.head)
 		for _, pd := range g.group {
@@ -200,6 +203,9 @@ func (l *Ledger) syncLoop() {
 			}
 		}
 		finish(g.group)
+		if l.opts.OnGroup != nil {
+			l.opts.OnGroup(g.stats)
+		}
 	}
 }
 
@@ -225,6 +231,7 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 		finish(group)
 		return nil
 	}
+	started := time.Now()
 	now := l.clock().UTC().Truncate(time.Microsecond)
 	if now.UnixMicro() < l.head.lastTime {
 		now = time.UnixMicro(l.head.lastTime).UTC()
@@ -274,6 +281,9 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 	if err == nil {
 		err = b.Set(headKey, h.encode(), nil)
 	}
+	stats := GroupStats{Proposals: len(group), Rejected: len(group) - accepted, Entries: int(size - l.head.size), Bytes: b.Len()}
+	decided := time.Now()
+	stats.Decide = decided.Sub(started)
 	if err == nil {
 		err = l.db.ApplyNoSyncWait(b, pebble.Sync)
 	}
@@ -295,7 +305,9 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 	snap := l.db.NewSnapshot()
 	l.head = h
 	l.hashCache.keepEdge(size)
-	l.syncq <- &syncing{batch: b, snap: snap, head: h, group: group}
+	applied := time.Now()
+	stats.Apply = applied.Sub(decided)
+	l.syncq <- &syncing{batch: b, snap: snap, head: h, group: group, stats: stats, applied: applied}
 	return rest
 }
 
@@ -444,6 +456,7 @@ func (l *Ledger) signCheckpoint() ([]byte, error) {
 	}
 	l.ckptSize = h.size
 	l.lastCkpt = time.Now()
+	l.ckptAt.Store(l.lastCkpt.UnixNano())
 	l.ckpt.Store(&signed)
 	return signed, nil
 }

@@ -185,10 +185,12 @@ func serve(args []string, stderr io.Writer) error {
 		return fmt.Errorf("--addr %q: %v", cfg.Addr, err)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	l, err := openLedger(cfg.Data, cfg.Origin, false, log)
+	metrics := api.NewMetrics()
+	l, err := openLedger(cfg.Data, cfg.Origin, false, log, metrics.ObserveGroup)
 	if err != nil {
 		return err
 	}
+	metrics.RegisterLedger(l)
 	if err := l.Integrity(); err != nil {
 		l.Close()
 		return fmt.Errorf("store in %s failed its integrity check: %v", cfg.Data, err)
@@ -204,7 +206,7 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	bank := accreditation.New(l)
-	handler := api.New(api.Config{Bank: bank, Auth: api.NewAuthenticator(cfg.Audience, issuers, bank, nil), Log: log})
+	handler := api.New(api.Config{Bank: bank, Auth: api.NewAuthenticator(cfg.Audience, issuers, bank, nil), Log: log, Metrics: metrics})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		l.Close()
@@ -244,7 +246,7 @@ func serve(args []string, stderr io.Writer) error {
 
 // openLedger opens the ledger in data, creating the folder and its keys on
 // first use (unless readOnly).
-func openLedger(data, origin string, readOnly bool, log *slog.Logger) (*ledger.Ledger, error) {
+func openLedger(data, origin string, readOnly bool, log *slog.Logger, onGroup func(ledger.GroupStats)) (*ledger.Ledger, error) {
 	store := filepath.Join(data, "ledger")
 	if readOnly {
 		if _, err := os.Stat(store); err != nil {
@@ -261,7 +263,7 @@ func openLedger(data, origin string, readOnly bool, log *slog.Logger) (*ledger.L
 	if err != nil {
 		return nil, err
 	}
-	l, err := ledger.Open(ledger.Options{Dir: store, Keys: keys, ReadOnly: readOnly, Logger: log})
+	l, err := ledger.Open(ledger.Options{Dir: store, Keys: keys, ReadOnly: readOnly, Logger: log, OnGroup: onGroup})
 	if err != nil {
 		if errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN) {
 			return nil, fmt.Errorf("data folder %s is in use by another process: %v", data, err)
@@ -292,7 +294,7 @@ func verify(args []string, stdout, stderr io.Writer) error {
 		earlier = b
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	l, err := openLedger(*data, *origin, true, log)
+	l, err := openLedger(*data, *origin, true, log, nil)
 	if err != nil {
 		return err
 	}
