@@ -140,10 +140,16 @@ func (c *Config) issuers(tokenKey api.PrivateKey) ([]api.Issuer, error) {
 	return out, nil
 }
 
-// newFlagSet makes a flag set whose defaults come from CREDITBANK_* variables.
+// helpOut is where each flag set prints its flags for -h.
+var helpOut = map[*flag.FlagSet]io.Writer{}
+
+// newFlagSet makes a flag set that reports errors only through its return
+// value, so that a bad flag is one line on stderr; -h prints the flags.
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	helpOut[fs] = stderr
 	return fs
 }
 
@@ -163,7 +169,14 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			out := helpOut[fs]
+			fmt.Fprintf(out, "usage of creditbank %s (each flag also from CREDITBANK_<NAME>):\n", fs.Name())
+			fs.SetOutput(out)
+			fs.PrintDefaults()
+			return err
+		}
+		return fmt.Errorf("%s: %v", fs.Name(), err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
