@@ -29,6 +29,15 @@ type Amount int64
 // from overflow.
 const MaxAmount Amount = 1e14 - 1
 
+// MaxStoredAmount bounds amounts as JSON: sixteen integer digits. Inputs are
+// held to MaxAmount (or less) by validation, but totals the bank keeps
+// (balances, what a rule granted a learner) add up many of them and must
+// still be written and read back.
+const MaxStoredAmount Amount = 1e18 - 1
+
+// storedIntDigits is the number of integer digits of MaxStoredAmount.
+const storedIntDigits = 16
+
 // Ratio is a conversion ratio counted in ten-thousandths: Ratio(5000) is
 // "0.5". Four decimals are enough to write ratios such as 1/3 as "0.3333"
 // while keeping every product with an [Amount] exact in integers.
@@ -78,16 +87,18 @@ func (a Amount) String() string {
 // MarshalJSON writes a as a JSON string, because the contract never lets an
 // amount be a JSON number (a number would invite float64 rounding in
 // clients). It fails for negative amounts and for amounts above
-// [MaxAmount], so that everything written can be read back by
+// [MaxStoredAmount], so that everything written can be read back by
 // [Amount.UnmarshalJSON].
 func (a Amount) MarshalJSON() ([]byte, error) {
-	if a < 0 || a > MaxAmount {
-		return nil, fmt.Errorf("amount %s is outside 0 to %s", a, MaxAmount)
+	if a < 0 || a > MaxStoredAmount {
+		return nil, fmt.Errorf("amount %s is outside 0 to %s", a, MaxStoredAmount)
 	}
 	return appendQuoted(nil, a.String()), nil
 }
 
-// UnmarshalJSON reads a JSON string with [ParseAmount]. JSON numbers are
+// UnmarshalJSON reads a JSON string as [ParseAmount] does, but with up to
+// sixteen integer digits (see [MaxStoredAmount]); fields that come from
+// outside are held to their own bounds by validation. JSON numbers are
 // refused rather than converted, since accepting 7.5 would mean accepting
 // 7.499999999999999 as well. null is refused too: an amount field that may be
 // absent should be a *Amount, which encoding/json sets to nil without calling
@@ -97,11 +108,14 @@ func (a *Amount) UnmarshalJSON(data []byte) error {
 	if err != nil {
 		return err
 	}
-	v, err := ParseAmount(s)
-	if err != nil {
-		return err
+	v, err := parseDecimal(s, storedIntDigits, amountDecimals)
+	if err == errTooManyIntDigits {
+		err = fmt.Errorf("more than %d integer digits", storedIntDigits)
 	}
-	*a = v
+	if err != nil {
+		return fmt.Errorf("invalid amount %s: %w", quoteInput(s), err)
+	}
+	*a = Amount(v)
 	return nil
 }
 

@@ -199,7 +199,7 @@ func TestAmountJSON(t *testing.T) {
 		}
 	}
 
-	for _, a := range []Amount{-1, MaxAmount + 1, math.MinInt64} {
+	for _, a := range []Amount{-1, MaxStoredAmount + 1, math.MinInt64} {
 		if b, err := json.Marshal(a); err == nil {
 			t.Errorf("Marshal(Amount(%d)) = %s, want an error", int64(a), b)
 		}

@@ -41,7 +41,8 @@ type Candidate struct {
 }
 
 // Decision is the engine's answer: the items granted in request order, or
-// (with no items) only reasons.
+// (with no items) only reasons. Capped is true when the learner has reached
+// the rule's cap, whether or not an item was cut to fit.
 type Decision struct {
 	Items      []Item
 	Granted    Amount
@@ -78,10 +79,8 @@ func Evaluate(rule Rule, date string, candidates []Candidate, alreadyGranted Amo
 		if reason == "" && remaining >= 0 {
 			if remaining == 0 {
 				reason = ReasonCapReached
-				d.Capped = true
 			} else if g > remaining {
 				g = remaining
-				d.Capped = true
 			}
 		}
 		if reason != "" {
@@ -94,6 +93,10 @@ func Evaluate(rule Rule, date string, candidates []Candidate, alreadyGranted Amo
 		d.Items = append(d.Items, Item{Outcome: c.Seq, StandardCredits: c.StandardCredits, Granted: g})
 		d.Granted += g
 	}
+	// Capped says the learner has reached the rule's cap: it follows from
+	// the items and what was granted before, so a re-run of the items alone
+	// gives the same answer.
+	d.Capped = remaining == 0
 	return d
 }
 

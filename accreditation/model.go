@@ -21,6 +21,9 @@ var (
 	idemKeyPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$`)
 )
 
+// ValidLearnerID reports whether id can name a learner at all.
+func ValidLearnerID(id string) bool { return learnerIDPattern.MatchString(id) }
+
 // Role is what an authenticated caller is.
 type Role string
 
@@ -270,6 +273,11 @@ type OutcomeInput struct {
 // is under 100,000.
 const maxHours = 100000
 
+// MaxOutcomeCredits bounds one outcome's credits: a whole degree is a few
+// hundred credits in any system. The bound keeps every total the bank adds
+// up far inside what it can store.
+const MaxOutcomeCredits Amount = 10000 * 100
+
 // Validate checks an outcome's own form: identifiers, the ISCED-F field,
 // the level, a real calendar date, the credit system and amounts, the
 // result. It does not look at the state (accreditation, idempotency).
@@ -298,8 +306,8 @@ func (o OutcomeInput) Validate() error {
 	if err := ValidateSystem(o.Credits.System); err != nil {
 		return errorf(CodeInvalid, "credits.system: %v", err)
 	}
-	if o.Credits.Amount < 0 || o.Credits.Amount > MaxAmount {
-		return errorf(CodeInvalid, "credits.amount is out of range")
+	if o.Credits.Amount < 0 || o.Credits.Amount > MaxOutcomeCredits {
+		return errorf(CodeInvalid, "credits.amount must be 0 to %s", MaxOutcomeCredits)
 	}
 	if o.Hours != nil && (*o.Hours < 0 || *o.Hours > maxHours) {
 		return errorf(CodeInvalid, "hours %d is not between 0 and %d", *o.Hours, maxHours)

@@ -121,7 +121,7 @@ type (
 //	conv/<seq>                conversionState
 //	granted/<learner>/<rule>  Amount granted under the rule, all versions
 //	bal/<learner>             Balance
-//	posted/<inst>/<learner>   "" (the institution posted for the learner)
+//	posted/<inst>/<learner>   "1" (the institution posted for the learner)
 func instKey(id string) string         { return "inst/" + id }
 func outKey(seq uint64) string         { return fmt.Sprintf("out/%016x", seq) }
 func loutPrefix(learner string) string { return "lout/" + learner + "/" }
@@ -304,7 +304,7 @@ func apply(s store, e ledger.Entry) error {
 			return err
 		}
 		s.put(loutKey(o.Learner, e.Seq), []byte{})
-		s.put(postedKey(o.Institution, o.Learner), []byte{})
+		s.put(postedKey(o.Institution, o.Learner), []byte("1"))
 		bal, err := loadBalance(s, o.Learner)
 		if err != nil {
 			return err

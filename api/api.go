@@ -95,7 +95,10 @@ var Routes = []Route{
 
 // New returns the API handler.
 func New(cfg Config) *Handler {
-	h := &Handler{bank: cfg.Bank, ledger: cfg.Bank.Ledger(), auth: cfg.Auth, log: cfg.Log, router: mux.NewRouter(), metrics: cfg.Metrics}
+	// Paths are matched as sent: no cleaning of dot segments (which would
+	// redirect a POST) and no decoding of %2F into a separator.
+	h := &Handler{bank: cfg.Bank, ledger: cfg.Bank.Ledger(), auth: cfg.Auth, log: cfg.Log,
+		router: mux.NewRouter().SkipClean(true).UseEncodedPath(), metrics: cfg.Metrics}
 	if h.metrics == nil {
 		h.metrics = NewMetrics()
 	}

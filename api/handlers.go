@@ -295,6 +295,10 @@ func orEmpty[T any](s []T) []T {
 // a learner reads only its own record, an institution only the records of
 // learners it posted for.
 func (h *Handler) mayReadLearner(w http.ResponseWriter, a actor, learner string) bool {
+	if !accreditation.ValidLearnerID(learner) {
+		writeProblem(w, http.StatusNotFound, "not-found", "Not found", "no learner can have this id")
+		return false
+	}
 	switch a.Role {
 	case accreditation.RoleAdmin, accreditation.RoleRegulator:
 		return true

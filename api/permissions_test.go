@@ -1,0 +1,513 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// permFixture is the state the permission table runs against: institutions
+// alpha (posted for learner L1), beta (posted for L2; target of rule
+// r-beta), gamma (registered, not accredited).
+type permFixture struct {
+	s                  *testServer
+	ka, kb, kg         PrivateKey
+	admin, regulator   string
+	alpha, beta, gamma string
+}
+
+func newPermFixture(t *testing.T) *permFixture {
+	s := newTestServer(t)
+	f := &permFixture{s: s, ka: mustKey(t, "EdDSA"), kb: mustKey(t, "ES256"), kg: mustKey(t, "EdDSA")}
+	s.registerWithKeys(t, "alpha.example", true, f.ka)
+	s.registerWithKeys(t, "beta.example", true, f.kb)
+	s.registerWithKeys(t, "gamma.example", false, f.kg)
+	f.admin, f.regulator = s.token(t, "admin", "root"), s.token(t, "regulator", "moe")
+	f.alpha = instToken(t, f.ka, "alpha.example")
+	f.beta = instToken(t, f.kb, "beta.example")
+	f.gamma = instToken(t, f.kg, "gamma.example")
+	f.post(t, f.alpha, "L1")
+	f.post(t, f.beta, "L2")
+	if resp, body := s.do(t, "POST", "/v1/rules", f.admin, ruleFor("r-beta")); resp.StatusCode != 201 {
+		t.Fatalf("rule: %d %s", resp.StatusCode, body)
+	}
+	return f
+}
+
+// ruleFor is a rule targeting beta.example under which outcomeFor outcomes
+// are eligible.
+func ruleFor(id string) map[string]any {
+	return map[string]any{"id": id, "target": map[string]any{"institution": "beta.example", "programme": "BSC-CS"},
+		"source": map[string]any{"sectors": []string{"non_degree"}, "min_level": 5, "fields": []string{"06"},
+			"min_score": "60", "max_age_days": 3650, "institutions": []string{}},
+		"ratio": "0.5", "cap": "100", "valid_from": "2020-01-01", "valid_until": nil}
+}
+
+// post records an outcome for learner with an institution token and
+// returns its seq.
+func (f *permFixture) post(t *testing.T, tok, learner string) uint64 {
+	t.Helper()
+	resp, body := f.s.do(t, "POST", "/v1/outcomes", tok, outcomeFor(learner))
+	if resp.StatusCode != 201 {
+		t.Fatalf("post for %s: %d %s", learner, resp.StatusCode, body)
+	}
+	var o struct {
+		Seq uint64 `json:"seq"`
+	}
+	if err := json.Unmarshal(body, &o); err != nil {
+		t.Fatal(err)
+	}
+	return o.Seq
+}
+
+// freshInstitution registers (as admin) a new institution with two keys and
+// returns its id and the second key's kid.
+func (f *permFixture) freshInstitution(t *testing.T) (string, string) {
+	t.Helper()
+	id := fmt.Sprintf("fresh-%d.example", nextID())
+	k2 := mustKey(t, "EdDSA")
+	f.s.registerWithKeys(t, id, false, mustKey(t, "EdDSA"), k2)
+	return id, k2.Kid
+}
+
+// tok is the token of who: "admin", "regulator", an institution id's
+// short name ("alpha", "beta", "gamma") or "learner:ID".
+func (f *permFixture) tok(t *testing.T, who string) string {
+	switch who {
+	case "admin":
+		return f.admin
+	case "regulator":
+		return f.regulator
+	case "alpha":
+		return f.alpha
+	case "beta":
+		return f.beta
+	case "gamma":
+		return f.gamma
+	}
+	if id, ok := strings.CutPrefix(who, "learner:"); ok {
+		return f.s.token(t, "learner", id)
+	}
+	t.Fatalf("unknown principal %q", who)
+	return ""
+}
+
+// permRequest is one request of the table: built fresh for each row, so an
+// allowed write has something to act on.
+type permRequest struct {
+	method, path string
+	body         any
+}
+
+// TestPermissionTable checks every cell of CONTRACT.md section 2's
+// permission table (and the data-dependent variants of sections 2 and 3)
+// against a real server with real tokens.
+func TestPermissionTable(t *testing.T) {
+	f := newPermFixture(t)
+	s := f.s
+
+	// The request of each action; who and the learner it concerns decide
+	// the data-dependent variants.
+	actions := map[string]func(t *testing.T, learner string) permRequest{
+		"register institution": func(t *testing.T, _ string) permRequest {
+			return permRequest{"POST", "/v1/institutions", registrationBody(t)}
+		},
+		"add key": func(t *testing.T, _ string) permRequest {
+			id, _ := f.freshInstitution(t)
+			pub, _ := mustKey(t, "ES256").Public()
+			return permRequest{"POST", "/v1/institutions/" + id + "/keys", pub}
+		},
+		"revoke key": func(t *testing.T, _ string) permRequest {
+			id, kid := f.freshInstitution(t)
+			return permRequest{"DELETE", "/v1/institutions/" + id + "/keys/" + kid, nil}
+		},
+		"accredit": func(t *testing.T, _ string) permRequest {
+			id, _ := f.freshInstitution(t)
+			return permRequest{"POST", "/v1/institutions/" + id + "/accreditations", map[string]any{
+				"sectors": []string{"non_degree"}, "max_level": 6, "valid_from": "2020-01-01", "valid_until": "2030-12-31"}}
+		},
+		"suspend": func(t *testing.T, _ string) permRequest {
+			id, _ := f.freshInstitution(t)
+			return permRequest{"POST", "/v1/institutions/" + id + "/suspension", map[string]any{"reason": "inspection"}}
+		},
+		"lift suspension": func(t *testing.T, _ string) permRequest {
+			id, _ := f.freshInstitution(t)
+			if resp, body := s.do(t, "POST", "/v1/institutions/"+id+"/suspension", f.admin, map[string]any{"reason": "x"}); resp.StatusCode != 201 {
+				t.Fatalf("set-up suspend: %d %s", resp.StatusCode, body)
+			}
+			return permRequest{"DELETE", "/v1/institutions/" + id + "/suspension", nil}
+		},
+		"publish rule": func(t *testing.T, _ string) permRequest {
+			return permRequest{"POST", "/v1/rules", ruleFor(fmt.Sprintf("rule-%d", nextID()))}
+		},
+		"retire rule": func(t *testing.T, _ string) permRequest {
+			id := fmt.Sprintf("rule-%d", nextID())
+			if resp, body := s.do(t, "POST", "/v1/rules", f.admin, ruleFor(id)); resp.StatusCode != 201 {
+				t.Fatalf("set-up rule: %d %s", resp.StatusCode, body)
+			}
+			return permRequest{"POST", "/v1/rules/" + id + "/retirement", nil}
+		},
+		"post outcome": func(t *testing.T, learner string) permRequest {
+			return permRequest{"POST", "/v1/outcomes", outcomeFor(learner)}
+		},
+		// An outcome of alpha's, freshly posted.
+		"revoke outcome": func(t *testing.T, learner string) permRequest {
+			seq := f.post(t, f.alpha, learner)
+			return permRequest{"POST", fmt.Sprintf("/v1/outcomes/%d/revocation", seq), map[string]any{"reason": "error"}}
+		},
+		"read transcript": func(t *testing.T, learner string) permRequest {
+			return permRequest{"GET", "/v1/learners/" + learner + "/transcript", nil}
+		},
+		"read balance": func(t *testing.T, learner string) permRequest {
+			return permRequest{"GET", "/v1/learners/" + learner + "/balance", nil}
+		},
+		// A conversion under r-beta (target beta.example) for learner, who
+		// has one eligible outcome of alpha's.
+		"request conversion": func(t *testing.T, learner string) permRequest {
+			f.post(t, f.alpha, learner)
+			return permRequest{"POST", "/v1/conversions", map[string]any{"learner": learner, "rule": "r-beta"}}
+		},
+		"audit listing": func(t *testing.T, _ string) permRequest {
+			return permRequest{"GET", "/v1/audit/conversions", nil}
+		},
+		// Not rows of the table, but of section 3 / 4.
+		"read institution": func(t *testing.T, _ string) permRequest {
+			return permRequest{"GET", "/v1/institutions/alpha.example", nil}
+		},
+		"read rule": func(t *testing.T, _ string) permRequest {
+			return permRequest{"GET", "/v1/rules/r-beta", nil}
+		},
+		"read log entry": func(t *testing.T, _ string) permRequest {
+			return permRequest{"GET", "/v1/log/entries/0", nil}
+		},
+	}
+
+	// learner "new" means a learner id unique to the row.
+	type row struct {
+		action  string
+		who     string // principal: admin, regulator, alpha/beta/gamma, learner:ID
+		learner string // the learner the request concerns ("new": fresh)
+		want    int    // the status when allowed; 403 when forbidden
+		skip    string // a known contract deviation
+	}
+	const forbidden = http.StatusForbidden
+	rows := []row{
+		// "register an institution, add or revoke its keys | yes | no | no | no"
+		{action: "register institution", who: "admin", want: 201},
+		{action: "register institution", who: "regulator", want: forbidden},
+		{action: "register institution", who: "alpha", want: forbidden},
+		{action: "register institution", who: "learner:L1", want: forbidden},
+		{action: "add key", who: "admin", want: 201},
+		{action: "add key", who: "regulator", want: forbidden},
+		{action: "add key", who: "alpha", want: forbidden},
+		{action: "add key", who: "learner:L1", want: forbidden},
+		{action: "revoke key", who: "admin", want: 204},
+		{action: "revoke key", who: "regulator", want: forbidden},
+		{action: "revoke key", who: "alpha", want: forbidden},
+		{action: "revoke key", who: "learner:L1", want: forbidden},
+
+		// "accredit or suspend an institution | yes | yes | no | no"
+		{action: "accredit", who: "admin", want: 201},
+		{action: "accredit", who: "regulator", want: 201},
+		{action: "accredit", who: "alpha", want: forbidden},
+		{action: "accredit", who: "learner:L1", want: forbidden},
+		{action: "suspend", who: "admin", want: 201},
+		{action: "suspend", who: "regulator", want: 201},
+		{action: "suspend", who: "alpha", want: forbidden},
+		{action: "suspend", who: "learner:L1", want: forbidden},
+		// (lifting a suspension goes with suspending it)
+		{action: "lift suspension", who: "admin", want: 200},
+		{action: "lift suspension", who: "regulator", want: 200},
+		{action: "lift suspension", who: "alpha", want: forbidden},
+		{action: "lift suspension", who: "learner:L1", want: forbidden},
+
+		// "publish or retire a conversion rule | yes | yes | no | no"
+		{action: "publish rule", who: "admin", want: 201},
+		{action: "publish rule", who: "regulator", want: 201},
+		{action: "publish rule", who: "beta", want: forbidden}, // even the rule's target
+		{action: "publish rule", who: "learner:L1", want: forbidden},
+		{action: "retire rule", who: "admin", want: 201},
+		{action: "retire rule", who: "regulator", want: 201},
+		{action: "retire rule", who: "beta", want: forbidden},
+		{action: "retire rule", who: "learner:L1", want: forbidden},
+
+		// "post or revoke outcomes | no | no | its own, inside its accreditation | no"
+		{action: "post outcome", who: "admin", learner: "new", want: forbidden},
+		{action: "post outcome", who: "regulator", learner: "new", want: forbidden},
+		{action: "post outcome", who: "alpha", learner: "new", want: 201},
+		// "inside its accreditation": gamma is not accredited → 422, nothing written
+		{action: "post outcome", who: "gamma", learner: "new", want: 422},
+		{action: "post outcome", who: "learner:L1", learner: "L1", want: forbidden},
+		// Section 3: revocation by "the posting institution, or a regulator".
+		{action: "revoke outcome", who: "admin", learner: "new", want: forbidden},
+		{action: "revoke outcome", who: "regulator", learner: "new", want: 201},
+		{action: "revoke outcome", who: "alpha", learner: "new", want: 201},      // its own outcome
+		{action: "revoke outcome", who: "beta", learner: "new", want: forbidden}, // another institution's outcome
+		{action: "revoke outcome", who: "learner:L1", learner: "L1", want: forbidden},
+
+		// "read a learner's transcript and balance | yes | yes | learners it posted for | its own sub only"
+		{action: "read transcript", who: "admin", learner: "L1", want: 200},
+		{action: "read transcript", who: "regulator", learner: "L1", want: 200},
+		{action: "read transcript", who: "alpha", learner: "L1", want: 200},            // posted for L1
+		{action: "read transcript", who: "alpha", learner: "L2", want: forbidden},      // did not post for L2
+		{action: "read transcript", who: "learner:L1", learner: "L1", want: 200},       // its own sub
+		{action: "read transcript", who: "learner:L1", learner: "L2", want: forbidden}, // another learner
+		{action: "read balance", who: "admin", learner: "L1", want: 200},
+		{action: "read balance", who: "regulator", learner: "L1", want: 200},
+		{action: "read balance", who: "alpha", learner: "L1", want: 200},
+		{action: "read balance", who: "alpha", learner: "L2", want: forbidden},
+		{action: "read balance", who: "learner:L1", learner: "L1", want: 200},
+		{action: "read balance", who: "learner:L1", learner: "L2", want: forbidden},
+
+		// "request a conversion | yes | no | as the rule's target institution | for itself"
+		{action: "request conversion", who: "admin", learner: "new", want: 201},
+		{action: "request conversion", who: "regulator", learner: "new", want: forbidden},
+		{action: "request conversion", who: "beta", learner: "new", want: 201},        // the rule's target
+		{action: "request conversion", who: "alpha", learner: "new", want: forbidden}, // not the target (though it posted)
+		{action: "request conversion", who: "learner:self", learner: "new", want: 201},
+		{action: "request conversion", who: "learner:L1", learner: "new", want: forbidden}, // for another learner
+
+		// "audit listings | yes | yes | no | no"
+		{action: "audit listing", who: "admin", want: 200},
+		{action: "audit listing", who: "regulator", want: 200},
+		{action: "audit listing", who: "alpha", want: forbidden},
+		{action: "audit listing", who: "learner:L1", want: forbidden},
+
+		// Section 3: "GET /v1/institutions/{id} (any valid token)"; rules are
+		// read by any valid token (OpenAPI); section 4: full log entries need
+		// audit rights.
+		{action: "read institution", who: "admin", want: 200},
+		{action: "read institution", who: "regulator", want: 200},
+		{action: "read institution", who: "gamma", want: 200},
+		{action: "read institution", who: "learner:L1", want: 200},
+		{action: "read rule", who: "admin", want: 200},
+		{action: "read rule", who: "regulator", want: 200},
+		{action: "read rule", who: "alpha", want: 200},
+		{action: "read rule", who: "learner:L1", want: 200},
+		{action: "read log entry", who: "admin", want: 200},
+		{action: "read log entry", who: "regulator", want: 200},
+		{action: "read log entry", who: "alpha", want: forbidden},
+		{action: "read log entry", who: "learner:L1", want: forbidden},
+	}
+
+	for _, r := range rows {
+		t.Run(r.action+"/"+r.who+"/"+r.learner, func(t *testing.T) {
+			learner := r.learner
+			if learner == "new" {
+				learner = fmt.Sprintf("N%d", nextID())
+			}
+			who := r.who
+			if who == "learner:self" {
+				who = "learner:" + learner
+			}
+			build, ok := actions[r.action]
+			if !ok {
+				t.Fatalf("no action %q", r.action)
+			}
+			req := build(t, learner)
+			tok := f.tok(t, who)
+			before := s.ledger.Size()
+			resp, body := s.do(t, req.method, req.path, tok, req.body)
+			after := s.ledger.Size()
+			if resp.StatusCode != r.want {
+				if r.skip != "" {
+					t.Skipf("contract deviation: %s (%s %s as %s: status %d, want %d; body %s)",
+						r.skip, req.method, req.path, who, resp.StatusCode, r.want, strings.TrimSpace(string(body)))
+				}
+				t.Errorf("%s %s as %s: status %d, want %d; body %s", req.method, req.path, who, resp.StatusCode, r.want, body)
+				return
+			}
+			switch {
+			case r.want == forbidden:
+				var p Problem
+				if err := json.Unmarshal(body, &p); err != nil || p.Type != "urn:creditbank:problem:forbidden" {
+					t.Errorf("403 body %s: want problem type urn:creditbank:problem:forbidden", body)
+				}
+				if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+					t.Errorf("Content-Type %q", ct)
+				}
+				if resp.Header.Get("WWW-Authenticate") != "" && strings.Contains(resp.Header.Get("WWW-Authenticate"), "invalid_token") {
+					t.Errorf("a valid token lacking the right is answered as an invalid token")
+				}
+				if after != before {
+					t.Errorf("forbidden request wrote: ledger %d → %d", before, after)
+				}
+			case r.want >= 400 || req.method == "GET":
+				if after != before {
+					t.Errorf("ledger %d → %d on a %d %s", before, after, r.want, req.method)
+				}
+			default:
+				if after <= before {
+					t.Errorf("allowed write %d did not grow the ledger", r.want)
+				}
+			}
+		})
+	}
+
+	// Every route that needs a token is covered by some row.
+	covered := map[string]bool{}
+	for _, r := range rows {
+		covered[r.action] = true
+	}
+	byRoute := map[string]string{
+		"registerInstitution": "register institution", "addKey": "add key", "removeKey": "revoke key",
+		"accredit": "accredit", "suspend": "suspend", "reinstate": "lift suspension",
+		"postOutcomes": "post outcome", "revokeOutcome": "revoke outcome", "transcript": "read transcript",
+		"balance": "read balance", "publishRule": "publish rule", "getRule": "read rule",
+		"retireRule": "retire rule", "convert": "request conversion", "auditConversions": "audit listing",
+		"logEntry": "read log entry", "getInstitution": "read institution",
+		"getRuleVersion": "read rule", // same rights as the latest version
+	}
+	for _, rt := range Routes {
+		if rt.Roles == nil {
+			continue
+		}
+		if a, ok := byRoute[rt.Name]; !ok || !covered[a] {
+			t.Errorf("route %s (%s %s) has no row in the permission table", rt.Name, rt.Method, rt.Path)
+		}
+	}
+}
+
+// TestPathTricks sends ids with dot segments, encoded slashes, look-alike
+// characters and excessive length: each gets a 4xx (or a redirect to the
+// cleaned path), never a 500, and nothing is written.
+func TestPathTricks(t *testing.T) {
+	f := newPermFixture(t)
+	s := f.s
+	cyr := "alph\u0430.example" // Cyrillic а
+	long := strings.Repeat("a", 4096)
+	accr := map[string]any{"sectors": []string{"non_degree"}, "max_level": 6, "valid_from": "2020-01-01", "valid_until": "2030-12-31"}
+	pubKey, _ := mustKey(t, "EdDSA").Public()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	type trick struct {
+		name, method, path, who string
+		body                    any
+		want                    []int // acceptable statuses
+	}
+	notFound := []int{400, 404, 422}
+	routeless := []int{301, 400, 404, 405, 422} // dot segments are cleaned by redirect; encoded slashes change the route
+	learnerBad := []int{400, 404, 422}
+	tricks := []trick{
+		{"institution ..", "GET", "/v1/institutions/..", "admin", nil, routeless},
+		{"institution %2E%2E", "GET", "/v1/institutions/%2E%2E", "admin", nil, routeless},
+		{"institution ..%2F..%2Fx", "GET", "/v1/institutions/..%2F..%2Fhealthz", "admin", nil, routeless},
+		{"institution encoded slash", "GET", "/v1/institutions/alpha%2Eexample%2Fkeys", "admin", nil, routeless},
+		{"institution encoded slash and dots into suspension", "POST", "/v1/institutions/alpha.example%2Fkeys%2F..%2Fsuspension", "regulator", map[string]any{"reason": "x"}, routeless},
+		{"institution %252F double-encoded", "GET", "/v1/institutions/alpha.example%252F..", "admin", nil, notFound},
+		{"institution Cyrillic look-alike read", "GET", "/v1/institutions/" + cyr, "admin", nil, notFound},
+		{"institution Cyrillic look-alike accredit", "POST", "/v1/institutions/" + cyr + "/accreditations", "admin", accr, notFound},
+		{"institution Cyrillic look-alike suspend", "POST", "/v1/institutions/" + cyr + "/suspension", "regulator", map[string]any{"reason": "x"}, notFound},
+		{"institution Cyrillic look-alike add key", "POST", "/v1/institutions/" + cyr + "/keys", "admin", pubKey, notFound},
+		{"register Cyrillic look-alike id", "POST", "/v1/institutions", "admin", map[string]any{"id": cyr, "name": "X", "kind": "university", "keys": []any{pubKey}}, []int{400, 422}},
+		{"register upper-case id", "POST", "/v1/institutions", "admin", map[string]any{"id": "ALPHA.example", "name": "X", "kind": "university", "keys": []any{pubKey}}, []int{400, 422}},
+		{"register id with slash", "POST", "/v1/institutions", "admin", map[string]any{"id": "a/../b.example", "name": "X", "kind": "university", "keys": []any{pubKey}}, []int{400, 422}},
+		{"institution over-long read", "GET", "/v1/institutions/" + long, "admin", nil, notFound},
+		{"institution over-long accredit", "POST", "/v1/institutions/" + long + "/accreditations", "admin", accr, notFound},
+		{"key .. remove", "DELETE", "/v1/institutions/alpha.example/keys/..", "admin", nil, routeless},
+		{"key %2E%2E%2F remove", "DELETE", "/v1/institutions/alpha.example/keys/%2E%2E%2Fkeys", "admin", nil, routeless},
+		{"key Cyrillic remove", "DELETE", "/v1/institutions/alpha.example/keys/" + "\u0430" + f.ka.Kid[1:], "admin", nil, notFound},
+		{"key over-long remove", "DELETE", "/v1/institutions/alpha.example/keys/" + long, "admin", nil, notFound},
+		{"outcome seq ..", "POST", "/v1/outcomes/../revocation", "regulator", map[string]any{"reason": "x"}, routeless},
+		{"outcome seq %2F", "POST", "/v1/outcomes/1%2F0/revocation", "regulator", map[string]any{"reason": "x"}, routeless},
+		{"outcome seq -1", "POST", "/v1/outcomes/-1/revocation", "regulator", map[string]any{"reason": "x"}, notFound},
+		{"outcome seq +0", "POST", "/v1/outcomes/+0/revocation", "regulator", map[string]any{"reason": "x"}, notFound},
+		{"outcome seq 00", "POST", "/v1/outcomes/00/revocation", "regulator", map[string]any{"reason": "x"}, notFound},
+		{"outcome seq fullwidth 0", "POST", "/v1/outcomes/\uff10/revocation", "regulator", map[string]any{"reason": "x"}, notFound},
+		{"outcome seq overflow", "POST", "/v1/outcomes/99999999999999999999999/revocation", "regulator", map[string]any{"reason": "x"}, notFound},
+		{"outcome seq not posted", "POST", "/v1/outcomes/999999/revocation", "regulator", map[string]any{"reason": "x"}, notFound},
+		{"learner ..", "GET", "/v1/learners/../transcript", "admin", nil, routeless},
+		{"learner %2F", "GET", "/v1/learners/L1%2F..%2FL2/transcript", "admin", nil, routeless},
+		{"rule ..", "POST", "/v1/rules/../retirement", "admin", nil, routeless},
+		{"rule %2E%2E", "POST", "/v1/rules/%2E%2E/retirement", "admin", nil, routeless},
+		{"rule Cyrillic retire", "POST", "/v1/rules/r-bet\u0430/retirement", "admin", nil, notFound},
+		{"rule over-long retire", "POST", "/v1/rules/" + long + "/retirement", "admin", nil, notFound},
+		{"rule version ..", "GET", "/v1/rules/r-beta/versions/..", "admin", nil, routeless},
+		{"rule version 01", "GET", "/v1/rules/r-beta/versions/01", "admin", nil, notFound},
+		{"log entry %2E%2E", "GET", "/v1/log/entries/%2E%2E", "admin", nil, routeless},
+		{"log entry -1", "GET", "/v1/log/entries/-1", "admin", nil, notFound},
+		{"conversion learner Cyrillic", "POST", "/v1/conversions", "admin", map[string]any{"learner": "L\u04301", "rule": "r-beta"}, []int{400, 404, 422}},
+		{"conversion rule ..", "POST", "/v1/conversions", "admin", map[string]any{"learner": "L1", "rule": "../r-beta"}, []int{400, 404, 422}},
+
+		// Learner ids that cannot match ^[A-Za-z0-9][A-Za-z0-9-]{0,63}$.
+		{"learner Cyrillic transcript", "GET", "/v1/learners/L\u04301/transcript", "admin", nil, learnerBad},
+		{"learner over-long transcript", "GET", "/v1/learners/" + long + "/transcript", "admin", nil, learnerBad},
+		{"learner 65 chars balance", "GET", "/v1/learners/" + strings.Repeat("L", 65) + "/balance", "admin", nil, learnerBad},
+		{"learner NUL transcript", "GET", "/v1/learners/L1%00/transcript", "admin", nil, learnerBad},
+		{"learner dot balance", "GET", "/v1/learners/L1.x/balance", "admin", nil, learnerBad},
+	}
+	for _, tr := range tricks {
+		t.Run(tr.name, func(t *testing.T) {
+			before := s.ledger.Size()
+			var rd *strings.Reader
+			if tr.body != nil {
+				b, err := json.Marshal(tr.body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rd = strings.NewReader(string(b))
+			}
+			var req *http.Request
+			var err error
+			if rd != nil {
+				req, err = http.NewRequest(tr.method, s.URL+tr.path, rd)
+			} else {
+				req, err = http.NewRequest(tr.method, s.URL+tr.path, nil)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+f.tok(t, tr.who))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := noRedirect.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body strings.Builder
+			buf := make([]byte, 4096)
+			for {
+				n, err := resp.Body.Read(buf)
+				body.WriteString(string(buf[:n]))
+				if err != nil {
+					break
+				}
+			}
+			resp.Body.Close()
+			if resp.StatusCode >= 500 {
+				t.Fatalf("%s %s: %d %s", tr.method, tr.path, resp.StatusCode, body.String())
+			}
+			ok := false
+			for _, w := range tr.want {
+				ok = ok || resp.StatusCode == w
+			}
+			if !ok {
+				t.Errorf("%s %s: status %d, want one of %v; body %s", tr.method, tr.path, resp.StatusCode, tr.want, body.String())
+			}
+			if resp.StatusCode == 301 || resp.StatusCode == 308 {
+				// The redirect names a cleaned path on this server.
+				loc := resp.Header.Get("Location")
+				if strings.Contains(loc, "..") || strings.Contains(loc, "://") && !strings.HasPrefix(loc, s.URL) {
+					t.Errorf("redirect to %q", loc)
+				}
+			}
+			if resp.StatusCode < 300 || resp.StatusCode >= 400 {
+				if ct := resp.Header.Get("Content-Type"); resp.StatusCode >= 400 && !strings.HasPrefix(ct, "application/problem+json") {
+					t.Errorf("Content-Type %q on %d", ct, resp.StatusCode)
+				}
+			}
+			if after := s.ledger.Size(); after != before {
+				t.Errorf("ledger %d → %d", before, after)
+			}
+			t.Logf("%s %.80s → %d %.200s", tr.method, tr.path, resp.StatusCode, strings.TrimSpace(body.String()))
+		})
+	}
+}
+
+func trunc(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "..."
+	}
+	return s
+}
