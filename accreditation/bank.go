@@ -282,7 +282,7 @@ type Transcript struct {
 	Outcomes    []TranscriptOutcome    `json:"outcomes"`
 	Conversions []TranscriptConversion `json:"conversions"`
 	Totals      *Balance               `json:"totals"`
-	NextCursor  string                 `json:"next_cursor,omitempty"`
+	NextCursor  string                 `json:"next_cursor"`
 }
 
 // Transcript reads up to limit of a learner's entries after cursor, all as
@@ -398,7 +398,7 @@ type AuditedConversion struct {
 // AuditPage is one page of the audit listing.
 type AuditPage struct {
 	Conversions []AuditedConversion `json:"conversions"`
-	NextCursor  string              `json:"next_cursor,omitempty"`
+	NextCursor  string              `json:"next_cursor"`
 }
 
 // auditScanLimit bounds how many conversions one page looks at, so a filter

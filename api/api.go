@@ -69,6 +69,7 @@ var Routes = []Route{
 	{"readyz", "GET", "/readyz", anyone, (*Handler).readyz},
 	{"openapi", "GET", "/openapi.json", anyone, (*Handler).openapi},
 	{"jwks", "GET", "/.well-known/jwks.json", anyone, (*Handler).jwks},
+	{"metrics", "GET", "/metrics", anyone, (*Handler).serveMetrics},
 	{"registerInstitution", "POST", "/v1/institutions", admin, (*Handler).registerInstitution},
 	{"getInstitution", "GET", "/v1/institutions/{id}", anyToken, (*Handler).getInstitution},
 	{"addKey", "POST", "/v1/institutions/{id}/keys", admin, (*Handler).addKey},
@@ -146,10 +147,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
 			"duration_ms", float64(elapsed.Microseconds())/1000)
 	}()
-	if route == "/metrics" && r.Method == http.MethodGet {
-		h.metrics.Handler().ServeHTTP(sw, r)
-		return
-	}
 	h.router.ServeHTTP(sw, r)
 }
 
@@ -161,9 +158,6 @@ func (h *Handler) routeOf(r *http.Request) (route, method string) {
 		method = r.Method
 	default:
 		method = "other"
-	}
-	if r.URL.Path == "/metrics" {
-		return "/metrics", method
 	}
 	var match mux.RouteMatch
 	if h.router.Match(r, &match) && match.Route != nil {

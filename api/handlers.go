@@ -150,6 +150,14 @@ type storedOutcome struct {
 	accreditation.Outcome
 }
 
+// outcomeBody is an outcome as posted. The server sets recorded_at and
+// ignores any value a client sends (CONTRACT.md section 3): it is accepted
+// here and dropped, so it is neither stored nor part of the idempotency hash.
+type outcomeBody struct {
+	accreditation.OutcomeInput
+	RecordedAt json.RawMessage `json:"recorded_at"`
+}
+
 // batchResult is one item's answer in a batch post.
 type batchResult struct {
 	Status string   `json:"status"`
@@ -171,11 +179,12 @@ func (h *Handler) postOutcomes(w http.ResponseWriter, r *http.Request, a actor) 
 		h.postBatch(w, r, a, data)
 		return
 	}
-	var in accreditation.OutcomeInput
-	if err := decodeStrict(data, &in); err != nil {
+	var body outcomeBody
+	if err := decodeStrict(data, &body); err != nil {
 		writeProblem(w, http.StatusBadRequest, "bad-json", "Bad JSON body", err.Error())
 		return
 	}
+	in := body.OutcomeInput
 	res, err := h.bank.PostOutcomes(r.Context(), a, []accreditation.OutcomeInput{in})
 	if err != nil {
 		writeError(w, err)
@@ -212,13 +221,13 @@ func (h *Handler) postBatch(w http.ResponseWriter, r *http.Request, a actor, dat
 		where  []int
 	)
 	for i, raw := range body.Outcomes {
-		var in accreditation.OutcomeInput
-		if err := decodeStrict(raw, &in); err != nil {
+		var item outcomeBody
+		if err := decodeStrict(raw, &item); err != nil {
 			results[i] = batchResult{Status: accreditation.StatusRejected, Error: &Problem{
 				Type: problemBase + "bad-json", Title: "Bad JSON body", Status: http.StatusBadRequest, Detail: err.Error()}}
 			continue
 		}
-		inputs = append(inputs, in)
+		inputs = append(inputs, item.OutcomeInput)
 		where = append(where, i)
 	}
 	if len(inputs) > 0 {
@@ -570,6 +579,10 @@ func encodeHashes(hs []tlog.Hash) []string {
 		out[i] = base64.StdEncoding.EncodeToString(h[:])
 	}
 	return out
+}
+
+func (h *Handler) serveMetrics(w http.ResponseWriter, r *http.Request, _ actor) {
+	h.metrics.Handler().ServeHTTP(w, r)
 }
 
 func (h *Handler) openapi(w http.ResponseWriter, _ *http.Request, _ actor) {
