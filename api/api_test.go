@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
@@ -167,5 +168,25 @@ func TestProblems(t *testing.T) {
 	}
 	if size := s.ledger.Size(); size != 0 {
 		t.Fatalf("refused requests wrote %d entries", size)
+	}
+}
+
+// TestRecordedAtIgnored: the server sets recorded_at and ignores a client's
+// value (CONTRACT.md section 3); the value is not part of the idempotency
+// hash either, so a replay with another recorded_at is a duplicate.
+func TestRecordedAtIgnored(t *testing.T) {
+	s := newTestServer(t)
+	k := s.institution(t, "college.example")
+	tok := instToken(t, k, "college.example")
+	o := map[string]any{"idempotency_key": "k1", "learner": "L1", "unit": map[string]any{"code": "CS101", "title": "Programming"},
+		"sector": "vocational", "level": 5, "field": "0613", "credits": map[string]any{"amount": "3", "system": "cn-credit"},
+		"result": map[string]any{"passed": true}, "completed_on": "2026-07-01", "recorded_at": "1999-01-01T00:00:00Z"}
+	resp, body := s.do(t, "POST", "/v1/outcomes", tok, o)
+	if resp.StatusCode != 201 || strings.Contains(string(body), "1999") {
+		t.Fatalf("post: %d %s", resp.StatusCode, body)
+	}
+	o["recorded_at"] = "2000-01-01T00:00:00Z"
+	if resp, body := s.do(t, "POST", "/v1/outcomes", tok, o); resp.StatusCode != 200 {
+		t.Fatalf("replay with another recorded_at: %d %s", resp.StatusCode, body)
 	}
 }
