@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"sort"
@@ -29,6 +30,8 @@ type Config struct {
 	Log  *slog.Logger
 	// Metrics, when set, are recorded and served at /metrics.
 	Metrics *Metrics
+	// InstitutionRate limits each institution's requests; zero Rate: none.
+	InstitutionRate RateLimit
 }
 
 // Handler is the HTTP API.
@@ -39,6 +42,7 @@ type Handler struct {
 	log     *slog.Logger
 	router  *mux.Router
 	metrics *Metrics
+	limit   *limiter
 }
 
 // anyone marks a route that needs no token; anyToken one that takes any
@@ -99,7 +103,8 @@ func New(cfg Config) *Handler {
 	// Paths are matched as sent: no cleaning of dot segments (which would
 	// redirect a POST) and no decoding of %2F into a separator.
 	h := &Handler{bank: cfg.Bank, ledger: cfg.Bank.Ledger(), auth: cfg.Auth, log: cfg.Log,
-		router: mux.NewRouter().SkipClean(true).UseEncodedPath(), metrics: cfg.Metrics}
+		router: mux.NewRouter().SkipClean(true).UseEncodedPath(), metrics: cfg.Metrics,
+		limit: newLimiter(cfg.InstitutionRate, nil)}
 	if h.metrics == nil {
 		h.metrics = NewMetrics()
 	}
@@ -206,6 +211,14 @@ func (h *Handler) endpoint(rt Route) http.Handler {
 			if err != nil {
 				h.unauthorized(w, r, err)
 				return
+			}
+			if actor.Role == accreditation.RoleInstitution {
+				if ok, wait := h.limit.allow(actor.ID); !ok {
+					w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+					writeProblem(w, http.StatusTooManyRequests, "rate-limited", "Too many requests",
+						"this institution is over its request rate; retry after the Retry-After seconds")
+					return
+				}
 			}
 			if !slices.Contains(rt.Roles, actor.Role) {
 				writeProblem(w, http.StatusForbidden, "forbidden", "Forbidden",

@@ -4,7 +4,8 @@
 //	creditbank token  [--data DIR] --role admin|regulator|learner --sub ID [--ttl 1h]
 //	creditbank keygen --out FILE [--alg EdDSA|ES256]
 //	creditbank sign   --key FILE --iss INSTITUTION_ID [--aud A] [--ttl 5m]
-//	creditbank verify --data DIR [--since FILE] [--save FILE]
+//	creditbank verify --url URL [--token T] [--key VKEY] | --data DIR [--since FILE] [--save FILE]
+//	creditbank backup --data DIR --out DIR
 //
 // Every flag can also be set with a CREDITBANK_* environment variable
 // (--data is CREDITBANK_DATA); a flag given on the command line wins.
@@ -40,7 +41,8 @@ commands:
   token    print an admin, regulator or learner token signed with the service's key
   keygen   make an institution key pair
   sign     print an institution token signed with its key
-  verify   audit a whole ledger from its data folder (stop the server first)
+  verify   audit a whole ledger, from a server's API (--url) or a data folder (--data)
+  backup   copy a data folder, online through a running server or offline
 
 run 'creditbank <command> -h' for the flags of a command.
 `
@@ -64,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serve(args[1:], stderr)
 	case "verify":
 		return verify(args[1:], stdout, stderr)
+	case "backup":
+		return backup(args[1:], stdout, stderr)
 	case "token":
 		return token(args[1:], stdout, stderr)
 	case "keygen":
@@ -94,6 +98,10 @@ type Config struct {
 	Audience string
 	// Issuer is the iss of tokens the service signs itself.
 	Issuer string
+	// InstitutionRate and InstitutionBurst limit each institution's requests
+	// (a token bucket); 0 turns the limit off.
+	InstitutionRate  float64
+	InstitutionBurst int
 	// TrustedIssuers names a JSON file of other issuers whose public keys
 	// may sign admin, regulator and learner tokens:
 	// [{"issuer":"https://idp.example","keys":[JWK, ...]}].
@@ -191,11 +199,16 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&cfg.Origin, "origin", ledger.DefaultOrigin, "checkpoint origin")
 	fs.StringVar(&cfg.TrustedIssuers, "trusted-issuers", "", "JSON file of other token issuers and their public keys")
+	fs.Float64Var(&cfg.InstitutionRate, "institution-rate", 1000, "requests per second each institution may make on average (0: no limit)")
+	fs.IntVar(&cfg.InstitutionBurst, "institution-burst", 2000, "requests each institution may make at once")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		return fmt.Errorf("--addr %q: %v", cfg.Addr, err)
+	}
+	if cfg.InstitutionRate < 0 || cfg.InstitutionRate > 0 && cfg.InstitutionBurst < 1 {
+		return errors.New("--institution-rate must be 0 or more, with --institution-burst at least 1")
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	metrics := api.NewMetrics()
@@ -219,7 +232,8 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	bank := accreditation.New(l)
-	handler := api.New(api.Config{Bank: bank, Auth: api.NewAuthenticator(cfg.Audience, issuers, bank, nil), Log: log, Metrics: metrics})
+	handler := api.New(api.Config{Bank: bank, Auth: api.NewAuthenticator(cfg.Audience, issuers, bank, nil), Log: log, Metrics: metrics,
+		InstitutionRate: api.RateLimit{Rate: cfg.InstitutionRate, Burst: cfg.InstitutionBurst}})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		l.Close()
@@ -233,6 +247,7 @@ func serve(args []string, stderr io.Writer) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
+	admin := startAdmin(cfg.Data, l, log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	errc := make(chan error, 1)
@@ -240,6 +255,7 @@ func serve(args []string, stderr io.Writer) error {
 	log.Info("serving", "addr", ln.Addr().String(), "data", cfg.Data, "size", l.Size())
 	select {
 	case err := <-errc:
+		admin.Close()
 		l.Close()
 		return fmt.Errorf("serve: %v", err)
 	case <-ctx.Done():
@@ -250,6 +266,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Error("shutdown", "err", err)
 	}
+	admin.Close()
 	if err := l.Close(); err != nil {
 		return fmt.Errorf("close store: %v", err)
 	}
@@ -284,86 +301,6 @@ func openLedger(data, origin string, readOnly bool, log *slog.Logger, onGroup fu
 		return nil, err
 	}
 	return l, nil
-}
-
-func verify(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("verify", stderr)
-	data := fs.String("data", "", "data folder of a stopped server (or a backup)")
-	origin := fs.String("origin", ledger.DefaultOrigin, "checkpoint origin")
-	since := fs.String("since", "", "a checkpoint saved by an earlier run; the ledger must have grown from it")
-	save := fs.String("save", "", "write the latest checkpoint here after a clean run")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *data == "" {
-		return errors.New("verify needs --data DIR")
-	}
-	var earlier []byte
-	if *since != "" {
-		b, err := os.ReadFile(*since)
-		if err != nil {
-			return fmt.Errorf("--since: %v", err)
-		}
-		earlier = b
-	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	l, err := openLedger(*data, *origin, true, log, nil)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	// The domain replay rebuilds the bank from the entries and re-runs every
-	// conversion from the rule version and outcomes it names.
-	replay := accreditation.NewReplayer()
-	var replayErr error
-	conversions := 0
-	rep, err := l.VerifyEach(context.Background(), earlier, nil, func(e ledger.Entry) {
-		if replayErr != nil {
-			return
-		}
-		if e.Type == accreditation.TypeConversionGranted {
-			conversions++
-		}
-		replayErr = replay.Apply(e)
-	})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "entries read and hashed: %d\n", rep.Entries)
-	fmt.Fprintf(stdout, "root of the entries:     %s\n", rep.Root)
-	if c := rep.Checkpoint; c != nil {
-		fmt.Fprintf(stdout, "latest checkpoint:       signature good, size %d, root %s\n", c.Size, c.Root)
-	}
-	if c := rep.Since; c != nil {
-		fmt.Fprintf(stdout, "earlier checkpoint:      signature good, size %d, root %s\n", c.Size, c.Root)
-	}
-	fmt.Fprintf(stdout, "conversions re-run:      %d\n", conversions)
-	for _, p := range rep.Problems {
-		fmt.Fprintf(stdout, "FAIL: %s\n", p)
-	}
-	if replayErr != nil {
-		fmt.Fprintf(stdout, "FAIL: replay: %v\n", replayErr)
-	}
-	findings := replay.Findings()
-	for _, f := range findings {
-		fmt.Fprintf(stdout, "FAIL: conversion %d: %s\n", f.Seq, f.Problem)
-	}
-	if replayErr != nil || len(findings) > 0 {
-		return fmt.Errorf("ledger does not verify: %d conversions the rules would not have granted so", len(findings))
-	}
-	if !rep.OK() {
-		if rep.FirstBad >= 0 {
-			return fmt.Errorf("ledger does not verify: first bad entry %d", rep.FirstBad)
-		}
-		return errors.New("ledger does not verify")
-	}
-	fmt.Fprintln(stdout, "OK")
-	if *save != "" {
-		if err := os.WriteFile(*save, l.Checkpoint(), 0o644); err != nil {
-			return fmt.Errorf("--save: %v", err)
-		}
-	}
-	return nil
 }
 
 func token(args []string, stdout, stderr io.Writer) error {
