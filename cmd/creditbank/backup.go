@@ -87,7 +87,7 @@ func backup(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	prog := newProgress(stderr)
+	prog := newProgressBar(stderr)
 	rep, err := verifyBackup(dest, *origin, prog)
 	prog.clear()
 	if err != nil {
@@ -102,6 +102,9 @@ func backup(args []string, stdout, stderr io.Writer) error {
 // errNoServer when none listens on the data folder's admin socket.
 func backupViaSocket(data, dest string) error {
 	sock := filepath.Join(data, adminSocket)
+	if _, err := os.Lstat(sock); errors.Is(err, fs.ErrNotExist) {
+		return errNoServer
+	}
 	c := &http.Client{
 		Timeout: time.Hour,
 		Transport: &http.Transport{
@@ -238,7 +241,7 @@ func syncDir(dir string) error {
 }
 
 // verifyBackup opens the backup read-only and verifies it.
-func verifyBackup(dest, origin string, prog *progress) (*ledger.Report, error) {
+func verifyBackup(dest, origin string, prog *progressBar) (*ledger.Report, error) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	l, err := openLedger(dest, origin, true, log, nil)
 	if err != nil {

@@ -66,7 +66,7 @@ func verify(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	prog := newProgress(stderr)
+	prog := newProgressBar(stderr)
 	var (
 		a   *audit
 		err error
@@ -249,7 +249,7 @@ func (s storeProver) inclusion(index, size uint64) ([]tlog.Hash, error) {
 	return s.l.InclusionProof(index, size)
 }
 
-func verifyData(ctx context.Context, data, origin, key string, since []byte, prog *progress) (*audit, error) {
+func verifyData(ctx context.Context, data, origin, key string, since []byte, prog *progressBar) (*audit, error) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	l, err := openLedger(data, origin, true, log, nil)
 	if err != nil {
@@ -297,7 +297,7 @@ const (
 	fetchWindow  = 256
 )
 
-type client struct {
+type logClient struct {
 	base  string
 	token string
 	http  *http.Client
@@ -313,7 +313,7 @@ func (e *errStatus) Error() string { return e.msg }
 
 // get fetches path and returns the body of a 200 answer, retrying network
 // errors and 5xx answers a few times.
-func (c *client) get(ctx context.Context, path string, auth bool) ([]byte, error) {
+func (c *logClient) get(ctx context.Context, path string, auth bool) ([]byte, error) {
 	var err error
 	for attempt := range 4 {
 		if attempt > 0 {
@@ -333,7 +333,7 @@ func (c *client) get(ctx context.Context, path string, auth bool) ([]byte, error
 	return nil, err
 }
 
-func (c *client) getOnce(ctx context.Context, path string, auth bool) ([]byte, error) {
+func (c *logClient) getOnce(ctx context.Context, path string, auth bool) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
 		return nil, err
@@ -365,7 +365,7 @@ func (c *client) getOnce(ctx context.Context, path string, auth bool) ([]byte, e
 
 type apiProver struct {
 	ctx context.Context
-	c   *client
+	c   *logClient
 }
 
 func (p apiProver) proof(path string) ([]tlog.Hash, error) {
@@ -398,12 +398,12 @@ func (p apiProver) inclusion(index, size uint64) ([]tlog.Hash, error) {
 	return p.proof(fmt.Sprintf("/v1/log/proof/inclusion?index=%d&size=%d", index, size))
 }
 
-func verifyURL(ctx context.Context, base, token, key string, since []byte, stderr io.Writer, prog *progress) (*audit, error) {
+func verifyURL(ctx context.Context, base, token, key string, since []byte, stderr io.Writer, prog *progressBar) (*audit, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--url %q: want http:// or https:// and a host", base)
 	}
-	c := &client{base: strings.TrimSuffix(base, "/"), token: token, http: &http.Client{Timeout: 30 * time.Second}}
+	c := &logClient{base: strings.TrimSuffix(base, "/"), token: token, http: &http.Client{Timeout: 30 * time.Second}}
 	a := newAudit()
 	latest, err := c.get(ctx, "/v1/log/checkpoint", false)
 	if err != nil {
@@ -467,7 +467,7 @@ func verifyURL(ctx context.Context, base, token, key string, since []byte, stder
 // hands them to add in seq order. A fetch that fails for good is recorded
 // with fail and ends the run (complete is false). Missing audit rights are
 // an error: nothing can be checked without them.
-func fetchEntries(ctx context.Context, c *client, size uint64, add func(seq uint64, b []byte), fail func(int64, string, ...any)) (complete bool, err error) {
+func fetchEntries(ctx context.Context, c *logClient, size uint64, add func(seq uint64, b []byte), fail func(int64, string, ...any)) (complete bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type fetched struct {
@@ -526,17 +526,17 @@ func fetchEntries(ctx context.Context, c *client, size uint64, add func(seq uint
 
 // --- progress
 
-// progress draws a progress bar on stderr when stderr is a terminal, at
+// progressBar draws a progress bar on stderr when stderr is a terminal, at
 // most ten times a second.
-type progress struct {
+type progressBar struct {
 	w     io.Writer
 	on    bool
 	shown bool
 	last  time.Time
 }
 
-func newProgress(stderr io.Writer) *progress {
-	p := &progress{w: stderr}
+func newProgressBar(stderr io.Writer) *progressBar {
+	p := &progressBar{w: stderr}
 	if f, ok := stderr.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&fs.ModeCharDevice != 0 {
 			p.on = true
@@ -545,7 +545,7 @@ func newProgress(stderr io.Writer) *progress {
 	return p
 }
 
-func (p *progress) update(done, total uint64) {
+func (p *progressBar) update(done, total uint64) {
 	if !p.on || (done < total && time.Since(p.last) < 100*time.Millisecond) {
 		return
 	}
@@ -560,7 +560,7 @@ func (p *progress) update(done, total uint64) {
 	p.shown = true
 }
 
-func (p *progress) clear() {
+func (p *progressBar) clear() {
 	if p.shown {
 		fmt.Fprint(p.w, "\r\033[K")
 		p.shown = false
