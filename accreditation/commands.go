@@ -359,7 +359,12 @@ func (c publishRuleCmd) decide(t *tx) (any, error) {
 	}
 	r := Rule{RuleInput: c.Rule, Version: version}
 	idx := []ledger.IndexKey{ruleIndex(c.Rule.ID), institutionIndex(c.Rule.Target.Institution)}
-	seq, err := t.emit(TypeRulePublished, c.Actor, r, idx, nil)
+	// The entry holds the rule and its version; its own seq is the entry's.
+	content := struct {
+		RuleInput
+		Version int `json:"version"`
+	}{c.Rule, version}
+	seq, err := t.emit(TypeRulePublished, c.Actor, content, idx, nil)
 	if err != nil {
 		return nil, err
 	}
