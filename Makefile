@@ -5,7 +5,7 @@ DATA ?= ./data
 ADDR ?= 127.0.0.1:8080
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test bench soak lint fuzz clean
+.PHONY: help build run test bench soak lint fuzz conformance clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ bench: ## benchmarks, with the ledger measured against raw Pebble in the same ru
 	$(GO) test -count=1 ./ledger -run '^$$' -bench . -benchtime 2s
 
 soak: ## long crash run: 200 SIGKILL rounds
-	$(GO) test -count=1 -timeout 60m ./ledger -run '^TestCrash$$' -v -crash.rounds=200
+	$(GO) test -count=1 -timeout 60m ./ledger -run '^TestCrashRecovery$$' -v -crash.rounds=200
 
 lint: ## gofmt check, go vet, staticcheck, govulncheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -39,6 +39,9 @@ fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
 	@for p in ./ledger ./accreditation; do \
 		for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$p || exit 1; done; done
+
+conformance: build ## run the conformance suite against a fresh server (and its own tests)
+	$(GO) test -count=1 ./conformance -v -run 'TestSuite|TestFailing|TestVectors'
 
 clean: ## remove binaries (never the data folder)
 	rm -rf bin

@@ -43,6 +43,7 @@ commands:
   sign     print an institution token signed with its key
   verify   audit a whole ledger, from a server's API (--url) or a data folder (--data)
   backup   copy a data folder, online through a running server or offline
+  conformance  check a running server against the contract from outside
 
 run 'creditbank <command> -h' for the flags of a command.
 `
@@ -68,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return verify(args[1:], stdout, stderr)
 	case "backup":
 		return backup(args[1:], stdout, stderr)
+	case "conformance":
+		return conformanceCmd(args[1:], stdout, stderr)
 	case "token":
 		return token(args[1:], stdout, stderr)
 	case "keygen":
