@@ -22,9 +22,11 @@ test: ## run every test (short crash and fault runs included)
 bench: ## benchmarks, with the ledger measured against raw Pebble in the same run
 	$(GO) test -count=1 ./ledger -run '^TestBenchRatios$$' -v -bench.ratios -bench.json=bench-ledger.json
 	$(GO) test -count=1 ./ledger -run '^$$' -bench . -benchtime 2s
+	$(GO) run ./cmd/creditbank bench --duration 10s --json bench-http.json
 
 soak: ## long crash run: 200 SIGKILL rounds
 	$(GO) test -count=1 -timeout 60m ./ledger -run '^TestCrashRecovery$$' -v -crash.rounds=200
+	$(GO) test -count=1 -timeout 60m ./cmd/creditbank -run '^TestSoak$$' -v -soak.rounds=200
 
 lint: ## gofmt check, go vet, staticcheck, govulncheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -36,7 +38,7 @@ lint: ## gofmt check, go vet, staticcheck, govulncheck
 		elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
 fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
-	@for p in ./ledger ./accreditation; do \
+	@for p in ./ledger ./accreditation ./api; do \
 		for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$p || exit 1; done; done
 

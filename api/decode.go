@@ -9,6 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 )
 
 // Body limits. A batch of 10,000 outcomes is about 6 MiB.
@@ -53,6 +55,12 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 		writeProblem(w, http.StatusBadRequest, "bad-json", "Bad JSON body", "reading the body failed")
 		return nil, false
 	}
+	// encoding/json would turn invalid UTF-8 into U+FFFD and store text the
+	// client never sent.
+	if !utf8.Valid(data) {
+		writeProblem(w, http.StatusBadRequest, "bad-json", "Bad JSON body", "the body is not valid UTF-8")
+		return nil, false
+	}
 	if err := checkJSON(data); err != nil {
 		writeProblem(w, http.StatusBadRequest, "bad-json", "Bad JSON body", err.Error())
 		return nil, false
@@ -61,8 +69,10 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 }
 
 // checkJSON walks the tokens of one JSON value: it must be valid, end where
-// the body ends, nest at most maxJSONDepth deep and repeat no member name in
-// any object (encoding/json would silently keep the last).
+// the body ends, nest at most maxJSONDepth deep, and use member names in
+// lower case, each once per object. encoding/json matches names without
+// regard to case and keeps the last of a repeated one, so "LEVEL" would
+// quietly set "level", or override it.
 func checkJSON(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -95,6 +105,9 @@ func checkValue(dec *json.Decoder, depth int) error {
 				return fmt.Errorf("invalid JSON: %v", err)
 			}
 			name, _ := t.(string)
+			if strings.ToLower(name) != name {
+				return fmt.Errorf("member %q: member names are lower case", name)
+			}
 			if seen[name] {
 				return fmt.Errorf("member %q appears twice", name)
 			}

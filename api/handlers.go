@@ -224,7 +224,7 @@ func (h *Handler) postBatch(w http.ResponseWriter, r *http.Request, a actor, dat
 		var item outcomeBody
 		if err := decodeStrict(raw, &item); err != nil {
 			results[i] = batchResult{Status: accreditation.StatusRejected, Error: &Problem{
-				Type: problemBase + "bad-json", Title: "Bad JSON body", Status: http.StatusBadRequest, Detail: err.Error()}}
+				Type: problemBase + "bad-json", Title: "Bad JSON body", Status: http.StatusBadRequest, Detail: clip(err.Error())}}
 			continue
 		}
 		inputs = append(inputs, item.OutcomeInput)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"unicode/utf8"
 
 	"creditbank/accreditation"
 	"creditbank/ledger"
@@ -28,7 +29,12 @@ func writeProblem(w http.ResponseWriter, status int, kind, title, detail string)
 	writeProblemValue(w, Problem{Type: problemBase + kind, Title: title, Status: status, Detail: detail})
 }
 
+// maxDetail bounds a problem's detail: a refused input quoted back must not
+// make the answer larger than the request.
+const maxDetail = 512
+
 func writeProblemValue(w http.ResponseWriter, p Problem) {
+	p.Detail = clip(p.Detail)
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(p.Status)
@@ -38,12 +44,24 @@ func writeProblemValue(w http.ResponseWriter, p Problem) {
 // writeError answers with the problem for err.
 func writeError(w http.ResponseWriter, err error) { writeProblemValue(w, problemFor(err)) }
 
+// clip cuts s to maxDetail bytes on a rune boundary.
+func clip(s string) string {
+	if len(s) <= maxDetail {
+		return s
+	}
+	cut := maxDetail
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
 // problemFor maps an error from the layers below to its status and problem
 // type. It is the one place where that mapping is made.
 func problemFor(err error) Problem {
 	var de *accreditation.Error
 	if errors.As(err, &de) {
-		p := Problem{Type: problemBase + string(de.Code), Detail: de.Detail, Reasons: de.Reasons}
+		p := Problem{Type: problemBase + string(de.Code), Detail: clip(de.Detail), Reasons: de.Reasons}
 		switch de.Code {
 		case accreditation.CodeInvalid:
 			p.Status, p.Title = http.StatusUnprocessableEntity, "Invalid request"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -57,6 +58,8 @@ type Options struct {
 	CheckpointInterval time.Duration
 	// MaxGroup bounds how many proposals share one Pebble batch; 1024 when zero.
 	MaxGroup int
+	// CacheBytes is the size of Pebble's block cache; 256 MiB when zero.
+	CacheBytes int64
 	// MinFreeBytes: writes are refused while the disk holding Dir has less
 	// free space than this; 64 MiB when zero, never when negative.
 	MinFreeBytes int64
@@ -168,6 +171,9 @@ func Open(opts Options) (*Ledger, error) {
 	if opts.MinFreeBytes == 0 {
 		opts.MinFreeBytes = 64 << 20
 	}
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = 256 << 20
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -191,8 +197,14 @@ func Open(opts Options) (*Ledger, error) {
 		}
 	}
 	l.diskFree.Store(-1)
+	cache := pebble.NewCache(opts.CacheBytes)
+	defer cache.Unref()
 	po := &pebble.Options{
-		FS:                 opts.FS,
+		FS:    opts.FS,
+		Cache: cache,
+		// Writes come in synced groups of up to a few MiB: a larger
+		// memtable means fewer flushes and fewer L0 files to read through.
+		MemTableSize:       64 << 20,
 		ReadOnly:           opts.ReadOnly,
 		Logger:             pebbleLogger{l},
 		FormatMajorVersion: pebble.FormatNewest,
@@ -214,6 +226,11 @@ func Open(opts Options) (*Ledger, error) {
 				}
 			},
 		},
+	}
+	// Bloom filters spare the point lookups that usually miss (a new
+	// idempotency key, a learner's first outcome) a read of every table.
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	if opts.Tune != nil {
 		opts.Tune(po)

@@ -154,7 +154,8 @@ func (l *Ledger) run() {
 		case <-ticker.C:
 			// The ticker spaces checkpoints; the half interval only skips a
 			// tick that comes right after one signed on request.
-			if l.ckptSize < l.Size() && time.Since(l.lastCkpt) >= l.opts.CheckpointInterval/2 {
+			// Storing a checkpoint is a write: not while writes are refused.
+			if l.ckptSize < l.Size() && time.Since(l.lastCkpt) >= l.opts.CheckpointInterval/2 && l.refusal() == nil {
 				if _, err := l.signCheckpoint(); err != nil {
 					l.log.Error("sign checkpoint", "err", err)
 				}

@@ -6,6 +6,7 @@
 //	creditbank sign   --key FILE --iss INSTITUTION_ID [--aud A] [--ttl 5m]
 //	creditbank verify --url URL [--token T] [--key VKEY] | --data DIR [--since FILE] [--save FILE]
 //	creditbank backup --data DIR --out DIR
+//	creditbank bench  [--url URL --token ADMIN_TOKEN] [--duration 10s] [--preload N] [--json FILE]
 //
 // Every flag can also be set with a CREDITBANK_* environment variable
 // (--data is CREDITBANK_DATA); a flag given on the command line wins.
@@ -44,6 +45,7 @@ commands:
   verify   audit a whole ledger, from a server's API (--url) or a data folder (--data)
   backup   copy a data folder, online through a running server or offline
   conformance  check a running server against the contract from outside
+  bench    measure the service over HTTP against raw Pebble in one run
 
 run 'creditbank <command> -h' for the flags of a command.
 `
@@ -71,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return backup(args[1:], stdout, stderr)
 	case "conformance":
 		return conformanceCmd(args[1:], stdout, stderr)
+	case "bench":
+		return bench(args[1:], stdout, stderr)
 	case "token":
 		return token(args[1:], stdout, stderr)
 	case "keygen":

@@ -1,0 +1,315 @@
+package api
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"creditbank/accreditation"
+)
+
+// Fuzz targets for every decoder of outside input in this package: the
+// JSON form check, the bodies of POST /v1/outcomes (single and batch),
+// /v1/rules, /v1/conversions and an institution's keys (JWK), each through
+// the real handler over a temporary ledger, and bearer tokens. Seeds are in
+// testdata/fuzz/<Name>/. The decoders of other packages have their own:
+// accreditation (amounts, ratios, fields, outcomes, JWKs) and ledger
+// (entries, checkpoints, cursors).
+
+// FuzzCheckJSON: checkJSON never panics and accepts exactly one JSON value
+// (as json.Valid says) that nests at most maxJSONDepth deep and repeats no
+// member name within an object.
+func FuzzCheckJSON(f *testing.F) {
+	for _, s := range []string{`{}`, `[]`, `1`, `"s"`, `null`, `{"a":1,"a":2}`, `{"a":{"b":[1,{"c":null}]}}`,
+		`{"a":1}{}`, ` {"a" : [ true , false ] } `, `[` + strings.Repeat(`[`, 32) + strings.Repeat(`]`, 32) + `]`,
+		strings.Repeat(`[`, 32) + strings.Repeat(`]`, 32), `{"a":1,"A":2}`, "{\"\xff\":1,\"\xfe\":2}", `{"\u0061":1,"a":2}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := checkJSON(data)
+		want := json.Valid(data)
+		why := "json.Valid"
+		if want {
+			tree, perr := parseHJ(data)
+			if perr != nil {
+				t.Fatalf("json.Valid but the decoder fails: %v", perr)
+			}
+			if d := tree.depth(); d > maxJSONDepth {
+				want, why = false, fmt.Sprintf("depth %d", d)
+			} else if name, dup := tree.duplicate(); dup {
+				want, why = false, "member "+name+" twice"
+			} else if name, bad := tree.notLower(); bad {
+				want, why = false, "member "+name+" not lower case"
+			}
+		}
+		if (err == nil) != want {
+			t.Fatalf("checkJSON(%q) = %v; want accepted=%v (%s)", data, err, want, why)
+		}
+	})
+}
+
+// depth is how many objects and arrays nest at the deepest point.
+func (n *hj) depth() int {
+	if n.kind != 'o' && n.kind != 'a' {
+		return 0
+	}
+	d := 0
+	for _, e := range n.elems {
+		d = max(d, e.depth())
+	}
+	return d + 1
+}
+
+// duplicate finds a member name used twice in one object (names compared
+// as decoded strings).
+func (n *hj) duplicate() (string, bool) {
+	seen := map[string]bool{}
+	for i, e := range n.elems {
+		if n.kind == 'o' {
+			var k string
+			_ = json.Unmarshal(n.keys[i], &k)
+			if seen[k] {
+				return k, true
+			}
+			seen[k] = true
+		}
+		if k, dup := e.duplicate(); dup {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// notLower finds a member name that is not all lower case.
+func (n *hj) notLower() (string, bool) {
+	for i, e := range n.elems {
+		if n.kind == 'o' {
+			var k string
+			_ = json.Unmarshal(n.keys[i], &k)
+			if strings.ToLower(k) != k {
+				return k, true
+			}
+		}
+		if k, bad := e.notLower(); bad {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// fuzzAPI is the handler over a fresh ledger with an accredited
+// institution ("fuzz.example"), an outcome of it and a rule toward it.
+type fuzzAPI struct {
+	s        *testServer
+	admin    string
+	reg      string
+	inst     string
+	instKey  PrivateKey
+	esKey    PrivateKey
+	outcome  []byte
+	rule     []byte
+	baseSeq  uint64
+	conv     []byte
+	keyBody  []byte
+	services PrivateKey
+}
+
+func fuzzOutcome(key string) []byte {
+	return fmt.Appendf(nil, `{"idempotency_key":%q,"learner":"L000123","unit":{"code":"CS101","title":"Introduction to Programming"},"sector":"non_degree","level":6,"field":"0613","credits":{"amount":"3","system":"cn-credit"},"hours":48,"result":{"passed":true,"score":"86"},"completed_on":"2026-07-01"}`, key)
+}
+
+func newFuzzAPI(f *testing.F) *fuzzAPI {
+	s := newTestServer(f)
+	a := &fuzzAPI{s: s, admin: s.token(f, "admin", "root"), reg: s.token(f, "regulator", "moe"), services: s.tokenKey}
+	a.instKey = s.institution(f, "fuzz.example")
+	a.inst = instToken(f, a.instKey, "fuzz.example")
+	es, err := GenerateKey("ES256")
+	if err != nil {
+		f.Fatal(err)
+	}
+	a.esKey = es
+	esPub, _ := es.Public()
+	a.keyBody, _ = json.Marshal(esPub)
+	a.outcome = fuzzOutcome("fuzz-base-1")
+	code, out := a.post(f, "/v1/outcomes", a.inst, a.outcome)
+	if code != http.StatusCreated {
+		f.Fatalf("set-up outcome: %d %s", code, out)
+	}
+	var o struct{ Seq uint64 }
+	_ = json.Unmarshal(out, &o)
+	a.baseSeq = o.Seq
+	a.rule = []byte(`{"id":"fuzz-rule","target":{"institution":"fuzz.example","programme":"BSC-CS"},"source":{"sectors":["non_degree","vocational"],"min_level":5,"fields":["06"],"min_score":"60","max_age_days":1825,"institutions":[]},"ratio":"0.5","cap":"20","valid_from":"2026-01-01","valid_until":null}`)
+	if code, out := a.post(f, "/v1/rules", a.reg, a.rule); code != http.StatusCreated {
+		f.Fatalf("set-up rule: %d %s", code, out)
+	}
+	a.conv = fmt.Appendf(nil, `{"learner":"L000123","rule":"fuzz-rule","outcomes":[%d]}`, a.baseSeq)
+	return a
+}
+
+// post calls the handler directly (no network) and returns the answer.
+func (a *fuzzAPI) post(t testing.TB, path, token string, body []byte) (int, []byte) {
+	req := httptest.NewRequest("POST", path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	a.s.Config.Handler.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.Bytes()
+}
+
+// check posts body and insists on an answer below 500 (a panic in a
+// handler is answered 500 by the recovery in ServeHTTP) and on a 2xx only
+// for a body the route can decode.
+func (a *fuzzAPI) check(t *testing.T, path, token string, body []byte, valid func([]byte) bool) {
+	size := a.s.ledger.Size()
+	code, out := a.post(t, path, token, body)
+	switch {
+	case code >= 500:
+		t.Fatalf("POST %s %q: %d %s", path, body, code, out)
+	case code/100 == 2 && !valid(body):
+		t.Fatalf("POST %s %q: %d for a body the route cannot decode: %s", path, body, code, out)
+	case code/100 != 2 && a.s.ledger.Size() != size:
+		t.Fatalf("POST %s %q: %d, yet the ledger grew from %d to %d", path, body, code, size, a.s.ledger.Size())
+	}
+}
+
+func addSeeds(f *testing.F, valid []byte) {
+	f.Add(valid)
+	f.Add(valid[:len(valid)/2])
+	f.Add([]byte(`{}`))
+	f.Add([]byte(strings.Repeat(`[`, 40)))
+	f.Add(bytes.Replace(valid, []byte(`":`), []byte("\":\"\xff\","), 1))
+}
+
+// FuzzOutcomeBody posts single outcomes and batches.
+func FuzzOutcomeBody(f *testing.F) {
+	a := newFuzzAPI(f)
+	addSeeds(f, a.outcome)
+	f.Add(fmt.Appendf(nil, `{"outcomes":[%s,%s]}`, fuzzOutcome("fuzz-b-1"), fuzzOutcome("fuzz-b-2")))
+	f.Add([]byte(`{"outcomes":[]}`))
+	f.Add([]byte(`{"outcomes":[1,"a",null,{}]}`))
+	f.Add([]byte(`{"outcomes":null,"idempotency_key":"x"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		a.check(t, "/v1/outcomes", a.inst, body, validOutcomesBody)
+	})
+}
+
+// FuzzRuleBody publishes rules.
+func FuzzRuleBody(f *testing.F) {
+	a := newFuzzAPI(f)
+	addSeeds(f, a.rule)
+	f.Add([]byte(`{"id":"fuzz-rule","target":{"institution":"fuzz.example","programme":"P"},"source":{"sectors":[],"min_level":0,"fields":[],"min_score":null,"max_age_days":null,"institutions":["fuzz.example"]},"ratio":"1","cap":null,"valid_from":"2026-01-01","valid_until":"2025-01-01"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		a.check(t, "/v1/rules", a.reg, body, strictInto[accreditation.RuleInput]())
+	})
+}
+
+// FuzzConversionBody requests conversions.
+func FuzzConversionBody(f *testing.F) {
+	a := newFuzzAPI(f)
+	addSeeds(f, a.conv)
+	f.Add([]byte(`{"learner":"L000123","rule":"fuzz-rule"}`))
+	f.Add([]byte(`{"learner":"L000123","rule":"fuzz-rule","outcomes":[18446744073709551615,0,1,1]}`))
+	f.Add([]byte(`{"learner":"L000123","rule":"fuzz-rule","outcomes":[]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		a.check(t, "/v1/conversions", a.admin, body, strictInto[accreditation.ConversionRequest]())
+	})
+}
+
+// FuzzKeyBody adds institution keys: a JWK from outside.
+func FuzzKeyBody(f *testing.F) {
+	a := newFuzzAPI(f)
+	addSeeds(f, a.keyBody)
+	edPub, _ := a.instKey.Public()
+	ed, _ := json.Marshal(edPub)
+	f.Add(ed)
+	f.Add([]byte(`{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","kid":"k1","alg":"EdDSA"}`))
+	f.Add([]byte(`{"kty":"EC","crv":"P-256","x":"AA","y":"AA","kid":"k2","alg":"ES256"}`))
+	f.Add([]byte(`{"kty":"RSA","n":"AQAB","e":"AQAB","kid":"k3","alg":"RS256"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		a.check(t, "/v1/institutions/fuzz.example/keys", a.admin, body, strictInto[accreditation.PublicJWK]())
+	})
+}
+
+// FuzzToken: Authenticate never panics, and accepts a token only when its
+// signature verifies under one of the known keys (the service key or an
+// institution's registered one) and the actor is the token's subject.
+func FuzzToken(f *testing.F) {
+	a := newFuzzAPI(f)
+	esPub, _ := a.esKey.Public()
+	if code, out := a.post(f, "/v1/institutions/fuzz.example/keys", a.admin, a.keyBody); code != http.StatusCreated {
+		f.Fatalf("add ES256 key: %d %s", code, out)
+	}
+	svcPub, _ := a.services.Public()
+	edPub, _ := a.instKey.Public()
+	known := []accreditation.PublicJWK{svcPub, edPub, esPub}
+	esTok := instToken(f, a.esKey, "fuzz.example")
+	for _, tok := range []string{a.admin, a.reg, a.inst, esTok, a.s.token(f, "learner", "L000123")} {
+		f.Add("Bearer " + tok)
+		f.Add("bearer  " + tok)
+		f.Add("Bearer " + tok[:len(tok)-2])
+		parts := strings.Split(tok, ".")
+		f.Add("Bearer " + parts[0] + "." + parts[1] + ".")
+		f.Add("Bearer " + base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + ".")
+		f.Add("Bearer " + base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT","kid":"x"}`)) + "." + parts[1] + "." + parts[2])
+	}
+	f.Add("")
+	f.Add("Basic dXNlcjpwYXNz")
+	f.Add("Bearer ")
+	f.Add("Bearer a.b.c")
+	f.Fuzz(func(t *testing.T, header string) {
+		req := httptest.NewRequest("GET", "/v1/institutions/fuzz.example", nil)
+		req.Header.Set("Authorization", header)
+		actor, err := a.s.auth.Authenticate(req)
+		if err != nil {
+			if _, ok := err.(*errAuth); !ok {
+				t.Fatalf("Authenticate(%q): %v is not a refusal", header, err)
+			}
+			return
+		}
+		_, tok, _ := strings.Cut(header, " ")
+		parts := strings.Split(tok, ".")
+		if len(parts) != 3 {
+			t.Fatalf("Authenticate(%q) accepted a token of %d parts", header, len(parts))
+		}
+		sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+		if err != nil {
+			t.Fatalf("Authenticate(%q) accepted a signature that is not base64url: %v", header, err)
+		}
+		signed := []byte(parts[0] + "." + parts[1])
+		ok := false
+		for _, k := range known {
+			switch pk := k.Key.(type) {
+			case ed25519.PublicKey:
+				ok = ok || ed25519.Verify(pk, signed, sig)
+			case *ecdsa.PublicKey:
+				if len(sig) == 64 {
+					h := sha256.Sum256(signed)
+					r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+					ok = ok || ecdsa.Verify(pk, h[:], r, s)
+				}
+			}
+		}
+		if !ok {
+			t.Fatalf("Authenticate(%q) accepted a token no known key signed", header)
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c struct {
+			Sub string `json:"sub"`
+		}
+		if err := json.Unmarshal(payload, &c); err != nil || c.Sub != actor.ID {
+			t.Fatalf("Authenticate(%q) = %+v, but the token's sub is %q (%v)", header, actor, c.Sub, err)
+		}
+	})
+}
