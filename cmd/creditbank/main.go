@@ -246,14 +246,7 @@ func serve(args []string, stderr io.Writer) error {
 		l.Close()
 		return fmt.Errorf("listen: %v", err)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
+	srv := newHTTPServer(handler, defaultTimeouts)
 	admin := startAdmin(cfg.Data, l, log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -279,6 +272,29 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// timeouts bound how long a client may take: a slow or stalled client is
+// cut off instead of holding a connection and a goroutine.
+type timeouts struct {
+	ReadHeader, Read, Write, Idle time.Duration
+}
+
+// defaultTimeouts leave room for a 16 MiB batch on a slow link and for the
+// group commit of a large batch, and little for anything else.
+var defaultTimeouts = timeouts{ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 60 * time.Second, Idle: 120 * time.Second}
+
+// newHTTPServer is the service's http.Server: every timeout set, headers
+// limited to 64 KiB.
+func newHTTPServer(h http.Handler, t timeouts) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: t.ReadHeader,
+		ReadTimeout:       t.Read,
+		WriteTimeout:      t.Write,
+		IdleTimeout:       t.Idle,
+		MaxHeaderBytes:    64 << 10,
+	}
 }
 
 // openLedger opens the ledger in data, creating the folder and its keys on
