@@ -220,10 +220,11 @@ func (quietPebbleLogger) Fatalf(format string, args ...any) {
 
 func openRawSide(tb testing.TB, dir string) *rawSide {
 	tb.Helper()
-	db, err := pebble.Open(dir, &pebble.Options{
-		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             quietPebbleLogger{},
-	})
+	// The ledger's own store options: the same memtable, cache and filters.
+	po := storeOptions(nil, 256<<20)
+	defer po.Cache.Unref()
+	po.Logger = quietPebbleLogger{}
+	db, err := pebble.Open(dir, po)
 	if err != nil {
 		tb.Fatalf("pebble open: %v", err)
 	}

@@ -197,40 +197,27 @@ func Open(opts Options) (*Ledger, error) {
 		}
 	}
 	l.diskFree.Store(-1)
-	cache := pebble.NewCache(opts.CacheBytes)
-	defer cache.Unref()
-	po := &pebble.Options{
-		FS:    opts.FS,
-		Cache: cache,
-		// Writes come in synced groups of up to a few MiB: a larger
-		// memtable means fewer flushes and fewer L0 files to read through.
-		MemTableSize:       64 << 20,
-		ReadOnly:           opts.ReadOnly,
-		Logger:             pebbleLogger{l},
-		FormatMajorVersion: pebble.FormatNewest,
-		EventListener: &pebble.EventListener{
-			BackgroundError: func(err error) {
-				l.log.Error("pebble background error", "err", err)
-				if errors.Is(err, syscall.ENOSPC) {
-					l.bgFullAt.Store(time.Now().UnixNano())
-				}
-			},
-			FlushEnd: func(info pebble.FlushInfo) {
-				if info.Err == nil {
-					l.bgFullAt.Store(0)
-				}
-			},
-			CompactionEnd: func(info pebble.CompactionInfo) {
-				if info.Err == nil {
-					l.bgFullAt.Store(0)
-				}
-			},
+	po := storeOptions(opts.FS, opts.CacheBytes)
+	defer po.Cache.Unref()
+	po.ReadOnly = opts.ReadOnly
+	po.Logger = pebbleLogger{l}
+	po.EventListener = &pebble.EventListener{
+		BackgroundError: func(err error) {
+			l.log.Error("pebble background error", "err", err)
+			if errors.Is(err, syscall.ENOSPC) {
+				l.bgFullAt.Store(time.Now().UnixNano())
+			}
 		},
-	}
-	// Bloom filters spare the point lookups that usually miss (a new
-	// idempotency key, a learner's first outcome) a read of every table.
-	for i := range po.Levels {
-		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		FlushEnd: func(info pebble.FlushInfo) {
+			if info.Err == nil {
+				l.bgFullAt.Store(0)
+			}
+		},
+		CompactionEnd: func(info pebble.CompactionInfo) {
+			if info.Err == nil {
+				l.bgFullAt.Store(0)
+			}
+		},
 	}
 	if opts.Tune != nil {
 		opts.Tune(po)
@@ -257,6 +244,26 @@ func Open(opts Options) (*Ledger, error) {
 	}
 	go l.run()
 	return l, nil
+}
+
+// storeOptions are the Pebble options of the ledger's store, apart from
+// logging and events; the benchmarks open their raw-Pebble baseline with the
+// same. The caller must Unref the cache once the store is open.
+func storeOptions(fs vfs.FS, cacheBytes int64) *pebble.Options {
+	po := &pebble.Options{
+		FS:    fs,
+		Cache: pebble.NewCache(cacheBytes),
+		// Writes come in synced groups of up to a few MiB: a larger
+		// memtable means fewer flushes and fewer L0 files to read through.
+		MemTableSize:       64 << 20,
+		FormatMajorVersion: pebble.FormatNewest,
+	}
+	// Bloom filters spare the point lookups that usually miss (a new
+	// idempotency key, a learner's first outcome) a read of every table.
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	return po
 }
 
 // load reads the head and the latest checkpoint and checks that the store

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -44,6 +45,10 @@ type Effect struct {
 	State []StateWrite
 	// Result is handed back to the caller in the Receipt.
 	Result any
+
+	// checked is set when every record passed checkRecord before the
+	// sequencer, so only what depends on the group is left to check.
+	checked bool
 }
 
 // StateWrite sets or deletes one domain state key.
@@ -74,10 +79,44 @@ type IdempotencyKey struct {
 }
 
 // Records is the plain Proposal: append these records, no questions asked.
+// Append checks them on the caller's goroutine, so a large batch costs the
+// sequencer only its encoding and hashing.
 type Records []Record
 
 // Decide implements Proposal.
 func (rs Records) Decide(*View) (Effect, error) { return Effect{Records: rs}, nil }
+
+// checkedRecords are Records that passed checkRecord.
+type checkedRecords []Record
+
+func (rs checkedRecords) Decide(*View) (Effect, error) {
+	return Effect{Records: rs, checked: true}, nil
+}
+
+// checkRecord checks what a record says about itself: header, content,
+// index keys and idempotency key.
+func checkRecord(rec Record) error {
+	if err := checkHeader(rec.Type, rec.Actor); err != nil {
+		return err
+	}
+	if err := checkContent(rec.Content); err != nil {
+		return err
+	}
+	for _, k := range rec.Index {
+		if err := k.check(); err != nil {
+			return err
+		}
+	}
+	if id := rec.Idempotency; id != nil {
+		if err := checkText("idempotency scope", id.Scope, maxIdemLen); err != nil {
+			return err
+		}
+		if err := checkText("idempotency key", id.Key, maxIdemLen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Receipt is what Append returns once the proposal's group is durable.
 type Receipt struct {
@@ -106,6 +145,14 @@ type pending struct {
 func (l *Ledger) Append(ctx context.Context, p Proposal) (Receipt, error) {
 	if err := l.Writable(); err != nil {
 		return Receipt{}, err
+	}
+	if rs, ok := p.(Records); ok {
+		for i, rec := range rs {
+			if err := checkRecord(rec); err != nil {
+				return Receipt{}, fmt.Errorf("record %d: %w", i, err)
+			}
+		}
+		p = checkedRecords(rs)
 	}
 	l.mu.Lock()
 	if l.closed {
@@ -239,18 +286,18 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 	if now.UnixMicro() < l.head.lastTime {
 		now = time.UnixMicro(l.head.lastTime).UTC()
 	}
-	b := l.db.NewIndexedBatch()
+	gb := &groupBatch{db: l.db, Batch: l.db.NewBatch()}
 	l.hashCache.db = l.db
 	size := l.head.size
 	accepted := 0
 	var err error
 	n := 0
 	for ; n < len(group) && err == nil; n++ {
-		if n > 0 && b.Len() >= maxBatchBytes {
+		if n > 0 && gb.Len() >= maxBatchBytes {
 			break
 		}
 		pd := group[n]
-		v := &View{Reader: Reader{r: b, size: size}, now: now}
+		v := &View{Reader: Reader{r: gb, size: size}, now: now}
 		eff, derr := decide(pd.p, v)
 		var encoded [][]byte
 		if derr == nil {
@@ -262,7 +309,7 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 		}
 		// A failure from here on leaves the batch half-written: the whole
 		// group is abandoned.
-		if err = l.write(b, size, encoded, eff); err != nil {
+		if err = l.write(gb.Batch, size, encoded, eff); err != nil {
 			n++
 			break
 		}
@@ -271,6 +318,7 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 		accepted++
 	}
 	group, rest = group[:n], group[n:]
+	b := gb.Batch
 	if accepted == 0 && err == nil {
 		b.Close()
 		finish(group)
@@ -314,6 +362,63 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 	return rest
 }
 
+// groupBatch is a group's batch. It starts as a plain batch and becomes an
+// indexed one (which can read its own writes, at a cost on every write) the
+// first time a proposal reads through its View: a group of plain Records
+// never pays for the index.
+type groupBatch struct {
+	*pebble.Batch
+	db      *pebble.DB
+	indexed bool
+}
+
+// reader returns the batch as a reader of the committed store plus its own
+// writes, indexing it first if need be.
+func (g *groupBatch) reader() (*pebble.Batch, error) {
+	if !g.indexed {
+		ib := g.db.NewIndexedBatch()
+		if err := ib.Apply(g.Batch, nil); err != nil {
+			ib.Close()
+			return nil, fmt.Errorf("index batch: %w", err)
+		}
+		g.Batch.Close()
+		g.Batch, g.indexed = ib, true
+	}
+	return g.Batch, nil
+}
+
+// Get implements pebble.Reader.
+func (g *groupBatch) Get(key []byte) ([]byte, io.Closer, error) {
+	b, err := g.reader()
+	if err != nil {
+		return nil, nil, err
+	}
+	return b.Get(key)
+}
+
+// NewIter implements pebble.Reader.
+func (g *groupBatch) NewIter(o *pebble.IterOptions) (*pebble.Iterator, error) {
+	b, err := g.reader()
+	if err != nil {
+		return nil, err
+	}
+	return b.NewIter(o)
+}
+
+// NewIterWithContext implements pebble.Reader.
+func (g *groupBatch) NewIterWithContext(ctx context.Context, o *pebble.IterOptions) (*pebble.Iterator, error) {
+	b, err := g.reader()
+	if err != nil {
+		return nil, err
+	}
+	return b.NewIterWithContext(ctx, o)
+}
+
+// Close implements pebble.Reader; the group closes its batch itself.
+func (g *groupBatch) Close() error { return nil }
+
+var _ pebble.Reader = (*groupBatch)(nil)
+
 // decide runs Decide, turning a panic into an error for this proposal alone.
 func decide(p Proposal, v *View) (eff Effect, err error) {
 	defer func() {
@@ -329,23 +434,15 @@ func decide(p Proposal, v *View) (eff Effect, err error) {
 func checkEffect(first uint64, now time.Time, eff Effect) ([][]byte, error) {
 	encoded := make([][]byte, len(eff.Records))
 	for i, rec := range eff.Records {
+		if !eff.checked {
+			if err := checkRecord(rec); err != nil {
+				return nil, fmt.Errorf("record %d: %w", i, err)
+			}
+		}
 		e := Entry{Seq: first + uint64(i), Type: rec.Type, RecordedAt: now, Actor: rec.Actor, Content: rec.Content}
-		bytes, err := e.Encode()
+		bytes, err := e.encodeChecked()
 		if err != nil {
 			return nil, fmt.Errorf("record %d: %w", i, err)
-		}
-		for _, k := range rec.Index {
-			if err := k.check(); err != nil {
-				return nil, fmt.Errorf("record %d: %w", i, err)
-			}
-		}
-		if id := rec.Idempotency; id != nil {
-			if err := checkText("idempotency scope", id.Scope, maxIdemLen); err != nil {
-				return nil, fmt.Errorf("record %d: %w", i, err)
-			}
-			if err := checkText("idempotency key", id.Key, maxIdemLen); err != nil {
-				return nil, fmt.Errorf("record %d: %w", i, err)
-			}
 		}
 		encoded[i] = bytes
 	}
