@@ -504,10 +504,3 @@ func TestPathTricks(t *testing.T) {
 		})
 	}
 }
-
-func trunc(s string) string {
-	if len(s) > 200 {
-		return s[:200] + "..."
-	}
-	return s
-}

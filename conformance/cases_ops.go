@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"mime"
 	"net/http"
 	"strings"
@@ -134,8 +133,11 @@ func publicKey(k map[string]any) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("jwk y: %v", err)
 		}
-		pub := &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
-		if _, err := pub.ECDH(); err != nil {
+		if len(x) != 32 || len(y) != 32 {
+			return nil, fmt.Errorf("jwk: P-256 coordinates of %d and %d bytes", len(x), len(y))
+		}
+		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+		if err != nil {
 			return nil, fmt.Errorf("jwk: %v", err)
 		}
 		return pub, nil
