@@ -328,7 +328,7 @@ func addToTranscript(tr *Transcript, r *ledger.Reader, s store, seq uint64) erro
 	if err != nil {
 		return err
 	}
-	e, err := ledger.ParseEntry(b)
+	e, err := ledger.DecodeEntry(b)
 	if err != nil {
 		return fmt.Errorf("entry %d: %w", seq, err)
 	}
@@ -456,7 +456,7 @@ func auditedConversion(r *ledger.Reader, s store, seq uint64, f AuditFilter) (Au
 	if err != nil {
 		return AuditedConversion{}, false, err
 	}
-	e, err := ledger.ParseEntry(b)
+	e, err := ledger.DecodeEntry(b)
 	if err != nil {
 		return AuditedConversion{}, false, err
 	}

@@ -1,8 +1,11 @@
 package accreditation
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 
 	"creditbank/ledger"
 )
@@ -15,16 +18,35 @@ func learnerIndex(id string) ledger.IndexKey { return ledger.IndexKey{Name: Inde
 
 func ruleIndex(id string) ledger.IndexKey { return ledger.IndexKey{Name: IndexRule, Value: id} }
 
-// loadInstitution reads an institution, or fails with CodeNotFound.
+// loadInstitution reads an institution, or fails with CodeNotFound. The
+// result is shared and must not be changed: every command and every
+// authenticated request reads an institution, so the decoded value is kept
+// for as long as its stored bytes stay the same.
 func loadInstitution(s store, id string) (*Institution, error) {
-	in, err := getJSON[Institution](s, instKey(id))
+	raw, err := s.get(instKey(id))
 	if err != nil {
 		return nil, err
 	}
-	if in == nil {
+	if raw == nil {
 		return nil, errorf(CodeNotFound, "no institution %q", id)
 	}
+	if c, ok := institutionCache.Load(id); ok && bytes.Equal(c.(*cachedInstitution).raw, raw) {
+		return c.(*cachedInstitution).in, nil
+	}
+	in := new(Institution)
+	if err := json.Unmarshal(raw, in); err != nil {
+		return nil, fmt.Errorf("state %s: %w", instKey(id), err)
+	}
+	institutionCache.Store(id, &cachedInstitution{raw: raw, in: in})
 	return in, nil
+}
+
+// institutionCache maps an institution id to its last decoded state.
+var institutionCache sync.Map
+
+type cachedInstitution struct {
+	raw []byte
+	in  *Institution
 }
 
 type registerCmd struct {
@@ -249,7 +271,7 @@ func loadOutcomeEntry(entry func(uint64) ([]byte, error), seq uint64) (*Outcome,
 	if err != nil {
 		return nil, "", err
 	}
-	e, err := ledger.ParseEntry(b)
+	e, err := ledger.DecodeEntry(b)
 	if err != nil {
 		return nil, "", err
 	}

@@ -128,6 +128,28 @@ func ParseEntry(b []byte) (Entry, error) {
 	return e, nil
 }
 
+// DecodeEntry decodes entry bytes this ledger stored and serves, without
+// ParseEntry's canonical re-encoding: for reads of the ledger's own durable
+// entries, where the bytes were encoded canonically on the way in. Audits
+// of bytes from elsewhere use ParseEntry.
+func DecodeEntry(b []byte) (Entry, error) {
+	var raw struct {
+		Seq        uint64          `json:"seq"`
+		Type       string          `json:"type"`
+		RecordedAt string          `json:"recorded_at"`
+		Actor      string          `json:"actor"`
+		Content    json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return Entry{}, fmt.Errorf("decode entry: %w", err)
+	}
+	t, err := time.Parse(TimeLayout, raw.RecordedAt)
+	if err != nil {
+		return Entry{}, fmt.Errorf("decode entry: recorded_at: %w", err)
+	}
+	return Entry{Seq: raw.Seq, Type: raw.Type, RecordedAt: t, Actor: raw.Actor, Content: raw.Content}, nil
+}
+
 func checkHeader(typ, actor string) error {
 	if !validType(typ) {
 		return fmt.Errorf("entry type %q does not match ^[a-z][a-z0-9_.]{0,63}$", typ)

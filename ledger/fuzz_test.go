@@ -323,3 +323,22 @@ func FuzzCompactObject(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeEntry: DecodeEntry never panics, and on canonical bytes agrees
+// with ParseEntry.
+func FuzzDecodeEntry(f *testing.F) {
+	f.Add([]byte(`{"seq":1,"type":"a","recorded_at":"2026-07-01T08:00:00.000000Z","actor":"x","content":{}}`))
+	f.Add([]byte(`{"seq":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, derr := DecodeEntry(b)
+		p, perr := ParseEntry(b)
+		if perr == nil {
+			if derr != nil {
+				t.Fatalf("ParseEntry accepts %q but DecodeEntry fails: %v", b, derr)
+			}
+			if d.Seq != p.Seq || d.Type != p.Type || !d.RecordedAt.Equal(p.RecordedAt) || d.Actor != p.Actor || !bytes.Equal(d.Content, p.Content) {
+				t.Fatalf("DecodeEntry %+v, ParseEntry %+v", d, p)
+			}
+		}
+	})
+}
