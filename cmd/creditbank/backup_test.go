@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestBackup backs up a running server through its admin socket while it
@@ -50,8 +51,12 @@ func TestBackup(t *testing.T) {
 			}
 		}()
 	}
-	for written.Load() < 20 && !t.Failed() {
-		b.durableSize() // wait a little, doing something useful
+	// Wait for some writes (not by walking the growing log: a slow reader
+	// would chase the writers for ever).
+	for deadline := time.Now().Add(time.Minute); written.Load() < 20 && !t.Failed(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d outcomes written in a minute", written.Load())
+		}
 	}
 	mu.Lock()
 	acked := maxSeq + 1 // every entry below was acknowledged before the backup
