@@ -110,6 +110,16 @@ func (r *Replayer) State() map[string][]byte { return maps.Clone(r.state) }
 // Audit replays the bank's whole durable journal and returns what the
 // replay found wrong. The error is for a journal that cannot be replayed.
 func (b *Bank) Audit(ctx context.Context) ([]Finding, error) {
+	rp, err := b.Replay(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rp.Findings(), nil
+}
+
+// Replay applies the bank's whole durable journal, as of one tree size, to a
+// new Replayer and returns it.
+func (b *Bank) Replay(ctx context.Context) (*Replayer, error) {
 	rp := NewReplayer()
 	err := b.l.Read(func(r *ledger.Reader) error {
 		for seq := uint64(0); seq < r.Size(); seq++ {
@@ -135,7 +145,7 @@ func (b *Bank) Audit(ctx context.Context) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rp.Findings(), nil
+	return rp, nil
 }
 
 // State returns the bank's durable state key by key, to compare with a

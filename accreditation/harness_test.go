@@ -135,32 +135,12 @@ func (b *testBank) post(t testing.TB, inst Actor, o OutcomeInput) uint64 {
 // nothing wrong and rebuilds exactly the live state.
 func (b *testBank) checkReplay(t testing.TB) {
 	t.Helper()
-	findings, err := b.Audit(context.Background())
-	if err != nil {
-		t.Fatalf("audit: %v", err)
-	}
-	if len(findings) > 0 {
-		t.Fatalf("audit findings: %+v", findings)
-	}
-	rp := NewReplayer()
-	err = b.Ledger().Read(func(r *ledger.Reader) error {
-		for seq := uint64(0); seq < r.Size(); seq++ {
-			raw, err := r.Entry(seq)
-			if err != nil {
-				return err
-			}
-			e, err := ledger.ParseEntry(raw)
-			if err != nil {
-				return err
-			}
-			if err := rp.Apply(e); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	rp, err := b.Replay(context.Background())
 	if err != nil {
 		t.Fatalf("replay: %v", err)
+	}
+	if findings := rp.Findings(); len(findings) > 0 {
+		t.Fatalf("audit findings: %+v", findings)
 	}
 	live, err := b.State()
 	if err != nil {

@@ -482,12 +482,12 @@ func TestCrashChild(t *testing.T) {
 }
 
 // startChild runs the named child test of this test binary with env added.
-func startChild(t *testing.T, test string, env ...string) (*exec.Cmd, *childOutput, *strings.Builder) {
+func startChild(t *testing.T, test string, env ...string) (*exec.Cmd, *childOutput, *logBuffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
 	cmd.Env = append(os.Environ(), env...)
-	stderr := new(strings.Builder)
-	cmd.Stderr = &lockedWriter{w: stderr}
+	stderr := &logBuffer{}
+	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -496,17 +496,6 @@ func startChild(t *testing.T, test string, env ...string) (*exec.Cmd, *childOutp
 		t.Fatalf("start child: %v", err)
 	}
 	return cmd, readChild(stdout), stderr
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
 }
 
 // TestCrashRecovery kills a child appending from 16 goroutines with SIGKILL
