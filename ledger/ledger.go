@@ -246,6 +246,10 @@ func Open(opts Options) (*Ledger, error) {
 	return l, nil
 }
 
+// valueSeparationMinimum is the smallest value stored in a blob file: entries
+// are bigger, the state and index values smaller.
+const valueSeparationMinimum = 256
+
 // storeOptions are the Pebble options of the ledger's store, apart from
 // logging and events; the benchmarks open their raw-Pebble baseline with the
 // same. The caller must Unref the cache once the store is open.
@@ -262,6 +266,20 @@ func storeOptions(fs vfs.FS, cacheBytes int64) *pebble.Options {
 	// idempotency key, a learner's first outcome) a read of every table.
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	// Entries are large, written once and never overwritten or deleted:
+	// separated into blob files at flush, they are not rewritten by every
+	// compaction that moves their keys down the levels, which was most of
+	// the CPU compactions took. With nothing ever deleted there is no
+	// garbage to collect, so blob files are never rewritten for space.
+	po.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
+		return pebble.ValueSeparationPolicy{
+			Enabled:               true,
+			MinimumSize:           valueSeparationMinimum,
+			MaxBlobReferenceDepth: 10,
+			RewriteMinimumAge:     5 * time.Minute,
+			TargetGarbageRatio:    1.0,
+		}
 	}
 	return po
 }
