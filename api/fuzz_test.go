@@ -313,3 +313,21 @@ func FuzzToken(f *testing.F) {
 		}
 	})
 }
+
+// FuzzJSONScan: the one-pass scan accepts exactly what the token walk
+// accepts, so that checkJSON's errors come from the walk and its verdicts
+// from the scan agree.
+func FuzzJSONScan(f *testing.F) {
+	for _, s := range []string{`{}`, `[]`, `1`, `-0.5e+7`, `01`, `1.`, `"s"`, `"\u00e9\n"`, `"\x"`, `null`, `nul`, `{"a":1,"a":2}`,
+		`{"a":{"b":[1,{"c":null}]}}`, `{"a":1}{}`, ` {"a" : [ true , false ] } `, `[1,]`, `{"a":1,}`, `{"A":1}`, `{"\u0041":1}`,
+		`{"é":1,"É":2}`, "{\"\xff\":1,\"\xfe\":2}", `{"\u0061":1,"a":2}`, strings.Repeat(`[`, 33) + strings.Repeat(`]`, 33),
+		`{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17,"r":18,"s":19,"t":20,"u":21,"v":22,"w":23,"x":24,"y":25,"z":26,"aa":27,"ab":28,"ac":29,"ad":30,"ae":31,"af":32,"ag":33,"a":34}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		scan, walk := jsonAcceptable(data), checkJSONTokens(data)
+		if scan != (walk == nil) {
+			t.Fatalf("jsonAcceptable(%q) = %v, checkJSONTokens = %v", data, scan, walk)
+		}
+	})
+}
