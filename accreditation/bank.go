@@ -21,17 +21,19 @@ const MaxBatch = 10000
 // (CONTRACT.md section 2); what depends on the data (whose outcome, which
 // rule's target) is checked here.
 type Bank struct {
-	l *ledger.Ledger
+	l     *ledger.Ledger
+	insts institutionCache
 }
 
-// New returns a bank over l. The caller keeps ownership of l.
+// New returns a bank over l. The caller keeps ownership of l, and writes to
+// it only through this bank: the bank caches what it wrote.
 func New(l *ledger.Ledger) *Bank { return &Bank{l: l} }
 
 // Ledger is the ledger the bank writes to.
 func (b *Bank) Ledger() *ledger.Ledger { return b.l }
 
 func (b *Bank) do(ctx context.Context, c command) (any, error) {
-	r, err := b.l.Append(ctx, proposal{c})
+	r, err := b.l.Append(ctx, proposal{c: c, insts: &b.insts})
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +123,8 @@ func (b *Bank) PostOutcomes(ctx context.Context, actor Actor, items []OutcomeInp
 	if len(items) == 0 || len(items) > MaxBatch {
 		return nil, errorf(CodeInvalid, "a post carries 1 to %d outcomes", MaxBatch)
 	}
-	c := postCmd{Actor: actor, Items: items, Hashes: make([][32]byte, len(items)), Invalid: make([]error, len(items))}
+	c := postCmd{Actor: actor, Items: items, Hashes: make([][32]byte, len(items)), Invalid: make([]error, len(items)),
+		Prepared: make([]preparedOutcome, len(items))}
 	for i, o := range items {
 		if err := o.Validate(); err != nil {
 			c.Invalid[i] = err
@@ -132,6 +135,9 @@ func (b *Bank) PostOutcomes(ctx context.Context, actor Actor, items []OutcomeInp
 			return nil, err
 		}
 		c.Hashes[i] = h
+		if c.Prepared[i], err = prepareOutcome(actor.ID, o); err != nil {
+			return nil, err
+		}
 	}
 	res, err := b.do(ctx, c)
 	if err != nil {
@@ -191,13 +197,21 @@ func (b *Bank) read(fn func(r *ledger.Reader, s store) error) error {
 	return b.l.Read(func(r *ledger.Reader) error { return fn(r, readerStore{r}) })
 }
 
-// Institution returns a registered institution.
+// Institution returns a registered institution, as of the latest durable
+// entry. The result is shared and must not be changed.
 func (b *Bank) Institution(id string) (*Institution, error) {
 	var in *Institution
-	err := b.read(func(_ *ledger.Reader, s store) error {
+	err := b.read(func(r *ledger.Reader, s store) error {
+		if c, ok := b.insts.get(id); ok {
+			in = c
+			return nil
+		}
 		var err error
-		in, err = loadInstitution(s, id)
-		return err
+		if in, err = loadInstitution(s, id); err != nil {
+			return err
+		}
+		b.insts.put(id, in, r.Size())
+		return nil
 	})
 	return in, err
 }

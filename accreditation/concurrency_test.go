@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -211,4 +212,68 @@ func TestConcurrentPostsIdempotent(t *testing.T) {
 			b.checkReplay(t)
 		})
 	}
+}
+
+// TestInstitutionCacheFollowsChanges: Institution answers from a cache, and
+// must still show every change once the write that made it has returned,
+// while readers hammer it, and posts decided from the cache must see it.
+func TestInstitutionCacheFollowsChanges(t *testing.T) {
+	b := newTestBank(t)
+	ctx := context.Background()
+	inst := b.institution(t, "cache.example")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := b.Institution("cache.example"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+	for round := range 20 {
+		kid := fmt.Sprintf("k-%d", round)
+		if _, err := b.AddKey(ctx, admin, "cache.example", testKey(t, kid)); err != nil {
+			t.Fatal(err)
+		}
+		in, err := b.Institution("cache.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(in.Keys, func(k PublicJWK) bool { return k.Kid == kid }) {
+			t.Fatalf("round %d: key %s added but not seen", round, kid)
+		}
+		if _, err := b.RemoveKey(ctx, admin, "cache.example", kid); err != nil {
+			t.Fatal(err)
+		}
+		if in, err = b.Institution("cache.example"); err != nil || slices.ContainsFunc(in.Keys, func(k PublicJWK) bool { return k.Kid == kid }) {
+			t.Fatalf("round %d: key %s removed but still seen (%v)", round, kid, err)
+		}
+		if _, err := b.Suspend(ctx, regulator, "cache.example", "audit"); err != nil {
+			t.Fatal(err)
+		}
+		if in, err := b.Institution("cache.example"); err != nil || in.Suspension == nil {
+			t.Fatalf("round %d: suspended but Institution says %+v, %v", round, in, err)
+		}
+		res, err := b.PostOutcomes(ctx, inst, []OutcomeInput{outcome("L1", fmt.Sprintf("s-%d", round))})
+		if err != nil || res[0].Status != StatusRejected || CodeOf(res[0].Err) != CodeNotAccredited {
+			t.Fatalf("round %d: post while suspended: %+v, %v", round, res, err)
+		}
+		if _, err := b.Reinstate(ctx, regulator, "cache.example"); err != nil {
+			t.Fatal(err)
+		}
+		if in, err := b.Institution("cache.example"); err != nil || in.Suspension != nil {
+			t.Fatalf("round %d: reinstated but Institution says %+v, %v", round, in, err)
+		}
+		b.post(t, inst, outcome("L1", fmt.Sprintf("r-%d", round)))
+	}
+	b.checkReplay(t)
 }

@@ -1,6 +1,7 @@
 package accreditation
 
 import (
+	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
@@ -18,10 +19,26 @@ type tx struct {
 	writes  map[string][]byte
 	records []ledger.Record
 	idem    map[string]ledger.Idempotent
+	// insts is the bank's institution cache, read but never filled here:
+	// what a tx reads may not be durable yet.
+	insts *institutionCache
+	// instChanged is set when the command wrote an institution's state.
+	instChanged bool
 }
 
-func newTx(v *ledger.View) *tx {
-	return &tx{v: v, writes: map[string][]byte{}, idem: map[string]ledger.Idempotent{}}
+func newTx(v *ledger.View, insts *institutionCache) *tx {
+	return &tx{v: v, writes: map[string][]byte{}, idem: map[string]ledger.Idempotent{}, insts: insts}
+}
+
+// institution is loadInstitution through the bank's cache, unless this
+// command changed the institution itself.
+func (t *tx) institution(id string) (*Institution, error) {
+	if _, own := t.writes[instKey(id)]; !own && t.insts != nil {
+		if in, ok := t.insts.get(id); ok {
+			return in, nil
+		}
+	}
+	return loadInstitution(t, id)
 }
 
 func (t *tx) get(key string) ([]byte, error) {
@@ -35,7 +52,12 @@ func (t *tx) get(key string) ([]byte, error) {
 	return b, err
 }
 
-func (t *tx) put(key string, value []byte) { t.writes[key] = value }
+func (t *tx) put(key string, value []byte) {
+	t.writes[key] = value
+	if strings.HasPrefix(key, instPrefix) {
+		t.instChanged = true
+	}
+}
 
 func (t *tx) scan(prefix string, fn func(string) bool) error {
 	keys := map[string]bool{}
@@ -72,9 +94,16 @@ func (t *tx) emit(typ string, actor Actor, content any, index []ledger.IndexKey,
 	if err != nil {
 		return 0, err
 	}
+	return t.emitEncoded(typ, actor, c, nil, index, idem)
+}
+
+// emitEncoded is emit with the content already encoded; decoded, when not
+// nil, is what c decodes to, handed to applyDecoded so that it need not
+// decode c again.
+func (t *tx) emitEncoded(typ string, actor Actor, c json.RawMessage, decoded any, index []ledger.IndexKey, idem *ledger.IdempotencyKey) (uint64, error) {
 	seq := t.nextSeq()
 	e := ledger.Entry{Seq: seq, Type: typ, RecordedAt: t.v.Now(), Actor: actor.String(), Content: c}
-	if err := apply(t, e); err != nil {
+	if err := applyDecoded(t, e, decoded); err != nil {
 		return 0, err
 	}
 	t.records = append(t.records, ledger.Record{Type: typ, Actor: e.Actor, Content: c, Index: index, Idempotency: idem})
@@ -121,13 +150,21 @@ type command interface {
 }
 
 // proposal adapts a command to the ledger.
-type proposal struct{ c command }
+type proposal struct {
+	c     command
+	insts *institutionCache
+}
 
 func (p proposal) Decide(v *ledger.View) (ledger.Effect, error) {
-	t := newTx(v)
+	t := newTx(v, p.insts)
 	res, err := p.c.decide(t)
 	if err != nil {
 		return ledger.Effect{}, err
+	}
+	if t.instChanged && p.insts != nil {
+		// Before the entries can be published, so before any reader can
+		// see them: see institutionCache.
+		p.insts.changed(t.nextSeq())
 	}
 	return t.effect(res), nil
 }
