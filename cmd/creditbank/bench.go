@@ -77,8 +77,12 @@ type benchFlags struct {
 	batchSize                 int
 	preload, learners         int
 	jsonOut, cpuProfile       string
+	phases                    string
 	enforce                   bool
 }
+
+// benchPhaseNames are the phases --phases may choose, in the order they run.
+var benchPhaseNames = []string{"single", "batch", "transcript", "proof"}
 
 func bench(args []string, stdout, stderr io.Writer) error {
 	var f benchFlags
@@ -97,6 +101,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.learners, "learners", 100, "learners whose transcripts are read; each gets ~200 outcomes spread over the fill")
 	fs.StringVar(&f.jsonOut, "json", "", "also write the figures to this file as JSON")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phases to this file")
+	fs.StringVar(&f.phases, "phases", strings.Join(benchPhaseNames, ","), "comma-separated phases to run (single, batch, transcript, proof), e.g. to profile one of them")
 	fs.BoolVar(&f.enforce, "enforce", false, "exit with status 1 when a target is missed")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -116,6 +121,14 @@ func bench(args []string, stdout, stderr io.Writer) error {
 		return errors.New("--url needs --token ADMIN_TOKEN")
 	case f.url == "" && f.token != "":
 		return errors.New("--token goes with --url")
+	}
+	run := map[string]bool{}
+	for _, name := range strings.Split(f.phases, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(benchPhaseNames, name) {
+			return fmt.Errorf("--phases: unknown phase %q (want some of %s)", name, strings.Join(benchPhaseNames, ", "))
+		}
+		run[name] = true
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -176,98 +189,103 @@ func bench(args []string, stdout, stderr io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 
-	// 1. Single posts, then raw Pebble single synced commits.
-	m0 := c.scrape(ctx)
-	single, err := benchLoad(ctx, prog, "single POST", f.clients, f.singles, f.duration, func(wk int, _ *rand.Rand) (int, error) {
-		return 1, w.postSingle(ctx, c, wk)
-	})
-	if err != nil {
-		return fmt.Errorf("single posts: %v", err)
-	}
-	singleShape := benchShapeOf(m0, c.scrape(ctx))
-	rawSingle, err := benchRawRun(ctx, prog, work, w, "raw single commit", f.clients, 1, f.singles, f.duration, singleShape)
-	if err != nil {
-		return err
-	}
-	p1 := benchPhaseOf("single", "outcomes", single)
-	p1.Raw, p1.Shape = &rawSingle, &singleShape
-	p1.compare(0.3, 25)
-	rep.Phases = append(rep.Phases, p1)
-
-	// 2. Batch posts, then raw Pebble batches of the same shape.
-	m0 = c.scrape(ctx)
-	batch, err := benchLoad(ctx, prog, "batch POST", f.batchClients, f.batches, f.duration, func(wk int, _ *rand.Rand) (int, error) {
-		return f.batchSize, w.postBatch(ctx, c, wk, f.batchSize, nil)
-	})
-	if err != nil {
-		return fmt.Errorf("batch posts: %v", err)
-	}
-	batchShape := benchShapeOf(m0, c.scrape(ctx))
-	rawBatch, err := benchRawRun(ctx, prog, work, w, "raw batch commit", f.batchClients, f.batchSize, f.batches, f.duration, batchShape)
-	if err != nil {
-		return err
-	}
-	p2 := benchPhaseOf("batch", "outcomes", batch)
-	p2.Raw, p2.Shape = &rawBatch, &batchShape
-	p2.compare(0.5, 0)
-	rep.Phases = append(rep.Phases, p2)
-
-	// 3. Transcripts while writes go on.
-	entries, err := w.checkTranscript(ctx, c, admin)
-	if err != nil {
-		return err
-	}
-	var writes benchSide
-	var wg sync.WaitGroup
-	var werr error
-	wctx, cancelWrites := context.WithCancel(ctx)
-	wg.Go(func() {
-		r, err := benchLoad(wctx, nil, "", benchReadWriters, 0, 24*time.Hour, func(wk int, _ *rand.Rand) (int, error) {
-			err := w.postSingle(wctx, c, wk)
-			if wctx.Err() != nil {
-				return 0, errBenchStop
-			}
-			return 1, err
+	if run["single"] {
+		// 1. Single posts, then raw Pebble single synced commits.
+		m0 := c.scrape(ctx)
+		single, err := benchLoad(ctx, prog, "single POST", f.clients, f.singles, f.duration, func(wk int, _ *rand.Rand) (int, error) {
+			return 1, w.postSingle(ctx, c, wk)
 		})
-		if errors.Is(err, context.Canceled) && ctx.Err() == nil {
-			err = nil // stopped when the reads ended
+		if err != nil {
+			return fmt.Errorf("single posts: %v", err)
 		}
-		writes, werr = r, err
-	})
-	reads, err := benchLoad(ctx, prog, "transcript GET", f.clients, 0, f.duration, func(_ int, rnd *rand.Rand) (int, error) {
-		return 1, c.get(ctx, "/v1/learners/"+w.readers[rnd.IntN(len(w.readers))]+"/transcript?limit=1000", admin)
-	})
-	cancelWrites()
-	wg.Wait()
-	if err != nil {
-		return fmt.Errorf("transcripts: %v", err)
+		singleShape := benchShapeOf(m0, c.scrape(ctx))
+		rawSingle, err := benchRawRun(ctx, prog, work, w, "raw single commit", f.clients, 1, f.singles, f.duration, singleShape)
+		if err != nil {
+			return err
+		}
+		p1 := benchPhaseOf("single", "outcomes", single)
+		p1.Raw, p1.Shape = &rawSingle, &singleShape
+		p1.compare(0.3, 25)
+		rep.Phases = append(rep.Phases, p1)
 	}
-	if werr != nil {
-		return fmt.Errorf("writes during transcripts: %v", werr)
+	if run["batch"] {
+		// 2. Batch posts, then raw Pebble batches of the same shape.
+		m0 := c.scrape(ctx)
+		batch, err := benchLoad(ctx, prog, "batch POST", f.batchClients, f.batches, f.duration, func(wk int, _ *rand.Rand) (int, error) {
+			return f.batchSize, w.postBatch(ctx, c, wk, f.batchSize, nil)
+		})
+		if err != nil {
+			return fmt.Errorf("batch posts: %v", err)
+		}
+		batchShape := benchShapeOf(m0, c.scrape(ctx))
+		rawBatch, err := benchRawRun(ctx, prog, work, w, "raw batch commit", f.batchClients, f.batchSize, f.batches, f.duration, batchShape)
+		if err != nil {
+			return err
+		}
+		p2 := benchPhaseOf("batch", "outcomes", batch)
+		p2.Raw, p2.Shape = &rawBatch, &batchShape
+		p2.compare(0.5, 0)
+		rep.Phases = append(rep.Phases, p2)
 	}
-	p3 := benchPhaseOf("transcript", "reads", reads)
-	p3.Writes, p3.TranscriptEntries = &writes, entries
-	rep.Phases = append(rep.Phases, p3)
-
-	// 4. Inclusion proofs and checkpoints.
-	size, err := c.checkpointSize(ctx)
-	if err != nil {
-		return err
+	if run["transcript"] {
+		// 3. Transcripts while writes go on.
+		entries, err := w.checkTranscript(ctx, c, admin)
+		if err != nil {
+			return err
+		}
+		var writes benchSide
+		var wg sync.WaitGroup
+		var werr error
+		wctx, cancelWrites := context.WithCancel(ctx)
+		wg.Go(func() {
+			r, err := benchLoad(wctx, nil, "", benchReadWriters, 0, 24*time.Hour, func(wk int, _ *rand.Rand) (int, error) {
+				err := w.postSingle(wctx, c, wk)
+				if wctx.Err() != nil {
+					return 0, errBenchStop
+				}
+				return 1, err
+			})
+			if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+				err = nil // stopped when the reads ended
+			}
+			writes, werr = r, err
+		})
+		reads, err := benchLoad(ctx, prog, "transcript GET", f.clients, 0, f.duration, func(_ int, rnd *rand.Rand) (int, error) {
+			return 1, c.get(ctx, "/v1/learners/"+w.readers[rnd.IntN(len(w.readers))]+"/transcript?limit=1000", admin)
+		})
+		cancelWrites()
+		wg.Wait()
+		if err != nil {
+			return fmt.Errorf("transcripts: %v", err)
+		}
+		if werr != nil {
+			return fmt.Errorf("writes during transcripts: %v", werr)
+		}
+		p3 := benchPhaseOf("transcript", "reads", reads)
+		p3.Writes, p3.TranscriptEntries = &writes, entries
+		rep.Phases = append(rep.Phases, p3)
 	}
-	proofs, err := benchLoad(ctx, prog, "inclusion proof", f.clients, 0, f.duration, func(_ int, rnd *rand.Rand) (int, error) {
-		return 1, c.get(ctx, "/v1/log/proof/inclusion?index="+strconv.FormatUint(rnd.Uint64N(size), 10)+"&size="+strconv.FormatUint(size, 10), "")
-	})
-	if err != nil {
-		return fmt.Errorf("inclusion proofs: %v", err)
+	if run["proof"] {
+		// 4. Inclusion proofs and checkpoints.
+		size, err := c.checkpointSize(ctx)
+		if err != nil {
+			return err
+		}
+		proofs, err := benchLoad(ctx, prog, "inclusion proof", f.clients, 0, f.duration, func(_ int, rnd *rand.Rand) (int, error) {
+			return 1, c.get(ctx, "/v1/log/proof/inclusion?index="+strconv.FormatUint(rnd.Uint64N(size), 10)+"&size="+strconv.FormatUint(size, 10), "")
+		})
+		if err != nil {
+			return fmt.Errorf("inclusion proofs: %v", err)
+		}
+		rep.Phases = append(rep.Phases, benchPhaseOf("inclusion", "proofs", proofs))
+		ckpts, err := benchLoad(ctx, prog, "checkpoint", f.clients, 0, f.duration, func(int, *rand.Rand) (int, error) {
+			return 1, c.get(ctx, "/v1/log/checkpoint", "")
+		})
+		if err != nil {
+			return fmt.Errorf("checkpoints: %v", err)
+		}
+		rep.Phases = append(rep.Phases, benchPhaseOf("checkpoint", "checkpoints", ckpts))
 	}
-	rep.Phases = append(rep.Phases, benchPhaseOf("inclusion", "proofs", proofs))
-	ckpts, err := benchLoad(ctx, prog, "checkpoint", f.clients, 0, f.duration, func(int, *rand.Rand) (int, error) {
-		return 1, c.get(ctx, "/v1/log/checkpoint", "")
-	})
-	if err != nil {
-		return fmt.Errorf("checkpoints: %v", err)
-	}
-	rep.Phases = append(rep.Phases, benchPhaseOf("checkpoint", "checkpoints", ckpts))
 	if f.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
