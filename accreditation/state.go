@@ -111,6 +111,9 @@ type (
 	}
 )
 
+// instPrefix starts the key of every institution's state.
+const instPrefix = "inst/"
+
 // The state the bank keeps, derived from the entries. Keys:
 //
 //	inst/<id>                 Institution
@@ -122,9 +125,6 @@ type (
 //	granted/<learner>/<rule>  Amount granted under the rule, all versions
 //	bal/<learner>             Balance
 //	posted/<inst>/<learner>   "1" (the institution posted for the learner)
-// instPrefix starts the key of every institution's state.
-const instPrefix = "inst/"
-
 func instKey(id string) string         { return instPrefix + id }
 func outKey(seq uint64) string         { return fmt.Sprintf("out/%016x", seq) }
 func loutPrefix(learner string) string { return "lout/" + learner + "/" }
