@@ -246,6 +246,12 @@ func Open(opts Options) (*Ledger, error) {
 	return l, nil
 }
 
+// StoreOptions returns the Pebble options the ledger opens its store with,
+// apart from logging and events, so that a benchmark can open raw Pebble the
+// same way. The options hold a new block cache of cacheBytes: the caller
+// unrefs it (po.Cache.Unref()) once the store is open.
+func StoreOptions(cacheBytes int64) *pebble.Options { return storeOptions(nil, cacheBytes) }
+
 // valueSeparationMinimum is the smallest value stored in a blob file: entries
 // are bigger, the state and index values smaller.
 const valueSeparationMinimum = 256

@@ -12,8 +12,10 @@ package main
 //  4. inclusion and checkpoint: --clients clients fetch inclusion proofs of
 //     random entries, then the checkpoint.
 //
-// After phases 1 and 2 raw Pebble, on a fresh store in the same folder, with
-// FormatNewest and pebble.Sync, commits for the same time the same keys and
+// After phases 1 and 2 raw Pebble, on a fresh store in the same folder, opened
+// with the ledger's own store options (ledger.StoreOptions: memtable, block
+// cache, bloom filters, value separation) and committing with pebble.Sync,
+// commits for the same time the same keys and
 // bytes per outcome from as many goroutines: one batch per outcome after
 // phase 1, one batch per --batch-size outcomes after phase 2. Per outcome the
 // ledger writes 11 keys: the entry, ~2 stored Merkle hashes, 3 index keys
@@ -39,6 +41,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime"
@@ -161,6 +164,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	}
 	c := newBenchClient(strings.TrimRight(base, "/"), f.clients+f.batchClients+benchReadWriters+8)
 	defer c.hc.CloseIdleConnections()
+	defer c.closeLean()
 	prog := newBenchProgress(stderr)
 
 	w, err := newBenchWorkload(ctx, c, admin, f.audience, f.learners)
@@ -376,6 +380,10 @@ func (s *benchServer) close() {
 type benchClient struct {
 	hc   *http.Client
 	base string
+
+	host  string // host:port of a plain-HTTP base, for the lean connections
+	mu    sync.Mutex
+	conns []*benchConn // idle lean connections
 }
 
 func newBenchClient(base string, conns int) *benchClient {
@@ -387,7 +395,100 @@ func newBenchClient(base string, conns int) *benchClient {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	return &benchClient{hc: &http.Client{Transport: tr, Timeout: 2 * time.Minute}, base: base}
+	c := &benchClient{hc: &http.Client{Transport: tr, Timeout: 2 * time.Minute}, base: base}
+	if u, err := url.Parse(base); err == nil && u.Scheme == "http" && u.Path == "" {
+		c.host = u.Host
+	}
+	return c
+}
+
+// benchConn is one keep-alive HTTP/1.1 connection that a single goroutine
+// writes a request to and reads the answer from. net/http's client runs two
+// more goroutines per connection and woke them for every request: on the
+// two cores the measured server shares with its clients, that was a fifth
+// of all the CPU the single posts took.
+type benchConn struct {
+	conn net.Conn
+	br   *bufio.Reader
+	buf  []byte
+}
+
+// post sends a request on an idle lean connection (or a new one) and checks
+// its status, reading and dropping the answer. Without a plain-HTTP base it
+// is do.
+func (c *benchClient) post(ctx context.Context, method, path, token string, body []byte, want int) error {
+	if c.host == "" {
+		_, err := c.do(ctx, method, path, token, body, want, false)
+		return err
+	}
+	c.mu.Lock()
+	var bc *benchConn
+	if n := len(c.conns); n > 0 {
+		bc, c.conns = c.conns[n-1], c.conns[:n-1]
+	}
+	c.mu.Unlock()
+	if bc == nil {
+		conn, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", c.host)
+		if err != nil {
+			return err
+		}
+		bc = &benchConn{conn: conn, br: bufio.NewReaderSize(conn, 8<<10)}
+	}
+	reuse, err := bc.do(c.host, method, path, token, body, want)
+	if err != nil || !reuse {
+		bc.conn.Close()
+		return err
+	}
+	c.mu.Lock()
+	c.conns = append(c.conns, bc)
+	c.mu.Unlock()
+	return nil
+}
+
+// closeLean closes the idle lean connections.
+func (c *benchClient) closeLean() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, bc := range c.conns {
+		bc.conn.Close()
+	}
+	c.conns = nil
+}
+
+// do writes one request and reads its answer with net/http's parser; it
+// says whether the connection may carry another.
+func (bc *benchConn) do(host, method, path, token string, body []byte, want int) (bool, error) {
+	b := append(bc.buf[:0], method...)
+	b = append(append(append(b, ' '), path...), " HTTP/1.1\r\nHost: "...)
+	b = append(append(b, host...), "\r\n"...)
+	if token != "" {
+		b = append(append(append(b, "Authorization: Bearer "...), token...), "\r\n"...)
+	}
+	if body != nil {
+		b = append(b, "Content-Type: application/json\r\nContent-Length: "...)
+		b = append(strconv.AppendInt(b, int64(len(body)), 10), "\r\n"...)
+	}
+	b = append(append(b, "\r\n"...), body...)
+	bc.buf = b
+	if err := bc.conn.SetDeadline(time.Now().Add(2 * time.Minute)); err != nil {
+		return false, err
+	}
+	if _, err := bc.conn.Write(b); err != nil {
+		return false, err
+	}
+	resp, err := http.ReadResponse(bc.br, nil)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return false, fmt.Errorf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, bytes.TrimSpace(msg))
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return false, err
+	}
+	return !resp.Close, nil
 }
 
 // do sends a request and checks its status; it returns the body when keep
@@ -625,8 +726,7 @@ func (w *benchWorkload) postSingle(ctx context.Context, c *benchClient, wk int) 
 		return err
 	}
 	body := w.appendOutcome(make([]byte, 0, 600), w.n.Add(1), benchPoolLearner(rand.IntN(benchPool)))
-	_, err = c.do(ctx, "POST", "/v1/outcomes", tok, body, http.StatusCreated, false)
-	return err
+	return c.post(ctx, "POST", "/v1/outcomes", tok, body, http.StatusCreated)
 }
 
 // postBatch posts n outcomes in one batch by the worker's institution, for
@@ -852,7 +952,10 @@ func benchRawRun(ctx context.Context, prog *benchProgress, work string, w *bench
 		return benchSide{}, fmt.Errorf("raw pebble: %v", err)
 	}
 	defer os.RemoveAll(dir)
-	db, err := pebble.Open(dir, &pebble.Options{FormatMajorVersion: pebble.FormatNewest, Logger: benchPebbleLogger{}})
+	po := ledger.StoreOptions(256 << 20)
+	po.Logger = benchPebbleLogger{}
+	db, err := pebble.Open(dir, po)
+	po.Cache.Unref()
 	if err != nil {
 		return benchSide{}, fmt.Errorf("raw pebble: %v", err)
 	}
