@@ -123,7 +123,9 @@ const instPrefix = "inst/"
 //	rulev/<id>/<version>      Rule
 //	conv/<seq>                conversionState
 //	granted/<learner>/<rule>  Amount granted under the rule, all versions
-//	bal/<learner>             Balance
+//	bald/<learner>            balance changes, appended (see balance.go)
+//	bal/<learner>             Balance as JSON, from stores written before
+//	                          the changes were appended; never written now
 //	posted/<inst>/<learner>   "1" (the institution posted for the learner)
 func instKey(id string) string         { return instPrefix + id }
 func outKey(seq uint64) string         { return fmt.Sprintf("out/%016x", seq) }
@@ -136,6 +138,7 @@ func ruleVersionKey(id string, v int) string { return fmt.Sprintf("rulev/%s/%08d
 func convKey(seq uint64) string              { return fmt.Sprintf("conv/%016x", seq) }
 func grantedKey(learner, rule string) string { return "granted/" + learner + "/" + rule }
 func balanceKey(learner string) string       { return "bal/" + learner }
+func balanceDeltaKey(learner string) string  { return "bald/" + learner }
 func postedKey(inst, learner string) string  { return "posted/" + inst + "/" + learner }
 
 // outcomeState is what the bank keeps of a recorded outcome.
@@ -212,8 +215,7 @@ func (b *Balance) addCredits(sector string, level int, sc Amount) {
 	b.StandardCredits += sc
 }
 
-func (b *Balance) addGranted(t Target, g Amount) {
-	k := t.String()
+func (b *Balance) addGranted(k string, g Amount) {
 	b.Granted[k] += g
 	if b.Granted[k] == 0 {
 		delete(b.Granted, k)
@@ -226,6 +228,9 @@ type store interface {
 	// get returns the value of key, or nil when there is none.
 	get(key string) ([]byte, error)
 	put(key string, value []byte)
+	// appendValue adds value to the end of key's value (none counts as
+	// empty) without reading it.
+	appendValue(key string, value []byte)
 	// scan calls fn for each key with the prefix, in key order.
 	scan(prefix string, fn func(key string) bool) error
 }
@@ -272,13 +277,6 @@ func putAmount(s store, key string, a Amount) error {
 	return nil
 }
 
-func loadBalance(s store, learner string) (*Balance, error) {
-	b, err := getJSON[Balance](s, balanceKey(learner))
-	if err != nil || b != nil {
-		return b, err
-	}
-	return newBalance(learner), nil
-}
 
 // apply changes the state by one entry. It is the only code that writes the
 // state, live and in replay alike, and it does not check anything a decision
@@ -318,12 +316,7 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		}
 		s.put(loutKey(o.Learner, e.Seq), []byte{})
 		s.put(postedKey(o.Institution, o.Learner), []byte("1"))
-		bal, err := loadBalance(s, o.Learner)
-		if err != nil {
-			return err
-		}
-		bal.addCredits(o.Sector, o.Level, o.StandardCredits)
-		return putJSON(s, balanceKey(o.Learner), bal)
+		return addCreditsDelta(s, o.Learner, o.Sector, o.Level, o.StandardCredits)
 	case TypeOutcomeRevoked:
 		var r Revocation
 		if err := json.Unmarshal(e.Content, &r); err != nil {
@@ -340,12 +333,7 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		if err := putJSON(s, outKey(r.Outcome), st); err != nil {
 			return err
 		}
-		bal, err := loadBalance(s, st.Learner)
-		if err != nil {
-			return err
-		}
-		bal.addCredits(st.Sector, st.Level, -st.StandardCredits)
-		return putJSON(s, balanceKey(st.Learner), bal)
+		return addCreditsDelta(s, st.Learner, st.Sector, st.Level, -st.StandardCredits)
 	case TypeRulePublished:
 		var r Rule
 		if err := json.Unmarshal(e.Content, &r); err != nil {
@@ -478,12 +466,7 @@ func addGranted(s store, learner, rule string, t Target, g Amount) error {
 	if err := putAmount(s, grantedKey(learner, rule), total+g); err != nil {
 		return err
 	}
-	bal, err := loadBalance(s, learner)
-	if err != nil {
-		return err
-	}
-	bal.addGranted(t, g)
-	return putJSON(s, balanceKey(learner), bal)
+	return addGrantedDelta(s, learner, t, g)
 }
 
 // memStore is the state as a map, for replaying a journal.
@@ -491,6 +474,9 @@ type memStore map[string][]byte
 
 func (m memStore) get(key string) ([]byte, error) { return m[key], nil }
 func (m memStore) put(key string, value []byte)   { m[key] = value }
+func (m memStore) appendValue(key string, value []byte) {
+	m[key] = append(slices.Clip(m[key]), value...)
+}
 func (m memStore) scan(prefix string, fn func(string) bool) error {
 	keys := slices.Sorted(maps.Keys(m))
 	for _, k := range keys {

@@ -17,6 +17,9 @@ import (
 type tx struct {
 	v       *ledger.View
 	writes  map[string][]byte
+	// appends holds what was appended to keys whose value the tx did not
+	// set: the stored value plus these bytes is the key's value.
+	appends map[string][]byte
 	records []ledger.Record
 	idem    map[string]ledger.Idempotent
 	// insts is the bank's institution cache, read but never filled here:
@@ -27,7 +30,7 @@ type tx struct {
 }
 
 func newTx(v *ledger.View, insts *institutionCache) *tx {
-	return &tx{v: v, writes: map[string][]byte{}, idem: map[string]ledger.Idempotent{}, insts: insts}
+	return &tx{v: v, writes: map[string][]byte{}, appends: map[string][]byte{}, idem: map[string]ledger.Idempotent{}, insts: insts}
 }
 
 // institution is loadInstitution through the bank's cache, unless this
@@ -47,12 +50,24 @@ func (t *tx) get(key string) ([]byte, error) {
 	}
 	b, err := t.v.Get([]byte(key))
 	if errors.Is(err, ledger.ErrNotFound) {
-		return nil, nil
+		b, err = nil, nil
+	}
+	if a, ok := t.appends[key]; ok && err == nil {
+		b = append(slices.Clip(b), a...)
 	}
 	return b, err
 }
 
+func (t *tx) appendValue(key string, value []byte) {
+	if w, ok := t.writes[key]; ok {
+		t.writes[key] = append(slices.Clip(w), value...)
+		return
+	}
+	t.appends[key] = append(t.appends[key], value...)
+}
+
 func (t *tx) put(key string, value []byte) {
+	delete(t.appends, key)
 	t.writes[key] = value
 	if strings.HasPrefix(key, instPrefix) {
 		t.instChanged = true
@@ -69,6 +84,11 @@ func (t *tx) scan(prefix string, fn func(string) bool) error {
 		return err
 	}
 	for k := range t.writes {
+		if strings.HasPrefix(k, prefix) {
+			keys[k] = true
+		}
+	}
+	for k := range t.appends {
 		if strings.HasPrefix(k, prefix) {
 			keys[k] = true
 		}
@@ -136,7 +156,13 @@ func (t *tx) idempotency(scope, key string) (ledger.Idempotent, bool, error) {
 // in key order so that equal commands give equal batches.
 func (t *tx) effect(result any) ledger.Effect {
 	eff := ledger.Effect{Records: t.records, Result: result}
-	for _, k := range slices.Sorted(maps.Keys(t.writes)) {
+	keys := slices.AppendSeq(slices.Collect(maps.Keys(t.writes)), maps.Keys(t.appends))
+	slices.Sort(keys)
+	for _, k := range keys {
+		if a, ok := t.appends[k]; ok {
+			eff.State = append(eff.State, ledger.StateWrite{Key: []byte(k), Value: a, Append: true})
+			continue
+		}
 		eff.State = append(eff.State, ledger.StateWrite{Key: []byte(k), Value: t.writes[k]})
 	}
 	return eff
@@ -181,6 +207,9 @@ func (s readerStore) get(key string) ([]byte, error) {
 }
 
 func (s readerStore) put(string, []byte) { panic("accreditation: write to a read-only store") }
+func (s readerStore) appendValue(string, []byte) {
+	panic("accreditation: write to a read-only store")
+}
 
 func (s readerStore) scan(prefix string, fn func(string) bool) error {
 	return s.r.Scan([]byte(prefix), nil, func(k, _ []byte) bool { return fn(string(k)) })

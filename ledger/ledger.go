@@ -267,6 +267,9 @@ func storeOptions(fs vfs.FS, cacheBytes int64) *pebble.Options {
 		// memtable means fewer flushes and fewer L0 files to read through.
 		MemTableSize:       64 << 20,
 		FormatMajorVersion: pebble.FormatNewest,
+		// StateWrite.Append relies on merges concatenating; the merger's
+		// name is stored with the data, so it can never change.
+		Merger: pebble.DefaultMerger,
 	}
 	// Bloom filters spare the point lookups that usually miss (a new
 	// idempotency key, a learner's first outcome) a read of every table.

@@ -41,7 +41,8 @@ func (v *View) Now() time.Time { return v.now }
 type Effect struct {
 	// Records become entries with consecutive seqs starting at View.Size().
 	Records []Record
-	// State writes domain state; a nil Value deletes the key.
+	// State writes domain state; a nil Value deletes the key (unless the
+	// write is an Append).
 	State []StateWrite
 	// Result is handed back to the caller in the Receipt.
 	Result any
@@ -51,10 +52,15 @@ type Effect struct {
 	checked bool
 }
 
-// StateWrite sets or deletes one domain state key.
+// StateWrite sets, deletes or appends to one domain state key.
 type StateWrite struct {
 	Key   []byte
 	Value []byte
+	// Append adds Value to the end of the key's value (none counts as
+	// empty) without reading it: a Pebble merge with Pebble's default,
+	// concatenating merger, so reads see the operands joined in seq order.
+	// It spares a read-modify-write of a value that only accumulates.
+	Append bool
 }
 
 // Record is one entry to append.
@@ -458,9 +464,12 @@ func checkEffect(first uint64, now time.Time, eff Effect) ([][]byte, error) {
 func (l *Ledger) write(b *pebble.Batch, first uint64, encoded [][]byte, eff Effect) error {
 	for _, w := range eff.State {
 		var err error
-		if w.Value == nil {
+		switch {
+		case w.Append:
+			err = b.Merge(stateKey(w.Key), w.Value, nil)
+		case w.Value == nil:
 			err = b.Delete(stateKey(w.Key), nil)
-		} else {
+		default:
 			err = b.Set(stateKey(w.Key), w.Value, nil)
 		}
 		if err != nil {

@@ -20,7 +20,7 @@ package main
 // phase 1, one batch per --batch-size outcomes after phase 2. Per outcome the
 // ledger writes 11 keys: the entry, ~2 stored Merkle hashes, 3 index keys
 // (type, learner, institution), the idempotency key and 4 state keys
-// (out/, lout/, posted/, bal/); per synced group one tree head. The bytes are
+// (out/, lout/, posted/ set; bald/ merged); per synced group one tree head. The bytes are
 // measured, not guessed: /metrics gives the bytes of the ledger's batches and
 // the entries they held during the phase, and raw Pebble's entry values are
 // sized so that its batches weigh as much per outcome.
@@ -991,7 +991,7 @@ func (r *benchRaw) calibrate(perOutcome float64) {
 
 var (
 	benchRawOut     = []byte(`{"seq":1234567,"institution":"bench-00000000-00.example","learner":"L0012345","sector":"vocational","level":5,"field":"0613","standard_credits":"3.5","passed":true,"score":"86","completed_on":"2024-06-01","revoked":false}`)
-	benchRawBalance = []byte(`{"learner":"L0012345","standard_credits":"41.5","by_sector":{"degree":{"5-6":"12"},"vocational":{"3-4":"8.5","5-6":"21"}},"granted":{}}`)
+	benchRawBalance = []byte{'c', 2, 5, 0x8c, 0x05} // a balance change, appended (merged)
 )
 
 // add writes one outcome's keys as the ledger lays them out.
@@ -1020,7 +1020,8 @@ func (r *benchRaw) add(b *pebble.Batch, buf []byte, seq uint64, learner, inst, i
 	set(hex16(append(buf[:0], "sout/"...), seq), benchRawOut)
 	set(hex16(append(append(append(buf[:0], "slout/"...), learner...), '/'), seq), nil)
 	set(append(append(append(append(buf[:0], "sposted/"...), inst...), '/'), learner...), []byte("1"))
-	set(append(append(buf[:0], "sbal/"...), learner...), benchRawBalance)
+	buf = append(append(buf[:0], "sbald/"...), learner...)
+	_ = b.Merge(buf, benchRawBalance, nil)
 	return buf
 }
 
