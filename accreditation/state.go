@@ -277,7 +277,6 @@ func putAmount(s store, key string, a Amount) error {
 	return nil
 }
 
-
 // apply changes the state by one entry. It is the only code that writes the
 // state, live and in replay alike, and it does not check anything a decision
 // checked: a journal is applied as it stands.

@@ -15,8 +15,8 @@ import (
 // the entries it emits. Every emitted entry is applied at once, so later
 // checks of the same command see it.
 type tx struct {
-	v       *ledger.View
-	writes  map[string][]byte
+	v      *ledger.View
+	writes map[string][]byte
 	// appends holds what was appended to keys whose value the tx did not
 	// set: the stored value plus these bytes is the key's value.
 	appends map[string][]byte
