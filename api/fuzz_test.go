@@ -331,3 +331,24 @@ func FuzzJSONScan(f *testing.F) {
 		}
 	})
 }
+
+// FuzzObjectHasMember: on what checkJSON accepts, objectHasMember says what
+// decoding into a map says.
+func FuzzObjectHasMember(f *testing.F) {
+	for _, s := range []string{`{}`, `[]`, `1`, `{"outcomes":[]}`, `{"a":{"outcomes":1},"b":2}`, `{"a":[1,{"x":2}],"outcomes":null}`,
+		`{"\u006futcomes":1}`, ` { "learner" : "L1" , "outcomes" : 3 } `, `"outcomes"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if checkJSON(data) != nil {
+			return
+		}
+		var probe map[string]json.RawMessage
+		wantObject := json.Unmarshal(data, &probe) == nil && probe != nil
+		_, wantHas := probe["outcomes"]
+		isObject, has := objectHasMember(data, "outcomes")
+		if isObject != wantObject || has != wantHas {
+			t.Fatalf("objectHasMember(%q) = %v, %v; want %v, %v", data, isObject, has, wantObject, wantHas)
+		}
+	})
+}

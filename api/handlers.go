@@ -170,12 +170,12 @@ func (h *Handler) postOutcomes(w http.ResponseWriter, r *http.Request, a actor) 
 	if !ok {
 		return
 	}
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(data, &probe); err != nil {
+	isObject, batch := objectHasMember(data, "outcomes")
+	if !isObject {
 		writeProblem(w, http.StatusBadRequest, "bad-json", "Bad JSON body", "the body must be a JSON object")
 		return
 	}
-	if _, batch := probe["outcomes"]; batch {
+	if batch {
 		h.postBatch(w, r, a, data)
 		return
 	}

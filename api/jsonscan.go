@@ -275,3 +275,37 @@ func memberName(raw []byte, plain bool) ([]byte, bool) {
 	}
 	return []byte(name), strings.ToLower(name) == name
 }
+
+// objectHasMember reports whether data, which jsonAcceptable accepted, is
+// an object, and whether it has a member called name at its top level.
+// It only scans: probing a batch by decoding it into a map parsed every
+// item once more than needed.
+func objectHasMember(data []byte, name string) (isObject, has bool) {
+	s := jsonScan{b: data}
+	s.space()
+	if s.i >= len(s.b) || s.b[s.i] != '{' {
+		return false, false
+	}
+	s.i++
+	for {
+		s.space()
+		if s.i >= len(s.b) || s.b[s.i] != '"' {
+			return true, false // '}' or, for unchecked data, anything
+		}
+		raw, plain, ok := s.str()
+		if !ok {
+			return true, false
+		}
+		if n, _ := memberName(raw, plain); string(n) == name {
+			return true, true
+		}
+		s.space()
+		s.i++ // ':'
+		s.space()
+		if !s.value(1) {
+			return true, false
+		}
+		s.space()
+		s.i++ // ',' or '}'
+	}
+}
