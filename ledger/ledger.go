@@ -120,6 +120,7 @@ type Ledger struct {
 	durableMu sync.RWMutex // guards cur
 	cur       *durable
 	ckpt      atomic.Pointer[[]byte] // latest durable signed checkpoint
+	ckptPub   atomic.Uint64          // the size it is over
 	ckptAt    atomic.Int64           // when the latest checkpoint was signed or loaded, Unix ns
 
 	integrity error        // set on open when the integrity check fails
@@ -379,6 +380,7 @@ func (l *Ledger) load() error {
 		return fmt.Errorf("latest checkpoint's root differs from the tree's at size %d", c.Size)
 	}
 	l.ckptSize = c.Size
+	l.ckptPub.Store(c.Size)
 	l.ckptAt.Store(time.Now().UnixNano())
 	return nil
 }

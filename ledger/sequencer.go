@@ -209,13 +209,10 @@ func (l *Ledger) run() {
 			// tick that comes right after one signed on request.
 			// Storing a checkpoint is a write: not while writes are refused.
 			if l.ckptSize < l.Size() && time.Since(l.lastCkpt) >= l.opts.CheckpointInterval/2 && l.refusal() == nil {
-				if _, err := l.signCheckpoint(); err != nil {
-					l.log.Error("sign checkpoint", "err", err)
-				}
+				l.storeCheckpoint(nil)
 			}
 		case reply := <-l.ckptReq:
-			signed, err := l.signCheckpoint()
-			reply <- ckptResult{signed, err}
+			l.storeCheckpoint(reply)
 		case <-l.stop:
 			close(l.syncq)
 			<-l.syncDone
@@ -232,6 +229,8 @@ func (l *Ledger) run() {
 // syncing is a group applied to Pebble whose WAL sync may not have finished:
 // its batch, a snapshot holding exactly the tree up to it, and its callers.
 type syncing struct {
+	// ckpt, when set, makes this a checkpoint's write rather than a group's.
+	ckpt    *ckptWrite
 	batch   *pebble.Batch
 	snap    *pebble.Snapshot
 	head    head
@@ -247,6 +246,17 @@ type syncing struct {
 func (l *Ledger) syncLoop() {
 	defer close(l.syncDone)
 	for g := range l.syncq {
+		if c := g.ckpt; c != nil {
+			if err := g.batch.SyncWait(); err != nil {
+				l.fatal(fmt.Errorf("%w: sync of the checkpoint over %d entries: %v", ErrFailed, c.size, err))
+			}
+			g.batch.Close()
+			l.publishCheckpoint(c.signed, c.size)
+			if c.reply != nil {
+				c.reply <- ckptResult{signed: c.signed}
+			}
+			continue
+		}
 		if err := g.batch.SyncWait(); err != nil {
 			l.fatal(fmt.Errorf("%w: sync of entries %d to %d: %v", ErrFailed, l.Size(), g.head.size-1, err))
 		}
@@ -541,14 +551,73 @@ func (l *Ledger) SignCheckpoint(ctx context.Context) ([]byte, error) {
 	return r.signed, r.err
 }
 
+// ckptWrite is a signed checkpoint on its way to disk.
+type ckptWrite struct {
+	signed []byte
+	size   uint64
+	reply  chan ckptResult // answered once it is durable, if set
+}
+
+// storeCheckpoint signs the durable head and writes the note without
+// waiting for the sync: syncLoop publishes it (and answers reply) once it
+// is durable, in order with the groups around it. The sequencer used to
+// wait here for a sync of its own every second, which held up every write
+// queued behind it. A reply is answered at once when the published
+// checkpoint already covers the durable head.
+func (l *Ledger) storeCheckpoint(reply chan ckptResult) {
+	d := l.acquire()
+	h := d.head
+	d.release()
+	if p := l.ckpt.Load(); p != nil && l.ckptPub.Load() == h.size {
+		if reply != nil {
+			reply <- ckptResult{signed: *p}
+		}
+		return
+	}
+	fail := func(err error) {
+		if reply != nil {
+			reply <- ckptResult{err: err}
+			return
+		}
+		l.log.Error("sign checkpoint", "err", err)
+	}
+	signed, err := SignCheckpoint(Checkpoint{Origin: l.origin, Size: h.size, Root: h.root}, l.opts.Keys.Signer)
+	if err != nil {
+		fail(err)
+		return
+	}
+	b := l.db.NewBatch()
+	if err := b.Set(checkpointKey(h.size), signed, nil); err != nil {
+		b.Close()
+		fail(fmt.Errorf("batch: %w", err))
+		return
+	}
+	if err := l.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		b.Close()
+		fail(fmt.Errorf("%w: store checkpoint: %v", ErrUnavailable, err))
+		return
+	}
+	l.ckptSize = h.size
+	l.lastCkpt = time.Now()
+	l.syncq <- &syncing{ckpt: &ckptWrite{signed: signed, size: h.size, reply: reply}, batch: b, applied: l.lastCkpt}
+}
+
+// publishCheckpoint makes a durable signed checkpoint over size the latest.
+func (l *Ledger) publishCheckpoint(signed []byte, size uint64) {
+	l.ckptPub.Store(size)
+	l.ckpt.Store(&signed)
+	l.ckptAt.Store(time.Now().UnixNano())
+}
+
 // signCheckpoint signs the durable head, stores the note with a synced write,
-// and only then publishes it. Run by the sequencer (or by Open before it
-// starts); the head it signs is the durable one, never a group still syncing.
+// and only then publishes it. Run by Open before the sequencer starts and by
+// the sequencer once syncLoop has ended; the head it signs is the durable
+// one, never a group still syncing.
 func (l *Ledger) signCheckpoint() ([]byte, error) {
 	d := l.acquire()
 	h := d.head
 	d.release()
-	if p := l.ckpt.Load(); p != nil && l.ckptSize == h.size {
+	if p := l.ckpt.Load(); p != nil && l.ckptPub.Load() == h.size {
 		return *p, nil
 	}
 	signed, err := SignCheckpoint(Checkpoint{Origin: l.origin, Size: h.size, Root: h.root}, l.opts.Keys.Signer)
@@ -565,7 +634,6 @@ func (l *Ledger) signCheckpoint() ([]byte, error) {
 	}
 	l.ckptSize = h.size
 	l.lastCkpt = time.Now()
-	l.ckptAt.Store(l.lastCkpt.UnixNano())
-	l.ckpt.Store(&signed)
+	l.publishCheckpoint(signed, h.size)
 	return signed, nil
 }
