@@ -353,7 +353,11 @@ func addToTranscript(tr *Transcript, r *ledger.Reader, s store, seq uint64) erro
 		if err := jsonUnmarshal(e.Content, &o); err != nil {
 			return err
 		}
-		st, err := getJSON[outcomeState](s, outKey(seq))
+		// Only the status is wanted: decoding the whole state took as long
+		// as decoding the outcome.
+		st, err := getJSON[struct {
+			Revoked bool `json:"revoked"`
+		}](s, outKey(seq))
 		if err != nil {
 			return err
 		}

@@ -324,12 +324,30 @@ func FuzzCompactObject(f *testing.F) {
 	})
 }
 
-// FuzzDecodeEntry: DecodeEntry never panics, and on canonical bytes agrees
-// with ParseEntry.
+// FuzzDecodeEntry: DecodeEntry never panics, on canonical bytes agrees with
+// ParseEntry, and its fast path agrees with decoding the bytes as JSON.
 func FuzzDecodeEntry(f *testing.F) {
 	f.Add([]byte(`{"seq":1,"type":"a","recorded_at":"2026-07-01T08:00:00.000000Z","actor":"x","content":{}}`))
+	f.Add([]byte(`{"seq":12,"type":"outcome.recorded","recorded_at":"2026-07-01T08:00:00.123456Z","actor":"institution:u.example","content":{"a":[1,{"b":"\u00e9"}]}}`))
+	f.Add([]byte(`{"seq":01,"type":"a","recorded_at":"2026-07-01T08:00:00.000000Z","actor":"x\"y","content":{}}`))
 	f.Add([]byte(`{"seq":1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if fast, ok := decodeCanonicalEntry(b); ok {
+			var raw struct {
+				Seq        uint64          `json:"seq"`
+				Type       string          `json:"type"`
+				RecordedAt string          `json:"recorded_at"`
+				Actor      string          `json:"actor"`
+				Content    json.RawMessage `json:"content"`
+			}
+			if err := json.Unmarshal(b, &raw); err != nil {
+				t.Fatalf("fast path decodes %q, which is not JSON: %v", b, err)
+			}
+			if raw.Seq != fast.Seq || raw.Type != fast.Type || raw.RecordedAt != fast.RecordedAt.Format(TimeLayout) ||
+				raw.Actor != fast.Actor || !bytes.Equal(raw.Content, fast.Content) {
+				t.Fatalf("fast path %+v, JSON %+v", fast, raw)
+			}
+		}
 		d, derr := DecodeEntry(b)
 		p, perr := ParseEntry(b)
 		if perr == nil {
