@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"creditbank/ledger"
 )
@@ -278,6 +279,29 @@ type TranscriptOutcome struct {
 	// Status is "active" or "revoked".
 	Status string `json:"status"`
 	Outcome
+
+	// stored, when set (by TranscriptStored), is the outcome's entry
+	// content, which MarshalJSON writes instead of Outcome, left zero.
+	stored json.RawMessage
+}
+
+// MarshalJSON writes seq, recorded_at and status followed by the outcome's
+// members: the stored content as it stands when the outcome was read by
+// TranscriptStored, so that a transcript page is written without decoding
+// and re-encoding each outcome (most of a transcript read's time).
+func (o TranscriptOutcome) MarshalJSON() ([]byte, error) {
+	type plain TranscriptOutcome // without this method
+	if len(o.stored) < 2 || o.stored[0] != '{' {
+		return json.Marshal(plain(o))
+	}
+	b := make([]byte, 0, 96+len(o.stored))
+	b = strconv.AppendUint(append(b, `{"seq":`...), o.Seq, 10)
+	b = append(append(append(b, `,"recorded_at":"`...), o.RecordedAt...), `","status":"`...)
+	b = append(b, o.Status...)
+	if len(o.stored) == 2 { // {}
+		return append(b, `"}`...), nil
+	}
+	return append(append(b, `",`...), o.stored[1:]...), nil
 }
 
 // TranscriptConversion is a conversion on a transcript.
@@ -302,6 +326,16 @@ type Transcript struct {
 // Transcript reads up to limit of a learner's entries after cursor, all as
 // of one durable tree size.
 func (b *Bank) Transcript(learner, cursor string, limit int) (*Transcript, error) {
+	return b.transcript(learner, cursor, limit, true)
+}
+
+// TranscriptStored is Transcript for writing as JSON: each outcome keeps its
+// stored content for MarshalJSON and its Outcome is left zero.
+func (b *Bank) TranscriptStored(learner, cursor string, limit int) (*Transcript, error) {
+	return b.transcript(learner, cursor, limit, false)
+}
+
+func (b *Bank) transcript(learner, cursor string, limit int, decode bool) (*Transcript, error) {
 	start, err := ledger.ParseCursor(cursor)
 	if err != nil {
 		return nil, errorf(CodeInvalid, "bad cursor")
@@ -323,7 +357,7 @@ func (b *Bank) Transcript(learner, cursor string, limit int) (*Transcript, error
 			return err
 		}
 		for _, seq := range seqs {
-			if err := addToTranscript(tr, r, s, seq); err != nil {
+			if err := addToTranscript(tr, r, s, seq, decode); err != nil {
 				return err
 			}
 		}
@@ -337,7 +371,7 @@ func (b *Bank) Transcript(learner, cursor string, limit int) (*Transcript, error
 	return tr, nil
 }
 
-func addToTranscript(tr *Transcript, r *ledger.Reader, s store, seq uint64) error {
+func addToTranscript(tr *Transcript, r *ledger.Reader, s store, seq uint64, decode bool) error {
 	b, err := r.Entry(seq)
 	if err != nil {
 		return err
@@ -350,8 +384,10 @@ func addToTranscript(tr *Transcript, r *ledger.Reader, s store, seq uint64) erro
 	switch e.Type {
 	case TypeOutcomeRecorded:
 		var o Outcome
-		if err := jsonUnmarshal(e.Content, &o); err != nil {
-			return err
+		if decode {
+			if err := jsonUnmarshal(e.Content, &o); err != nil {
+				return err
+			}
 		}
 		// Only the status is wanted: decoding the whole state took as long
 		// as decoding the outcome.
@@ -365,7 +401,11 @@ func addToTranscript(tr *Transcript, r *ledger.Reader, s store, seq uint64) erro
 		if st != nil && st.Revoked {
 			status = "revoked"
 		}
-		tr.Outcomes = append(tr.Outcomes, TranscriptOutcome{Seq: seq, RecordedAt: at, Status: status, Outcome: o})
+		to := TranscriptOutcome{Seq: seq, RecordedAt: at, Status: status, Outcome: o}
+		if !decode {
+			to.stored = e.Content
+		}
+		tr.Outcomes = append(tr.Outcomes, to)
 	case TypeConversionGranted:
 		cs, err := getJSON[conversionState](s, convKey(seq))
 		if err != nil {

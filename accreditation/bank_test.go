@@ -2,6 +2,9 @@ package accreditation
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
 	"testing"
 )
 
@@ -74,4 +77,53 @@ func TestWalkThrough(t *testing.T) {
 		t.Fatalf("audit page %+v %v", page, err)
 	}
 	b.checkReplay(t)
+}
+
+// TestTranscriptStoredJSON: a transcript read for writing as JSON writes
+// the same document as one decoded in full.
+func TestTranscriptStoredJSON(t *testing.T) {
+	b := newTestBank(t)
+	inst := b.institution(t, "univ.example")
+	for i := range 5 {
+		o := outcome("L1", fmt.Sprintf("k%d", i))
+		o.Unit.Title = "Networks <&> \"systems\" — é"
+		if i == 2 {
+			o.Result.Passed = new(bool)
+		}
+		b.post(t, inst, o)
+	}
+	if _, err := b.Revoke(context.Background(), inst, 3, "error"); err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{2, 100} {
+		decoded, err := b.Transcript("L1", "", limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := b.TranscriptStored("L1", "", limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stored.Outcomes) > 0 && stored.Outcomes[0].Learner != "" {
+			t.Fatal("TranscriptStored decoded the outcomes")
+		}
+		want, err := json.Marshal(decoded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := json.Marshal(stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w, g any
+		if err := json.Unmarshal(want, &w); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Fatalf("stored transcript is not JSON: %v\n%s", err, got)
+		}
+		if !reflect.DeepEqual(w, g) {
+			t.Fatalf("limit %d: stored transcript\n%s\nwant\n%s", limit, got, want)
+		}
+	}
 }

@@ -358,7 +358,7 @@ func (h *Handler) transcript(w http.ResponseWriter, r *http.Request, a actor) {
 	if !ok {
 		return
 	}
-	tr, err := h.bank.Transcript(learner, cursor, limit)
+	tr, err := h.bank.TranscriptStored(learner, cursor, limit)
 	if err != nil {
 		writeError(w, err)
 		return
