@@ -111,19 +111,42 @@ func TestTranscriptStoredJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := json.Marshal(stored)
+		marshalled, err := json.Marshal(stored)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var w, g any
+		appended, err := stored.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w any
 		if err := json.Unmarshal(want, &w); err != nil {
 			t.Fatal(err)
 		}
-		if err := json.Unmarshal(got, &g); err != nil {
-			t.Fatalf("stored transcript is not JSON: %v\n%s", err, got)
+		for _, got := range [][]byte{marshalled, appended} {
+			var g any
+			if err := json.Unmarshal(got, &g); err != nil {
+				t.Fatalf("stored transcript is not JSON: %v\n%s", err, got)
+			}
+			if !reflect.DeepEqual(w, g) {
+				t.Fatalf("limit %d: stored transcript\n%s\nwant\n%s", limit, got, want)
+			}
 		}
-		if !reflect.DeepEqual(w, g) {
-			t.Fatalf("limit %d: stored transcript\n%s\nwant\n%s", limit, got, want)
+	}
+}
+
+// TestStateRevoked: the revoked check on stored bytes says what decoding
+// the state says, whatever the strings in it hold.
+func TestStateRevoked(t *testing.T) {
+	for _, revoked := range []bool{false, true} {
+		for _, text := range []string{"0613", `x,"revoked":true`, `,\"revoked\":true`} {
+			s := memStore{}
+			if err := putJSON(s, "out/1", outcomeState{Seq: 1, Learner: "L1", Field: text, Revoked: revoked, UsedBy: []use{{Conversion: 9}}}); err != nil {
+				t.Fatal(err)
+			}
+			if got := stateRevoked(s["out/1"]); got != revoked {
+				t.Fatalf("stateRevoked(%s) = %v, want %v", s["out/1"], got, revoked)
+			}
 		}
 	}
 }

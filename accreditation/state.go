@@ -1,6 +1,7 @@
 package accreditation
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -157,6 +158,13 @@ type outcomeState struct {
 	// UsedBy lists the conversions in force that used the outcome.
 	UsedBy []use `json:"used_by,omitempty"`
 }
+
+// stateRevoked reports whether an outcome's stored state says it is revoked,
+// without decoding it, which took as long as the rest of a transcript line.
+// The state is always written by putJSON as compact JSON, where the member
+// "revoked" is present and `,"revoked":true` cannot occur inside a string
+// (every quote there is escaped).
+func stateRevoked(b []byte) bool { return bytes.Contains(b, []byte(`,"revoked":true`)) }
 
 type use struct {
 	Conversion uint64 `json:"conversion"`

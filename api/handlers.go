@@ -25,10 +25,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		writeProblem(w, http.StatusInternalServerError, "internal", "Internal error", "")
 		return
 	}
+	writeJSONBytes(w, status, buf.Bytes())
+}
+
+// writeJSONBytes writes a JSON document already encoded.
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(b)
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request, _ actor) {
@@ -363,7 +368,12 @@ func (h *Handler) transcript(w http.ResponseWriter, r *http.Request, a actor) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, tr)
+	b, err := tr.AppendJSON(make([]byte, 0, 1024+700*len(tr.Outcomes)))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSONBytes(w, http.StatusOK, append(b, '\n'))
 }
 
 func (h *Handler) balance(w http.ResponseWriter, r *http.Request, a actor) {
