@@ -253,6 +253,16 @@ func Open(opts Options) (*Ledger, error) {
 // unrefs it (po.Cache.Unref()) once the store is open.
 func StoreOptions(cacheBytes int64) *pebble.Options { return storeOptions(nil, cacheBytes) }
 
+// maxOpenFiles is how many files Pebble may keep open: most of what the
+// process may open, less room for connections and the rest.
+func maxOpenFiles() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur < 2000 {
+		return 1000
+	}
+	return int(min(rl.Cur-1000, 1<<16))
+}
+
 // valueSeparationMinimum is the smallest value stored in a blob file: entries
 // are bigger, the state and index values smaller.
 const valueSeparationMinimum = 256
@@ -271,6 +281,11 @@ func storeOptions(fs vfs.FS, cacheBytes int64) *pebble.Options {
 		// StateWrite.Append relies on merges concatenating; the merger's
 		// name is stored with the data, so it can never change.
 		Merger: pebble.DefaultMerger,
+		// Pebble's default of 1,000 open files is reached near ten million
+		// entries (tables and blob files), and past it every read may open
+		// a file again and reread its index and filter: transcripts, whose
+		// entries lie all over the ledger, slowed down by half.
+		MaxOpenFiles: maxOpenFiles(),
 	}
 	// Bloom filters spare the point lookups that usually miss (a new
 	// idempotency key, a learner's first outcome) a read of every table.

@@ -28,6 +28,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -44,6 +45,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -79,7 +81,9 @@ type benchFlags struct {
 	singles, batches          int
 	batchSize                 int
 	preload, learners         int
+	readers                   string
 	jsonOut, cpuProfile       string
+	memProfile                string
 	phases                    string
 	enforce                   bool
 }
@@ -102,8 +106,10 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.batchSize, "batch-size", 1000, "outcomes per batch post")
 	fs.IntVar(&f.preload, "preload", 0, "first fill the ledger with this many outcomes through the batch path")
 	fs.IntVar(&f.learners, "learners", 100, "learners whose transcripts are read; each gets ~200 outcomes spread over the fill")
+	fs.StringVar(&f.readers, "readers", "", "on a kept --dir: read the transcripts of the learners an earlier run seeded (its run id, printed in its report) instead of seeding new ones")
 	fs.StringVar(&f.jsonOut, "json", "", "also write the figures to this file as JSON")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phases to this file")
+	fs.StringVar(&f.memProfile, "memprofile", "", "write allocation profiles to this file (after the phases) and FILE.base (before them), for go tool pprof -diff_base")
 	fs.StringVar(&f.phases, "phases", strings.Join(benchPhaseNames, ","), "comma-separated phases to run (single, batch, transcript, proof), e.g. to profile one of them")
 	fs.BoolVar(&f.enforce, "enforce", false, "exit with status 1 when a target is missed")
 	if err := parse(fs, args); err != nil {
@@ -120,6 +126,8 @@ func bench(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--batch-size must be 1 to %d", accreditation.MaxBatch)
 	case f.learners < 1:
 		return errors.New("--learners must be at least 1")
+	case f.readers != "" && !benchRunID.MatchString(f.readers):
+		return fmt.Errorf("--readers %q: want the 8 hex digits of a run id", f.readers)
 	case f.url != "" && f.token == "":
 		return errors.New("--url needs --token ADMIN_TOKEN")
 	case f.url == "" && f.token != "":
@@ -167,10 +175,11 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	defer c.closeLean()
 	prog := newBenchProgress(stderr)
 
-	w, err := newBenchWorkload(ctx, c, admin, f.audience, f.learners)
+	w, err := newBenchWorkload(ctx, c, admin, f.audience, f.learners, f.readers)
 	if err != nil {
 		return err
 	}
+	rep.Run, rep.ReadersOf = w.run, cmp.Or(f.readers, w.run)
 	before := c.scrape(ctx)
 	rep.SizeBefore = before.size
 
@@ -181,6 +190,11 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	}
 	rep.Fill = fill
 
+	if f.memProfile != "" {
+		if err := benchWriteAllocs(f.memProfile + ".base"); err != nil {
+			return err
+		}
+	}
 	if f.cpuProfile != "" {
 		pf, err := os.Create(f.cpuProfile)
 		if err != nil {
@@ -293,6 +307,11 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	if f.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
+	if f.memProfile != "" {
+		if err := benchWriteAllocs(f.memProfile); err != nil {
+			return err
+		}
+	}
 	rep.SizeAfter = c.scrape(ctx).size
 
 	rep.print(stdout)
@@ -313,6 +332,19 @@ func bench(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// benchWriteAllocs writes the allocation profile so far to name.
+func benchWriteAllocs(name string) error {
+	pf, err := os.Create(name)
+	if err != nil {
+		return fmt.Errorf("--memprofile: %v", err)
+	}
+	defer pf.Close()
+	if err := pprof.Lookup("allocs").WriteTo(pf, 0); err != nil {
+		return fmt.Errorf("--memprofile: %v", err)
+	}
+	return pf.Close()
 }
 
 // ---------------------------------------------------------------------------
@@ -628,15 +660,27 @@ type benchWorkload struct {
 	run     string // random, so idempotency keys and learners are new each run
 	insts   []*benchInst
 	readers []string // the transcript learners
-	n       atomic.Uint64
+	// readersOf is the earlier run whose learners are read, or "".
+	readersOf string
+	n         atomic.Uint64
 }
 
-func newBenchWorkload(ctx context.Context, c *benchClient, admin, aud string, learners int) (*benchWorkload, error) {
+// benchRunID is the form of a run id: random, so that each run's
+// idempotency keys, institutions and learners are new.
+var benchRunID = regexp.MustCompile(`^[0-9a-f]{8}$`)
+
+// newBenchWorkload registers this run's institutions. Its transcript learners
+// are new ones (seeded by fill) unless readersOf names an earlier run, whose
+// seeded learners are read instead.
+func newBenchWorkload(ctx context.Context, c *benchClient, admin, aud string, learners int, readersOf string) (*benchWorkload, error) {
 	var rb [4]byte
 	binary.LittleEndian.PutUint32(rb[:], rand.Uint32())
-	w := &benchWorkload{run: hex.EncodeToString(rb[:])}
+	w := &benchWorkload{run: hex.EncodeToString(rb[:]), readersOf: readersOf}
+	if readersOf == "" {
+		readersOf = w.run
+	}
 	for i := range learners {
-		w.readers = append(w.readers, fmt.Sprintf("T%s-%05d", w.run, i))
+		w.readers = append(w.readers, fmt.Sprintf("T%s-%05d", readersOf, i))
 	}
 	for i := range benchInstitutions {
 		k, err := api.GenerateKey("EdDSA")
@@ -769,7 +813,13 @@ func (w *benchWorkload) postBatch(ctx context.Context, c *benchClient, wk, n int
 // learner's would.
 func (w *benchWorkload) fill(ctx context.Context, c *benchClient, prog *benchProgress, preload, size, clients int) (benchFill, error) {
 	seeds := len(w.readers) * benchPerLearner
+	if w.readersOf != "" {
+		seeds = 0 // seeded by that run
+	}
 	total := max(preload, seeds)
+	if total == 0 {
+		return benchFill{}, nil
+	}
 	batches := (total + size - 1) / size
 	learnerOf := func(i int) string {
 		// Item i is the j-th seed when ⌊(i+1)·S/T⌋ steps past ⌊i·S/T⌋.
@@ -1098,6 +1148,8 @@ type benchReport struct {
 	BatchSize    int          `json:"batch_size"`
 	PhaseSeconds float64      `json:"phase_seconds"`
 	Learners     int          `json:"transcript_learners"`
+	Run          string       `json:"run"`
+	ReadersOf    string       `json:"readers_of_run"`
 	SizeBefore   uint64       `json:"ledger_size_before"`
 	SizeAfter    uint64       `json:"ledger_size_after"`
 	Fill         benchFill    `json:"fill"`
@@ -1110,6 +1162,7 @@ func (r *benchReport) print(w io.Writer) {
 		fmt.Fprintf(w, " %s", r.URL)
 	}
 	fmt.Fprintf(w, ", GOMAXPROCS=%d, %d clients (%d for batches of %d)\n", r.GOMAXPROCS, r.Clients, r.BatchClients, r.BatchSize)
+	fmt.Fprintf(w, "run %s, transcripts of the learners run %s seeded (--readers %[2]s reads them again on a kept --dir)\n", r.Run, r.ReadersOf)
 	fmt.Fprintf(w, "ledger: %d entries before, %d after; fill: %d outcomes in %.1fs (%.0f/s)\n",
 		r.SizeBefore, r.SizeAfter, r.Fill.Outcomes, r.Fill.Seconds, r.Fill.PerSec)
 	fmt.Fprintf(w, "%-11s %9s %11s %12s %8s %8s %9s %12s %7s  %s\n",
