@@ -243,7 +243,7 @@ func syncDir(dir string) error {
 // verifyBackup opens the backup read-only and verifies it.
 func verifyBackup(dest, origin string, prog *progressBar) (*ledger.Report, error) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	l, err := openLedger(dest, origin, true, log, nil)
+	l, err := openLedger(dest, origin, true, log, nil, 0)
 	if err != nil {
 		return nil, err
 	}

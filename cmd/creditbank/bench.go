@@ -82,6 +82,7 @@ type benchFlags struct {
 	batchSize                 int
 	preload, learners         int
 	readers                   string
+	cacheMiB                  int
 	jsonOut, cpuProfile       string
 	memProfile                string
 	phases                    string
@@ -106,6 +107,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.batchSize, "batch-size", 1000, "outcomes per batch post")
 	fs.IntVar(&f.preload, "preload", 0, "first fill the ledger with this many outcomes through the batch path")
 	fs.IntVar(&f.learners, "learners", 100, "learners whose transcripts are read; each gets ~200 outcomes spread over the fill")
+	fs.IntVar(&f.cacheMiB, "cache-mb", 256, "block cache of the in-process server's store in MiB (as serve --cache-mb; raw Pebble keeps 256)")
 	fs.StringVar(&f.readers, "readers", "", "on a kept --dir: read the transcripts of the learners an earlier run seeded (its run id, printed in its report) instead of seeding new ones")
 	fs.StringVar(&f.jsonOut, "json", "", "also write the figures to this file as JSON")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phases to this file")
@@ -126,6 +128,8 @@ func bench(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--batch-size must be 1 to %d", accreditation.MaxBatch)
 	case f.learners < 1:
 		return errors.New("--learners must be at least 1")
+	case f.cacheMiB < 8:
+		return errors.New("--cache-mb must be at least 8")
 	case f.readers != "" && !benchRunID.MatchString(f.readers):
 		return fmt.Errorf("--readers %q: want the 8 hex digits of a run id", f.readers)
 	case f.url != "" && f.token == "":
@@ -161,7 +165,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 		BatchSize: f.batchSize, PhaseSeconds: f.duration.Seconds(), Learners: f.learners}
 	base, admin := f.url, f.token
 	if f.url == "" {
-		srv, err := startBenchServer(work, f.audience)
+		srv, err := startBenchServer(work, f.audience, int64(f.cacheMiB)<<20)
 		if err != nil {
 			return err
 		}
@@ -356,11 +360,11 @@ type benchServer struct {
 	srv        *http.Server
 }
 
-func startBenchServer(dir, audience string) (*benchServer, error) {
+func startBenchServer(dir, audience string, cacheBytes int64) (*benchServer, error) {
 	// The access log is formatted as in `serve` and thrown away.
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	metrics := api.NewMetrics()
-	l, err := openLedger(dir, ledger.DefaultOrigin, false, log, metrics.ObserveGroup)
+	l, err := openLedger(dir, ledger.DefaultOrigin, false, log, metrics.ObserveGroup, cacheBytes)
 	if err != nil {
 		return nil, err
 	}

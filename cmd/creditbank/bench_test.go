@@ -70,7 +70,7 @@ func TestBenchSmoke(t *testing.T) {
 
 	t.Run("url", func(t *testing.T) {
 		dir := t.TempDir()
-		srv, err := startBenchServer(filepath.Join(dir, "server"), "creditbank")
+		srv, err := startBenchServer(filepath.Join(dir, "server"), "creditbank", 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -113,6 +113,11 @@ type Config struct {
 	// may sign admin, regulator and learner tokens:
 	// [{"issuer":"https://idp.example","keys":[JWK, ...]}].
 	TrustedIssuers string
+	// CacheMiB is the size of the store's block cache in MiB. Reads of a
+	// large ledger (proofs, transcripts of lifelong learners) miss it once
+	// the Merkle hashes and indexes outgrow it: at ten million entries the
+	// stored hashes alone are about 800 MiB.
+	CacheMiB int
 }
 
 func (c *Config) tokenFlags(fs *flag.FlagSet) {
@@ -208,6 +213,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.TrustedIssuers, "trusted-issuers", "", "JSON file of other token issuers and their public keys")
 	fs.Float64Var(&cfg.InstitutionRate, "institution-rate", 1000, "requests per second each institution may make on average (0: no limit)")
 	fs.IntVar(&cfg.InstitutionBurst, "institution-burst", 2000, "requests each institution may make at once")
+	fs.IntVar(&cfg.CacheMiB, "cache-mb", 256, "size of the store's block cache in MiB")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -217,9 +223,12 @@ func serve(args []string, stderr io.Writer) error {
 	if cfg.InstitutionRate < 0 || cfg.InstitutionRate > 0 && cfg.InstitutionBurst < 1 {
 		return errors.New("--institution-rate must be 0 or more, with --institution-burst at least 1")
 	}
+	if cfg.CacheMiB < 8 || cfg.CacheMiB > 1<<20 {
+		return fmt.Errorf("--cache-mb %d: want 8 to %d", cfg.CacheMiB, 1<<20)
+	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	metrics := api.NewMetrics()
-	l, err := openLedger(cfg.Data, cfg.Origin, false, log, metrics.ObserveGroup)
+	l, err := openLedger(cfg.Data, cfg.Origin, false, log, metrics.ObserveGroup, int64(cfg.CacheMiB)<<20)
 	if err != nil {
 		return err
 	}
@@ -298,8 +307,9 @@ func newHTTPServer(h http.Handler, t timeouts) *http.Server {
 }
 
 // openLedger opens the ledger in data, creating the folder and its keys on
-// first use (unless readOnly).
-func openLedger(data, origin string, readOnly bool, log *slog.Logger, onGroup func(ledger.GroupStats)) (*ledger.Ledger, error) {
+// first use (unless readOnly), with a block cache of cacheBytes (the
+// ledger's default when 0).
+func openLedger(data, origin string, readOnly bool, log *slog.Logger, onGroup func(ledger.GroupStats), cacheBytes int64) (*ledger.Ledger, error) {
 	store := filepath.Join(data, "ledger")
 	if readOnly {
 		if _, err := os.Stat(store); err != nil {
@@ -316,7 +326,7 @@ func openLedger(data, origin string, readOnly bool, log *slog.Logger, onGroup fu
 	if err != nil {
 		return nil, err
 	}
-	l, err := ledger.Open(ledger.Options{Dir: store, Keys: keys, ReadOnly: readOnly, Logger: log, OnGroup: onGroup})
+	l, err := ledger.Open(ledger.Options{Dir: store, Keys: keys, ReadOnly: readOnly, Logger: log, OnGroup: onGroup, CacheBytes: cacheBytes})
 	if err != nil {
 		if errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN) {
 			return nil, fmt.Errorf("data folder %s is in use by another process: %v", data, err)

@@ -120,6 +120,7 @@ func TestCommandErrors(t *testing.T) {
 		{"no command", nil, "no command given"},
 		{"unknown command", []string{"frobnicate"}, "unknown command"},
 		{"bad addr", []string{"serve", "--data", t.TempDir(), "--addr", "nope"}, "--addr"},
+		{"tiny cache", []string{"serve", "--data", t.TempDir(), "--cache-mb", "1"}, "--cache-mb 1: want 8 to"},
 		{"data in use", []string{"serve", "--data", data, "--addr", freeAddr(t)}, "in use by another process"},
 		{"bad role", []string{"token", "--data", data, "--role", "king", "--sub", "x"}, "--role"},
 		{"long ttl", []string{"sign", "--key", "k", "--iss", "a.example", "--ttl", "11m"}, "--ttl"},

@@ -251,7 +251,7 @@ func (s storeProver) inclusion(index, size uint64) ([]tlog.Hash, error) {
 
 func verifyData(ctx context.Context, data, origin, key string, since []byte, prog *progressBar) (*audit, error) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	l, err := openLedger(data, origin, true, log, nil)
+	l, err := openLedger(data, origin, true, log, nil, 0)
 	if err != nil {
 		return nil, err
 	}
