@@ -137,6 +137,11 @@ func DecodeEntry(b []byte) (Entry, error) {
 	if e, ok := decodeCanonicalEntry(b); ok {
 		return e, nil
 	}
+	return decodeEntryJSON(b)
+}
+
+// decodeEntryJSON decodes entry bytes as JSON, whatever their layout.
+func decodeEntryJSON(b []byte) (Entry, error) {
 	var raw struct {
 		Seq        uint64          `json:"seq"`
 		Type       string          `json:"type"`

@@ -213,41 +213,19 @@ func bench(args []string, stdout, stderr io.Writer) error {
 
 	if run["single"] {
 		// 1. Single posts, then raw Pebble single synced commits.
-		m0 := c.scrape(ctx)
-		single, err := benchLoad(ctx, prog, "single POST", f.clients, f.singles, f.duration, func(wk int, _ *rand.Rand) (int, error) {
-			return 1, w.postSingle(ctx, c, wk)
-		})
-		if err != nil {
-			return fmt.Errorf("single posts: %v", err)
-		}
-		singleShape := benchShapeOf(m0, c.scrape(ctx))
-		rawSingle, err := benchRawRun(ctx, prog, work, w, "raw single commit", f.clients, 1, f.singles, f.duration, singleShape)
+		p, err := benchWritePhase(ctx, prog, c, work, w, "single", f.clients, 1, f.singles, f.duration, 0.3, 25)
 		if err != nil {
 			return err
 		}
-		p1 := benchPhaseOf("single", "outcomes", single)
-		p1.Raw, p1.Shape = &rawSingle, &singleShape
-		p1.compare(0.3, 25)
-		rep.Phases = append(rep.Phases, p1)
+		rep.Phases = append(rep.Phases, p)
 	}
 	if run["batch"] {
 		// 2. Batch posts, then raw Pebble batches of the same shape.
-		m0 := c.scrape(ctx)
-		batch, err := benchLoad(ctx, prog, "batch POST", f.batchClients, f.batches, f.duration, func(wk int, _ *rand.Rand) (int, error) {
-			return f.batchSize, w.postBatch(ctx, c, wk, f.batchSize, nil)
-		})
-		if err != nil {
-			return fmt.Errorf("batch posts: %v", err)
-		}
-		batchShape := benchShapeOf(m0, c.scrape(ctx))
-		rawBatch, err := benchRawRun(ctx, prog, work, w, "raw batch commit", f.batchClients, f.batchSize, f.batches, f.duration, batchShape)
+		p, err := benchWritePhase(ctx, prog, c, work, w, "batch", f.batchClients, f.batchSize, f.batches, f.duration, 0.5, 0)
 		if err != nil {
 			return err
 		}
-		p2 := benchPhaseOf("batch", "outcomes", batch)
-		p2.Raw, p2.Shape = &rawBatch, &batchShape
-		p2.compare(0.5, 0)
-		rep.Phases = append(rep.Phases, p2)
+		rep.Phases = append(rep.Phases, p)
 	}
 	if run["transcript"] {
 		// 3. Transcripts while writes go on.
@@ -336,6 +314,34 @@ func bench(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// benchWritePhase has clients post outcomes, per per post, for count posts
+// or dur; then raw Pebble commits the same keys and bytes per outcome, per
+// per commit, from as many goroutines; and it compares the two against a
+// ratio of at least min and, when maxP99 is positive, a p99 of at most
+// maxP99 ms.
+func benchWritePhase(ctx context.Context, prog *benchProgress, c *benchClient, work string, w *benchWorkload, name string,
+	clients, per, count int, dur time.Duration, min, maxP99 float64) (benchPhase, error) {
+	m0 := c.scrape(ctx)
+	side, err := benchLoad(ctx, prog, name+" POST", clients, count, dur, func(wk int, _ *rand.Rand) (int, error) {
+		if per == 1 {
+			return 1, w.postSingle(ctx, c, wk)
+		}
+		return per, w.postBatch(ctx, c, wk, per, nil)
+	})
+	if err != nil {
+		return benchPhase{}, fmt.Errorf("%s posts: %v", name, err)
+	}
+	shape := benchShapeOf(m0, c.scrape(ctx))
+	raw, err := benchRawRun(ctx, prog, work, w, "raw "+name+" commit", clients, per, count, dur, shape)
+	if err != nil {
+		return benchPhase{}, err
+	}
+	p := benchPhaseOf(name, "outcomes", side)
+	p.Raw, p.Shape = &raw, &shape
+	p.compare(min, maxP99)
+	return p, nil
 }
 
 // benchWriteAllocs writes the allocation profile so far to name.
