@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -43,6 +44,8 @@ type Handler struct {
 	router  *mux.Router
 	metrics *Metrics
 	limit   *limiter
+	// longReads admits transcript and audit reads a few at a time.
+	longReads chan struct{}
 }
 
 // anyone marks a route that needs no token; anyToken one that takes any
@@ -104,7 +107,7 @@ func New(cfg Config) *Handler {
 	// redirect a POST) and no decoding of %2F into a separator.
 	h := &Handler{bank: cfg.Bank, ledger: cfg.Bank.Ledger(), auth: cfg.Auth, log: cfg.Log,
 		router: mux.NewRouter().SkipClean(true).UseEncodedPath(), metrics: cfg.Metrics,
-		limit: newLimiter(cfg.InstitutionRate, nil)}
+		limit: newLimiter(cfg.InstitutionRate, nil), longReads: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
 	if h.metrics == nil {
 		h.metrics = NewMetrics()
 	}

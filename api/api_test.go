@@ -1,11 +1,14 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -188,5 +191,49 @@ func TestRecordedAtIgnored(t *testing.T) {
 	o["recorded_at"] = "2000-01-01T00:00:00Z"
 	if resp, body := s.do(t, "POST", "/v1/outcomes", tok, o); resp.StatusCode != 200 {
 		t.Fatalf("replay with another recorded_at: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestLongReadSlots: transcript reads take a slot each and give it back,
+// wait while every slot is taken, and stop waiting when the client goes.
+func TestLongReadSlots(t *testing.T) {
+	s := newTestServer(t)
+	admin := s.token(t, "admin", "ops")
+	for i := range cap(s.handler.longReads) + 3 {
+		if resp, body := s.do(t, "GET", "/v1/learners/L1/transcript", admin, nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("read %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	for range cap(s.handler.longReads) {
+		s.handler.longReads <- struct{}{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/v1/learners/L1/transcript", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a read was answered (%d) while every slot was taken", resp.StatusCode)
+	}
+	done := make(chan int)
+	go func() {
+		resp, _ := s.do(t, "GET", "/v1/learners/L1/transcript", admin, nil)
+		done <- resp.StatusCode
+	}()
+	time.Sleep(100 * time.Millisecond)
+	<-s.handler.longReads // one slot frees
+	select {
+	case code := <-done:
+		if code != http.StatusOK {
+			t.Fatalf("read after a slot freed: %d", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a read still waits after a slot freed")
+	}
+	for range cap(s.handler.longReads) - 1 {
+		<-s.handler.longReads
+	}
+	if n := len(s.handler.longReads); n != 0 {
+		t.Fatalf("%d slots still taken after every read ended", n)
 	}
 }

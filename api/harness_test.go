@@ -24,6 +24,7 @@ type testServer struct {
 	auth     *Authenticator
 	metrics  *Metrics
 	tokenKey PrivateKey
+	handler  *Handler
 }
 
 const testAudience = "creditbank"
@@ -49,9 +50,10 @@ func newTestServer(t testing.TB) *testServer {
 	pub, _ := tk.Public()
 	bank := accreditation.New(l)
 	auth := NewAuthenticator(testAudience, []Issuer{{Name: "creditbank", Keys: map[string]accreditation.PublicJWK{tk.Kid: pub}}}, bank, nil)
-	srv := httptest.NewServer(New(Config{Bank: bank, Auth: auth, Log: log, Metrics: metrics}))
+	h := New(Config{Bank: bank, Auth: auth, Log: log, Metrics: metrics})
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &testServer{Server: srv, ledger: l, bank: bank, auth: auth, metrics: metrics, tokenKey: tk}
+	return &testServer{Server: srv, ledger: l, bank: bank, auth: auth, metrics: metrics, tokenKey: tk, handler: h}
 }
 
 // token issues a service token.
