@@ -469,14 +469,12 @@ func (c convertCmd) decide(t *tx) (any, error) {
 	if err := rule.validOn(date); err != nil {
 		return nil, err
 	}
-	seqs := c.Req.Outcomes
-	if seqs == nil {
-		prefix := loutPrefix(c.Req.Learner)
-		err := t.scan(prefix, func(k string) bool {
-			var seq uint64
-			if _, err := fmt.Sscanf(k[len(prefix):], "%016x", &seq); err == nil {
-				seqs = append(seqs, seq)
-			}
+	seqs, every := c.Req.Outcomes, c.Req.Outcomes == nil
+	if every {
+		// The learner's entries in seq order; those that are not outcomes
+		// have no outcome state and are left out below.
+		err := t.v.Index(IndexLearner, c.Req.Learner, 0, func(seq uint64) bool {
+			seqs = append(seqs, seq)
 			return true
 		})
 		if err != nil {
@@ -486,6 +484,9 @@ func (c convertCmd) decide(t *tx) (any, error) {
 	cands, err := candidates(t, c.Req.Learner, rule.Target, seqs)
 	if err != nil {
 		return nil, err
+	}
+	if every {
+		cands = slices.DeleteFunc(cands, func(c Candidate) bool { return !c.Found })
 	}
 	already, err := getAmount(t, grantedKey(c.Req.Learner, rule.ID))
 	if err != nil {

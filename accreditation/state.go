@@ -119,7 +119,8 @@ const instPrefix = "inst/"
 //
 //	inst/<id>                 Institution
 //	out/<seq>                 outcomeState
-//	lout/<learner>/<seq>      "" (the learner's outcomes, in seq order)
+//	lout/<learner>/<seq>      "" (the learner's outcomes), from stores written
+//	                          before the learner index served for them
 //	rule/<id>                 ruleHead
 //	rulev/<id>/<version>      Rule
 //	conv/<seq>                conversionState
@@ -128,12 +129,8 @@ const instPrefix = "inst/"
 //	bal/<learner>             Balance as JSON, from stores written before
 //	                          the changes were appended; never written now
 //	posted/<inst>/<learner>   "1" (the institution posted for the learner)
-func instKey(id string) string         { return instPrefix + id }
-func outKey(seq uint64) string         { return fmt.Sprintf("out/%016x", seq) }
-func loutPrefix(learner string) string { return "lout/" + learner + "/" }
-func loutKey(learner string, seq uint64) string {
-	return fmt.Sprintf("%s%016x", loutPrefix(learner), seq)
-}
+func instKey(id string) string               { return instPrefix + id }
+func outKey(seq uint64) string               { return fmt.Sprintf("out/%016x", seq) }
 func ruleKey(id string) string               { return "rule/" + id }
 func ruleVersionKey(id string, v int) string { return fmt.Sprintf("rulev/%s/%08d", id, v) }
 func convKey(seq uint64) string              { return fmt.Sprintf("conv/%016x", seq) }
@@ -321,7 +318,6 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		if err := putJSON(s, outKey(e.Seq), st); err != nil {
 			return err
 		}
-		s.put(loutKey(o.Learner, e.Seq), []byte{})
 		s.put(postedKey(o.Institution, o.Learner), []byte("1"))
 		return addCreditsDelta(s, o.Learner, o.Sector, o.Level, o.StandardCredits)
 	case TypeOutcomeRevoked:

@@ -126,7 +126,9 @@ func (t *tx) emitEncoded(typ string, actor Actor, c json.RawMessage, decoded any
 	if err := applyDecoded(t, e, decoded); err != nil {
 		return 0, err
 	}
-	t.records = append(t.records, ledger.Record{Type: typ, Actor: e.Actor, Content: c, Index: index, Idempotency: idem})
+	// Outcomes are most of the ledger and nothing lists them by type.
+	t.records = append(t.records, ledger.Record{Type: typ, Actor: e.Actor, Content: c, Index: index, Idempotency: idem,
+		Unlisted: typ == TypeOutcomeRecorded})
 	if idem != nil {
 		t.idem[idem.Scope+"\x00"+idem.Key] = ledger.Idempotent{Seq: seq, Hash: idem.Hash}
 	}

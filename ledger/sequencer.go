@@ -69,8 +69,12 @@ type Record struct {
 	Actor   string
 	Content json.RawMessage // a compact JSON object; see MarshalContent
 	// Index lists the secondary indexes the entry goes under; every entry is
-	// also listed under {IndexType, Type}.
+	// also listed under {IndexType, Type} unless Unlisted.
 	Index []IndexKey
+	// Unlisted leaves the entry out of the index by type: for a type that
+	// makes up most of the ledger and that nothing lists by type, where the
+	// index would be one key more per entry for nothing.
+	Unlisted bool
 	// Idempotency, when set, records (Scope, Key) -> (seq, Hash) in the
 	// idempotency index. Checking it is the proposal's job (View.Idempotency).
 	Idempotency *IdempotencyKey
@@ -510,8 +514,10 @@ func (l *Ledger) writeEntry(b *pebble.Batch, seq uint64, data []byte, rec Record
 			return fmt.Errorf("batch: %w", err)
 		}
 	}
-	if err := b.Set(indexKey(IndexType, rec.Type, seq), nil, nil); err != nil {
-		return fmt.Errorf("batch: %w", err)
+	if !rec.Unlisted {
+		if err := b.Set(indexKey(IndexType, rec.Type, seq), nil, nil); err != nil {
+			return fmt.Errorf("batch: %w", err)
+		}
 	}
 	for _, k := range rec.Index {
 		if err := b.Set(indexKey(k.Name, k.Value, seq), nil, nil); err != nil {

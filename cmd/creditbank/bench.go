@@ -18,9 +18,9 @@ package main
 // commits for the same time the same keys and
 // bytes per outcome from as many goroutines: one batch per outcome after
 // phase 1, one batch per --batch-size outcomes after phase 2. Per outcome the
-// ledger writes 11 keys: the entry, ~2 stored Merkle hashes, 3 index keys
-// (type, learner, institution), the idempotency key and 4 state keys
-// (out/, lout/, posted/ set; bald/ merged); per synced group one tree head. The bytes are
+// ledger writes 9 keys: the entry, ~2 stored Merkle hashes, 2 index keys
+// (learner, institution), the idempotency key and 3 state keys (out/ and
+// posted/ set, bald/ merged); per synced group one tree head. The bytes are
 // measured, not guessed: /metrics gives the bytes of the ledger's batches and
 // the entries they held during the phase, and raw Pebble's entry values are
 // sized so that its batches weigh as much per outcome.
@@ -71,7 +71,7 @@ const (
 	benchTokenTTL     = 10 * time.Minute
 	benchTokenRenew   = 5 * time.Minute // institutions sign a new token this often
 	benchReadWriters  = 4               // clients posting while transcripts are read
-	benchKeysPerOut   = 11              // keys the ledger writes per outcome (see the top)
+	benchKeysPerOut   = 9               // keys the ledger writes per outcome (see the top)
 )
 
 type benchFlags struct {
@@ -1065,7 +1065,7 @@ func (r *benchRaw) add(b *pebble.Batch, buf []byte, seq uint64, learner, inst, i
 		o := int(uint64(idx)*32) & (1<<16 - 1)
 		set(buf, r.noise[o:o+32])
 	}
-	for _, kv := range [][2]string{{ledger.IndexType, accreditation.TypeOutcomeRecorded}, {accreditation.IndexLearner, learner}, {accreditation.IndexInstitution, inst}} {
+	for _, kv := range [][2]string{{accreditation.IndexLearner, learner}, {accreditation.IndexInstitution, inst}} {
 		buf = append(append(append(append(append(buf[:0], 'i'), kv[0]...), 0), kv[1]...), 0)
 		set(binary.BigEndian.AppendUint64(buf, seq), nil)
 	}
@@ -1078,7 +1078,6 @@ func (r *benchRaw) add(b *pebble.Batch, buf []byte, seq uint64, learner, inst, i
 		return hex.AppendEncode(b, x[:])
 	}
 	set(hex16(append(buf[:0], "sout/"...), seq), benchRawOut)
-	set(hex16(append(append(append(buf[:0], "slout/"...), learner...), '/'), seq), nil)
 	set(append(append(append(append(buf[:0], "sposted/"...), inst...), '/'), learner...), []byte("1"))
 	buf = append(append(buf[:0], "sbald/"...), learner...)
 	_ = b.Merge(buf, benchRawBalance, nil)
