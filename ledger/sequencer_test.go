@@ -826,3 +826,48 @@ func TestStateAppend(t *testing.T) {
 		t.Fatalf("after reopen: stored %q, want %q", got, want)
 	}
 }
+
+// sqCountIndex appends an entry under {learner, L1} and returns how many
+// entries the view listed there before it.
+type sqCountIndex struct{}
+
+func (sqCountIndex) Decide(v *View) (Effect, error) {
+	n := 0
+	if err := v.Index("learner", "L1", 0, func(uint64) bool { n++; return true }); err != nil {
+		return Effect{}, err
+	}
+	return Effect{Records: []Record{record("counted", "L1", n)}, Result: n}, nil
+}
+
+// TestViewIndexSeesGroup: a proposal's view lists the entries the earlier
+// proposals of its group indexed, as the domain relies on when it selects a
+// learner's outcomes.
+func TestViewIndexSeesGroup(t *testing.T) {
+	l := openTest(t, testOptions(t, nil, ""))
+	release := sqHold(t, l)
+	const n = 8
+	got := make([]int, n)
+	sizes := make([]uint64, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			rc, err := l.Append(context.Background(), sqCountIndex{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got[i], sizes[i] = rc.Result.(int), rc.Size
+		})
+	}
+	release(n)
+	wg.Wait()
+	if slices.Min(sizes) != slices.Max(sizes) {
+		t.Fatalf("the held proposals went into several groups (sizes %v)", sizes)
+	}
+	slices.Sort(got)
+	for i, g := range got {
+		if g != i {
+			t.Fatalf("proposals saw %v entries before them, want 0..%d each once", got, n-1)
+		}
+	}
+}
