@@ -571,41 +571,47 @@ type ckptWrite struct {
 // queued behind it. A reply is answered at once when the published
 // checkpoint already covers the durable head.
 func (l *Ledger) storeCheckpoint(reply chan ckptResult) {
+	signed, size, b, err := l.writeCheckpoint()
+	switch {
+	case err != nil && reply != nil:
+		reply <- ckptResult{err: err}
+	case err != nil:
+		l.log.Error("sign checkpoint", "err", err)
+	case b == nil:
+		if reply != nil {
+			reply <- ckptResult{signed: signed}
+		}
+	default:
+		l.syncq <- &syncing{ckpt: &ckptWrite{signed: signed, size: size, reply: reply}, batch: b, applied: l.lastCkpt}
+	}
+}
+
+// writeCheckpoint signs the durable head and applies the note to the store
+// without waiting for its sync, which the caller does; it returns no batch,
+// and the published checkpoint, when that already covers the head.
+func (l *Ledger) writeCheckpoint() (signed []byte, size uint64, b *pebble.Batch, err error) {
 	d := l.acquire()
 	h := d.head
 	d.release()
 	if p := l.ckpt.Load(); p != nil && l.ckptPub.Load() == h.size {
-		if reply != nil {
-			reply <- ckptResult{signed: *p}
-		}
-		return
+		return *p, h.size, nil, nil
 	}
-	fail := func(err error) {
-		if reply != nil {
-			reply <- ckptResult{err: err}
-			return
-		}
-		l.log.Error("sign checkpoint", "err", err)
-	}
-	signed, err := SignCheckpoint(Checkpoint{Origin: l.origin, Size: h.size, Root: h.root}, l.opts.Keys.Signer)
+	signed, err = SignCheckpoint(Checkpoint{Origin: l.origin, Size: h.size, Root: h.root}, l.opts.Keys.Signer)
 	if err != nil {
-		fail(err)
-		return
+		return nil, 0, nil, err
 	}
-	b := l.db.NewBatch()
+	b = l.db.NewBatch()
 	if err := b.Set(checkpointKey(h.size), signed, nil); err != nil {
 		b.Close()
-		fail(fmt.Errorf("batch: %w", err))
-		return
+		return nil, 0, nil, fmt.Errorf("batch: %w", err)
 	}
 	if err := l.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
 		b.Close()
-		fail(fmt.Errorf("%w: store checkpoint: %v", ErrUnavailable, err))
-		return
+		return nil, 0, nil, fmt.Errorf("%w: store checkpoint: %v", ErrUnavailable, err)
 	}
 	l.ckptSize = h.size
 	l.lastCkpt = time.Now()
-	l.syncq <- &syncing{ckpt: &ckptWrite{signed: signed, size: h.size, reply: reply}, batch: b, applied: l.lastCkpt}
+	return signed, h.size, b, nil
 }
 
 // publishCheckpoint makes a durable signed checkpoint over size the latest.
@@ -620,26 +626,14 @@ func (l *Ledger) publishCheckpoint(signed []byte, size uint64) {
 // the sequencer once syncLoop has ended; the head it signs is the durable
 // one, never a group still syncing.
 func (l *Ledger) signCheckpoint() ([]byte, error) {
-	d := l.acquire()
-	h := d.head
-	d.release()
-	if p := l.ckpt.Load(); p != nil && l.ckptPub.Load() == h.size {
-		return *p, nil
+	signed, size, b, err := l.writeCheckpoint()
+	if err != nil || b == nil {
+		return signed, err
 	}
-	signed, err := SignCheckpoint(Checkpoint{Origin: l.origin, Size: h.size, Root: h.root}, l.opts.Keys.Signer)
-	if err != nil {
-		return nil, err
-	}
-	b := l.db.NewBatch()
 	defer b.Close()
-	if err := b.Set(checkpointKey(h.size), signed, nil); err != nil {
-		return nil, fmt.Errorf("batch: %w", err)
-	}
-	if err := l.db.Apply(b, pebble.Sync); err != nil {
+	if err := b.SyncWait(); err != nil {
 		return nil, fmt.Errorf("%w: store checkpoint: %v", ErrUnavailable, err)
 	}
-	l.ckptSize = h.size
-	l.lastCkpt = time.Now()
-	l.publishCheckpoint(signed, h.size)
+	l.publishCheckpoint(signed, size)
 	return signed, nil
 }
