@@ -262,15 +262,11 @@ func putJSON(s store, key string, v any) error {
 }
 
 func getAmount(s store, key string) (Amount, error) {
-	b, err := s.get(key)
-	if err != nil || b == nil {
+	a, err := getJSON[Amount](s, key)
+	if err != nil || a == nil {
 		return 0, err
 	}
-	var a Amount
-	if err := json.Unmarshal(b, &a); err != nil {
-		return 0, fmt.Errorf("state %s: %w", key, err)
-	}
-	return a, nil
+	return *a, nil
 }
 
 func putAmount(s store, key string, a Amount) error {
