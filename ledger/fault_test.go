@@ -339,21 +339,25 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
+// sstableENOSPC fails every write and sync of an sstable with ENOSPC, as a
+// full disk does.
+func sstableENOSPC(op errorfs.Op) error {
+	if !strings.HasSuffix(op.Path, ".sst") {
+		return nil
+	}
+	switch op.Kind {
+	case errorfs.OpFileWrite, errorfs.OpFileWriteAt, errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo, errorfs.OpFilePreallocate:
+		return &os.PathError{Op: "write", Path: op.Path, Err: syscall.ENOSPC}
+	}
+	return nil
+}
+
 // TestBackgroundENOSPC fails the sstable writes of a flush with ENOSPC:
 // Pebble reports it as a background error, the ledger refuses appends with
 // ErrUnavailable while reads go on, and once the disk takes writes again the
 // retried flush succeeds and appends resume by themselves.
 func TestBackgroundENOSPC(t *testing.T) {
-	counter := &errorfs.Counter{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if !strings.HasSuffix(op.Path, ".sst") {
-			return nil
-		}
-		switch op.Kind {
-		case errorfs.OpFileWrite, errorfs.OpFileWriteAt, errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo, errorfs.OpFilePreallocate:
-			return &os.PathError{Op: "write", Path: op.Path, Err: syscall.ENOSPC}
-		}
-		return nil
-	})}
+	counter := &errorfs.Counter{Injector: errorfs.InjectorFunc(sstableENOSPC)}
 	toggle := &errorfs.Toggle{Injector: counter}
 	logs := &logBuffer{}
 	opts := testOptions(t, errorfs.Wrap(vfs.NewMem(), toggle), "db")
@@ -430,16 +434,7 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 // the failure lets writes resume without a restart.
 func TestCompactionENOSPCRecovers(t *testing.T) {
 	var armed atomic.Bool
-	toggle := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if !strings.HasSuffix(op.Path, ".sst") {
-			return nil
-		}
-		switch op.Kind {
-		case errorfs.OpFileWrite, errorfs.OpFileWriteAt, errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo, errorfs.OpFilePreallocate:
-			return &os.PathError{Op: "write", Path: op.Path, Err: syscall.ENOSPC}
-		}
-		return nil
-	})}
+	toggle := &errorfs.Toggle{Injector: errorfs.InjectorFunc(sstableENOSPC)}
 	fs := &spaceFS{FS: errorfs.Wrap(vfs.NewMem(), toggle)}
 	fs.total.Store(4 << 30)
 	fs.avail.Store(2 << 30)
