@@ -11,8 +11,10 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"creditbank/accreditation"
 )
@@ -351,4 +353,89 @@ func FuzzObjectHasMember(f *testing.F) {
 			t.Fatalf("objectHasMember(%q) = %v, %v; want %v, %v", data, isObject, has, wantObject, wantHas)
 		}
 	})
+}
+
+// outcomeSeeds are outcome bodies in the shapes the fast decoder reads and
+// in shapes it must leave to decodeStrict.
+var outcomeSeeds = []string{
+	`{"idempotency_key":"k1","learner":"L1","unit":{"code":"CS101","title":"Intro"},"sector":"degree","level":6,"field":"0613",` +
+		`"credits":{"amount":"3","system":"cn-credit"},"hours":48,"result":{"passed":true,"score":"86"},"completed_on":"2026-07-01"}`,
+	` { "learner" : "L1" , "unit" : { "title" : "程序设计基础" } , "recorded_at" : {"a":[1,null]}, "supersedes": 7 } `,
+	`{"evidence_sha256":"00ff","result":{"passed":false},"hours":-0,"level":-3}`,
+	`{"hours":null}`, `{"result":{"score":null}}`, `{"credits":{"amount":null}}`, `{"level":6.0}`, `{"level":1e2}`,
+	`{"level":"6"}`, `{"learner":"L\u0031"}`, `{"learner":1}`, `{"unit":[]}`, `{"extra":1}`, `{"ſector":"degree"}`,
+	`{"supersedes":-1}`, `{"supersedes":18446744073709551616}`, `{"level":9223372036854775808}`, `{"credits":{"amount":"7.555"}}`,
+	`{"credits":{"amount":7.5}}`, `{}`, `[]`, `null`, `{"recorded_at":"x"} `,
+}
+
+// FuzzDecodeOutcome: whenever the fast decoders of outcome bodies answer,
+// decodeStrict, the reference, gives the same value; where they do not,
+// the handler falls back to it, so the two never disagree.
+func FuzzDecodeOutcome(f *testing.F) {
+	for _, s := range outcomeSeeds {
+		f.Add([]byte(s))
+		f.Add([]byte(`{"outcomes":[` + s + `,` + s + `]}`))
+	}
+	f.Add([]byte(`{"outcomes":[]}`))
+	f.Add([]byte(`{"outcomes":[1,"x",[]],"more":1}`))
+	f.Add([]byte(`{"outcomes":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !utf8.Valid(data) || checkJSON(data) != nil {
+			return // readBody refuses it before any decoding
+		}
+		if in, ok := decodeOutcome(data); ok {
+			var want outcomeBody
+			if err := decodeStrict(data, &want); err != nil {
+				t.Fatalf("decodeOutcome(%q) answered, decodeStrict: %v", data, err)
+			}
+			if !reflect.DeepEqual(in, want.OutcomeInput) {
+				t.Fatalf("decodeOutcome(%q) = %+v, decodeStrict %+v", data, in, want.OutcomeInput)
+			}
+		}
+		if items, ok := outcomeItems(data); ok {
+			var want struct {
+				Outcomes []json.RawMessage `json:"outcomes"`
+			}
+			if err := decodeStrict(data, &want); err != nil {
+				t.Fatalf("outcomeItems(%q) answered, decodeStrict: %v", data, err)
+			}
+			if len(items) != len(want.Outcomes) || want.Outcomes == nil {
+				t.Fatalf("outcomeItems(%q) = %d items, decodeStrict %d", data, len(items), len(want.Outcomes))
+			}
+			for i := range items {
+				if !bytes.Equal(items[i], want.Outcomes[i]) {
+					t.Fatalf("outcomeItems(%q) item %d = %q, decodeStrict %q", data, i, items[i], want.Outcomes[i])
+				}
+			}
+		}
+	})
+}
+
+// TestDecodeOutcomeFastPath: the shapes institutions send are read by the
+// fast path; the rest go to decodeStrict (checked by FuzzDecodeOutcome).
+func TestDecodeOutcomeFastPath(t *testing.T) {
+	tests := []struct {
+		body string
+		fast bool
+	}{
+		{outcomeSeeds[0], true},
+		{outcomeSeeds[1], true},
+		{outcomeSeeds[2], true},
+		{`{"hours":null}`, false},
+		{`{"learner":"L\u0031"}`, false},
+		{`{"level":6.0}`, false},
+		{`{"extra":1}`, false},
+		{`{"ſector":"degree"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.body, func(t *testing.T) {
+			if _, ok := decodeOutcome([]byte(tt.body)); ok != tt.fast {
+				t.Fatalf("decodeOutcome answered %v, want %v", ok, tt.fast)
+			}
+		})
+	}
+	items, ok := outcomeItems([]byte(` {"outcomes": [ ` + outcomeSeeds[0] + ` , {"a":1} ] } `))
+	if !ok || len(items) != 2 || string(items[1]) != `{"a":1}` {
+		t.Fatalf("outcomeItems = %q, %v", items, ok)
+	}
 }

@@ -184,12 +184,11 @@ func (h *Handler) postOutcomes(w http.ResponseWriter, r *http.Request, a actor) 
 		h.postBatch(w, r, a, data)
 		return
 	}
-	var body outcomeBody
-	if err := decodeStrict(data, &body); err != nil {
+	in, err := decodeOutcomeBody(data)
+	if err != nil {
 		writeProblem(w, http.StatusBadRequest, "bad-json", "Bad JSON body", err.Error())
 		return
 	}
-	in := body.OutcomeInput
 	res, err := h.bank.PostOutcomes(r.Context(), a, []accreditation.OutcomeInput{in})
 	if err != nil {
 		writeError(w, err)
@@ -208,31 +207,36 @@ func (h *Handler) postOutcomes(w http.ResponseWriter, r *http.Request, a actor) 
 }
 
 func (h *Handler) postBatch(w http.ResponseWriter, r *http.Request, a actor, data []byte) {
-	var body struct {
-		Outcomes []json.RawMessage `json:"outcomes"`
+	items, ok := outcomeItems(data)
+	if !ok {
+		var body struct {
+			Outcomes []json.RawMessage `json:"outcomes"`
+		}
+		if err := decodeStrict(data, &body); err != nil {
+			writeProblem(w, http.StatusBadRequest, "bad-json", "Bad JSON body", err.Error())
+			return
+		}
+		items = make([][]byte, len(body.Outcomes))
+		for i, raw := range body.Outcomes {
+			items[i] = raw
+		}
 	}
-	if err := decodeStrict(data, &body); err != nil {
-		writeProblem(w, http.StatusBadRequest, "bad-json", "Bad JSON body", err.Error())
-		return
-	}
-	if len(body.Outcomes) == 0 || len(body.Outcomes) > accreditation.MaxBatch {
+	if len(items) == 0 || len(items) > accreditation.MaxBatch {
 		writeProblem(w, http.StatusUnprocessableEntity, "invalid", "Invalid request",
 			"a batch carries 1 to "+strconv.Itoa(accreditation.MaxBatch)+" outcomes")
 		return
 	}
-	results := make([]batchResult, len(body.Outcomes))
-	var (
-		inputs []accreditation.OutcomeInput
-		where  []int
-	)
-	for i, raw := range body.Outcomes {
-		var item outcomeBody
-		if err := decodeStrict(raw, &item); err != nil {
+	results := make([]batchResult, len(items))
+	inputs := make([]accreditation.OutcomeInput, 0, len(items))
+	where := make([]int, 0, len(items))
+	for i, raw := range items {
+		in, err := decodeOutcomeBody(raw)
+		if err != nil {
 			results[i] = batchResult{Status: accreditation.StatusRejected, Error: &Problem{
 				Type: problemBase + "bad-json", Title: "Bad JSON body", Status: http.StatusBadRequest, Detail: clip(err.Error())}}
 			continue
 		}
-		inputs = append(inputs, item.OutcomeInput)
+		inputs = append(inputs, in)
 		where = append(where, i)
 	}
 	if len(inputs) > 0 {

@@ -1,0 +1,57 @@
+package accreditation
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+var idPatterns = map[string]*idPattern{
+	"institution": institutionIDPattern, "learner": learnerIDPattern, "programme": programmePattern,
+	"sha256": sha256Pattern, "idempotency": idemKeyPattern,
+}
+
+// TestIDPatterns: each identifier pattern's byte-class match says what its
+// regular expression says, on the edges of its lengths and classes and on
+// random strings.
+func TestIDPatterns(t *testing.T) {
+	const alphabet = "aZ09.-_:/ \n\x00é"
+	rng := rand.New(rand.NewPCG(1, 2))
+	for name, p := range idPatterns {
+		t.Run(name, func(t *testing.T) {
+			cases := []string{"", "a", "0", "-", ".a", "a-", strings.Repeat("a", 64), strings.Repeat("a", 65),
+				strings.Repeat("0", 128), strings.Repeat("0", 129), strings.Repeat("f", 63), "abc\n", "A1-b", "x/y:z"}
+			for range 20000 {
+				var b strings.Builder
+				n := rng.IntN(132)
+				for range n {
+					if rng.IntN(50) == 0 {
+						b.WriteByte(alphabet[rng.IntN(len(alphabet))])
+					} else {
+						b.WriteByte(alnum[rng.IntN(len(alnum))])
+					}
+				}
+				cases = append(cases, b.String())
+			}
+			for _, s := range cases {
+				if got, want := p.MatchString(s), p.re.MatchString(s); got != want {
+					t.Fatalf("%s.MatchString(%q) = %v, regexp %v", name, s, got, want)
+				}
+			}
+		})
+	}
+}
+
+// FuzzIDPatterns: the same on whatever the fuzzer finds.
+func FuzzIDPatterns(f *testing.F) {
+	for _, s := range []string{"", "L000123", "univ.example", strings.Repeat("ab", 32), "2026-fall-CS101:x/y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for name, p := range idPatterns {
+			if got, want := p.MatchString(s), p.re.MatchString(s); got != want {
+				t.Fatalf("%s.MatchString(%q) = %v, regexp %v", name, s, got, want)
+			}
+		}
+	})
+}
