@@ -132,12 +132,12 @@ func (b *Bank) PostOutcomes(ctx context.Context, actor Actor, items []OutcomeInp
 			c.Invalid[i] = err
 			continue
 		}
-		h, err := OutcomeHash(o)
+		input, err := ledger.MarshalContent(o)
 		if err != nil {
 			return nil, err
 		}
-		c.Hashes[i] = h
-		if c.Prepared[i], err = prepareOutcome(actor.ID, o); err != nil {
+		c.Hashes[i] = sha256.Sum256(input) // as OutcomeHash
+		if c.Prepared[i], err = prepareOutcome(actor.ID, o, input); err != nil {
 			return nil, err
 		}
 	}

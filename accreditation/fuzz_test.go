@@ -125,6 +125,11 @@ func FuzzOutcomeInput(f *testing.F) {
 		if err := json.Unmarshal(stored, &back); err != nil || !reflect.DeepEqual(back.OutcomeInput, o) || back.StandardCredits != sc {
 			t.Fatalf("stored outcome %s does not read back (%v)", stored, err)
 		}
+		// What PostOutcomes stores, built from the input's encoding.
+		p, err := prepareOutcome("college.example", o, enc)
+		if err != nil || !bytes.Equal(p.content, stored) {
+			t.Fatalf("prepared content %s, want %s (%v)", p.content, stored, err)
+		}
 	})
 }
 

@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"creditbank/ledger"
 )
 
 var idPatterns = map[string]*idPattern{
@@ -54,4 +56,39 @@ func FuzzIDPatterns(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestOutcomeContent: the stored outcome built by appending to the input's
+// encoding is byte for byte MarshalContent of the outcome, including where
+// outcomeContent falls back to it.
+func TestOutcomeContent(t *testing.T) {
+	hours, supersedes, score, passed := int64(48), uint64(7), Amount(8650), true
+	full := OutcomeInput{IdempotencyKey: "k", Learner: "L1", Unit: Unit{Code: "CS101", Title: `程序 "<&>" \ design`},
+		Sector: "degree", Level: 6, Field: "0613", Credits: Credits{Amount: 350, System: "cn-credit"}, Hours: &hours,
+		Result: Result{Passed: &passed, Score: &score}, CompletedOn: "2026-07-01", EvidenceSHA256: strings.Repeat("ab", 32),
+		Supersedes: &supersedes}
+	tests := []struct {
+		name string
+		out  Outcome
+	}{
+		{"full", Outcome{OutcomeInput: full, Institution: "univ.example", StandardCredits: 300}},
+		{"zero", Outcome{Institution: "univ.example"}},
+		{"odd institution", Outcome{OutcomeInput: full, Institution: `"odd"<id>`, StandardCredits: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			input, err := ledger.MarshalContent(tt.out.OutcomeInput)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := ledger.MarshalContent(tt.out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := outcomeContent(tt.out, input)
+			if err != nil || string(got) != string(want) {
+				t.Fatalf("outcomeContent = %s, %v; want %s", got, err, want)
+			}
+		})
+	}
 }
