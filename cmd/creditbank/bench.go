@@ -107,7 +107,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.batchSize, "batch-size", 1000, "outcomes per batch post")
 	fs.IntVar(&f.preload, "preload", 0, "first fill the ledger with this many outcomes through the batch path")
 	fs.IntVar(&f.learners, "learners", 100, "learners whose transcripts are read; each gets ~200 outcomes spread over the fill")
-	fs.IntVar(&f.cacheMiB, "cache-mb", 256, "block cache of the in-process server's store in MiB (as serve --cache-mb; raw Pebble keeps 256)")
+	fs.IntVar(&f.cacheMiB, "cache-mb", defaultCacheMiB(), "block cache of the in-process server's store in MiB (as serve --cache-mb; raw Pebble keeps 256)")
 	fs.StringVar(&f.readers, "readers", "", "on a kept --dir: read the transcripts of the learners an earlier run seeded (its run id, printed in its report) instead of seeding new ones")
 	fs.StringVar(&f.jsonOut, "json", "", "also write the figures to this file as JSON")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phases to this file")

@@ -213,7 +213,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.TrustedIssuers, "trusted-issuers", "", "JSON file of other token issuers and their public keys")
 	fs.Float64Var(&cfg.InstitutionRate, "institution-rate", 1000, "requests per second each institution may make on average (0: no limit)")
 	fs.IntVar(&cfg.InstitutionBurst, "institution-burst", 2000, "requests each institution may make at once")
-	fs.IntVar(&cfg.CacheMiB, "cache-mb", 256, "size of the store's block cache in MiB")
+	fs.IntVar(&cfg.CacheMiB, "cache-mb", defaultCacheMiB(), "size of the store's block cache in MiB; the default is an eighth of memory, within 256 to 4096")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

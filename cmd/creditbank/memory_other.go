@@ -1,0 +1,9 @@
+//go:build !linux
+
+package main
+
+// physicalMemory is unknown here: the cache takes its floor.
+func physicalMemory() uint64 { return 0 }
+
+// cgroupMemoryLimit: no cgroups here.
+func cgroupMemoryLimit() uint64 { return 0 }
