@@ -94,7 +94,7 @@ func NewMetrics() *Metrics {
 			Buckets: latencyBuckets,
 		}),
 		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "creditbank_ledger_commit_seconds", Help: "Time Pebble took to take a group's batch (WAL write and memtable).",
+			Name: "creditbank_ledger_commit_seconds", Help: "Time from a group being decided until Pebble had taken its batch (the group ahead applied, WAL write, memtable).",
 			Buckets: latencyBuckets,
 		}),
 		syncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{

@@ -86,8 +86,9 @@ type GroupStats struct {
 	Entries   int // entries appended
 	Bytes     int // size of the Pebble batch
 	// Decide is the time spent deciding and building the batch, Apply the
-	// time Pebble took to take it (WAL write, memtable), Sync the time from
-	// then until the WAL sync finished.
+	// time from then until Pebble had taken it (the group ahead applied,
+	// then the WAL write and memtable inserts, while the next group is
+	// decided), Sync the time from then until the WAL sync finished.
 	Decide, Apply, Sync time.Duration
 }
 
@@ -111,8 +112,13 @@ type Ledger struct {
 	mu     sync.Mutex // guards closed
 	closed bool
 
-	// Sequencer-owned state: the durable head and the latest checkpoint.
+	// Sequencer-owned state: the head of the groups decided, the group
+	// being applied and a snapshot of the store without it, and the latest
+	// checkpoint.
 	head      head
+	applyq    chan *groupBatch
+	applying  *groupBatch
+	applyBase *pebble.Snapshot
 	ckptSize  uint64
 	lastCkpt  time.Time
 	hashCache *hashCache
@@ -185,6 +191,7 @@ func Open(opts Options) (*Ledger, error) {
 		clock:     opts.Clock,
 		queue:     make(chan *pending, 4096),
 		syncq:     make(chan *syncing, 1),
+		applyq:    make(chan *groupBatch),
 		syncDone:  make(chan struct{}),
 		stop:      make(chan struct{}),
 		stopped:   make(chan struct{}),
@@ -228,6 +235,7 @@ func Open(opts Options) (*Ledger, error) {
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 	}
 	l.db = db
+	l.hashCache.db = db
 	if err := l.load(); err != nil {
 		l.integrity = err
 		l.log.Error("ledger failed its integrity check; refusing writes", "err", err)

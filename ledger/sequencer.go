@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -190,6 +189,7 @@ func (l *Ledger) Append(ctx context.Context, p Proposal) (Receipt, error) {
 func (l *Ledger) run() {
 	defer close(l.stopped)
 	go l.syncLoop()
+	go l.applyLoop()
 	ticker := time.NewTicker(l.opts.CheckpointInterval)
 	defer ticker.Stop()
 	for {
@@ -218,6 +218,8 @@ func (l *Ledger) run() {
 		case reply := <-l.ckptReq:
 			l.storeCheckpoint(reply)
 		case <-l.stop:
+			l.awaitApplied() // a failure has been answered already
+			close(l.applyq)
 			close(l.syncq)
 			<-l.syncDone
 			if l.ckptSize < l.Size() && l.refusal() == nil {
@@ -291,7 +293,8 @@ func finish(group []*pending) {
 const maxBatchBytes = 64 << 20
 
 // commit decides proposals in order, writes the accepted ones in one batch
-// and applies it, handing it to syncLoop to wait for its sync. It returns the
+// and hands it to applyLoop, which applies it while the next group is
+// decided and then hands it to syncLoop to wait for its sync. It returns the
 // proposals it left for the next group once the batch is full.
 func (l *Ledger) commit(group []*pending) (rest []*pending) {
 	if err := l.refusal(); err != nil {
@@ -306,8 +309,11 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 	if now.UnixMicro() < l.head.lastTime {
 		now = time.UnixMicro(l.head.lastTime).UTC()
 	}
-	gb := &groupBatch{db: l.db, Batch: l.db.NewBatch()}
-	l.hashCache.db = l.db
+	var base pebble.Reader = l.db
+	if l.applying != nil {
+		base = l.applyBase
+	}
+	gb := newGroupBatch(l.db, l.head.size, l.applying, base, l.awaitApplied)
 	size := l.head.size
 	accepted := 0
 	var err error
@@ -329,7 +335,7 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 		}
 		// A failure from here on leaves the batch half-written: the whole
 		// group is abandoned.
-		if err = l.write(gb.Batch, size, encoded, eff); err != nil {
+		if err = l.write(gb, size, encoded, eff); err != nil {
 			n++
 			break
 		}
@@ -338,106 +344,110 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 		accepted++
 	}
 	group, rest = group[:n], group[n:]
-	b := gb.Batch
 	if accepted == 0 && err == nil {
-		b.Close()
+		gb.Batch.Close()
 		finish(group)
 		return rest
 	}
-	var root tlog.Hash
+	var root [32]byte
 	if err == nil {
 		root, err = treeHash(size, l.hashCache)
 	}
 	h := head{size: size, lastTime: now.UnixMicro(), root: root}
 	if err == nil {
-		err = b.Set(headKey, h.encode(), nil)
+		err = gb.Batch.Set(headKey, h.encode(), nil)
 	}
-	stats := GroupStats{Proposals: len(group), Rejected: len(group) - accepted, Entries: int(size - l.head.size), Bytes: b.Len()}
-	decided := time.Now()
-	stats.Decide = decided.Sub(started)
+	gb.group, gb.head, gb.prevHead = group, h, l.head
+	gb.stats = GroupStats{Proposals: len(group), Rejected: len(group) - accepted, Entries: int(size - l.head.size), Bytes: gb.Len()}
+	gb.decided = time.Now()
+	gb.stats.Decide = gb.decided.Sub(started)
 	if err == nil {
-		err = l.db.ApplyNoSyncWait(b, pebble.Sync)
+		err = l.handOff(gb)
 	}
 	if err != nil {
-		b.Close()
+		gb.Batch.Close()
+		// The hashes are read again from the store: the group ahead must
+		// be in it. A failure of that group has been answered already.
+		l.awaitApplied()
 		l.hashCache.reset()
-		err = fmt.Errorf("%w: commit: %v", ErrUnavailable, err)
-		for _, pd := range group {
-			if pd.err == nil {
-				pd.err = err
-				pd.receipt = Receipt{}
-			}
-		}
-		finish(group)
-		return rest
+		l.fail(group, fmt.Errorf("%w: commit: %v", ErrUnavailable, err))
 	}
-	// The snapshot is taken before the next group is applied, so it holds
-	// exactly this one; syncLoop publishes it once the sync is done.
-	snap := l.db.NewSnapshot()
-	l.head = h
-	l.hashCache.keepEdge(size)
-	applied := time.Now()
-	stats.Apply = applied.Sub(decided)
-	l.syncq <- &syncing{batch: b, snap: snap, head: h, group: group, stats: stats, applied: applied}
 	return rest
 }
 
-// groupBatch is a group's batch. It starts as a plain batch and becomes an
-// indexed one (which can read its own writes, at a cost on every write) the
-// first time a proposal reads through its View: a group of plain Records
-// never pays for the index.
-type groupBatch struct {
-	*pebble.Batch
-	db      *pebble.DB
-	indexed bool
-}
-
-// reader returns the batch as a reader of the committed store plus its own
-// writes, indexing it first if need be.
-func (g *groupBatch) reader() (*pebble.Batch, error) {
-	if !g.indexed {
-		ib := g.db.NewIndexedBatch()
-		if err := ib.Apply(g.Batch, nil); err != nil {
-			ib.Close()
-			return nil, fmt.Errorf("index batch: %w", err)
+// fail answers every accepted proposal of a group that was not written.
+func (l *Ledger) fail(group []*pending, err error) {
+	for _, pd := range group {
+		if pd.err == nil {
+			pd.err = err
+			pd.receipt = Receipt{}
 		}
-		g.Batch.Close()
-		g.Batch, g.indexed = ib, true
 	}
-	return g.Batch, nil
+	finish(group)
 }
 
-// Get implements pebble.Reader.
-func (g *groupBatch) Get(key []byte) ([]byte, io.Closer, error) {
-	b, err := g.reader()
-	if err != nil {
-		return nil, nil, err
+// handOff gives a built group to applyLoop, once the group ahead of it is
+// applied: Pebble must take batches in order, and the next group reads
+// under this one with a snapshot of the store as it is without it.
+func (l *Ledger) handOff(g *groupBatch) error {
+	if err := l.awaitApplied(); err != nil {
+		return err
 	}
-	return b.Get(key)
+	if g.after != nil && g.after.applyErr != nil {
+		// The group ahead failed while this one was being decided on it
+		// (awaited by a read of this group's): its writes never happened.
+		return g.after.applyErr
+	}
+	g.prev, g.base = nil, nil
+	l.head = g.head
+	l.hashCache.keepEdge(g.head.size)
+	l.applyBase = l.db.NewSnapshot()
+	l.applying = g
+	g.applied = make(chan struct{})
+	l.applyq <- g
+	return nil
 }
 
-// NewIter implements pebble.Reader.
-func (g *groupBatch) NewIter(o *pebble.IterOptions) (*pebble.Iterator, error) {
-	b, err := g.reader()
-	if err != nil {
-		return nil, err
+// awaitApplied waits until the group last handed to applyLoop is applied.
+// If Pebble refused it, the sequencer's head goes back to before it and
+// the error is returned; the group's callers have had it already.
+func (l *Ledger) awaitApplied() error {
+	g := l.applying
+	if g == nil {
+		return nil
 	}
-	return b.NewIter(o)
+	<-g.applied
+	l.applying = nil
+	l.applyBase.Close()
+	l.applyBase = nil
+	if g.applyErr != nil {
+		l.head = g.prevHead
+		l.hashCache.reset()
+		return g.applyErr
+	}
+	return nil
 }
 
-// NewIterWithContext implements pebble.Reader.
-func (g *groupBatch) NewIterWithContext(ctx context.Context, o *pebble.IterOptions) (*pebble.Iterator, error) {
-	b, err := g.reader()
-	if err != nil {
-		return nil, err
+// applyLoop applies each group handed over, in order, and passes it to
+// syncLoop with a snapshot holding exactly the tree up to it, taken before
+// the next group is applied.
+func (l *Ledger) applyLoop() {
+	for g := range l.applyq {
+		err := l.db.ApplyNoSyncWait(g.Batch, pebble.Sync)
+		if err != nil {
+			g.Batch.Close()
+			g.applyErr = err
+			l.fail(g.group, fmt.Errorf("%w: commit: %v", ErrUnavailable, err))
+			close(g.applied)
+			continue
+		}
+		snap := l.db.NewSnapshot()
+		applied := time.Now()
+		g.stats.Apply = applied.Sub(g.decided)
+		l.syncq <- &syncing{batch: g.Batch, snap: snap, head: g.head, group: g.group, stats: g.stats, applied: applied}
+		close(g.applied)
 	}
-	return b.NewIterWithContext(ctx, o)
 }
-
-// Close implements pebble.Reader; the group closes its batch itself.
-func (g *groupBatch) Close() error { return nil }
-
-var _ pebble.Reader = (*groupBatch)(nil)
 
 // decide runs Decide, turning a panic into an error for this proposal alone.
 func decide(p Proposal, v *View) (eff Effect, err error) {
@@ -474,17 +484,17 @@ func checkEffect(first uint64, now time.Time, eff Effect) ([][]byte, error) {
 	return encoded, nil
 }
 
-// write adds a checked effect to the batch.
-func (l *Ledger) write(b *pebble.Batch, first uint64, encoded [][]byte, eff Effect) error {
+// write adds a checked effect to the group's batch.
+func (l *Ledger) write(b *groupBatch, first uint64, encoded [][]byte, eff Effect) error {
 	for _, w := range eff.State {
 		var err error
 		switch {
 		case w.Append:
-			err = b.Merge(stateKey(w.Key), w.Value, nil)
+			err = b.merge(stateKey(w.Key), w.Value)
 		case w.Value == nil:
-			err = b.Delete(stateKey(w.Key), nil)
+			err = b.del(stateKey(w.Key))
 		default:
-			err = b.Set(stateKey(w.Key), w.Value, nil)
+			err = b.set(stateKey(w.Key), w.Value)
 		}
 		if err != nil {
 			return fmt.Errorf("batch: %w", err)
@@ -498,12 +508,12 @@ func (l *Ledger) write(b *pebble.Batch, first uint64, encoded [][]byte, eff Effe
 	return nil
 }
 
-func (l *Ledger) writeEntry(b *pebble.Batch, seq uint64, data []byte, rec Record) error {
+func (l *Ledger) writeEntry(b *groupBatch, seq uint64, data []byte, rec Record) error {
 	hashes, err := tlog.StoredHashes(int64(seq), data, l.hashCache)
 	if err != nil {
 		return fmt.Errorf("hash entry %d: %w", seq, err)
 	}
-	if err := b.Set(entryKey(seq), data, nil); err != nil {
+	if err := b.addEntry(seq, data); err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
 	base := tlog.StoredHashIndex(0, int64(seq))
@@ -527,7 +537,7 @@ func (l *Ledger) writeEntry(b *pebble.Batch, seq uint64, data []byte, rec Record
 	if id := rec.Idempotency; id != nil {
 		v := binary.BigEndian.AppendUint64(make([]byte, 0, 40), seq)
 		v = append(v, id.Hash[:]...)
-		if err := b.Set(idemKey(id.Scope, id.Key), v, nil); err != nil {
+		if err := b.set(idemKey(id.Scope, id.Key), v); err != nil {
 			return fmt.Errorf("batch: %w", err)
 		}
 	}
@@ -571,6 +581,9 @@ type ckptWrite struct {
 // queued behind it. A reply is answered at once when the published
 // checkpoint already covers the durable head.
 func (l *Ledger) storeCheckpoint(reply chan ckptResult) {
+	// The note goes to syncLoop behind the last group, so that group must
+	// be applied first; a failure of it has been answered already.
+	l.awaitApplied()
 	signed, size, b, err := l.writeCheckpoint()
 	switch {
 	case err != nil && reply != nil:
