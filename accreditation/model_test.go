@@ -92,3 +92,32 @@ func TestOutcomeContent(t *testing.T) {
 		})
 	}
 }
+
+// TestOutcomeStateJSON: the hand-written encoding of an outcome's state is
+// byte for byte what putJSON stored, for the usual states and for those
+// that fall back to it.
+func TestOutcomeStateJSON(t *testing.T) {
+	score := Amount(8650)
+	tests := []struct {
+		name string
+		st   outcomeState
+	}{
+		{"usual", outcomeState{Seq: 7, Institution: "univ.example", Learner: "L1", Sector: "degree", Level: 6, Field: "0613",
+			StandardCredits: 300, Passed: true, Score: &score, CompletedOn: "2026-07-01"}},
+		{"zero", outcomeState{}},
+		{"failed, revoked, no score", outcomeState{Seq: 1 << 40, Learner: "L-9", StandardCredits: 0, Revoked: true, Level: -1}},
+		{"escapes", outcomeState{Institution: `a"b\c`, Learner: "<&>", Field: "\u00e9\n"}},
+		{"used", outcomeState{Seq: 3, UsedBy: []use{{Conversion: 9, Target: Target{Institution: "u.example", Programme: "P"}}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want, err := ledger.MarshalContent(tt.st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.st.appendJSON(nil); string(got) != string(want) {
+				t.Fatalf("appendJSON = %s\nwant         %s", got, want)
+			}
+		})
+	}
+}

@@ -29,8 +29,12 @@ type tx struct {
 	instChanged bool
 }
 
-func newTx(v *ledger.View, insts *institutionCache) *tx {
-	return &tx{v: v, writes: map[string][]byte{}, appends: map[string][]byte{}, idem: map[string]ledger.Idempotent{}, insts: insts}
+// newTx starts a command's transaction; entries is about how many entries
+// the command will write (0 if unknown), so that a batch of outcomes does
+// not grow its maps a dozen times over.
+func newTx(v *ledger.View, insts *institutionCache, entries int) *tx {
+	return &tx{v: v, writes: make(map[string][]byte, 2*entries), appends: make(map[string][]byte, entries),
+		idem: make(map[string]ledger.Idempotent, entries), records: make([]ledger.Record, 0, entries), insts: insts}
 }
 
 // institution is loadInstitution through the bank's cache, unless this
@@ -184,7 +188,11 @@ type proposal struct {
 }
 
 func (p proposal) Decide(v *ledger.View) (ledger.Effect, error) {
-	t := newTx(v, p.insts)
+	entries := 0
+	if c, ok := p.c.(postCmd); ok {
+		entries = len(c.Items)
+	}
+	t := newTx(v, p.insts, entries)
 	res, err := p.c.decide(t)
 	if err != nil {
 		return ledger.Effect{}, err
