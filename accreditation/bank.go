@@ -281,8 +281,9 @@ type TranscriptOutcome struct {
 	Status string `json:"status"`
 	Outcome
 
-	// stored, when set (by TranscriptStored), is the outcome's entry
-	// content, which MarshalJSON writes instead of Outcome, left zero.
+	// stored, when set (by TranscriptStored, with Outcome left zero, or
+	// PostResult.Stored), is the outcome's entry content, which MarshalJSON
+	// writes instead of Outcome.
 	stored json.RawMessage
 }
 

@@ -153,6 +153,18 @@ type PostResult struct {
 	// RecordedAt is when it was recorded.
 	RecordedAt string
 	Err        error
+
+	// content is the outcome's entry content as stored.
+	content json.RawMessage
+}
+
+// Stored is the outcome of a created or duplicate result as the bank
+// answers a post with it, as on a transcript: seq, recorded_at, status
+// (active: it was just posted, or is the original of a repeat) and the
+// outcome's members, which its MarshalJSON writes from the stored content
+// rather than encoding the outcome again.
+func (r PostResult) Stored() TranscriptOutcome {
+	return TranscriptOutcome{Seq: r.Seq, RecordedAt: r.RecordedAt, Status: "active", Outcome: *r.Outcome, stored: r.content}
 }
 
 type postCmd struct {
@@ -239,11 +251,11 @@ func (c postCmd) postOne(t *tx, in *Institution, o OutcomeInput, hash [32]byte, 
 		if prev.Hash != hash {
 			return PostResult{}, errorf(CodeConflict, "idempotency key %q was used for other content (entry %d)", o.IdempotencyKey, prev.Seq)
 		}
-		orig, recordedAt, err := loadOutcomeEntry(t.entry, prev.Seq)
+		orig, recordedAt, content, err := loadOutcomeEntry(t.entry, prev.Seq)
 		if err != nil {
 			return PostResult{}, err
 		}
-		return PostResult{Status: StatusDuplicate, Seq: prev.Seq, Outcome: orig, RecordedAt: recordedAt}, nil
+		return PostResult{Status: StatusDuplicate, Seq: prev.Seq, Outcome: orig, RecordedAt: recordedAt, content: content}, nil
 	}
 	if in.Suspension != nil {
 		return PostResult{}, errorf(CodeNotAccredited, "institution %q is suspended: %s", in.ID, in.Suspension.Reason)
@@ -286,27 +298,28 @@ func (c postCmd) postOne(t *tx, in *Institution, o OutcomeInput, hash [32]byte, 
 			return PostResult{}, err
 		}
 	}
-	return PostResult{Status: StatusCreated, Seq: seq, Outcome: &out, RecordedAt: t.v.Now().UTC().Format(ledger.TimeLayout)}, nil
+	return PostResult{Status: StatusCreated, Seq: seq, Outcome: &out, RecordedAt: t.v.Now().UTC().Format(ledger.TimeLayout), content: p.content}, nil
 }
 
-// loadOutcomeEntry decodes the outcome recorded at seq.
-func loadOutcomeEntry(entry func(uint64) ([]byte, error), seq uint64) (*Outcome, string, error) {
+// loadOutcomeEntry decodes the outcome recorded at seq, returning also the
+// entry's content as stored.
+func loadOutcomeEntry(entry func(uint64) ([]byte, error), seq uint64) (*Outcome, string, json.RawMessage, error) {
 	b, err := entry(seq)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	e, err := ledger.DecodeEntry(b)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	if e.Type != TypeOutcomeRecorded {
-		return nil, "", fmt.Errorf("entry %d is a %s, not an outcome", seq, e.Type)
+		return nil, "", nil, fmt.Errorf("entry %d is a %s, not an outcome", seq, e.Type)
 	}
 	var o Outcome
 	if err := jsonUnmarshal(e.Content, &o); err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	return &o, e.RecordedAt.Format(ledger.TimeLayout), nil
+	return &o, e.RecordedAt.Format(ledger.TimeLayout), e.Content, nil
 }
 
 // revoke emits the revocation of an outcome and a reversal of every

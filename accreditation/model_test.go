@@ -121,3 +121,30 @@ func TestOutcomeStateJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestPostResultStored: the stored outcome a post answers with, written from
+// the stored content, is what encoding the decoded outcome gives.
+func TestPostResultStored(t *testing.T) {
+	passed, score := true, Amount(9000)
+	out := Outcome{OutcomeInput: OutcomeInput{IdempotencyKey: "k", Learner: "L1", Unit: Unit{Code: "C1", Title: "程序 <&>"},
+		Sector: "degree", Level: 6, Field: "0613", Credits: Credits{Amount: 300, System: "cn-credit"},
+		Result: Result{Passed: &passed, Score: &score}, CompletedOn: "2026-07-01"}, Institution: "u.example", StandardCredits: 300}
+	content, err := ledger.MarshalContent(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type plain TranscriptOutcome
+	want, err := marshalJSON(plain{Seq: 12, RecordedAt: "2026-07-01T08:00:00.000001Z", Status: "active", Outcome: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []PostResult{
+		{Status: StatusCreated, Seq: 12, RecordedAt: "2026-07-01T08:00:00.000001Z", Outcome: &out, content: content},
+		{Status: StatusDuplicate, Seq: 12, RecordedAt: "2026-07-01T08:00:00.000001Z", Outcome: &out}, // no content: encoded
+	} {
+		got, err := r.Stored().MarshalJSON()
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("%s: Stored() = %s, %v\nwant %s", r.Status, got, err, want)
+		}
+	}
+}

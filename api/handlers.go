@@ -147,14 +147,6 @@ func (h *Handler) reinstate(w http.ResponseWriter, r *http.Request, a actor) {
 
 // --- outcomes
 
-// storedOutcome is an outcome as the API returns it.
-type storedOutcome struct {
-	Seq        uint64 `json:"seq"`
-	RecordedAt string `json:"recorded_at"`
-	Status     string `json:"status"`
-	accreditation.Outcome
-}
-
 // outcomeBody is an outcome as posted. The server sets recorded_at and
 // ignores any value a client sends (CONTRACT.md section 3): it is accepted
 // here and dropped, so it is neither stored nor part of the idempotency hash.
@@ -196,14 +188,20 @@ func (h *Handler) postOutcomes(w http.ResponseWriter, r *http.Request, a actor) 
 	}
 	h.countOutcomes([]accreditation.OutcomeInput{in}, res)
 	res0 := res[0]
-	switch res0.Status {
-	case accreditation.StatusRejected:
+	if res0.Status == accreditation.StatusRejected {
 		writeError(w, res0.Err)
-	case accreditation.StatusDuplicate:
-		writeJSON(w, http.StatusOK, storedOutcome{Seq: res0.Seq, RecordedAt: res0.RecordedAt, Status: "active", Outcome: *res0.Outcome})
-	default:
-		writeJSON(w, http.StatusCreated, storedOutcome{Seq: res0.Seq, RecordedAt: res0.RecordedAt, Status: "active", Outcome: *res0.Outcome})
+		return
 	}
+	status := http.StatusCreated
+	if res0.Status == accreditation.StatusDuplicate {
+		status = http.StatusOK
+	}
+	b, err := res0.Stored().MarshalJSON()
+	if err != nil {
+		writeProblem(w, http.StatusInternalServerError, "internal", "Internal error", "")
+		return
+	}
+	writeJSONBytes(w, status, append(b, '\n'))
 }
 
 func (h *Handler) postBatch(w http.ResponseWriter, r *http.Request, a actor, data []byte) {
