@@ -20,6 +20,10 @@ type tx struct {
 	// appends holds what was appended to keys whose value the tx did not
 	// set: the stored value plus these bytes is the key's value.
 	appends map[string][]byte
+	// order lists the keys of writes and appends in the order first
+	// written, the order the effect writes them in: deterministic without
+	// sorting them.
+	order   []string
 	records []ledger.Record
 	idem    map[string]ledger.Idempotent
 	// insts is the bank's institution cache, read but never filled here:
@@ -34,7 +38,8 @@ type tx struct {
 // not grow its maps a dozen times over.
 func newTx(v *ledger.View, insts *institutionCache, entries int) *tx {
 	return &tx{v: v, writes: make(map[string][]byte, 2*entries), appends: make(map[string][]byte, entries),
-		idem: make(map[string]ledger.Idempotent, entries), records: make([]ledger.Record, 0, entries), insts: insts}
+		idem: make(map[string]ledger.Idempotent, entries), records: make([]ledger.Record, 0, entries),
+		order: make([]string, 0, 3*entries), insts: insts}
 }
 
 // institution is loadInstitution through the bank's cache, unless this
@@ -67,10 +72,19 @@ func (t *tx) appendValue(key string, value []byte) {
 		t.writes[key] = append(slices.Clip(w), value...)
 		return
 	}
-	t.appends[key] = append(t.appends[key], value...)
+	a, ok := t.appends[key]
+	if !ok {
+		t.order = append(t.order, key)
+	}
+	t.appends[key] = append(a, value...)
 }
 
 func (t *tx) put(key string, value []byte) {
+	_, written := t.writes[key]
+	_, appended := t.appends[key]
+	if !written && !appended {
+		t.order = append(t.order, key)
+	}
 	delete(t.appends, key)
 	t.writes[key] = value
 	if strings.HasPrefix(key, instPrefix) {
@@ -159,12 +173,11 @@ func (t *tx) idempotency(scope, key string) (ledger.Idempotent, bool, error) {
 }
 
 // effect is what the command writes: its entries and the state they led to,
-// in key order so that equal commands give equal batches.
+// in the order the command first wrote each key, so that equal commands give
+// equal batches.
 func (t *tx) effect(result any) ledger.Effect {
-	eff := ledger.Effect{Records: t.records, Result: result}
-	keys := slices.AppendSeq(slices.Collect(maps.Keys(t.writes)), maps.Keys(t.appends))
-	slices.Sort(keys)
-	for _, k := range keys {
+	eff := ledger.Effect{Records: t.records, Result: result, State: make([]ledger.StateWrite, 0, len(t.order))}
+	for _, k := range t.order {
 		if a, ok := t.appends[k]; ok {
 			eff.State = append(eff.State, ledger.StateWrite{Key: []byte(k), Value: a, Append: true})
 			continue

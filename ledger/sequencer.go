@@ -309,6 +309,11 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 	if now.UnixMicro() < l.head.lastTime {
 		now = time.UnixMicro(l.head.lastTime).UTC()
 	}
+	nowText, err := formatRecordedAt(now)
+	if err != nil {
+		l.fail(group, fmt.Errorf("%w: %v", ErrUnavailable, err))
+		return nil
+	}
 	var base pebble.Reader = l.db
 	if l.applying != nil {
 		base = l.applyBase
@@ -316,7 +321,6 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 	gb := newGroupBatch(l.db, l.head.size, l.applying, base, l.awaitApplied)
 	size := l.head.size
 	accepted := 0
-	var err error
 	n := 0
 	for ; n < len(group) && err == nil; n++ {
 		if n > 0 && gb.Len() >= maxBatchBytes {
@@ -327,7 +331,7 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 		eff, derr := decide(pd.p, v)
 		var encoded [][]byte
 		if derr == nil {
-			encoded, derr = checkEffect(size, now, eff)
+			encoded, derr = checkEffect(size, now, nowText, eff)
 		}
 		if derr != nil {
 			pd.err = derr
@@ -461,7 +465,7 @@ func decide(p Proposal, v *View) (eff Effect, err error) {
 
 // checkEffect validates an effect and encodes its records as entries with
 // seqs from first, before anything of it touches the batch.
-func checkEffect(first uint64, now time.Time, eff Effect) ([][]byte, error) {
+func checkEffect(first uint64, now time.Time, nowText []byte, eff Effect) ([][]byte, error) {
 	encoded := make([][]byte, len(eff.Records))
 	for i, rec := range eff.Records {
 		if !eff.checked {
@@ -470,11 +474,7 @@ func checkEffect(first uint64, now time.Time, eff Effect) ([][]byte, error) {
 			}
 		}
 		e := Entry{Seq: first + uint64(i), Type: rec.Type, RecordedAt: now, Actor: rec.Actor, Content: rec.Content}
-		bytes, err := e.encodeChecked()
-		if err != nil {
-			return nil, fmt.Errorf("record %d: %w", i, err)
-		}
-		encoded[i] = bytes
+		encoded[i] = e.encodeAt(nowText)
 	}
 	for _, w := range eff.State {
 		if len(w.Key) == 0 {
