@@ -212,7 +212,7 @@ func outcomeContent(out Outcome, input json.RawMessage) (json.RawMessage, error)
 	if len(input) < 3 || input[len(input)-1] != '}' || !institutionIDPattern.MatchString(out.Institution) {
 		return ledger.MarshalContent(out)
 	}
-	c := make(json.RawMessage, 0, len(input)+64)
+	c := make(json.RawMessage, 0, len(input)+len(out.Institution)+64)
 	c = append(c, input[:len(input)-1]...)
 	c = appendQuoted(append(c, `,"institution":`...), out.Institution)
 	c = appendQuoted(append(c, `,"standard_credits":`...), out.StandardCredits.String())

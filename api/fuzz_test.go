@@ -439,3 +439,17 @@ func TestDecodeOutcomeFastPath(t *testing.T) {
 		t.Fatalf("outcomeItems = %q, %v", items, ok)
 	}
 }
+
+// TestReadAll: the body read with a buffer sized from Content-Length is the
+// body, whatever the length says about it within the limit.
+func TestReadAll(t *testing.T) {
+	for _, n := range []int{0, 1, 511, 512, 4096, 1<<20 + 3} {
+		body := bytes.Repeat([]byte("x"), n)
+		for _, cl := range []int64{-1, 0, int64(n), 1 << 30} {
+			got, err := readAll(bytes.NewReader(body), cl, 1<<21)
+			if err != nil || !bytes.Equal(got, body) {
+				t.Fatalf("readAll(%d bytes, Content-Length %d) = %d bytes, %v", n, cl, len(got), err)
+			}
+		}
+	}
+}

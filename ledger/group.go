@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -49,6 +50,10 @@ type groupBatch struct {
 	after *groupBatch
 	// drain waits until every handed-over group is applied.
 	drain func() error
+	// idemIter reads idempotency records from base for the whole group:
+	// a Get per record built an iterator over every level of the store
+	// each time, which was most of the lookup.
+	idemIter *pebble.Iterator
 
 	// What the sequencer hands over with the batch.
 	group    []*pending
@@ -69,10 +74,22 @@ type pendingValue struct {
 	absent   bool // complete, and the key is deleted
 }
 
-func newGroupBatch(db *pebble.DB, first uint64, prev *groupBatch, base pebble.Reader, drain func() error) *groupBatch {
-	return &groupBatch{Batch: db.NewBatch(), db: db, first: first, prev: prev, base: base, after: prev, drain: drain,
-		writes: make(map[string]*pendingValue)}
+// newGroupBatch starts a group whose entries begin at first, reading under
+// prev and base. sizeHint is about how many bytes and state writes the
+// group will hold (those of the group before), so that a group of a
+// thousand outcomes does not grow its batch and map a dozen times over.
+func newGroupBatch(db *pebble.DB, first uint64, prev *groupBatch, base pebble.Reader, drain func() error, sizeHint groupSize) *groupBatch {
+	const maxPresize = 4 << 20 // a group after one near maxBatchBytes need not reserve as much
+	return &groupBatch{Batch: db.NewBatchWithSize(min(sizeHint.bytes, maxPresize)), db: db, first: first, prev: prev, base: base, after: prev,
+		drain: drain, writes: make(map[string]*pendingValue, sizeHint.writes)}
 }
+
+// groupSize is what a group held: bytes in its batch, keys it recorded for
+// Gets.
+type groupSize struct{ bytes, writes int }
+
+// size is what the group holds.
+func (g *groupBatch) size() groupSize { return groupSize{bytes: g.Len(), writes: len(g.writes)} }
 
 // set, merge and del write to the batch and record the write for Gets.
 func (g *groupBatch) set(key, value []byte) error {
@@ -131,6 +148,9 @@ func (g *groupBatch) reader() (*pebble.Batch, error) {
 	if !g.indexed {
 		if g.prev != nil {
 			if err := g.drain(); err != nil {
+				return nil, err
+			}
+			if err := g.closeReads(); err != nil {
 				return nil, err
 			}
 			g.prev, g.base = nil, g.db
@@ -203,9 +223,9 @@ func (g *groupBatch) layeredGet(key []byte) ([]byte, io.Closer, error) {
 		ops = append(ops, pv.data)
 	}
 	if len(ops) == 0 {
-		return g.base.Get(key)
+		return g.baseGet(key)
 	}
-	v, closer, err := g.base.Get(key)
+	v, closer, err := g.baseGet(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return join(nil, false)
 	}
@@ -214,6 +234,44 @@ func (g *groupBatch) layeredGet(key []byte) ([]byte, io.Closer, error) {
 	}
 	defer closer.Close()
 	return join(v, true)
+}
+
+// baseGet reads key from base; idempotency records through idemIter, whose
+// value stays valid until the next read.
+func (g *groupBatch) baseGet(key []byte) ([]byte, io.Closer, error) {
+	if key[0] != tagIdem {
+		return g.base.Get(key)
+	}
+	if g.idemIter == nil {
+		it, err := g.base.NewIter(&pebble.IterOptions{LowerBound: []byte{tagIdem}, UpperBound: []byte{tagIdem + 1}})
+		if err != nil {
+			return nil, nil, err
+		}
+		g.idemIter = it
+	}
+	it := g.idemIter
+	if !it.SeekPrefixGE(key) || !bytes.Equal(it.Key(), key) {
+		if err := it.Error(); err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, pebble.ErrNotFound
+	}
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, noClose{}, nil
+}
+
+// closeReads releases what the group read base with; the sequencer calls it
+// once the group is decided, before base may go.
+func (g *groupBatch) closeReads() error {
+	if g.idemIter == nil {
+		return nil
+	}
+	err := g.idemIter.Close()
+	g.idemIter = nil
+	return err
 }
 
 type noClose struct{}

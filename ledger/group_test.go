@@ -52,17 +52,17 @@ func TestGroupLayers(t *testing.T) {
 				}
 			}
 			// The store as earlier groups left it.
-			g0 := newGroupBatch(db, 0, nil, db, nil)
+			g0 := newGroupBatch(db, 0, nil, db, nil, groupSize{})
 			write(g0, 20)
 			if err := db.Apply(g0.Batch, pebble.NoSync); err != nil {
 				t.Fatal(err)
 			}
 			base := db.NewSnapshot()
 			defer base.Close()
-			prev := newGroupBatch(db, 0, nil, db, nil)
+			prev := newGroupBatch(db, 0, nil, db, nil, groupSize{})
 			write(prev, 15)
 			drained := false
-			cur := newGroupBatch(db, 0, prev, base, func() error { drained = true; return nil })
+			cur := newGroupBatch(db, 0, prev, base, func() error { drained = true; return nil }, groupSize{})
 			write(cur, 15)
 			prevApplied := rng.IntN(2) == 0
 			if prevApplied {
@@ -84,6 +84,9 @@ func TestGroupLayers(t *testing.T) {
 			}
 			if drained {
 				t.Fatal("a state or idempotency Get waited for the group ahead")
+			}
+			if err := cur.closeReads(); err != nil {
+				t.Fatal(err)
 			}
 			if !prevApplied {
 				if err := db.Apply(prev.Batch, pebble.NoSync); err != nil {
@@ -129,7 +132,7 @@ func TestGroupEntries(t *testing.T) {
 	}
 	base := db.NewSnapshot()
 	defer base.Close()
-	prev := newGroupBatch(db, 1, nil, db, nil)
+	prev := newGroupBatch(db, 1, nil, db, nil, groupSize{})
 	if err := prev.addEntry(1, []byte("e1")); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +140,7 @@ func TestGroupEntries(t *testing.T) {
 	cur := newGroupBatch(db, 2, prev, base, func() error {
 		drained++
 		return db.Apply(prev.Batch, pebble.NoSync)
-	})
+	}, groupSize{bytes: 1 << 10, writes: 4})
 	if err := cur.addEntry(2, []byte("e2")); err != nil {
 		t.Fatal(err)
 	}

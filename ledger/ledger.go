@@ -119,6 +119,7 @@ type Ledger struct {
 	applyq    chan *groupBatch
 	applying  *groupBatch
 	applyBase *pebble.Snapshot
+	lastGroup groupSize // of the group decided last, to size the next
 	ckptSize  uint64
 	lastCkpt  time.Time
 	hashCache *hashCache

@@ -318,7 +318,7 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 	if l.applying != nil {
 		base = l.applyBase
 	}
-	gb := newGroupBatch(l.db, l.head.size, l.applying, base, l.awaitApplied)
+	gb := newGroupBatch(l.db, l.head.size, l.applying, base, l.awaitApplied, l.lastGroup)
 	size := l.head.size
 	accepted := 0
 	n := 0
@@ -348,6 +348,9 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 		accepted++
 	}
 	group, rest = group[:n], group[n:]
+	if cerr := gb.closeReads(); err == nil {
+		err = cerr
+	}
 	if accepted == 0 && err == nil {
 		gb.Batch.Close()
 		finish(group)
@@ -362,6 +365,7 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 		err = gb.Batch.Set(headKey, h.encode(), nil)
 	}
 	gb.group, gb.head, gb.prevHead = group, h, l.head
+	l.lastGroup = gb.size()
 	gb.stats = GroupStats{Proposals: len(group), Rejected: len(group) - accepted, Entries: int(size - l.head.size), Bytes: gb.Len()}
 	gb.decided = time.Now()
 	gb.stats.Decide = gb.decided.Sub(started)
