@@ -132,7 +132,7 @@ func (b *Bank) PostOutcomes(ctx context.Context, actor Actor, items []OutcomeInp
 			c.Invalid[i] = err
 			continue
 		}
-		input, err := ledger.MarshalContent(o)
+		input, err := marshalInput(o)
 		if err != nil {
 			return nil, err
 		}

@@ -125,6 +125,10 @@ func FuzzOutcomeInput(f *testing.F) {
 		if err := json.Unmarshal(stored, &back); err != nil || !reflect.DeepEqual(back.OutcomeInput, o) || back.StandardCredits != sc {
 			t.Fatalf("stored outcome %s does not read back (%v)", stored, err)
 		}
+		// PostOutcomes encodes the input by hand.
+		if input, err := marshalInput(o); err != nil || !bytes.Equal(input, enc) {
+			t.Fatalf("marshalInput = %s, %v; MarshalContent %s", input, err, enc)
+		}
 		// What PostOutcomes stores, built from the input's encoding.
 		p, err := prepareOutcome("college.example", o, enc)
 		if err != nil || !bytes.Equal(p.content, stored) {

@@ -58,9 +58,9 @@ func FuzzIDPatterns(f *testing.F) {
 	})
 }
 
-// TestOutcomeContent: the stored outcome built by appending to the input's
-// encoding is byte for byte MarshalContent of the outcome, including where
-// outcomeContent falls back to it.
+// TestOutcomeContent: the input encoded by hand, and the stored outcome
+// built by appending to it, are byte for byte MarshalContent of each,
+// including where they fall back to it.
 func TestOutcomeContent(t *testing.T) {
 	hours, supersedes, score, passed := int64(48), uint64(7), Amount(8650), true
 	full := OutcomeInput{IdempotencyKey: "k", Learner: "L1", Unit: Unit{Code: "CS101", Title: `程序 "<&>" \ design`},
@@ -75,11 +75,30 @@ func TestOutcomeContent(t *testing.T) {
 		{"zero", Outcome{Institution: "univ.example"}},
 		{"odd institution", Outcome{OutcomeInput: full, Institution: `"odd"<id>`, StandardCredits: 1}},
 	}
+	for _, title := range []string{"a\"b\\c", "\u2028\u2029", "tab\there", "bad \xff utf-8", "\ufffd", "<&>", "程序设计"} {
+		o := full
+		o.Unit.Title = title
+		tests = append(tests, struct {
+			name string
+			out  Outcome
+		}{"title " + title, Outcome{OutcomeInput: o, Institution: "u.example"}})
+	}
+	noHours := full
+	noHours.Hours, noHours.Result.Score, noHours.EvidenceSHA256, noHours.Supersedes = nil, nil, "", nil
+	tests = append(tests, struct {
+		name string
+		out  Outcome
+	}{"optional members left out", Outcome{OutcomeInput: noHours, Institution: "u.example"}})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			input, err := ledger.MarshalContent(tt.out.OutcomeInput)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.out.Result.Passed != nil {
+				if got, err := marshalInput(tt.out.OutcomeInput); err != nil || string(got) != string(input) {
+					t.Fatalf("marshalInput = %s, %v; want %s", got, err, input)
+				}
 			}
 			want, err := ledger.MarshalContent(tt.out)
 			if err != nil {
