@@ -99,6 +99,9 @@ var sectors = []string{"degree", "non_degree", "vocational", "community", "elder
 // InstitutionKinds lists the institution kinds the contract allows.
 func InstitutionKinds() []string { return slices.Clone(institutionKinds) }
 
+// ValidSector reports whether s is one of the sectors the contract allows.
+func ValidSector(s string) bool { return slices.Contains(sectors, s) }
+
 // Sectors lists the sectors of education the contract allows.
 func Sectors() []string { return slices.Clone(sectors) }
 
