@@ -19,13 +19,7 @@ func TestGroupLayers(t *testing.T) {
 	for seed := range uint64(30) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
-			po := storeOptions(nil, 8<<20)
-			db, err := pebble.Open(t.TempDir(), po)
-			po.Cache.Unref()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db := openTestStore(t)
 			keys := make([][]byte, 12)
 			for i := range keys {
 				keys[i] = stateKey(fmt.Appendf(nil, "k%d", i))
@@ -120,13 +114,7 @@ func TestGroupLayers(t *testing.T) {
 // ahead without waiting for it, and falls back to the store for older ones;
 // an iterator waits for the group ahead first.
 func TestGroupEntries(t *testing.T) {
-	po := storeOptions(nil, 8<<20)
-	db, err := pebble.Open(t.TempDir(), po)
-	po.Cache.Unref()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTestStore(t)
 	if err := db.Set(entryKey(0), []byte("e0"), pebble.NoSync); err != nil {
 		t.Fatal(err)
 	}
@@ -168,4 +156,18 @@ func TestGroupEntries(t *testing.T) {
 	if drained != 1 || n != 3 {
 		t.Fatalf("iterator: waited %d times for the group ahead, saw %d entries; want 1 and 3", drained, n)
 	}
+}
+
+// openTestStore opens a Pebble store with the ledger's options in a
+// temporary folder, closed when the test ends.
+func openTestStore(t *testing.T) *pebble.DB {
+	t.Helper()
+	po := storeOptions(nil, 8<<20)
+	db, err := pebble.Open(t.TempDir(), po)
+	po.Cache.Unref()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
