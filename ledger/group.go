@@ -147,10 +147,11 @@ func (g *groupBatch) entry(seq uint64) ([]byte, bool) {
 func (g *groupBatch) reader() (*pebble.Batch, error) {
 	if !g.indexed {
 		if g.prev != nil {
-			if err := g.drain(); err != nil {
+			// The iterator reads base, which the drain closes.
+			if err := g.closeReads(); err != nil {
 				return nil, err
 			}
-			if err := g.closeReads(); err != nil {
+			if err := g.drain(); err != nil {
 				return nil, err
 			}
 			g.prev, g.base = nil, g.db
