@@ -124,6 +124,10 @@ func TestGroupEntries(t *testing.T) {
 	if err := prev.addEntry(1, []byte("e1")); err != nil {
 		t.Fatal(err)
 	}
+	idem := idemKey("scope", "k")
+	if err := prev.set(idem, []byte("v")); err != nil {
+		t.Fatal(err)
+	}
 	drained := 0
 	cur := newGroupBatch(db, 2, prev, base, func() error {
 		drained++
@@ -141,8 +145,11 @@ func TestGroupEntries(t *testing.T) {
 			t.Fatalf("entry %d = %q, %v", seq, v, err)
 		}
 	}
+	if _, err := getCopy(cur, idemKey("scope", "other")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("idempotency record nobody wrote: %v", err)
+	}
 	if drained != 0 {
-		t.Fatal("an entry Get waited for the group ahead")
+		t.Fatal("an entry or idempotency Get waited for the group ahead")
 	}
 	it, err := cur.NewIter(&pebble.IterOptions{LowerBound: entryKey(0), UpperBound: entryKey(3)})
 	if err != nil {
@@ -155,6 +162,13 @@ func TestGroupEntries(t *testing.T) {
 	it.Close()
 	if drained != 1 || n != 3 {
 		t.Fatalf("iterator: waited %d times for the group ahead, saw %d entries; want 1 and 3", drained, n)
+	}
+	// Once the group ahead is in the store, reads go there.
+	if v, err := getCopy(cur, idem); err != nil || string(v) != "v" {
+		t.Fatalf("idempotency record of the group ahead after the wait = %q, %v", v, err)
+	}
+	if err := cur.closeReads(); err != nil {
+		t.Fatal(err)
 	}
 }
 
