@@ -266,8 +266,11 @@ func checkContent(c json.RawMessage) error {
 	return errors.New("entry content is not compact JSON")
 }
 
-// appendJSONString appends s as a JSON string without HTML escaping, the
-// same way encoding/json does with SetEscapeHTML(false).
+// appendJSONString appends s as a JSON string without HTML escaping. For
+// what an entry header may hold (no control characters) that is what
+// encoding/json writes with SetEscapeHTML(false); for \b and \f it writes
+// \u0008 and \u000c where encoding/json now writes the short escapes, and
+// it must go on doing so, since entries are checked by re-encoding them.
 func appendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
