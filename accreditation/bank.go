@@ -108,7 +108,7 @@ func (b *Bank) Reinstate(ctx context.Context, actor Actor, institution string) (
 // OutcomeHash is the SHA-256 of an outcome's canonical form: what the
 // idempotency key is bound to.
 func OutcomeHash(o OutcomeInput) ([32]byte, error) {
-	c, err := ledger.MarshalContent(o)
+	c, err := marshalInput(o)
 	if err != nil {
 		return [32]byte{}, err
 	}
@@ -136,7 +136,7 @@ func (b *Bank) PostOutcomes(ctx context.Context, actor Actor, items []OutcomeInp
 		if err != nil {
 			return nil, err
 		}
-		c.Hashes[i] = sha256.Sum256(input) // as OutcomeHash
+		c.Hashes[i] = sha256.Sum256(input) // OutcomeHash, with the input kept
 		if c.Prepared[i], err = prepareOutcome(actor.ID, o, input); err != nil {
 			return nil, err
 		}

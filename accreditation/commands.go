@@ -209,12 +209,12 @@ func prepareOutcome(inst string, o OutcomeInput, input json.RawMessage) (prepare
 // the two it adds: appending those to input spares encoding the outcome a
 // second time. TestOutcomeContent checks the two ways give the same bytes.
 func outcomeContent(out Outcome, input json.RawMessage) (json.RawMessage, error) {
-	if len(input) < 3 || input[len(input)-1] != '}' || !institutionIDPattern.MatchString(out.Institution) {
+	if len(input) < 3 || input[len(input)-1] != '}' {
 		return ledger.MarshalContent(out)
 	}
 	c := make(json.RawMessage, 0, len(input)+len(out.Institution)+64)
 	c = append(c, input[:len(input)-1]...)
-	c = appendQuoted(append(c, `,"institution":`...), out.Institution)
+	c = appendJSONText(append(c, `,"institution":`...), out.Institution)
 	c = appendQuoted(append(c, `,"standard_credits":`...), out.StandardCredits.String())
 	return append(c, '}'), nil
 }
