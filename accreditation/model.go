@@ -154,7 +154,7 @@ func checkSectors(what string, list []string, allowEmpty bool) error {
 	}
 	seen := map[string]bool{}
 	for _, s := range list {
-		if !slices.Contains(sectors, s) {
+		if !ValidSector(s) {
 			return errorf(CodeInvalid, "%s: unknown sector %q (one of %v)", what, s, sectors)
 		}
 		if seen[s] {
@@ -339,7 +339,7 @@ func (o OutcomeInput) Validate() error {
 	if err := checkText("unit.title", o.Unit.Title, 200); err != nil {
 		return err
 	}
-	if !slices.Contains(sectors, o.Sector) {
+	if !ValidSector(o.Sector) {
 		return errorf(CodeInvalid, "unknown sector %q (one of %v)", o.Sector, sectors)
 	}
 	if o.Level < 1 || o.Level > 10 {

@@ -85,7 +85,8 @@ func formatRecordedAt(t time.Time) ([]byte, error) {
 	return t.UTC().AppendFormat(make([]byte, 0, len(TimeLayout)), TimeLayout), nil
 }
 
-// encodeAt is encodeChecked with recorded_at formatted already: a group's
+// encodeAt is encodeChecked with recorded_at formatted already (e.RecordedAt
+// is not read): a group's
 // entries share one time, and formatting it per entry took a tenth of their
 // encoding.
 func (e Entry) encodeAt(recordedAt []byte) []byte {

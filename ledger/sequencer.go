@@ -331,7 +331,7 @@ func (l *Ledger) commit(group []*pending) (rest []*pending) {
 		eff, derr := decide(pd.p, v)
 		var encoded [][]byte
 		if derr == nil {
-			encoded, derr = checkEffect(size, now, nowText, eff)
+			encoded, derr = checkEffect(size, nowText, eff)
 		}
 		if derr != nil {
 			pd.err = derr
@@ -468,8 +468,9 @@ func decide(p Proposal, v *View) (eff Effect, err error) {
 }
 
 // checkEffect validates an effect and encodes its records as entries with
-// seqs from first, before anything of it touches the batch.
-func checkEffect(first uint64, now time.Time, nowText []byte, eff Effect) ([][]byte, error) {
+// seqs from first, recorded at recordedAt (formatRecordedAt's text), before
+// anything of it touches the batch.
+func checkEffect(first uint64, recordedAt []byte, eff Effect) ([][]byte, error) {
 	encoded := make([][]byte, len(eff.Records))
 	for i, rec := range eff.Records {
 		if !eff.checked {
@@ -477,8 +478,8 @@ func checkEffect(first uint64, now time.Time, nowText []byte, eff Effect) ([][]b
 				return nil, fmt.Errorf("record %d: %w", i, err)
 			}
 		}
-		e := Entry{Seq: first + uint64(i), Type: rec.Type, RecordedAt: now, Actor: rec.Actor, Content: rec.Content}
-		encoded[i] = e.encodeAt(nowText)
+		e := Entry{Seq: first + uint64(i), Type: rec.Type, Actor: rec.Actor, Content: rec.Content}
+		encoded[i] = e.encodeAt(recordedAt)
 	}
 	for _, w := range eff.State {
 		if len(w.Key) == 0 {
