@@ -86,9 +86,8 @@ func formatRecordedAt(t time.Time) ([]byte, error) {
 }
 
 // encodeAt is encodeChecked with recorded_at formatted already (e.RecordedAt
-// is not read): a group's
-// entries share one time, and formatting it per entry took a tenth of their
-// encoding.
+// is not read): a group's entries share one time, and formatting it per
+// entry took a tenth of their encoding.
 func (e Entry) encodeAt(recordedAt []byte) []byte {
 	b := make([]byte, 0, 96+len(e.Actor)+len(e.Content))
 	b = append(b, `{"seq":`...)
