@@ -523,14 +523,24 @@ func (bc *benchConn) do(host, method, path, token string, body []byte, want int)
 		return false, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != want {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return false, fmt.Errorf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, bytes.TrimSpace(msg))
-	}
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+	if _, err := readResponse(resp, method, path, want, false); err != nil {
 		return false, err
 	}
 	return !resp.Close, nil
+}
+
+// readResponse checks an answer's status and reads its body: returned when
+// keep is set, else read and dropped so that the connection is reused.
+func readResponse(resp *http.Response, method, path string, want int, keep bool) ([]byte, error) {
+	if resp.StatusCode != want {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, fmt.Errorf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, bytes.TrimSpace(msg))
+	}
+	if keep {
+		return io.ReadAll(resp.Body)
+	}
+	_, err := io.Copy(io.Discard, resp.Body)
+	return nil, err
 }
 
 // do sends a request and checks its status; it returns the body when keep
@@ -555,15 +565,7 @@ func (c *benchClient) do(ctx context.Context, method, path, token string, body [
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != want {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, bytes.TrimSpace(b))
-	}
-	if keep {
-		return io.ReadAll(resp.Body)
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	return nil, err
+	return readResponse(resp, method, path, want, keep)
 }
 
 func (c *benchClient) get(ctx context.Context, path, token string) error {
