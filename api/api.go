@@ -5,7 +5,6 @@
 package api
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
@@ -134,61 +133,70 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id = hex.EncodeToString(b)
 	}
 	w.Header().Set("X-Request-Id", id)
-	log := h.log.With("request_id", id)
-	r = r.WithContext(context.WithValue(r.Context(), logKey{}, log))
-	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, requestID: id}
 	start := time.Now()
-	route, method := h.routeOf(r)
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			log.Error("panic serving request", "panic", p, "method", r.Method, "path", r.URL.Path)
+			h.log.Error("panic serving request", "request_id", id, "panic", p, "method", r.Method, "path", r.URL.Path)
 			if !sw.wrote {
 				writeProblem(sw, http.StatusInternalServerError, "internal", "Internal error", "")
 			}
 		}
 		elapsed := time.Since(start)
+		route, method := sw.route, methodLabel(r.Method)
+		if route == "" {
+			route = h.routeOf(r) // no endpoint ran: 404, 405
+		}
 		h.metrics.requests.WithLabelValues(route, method, strconv.Itoa(sw.status)).Inc()
 		h.metrics.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
-		log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"duration_ms", float64(elapsed.Microseconds())/1000)
+		h.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
 	}()
 	h.router.ServeHTTP(sw, r)
 }
 
-// routeOf names the request's route template for metrics (never the raw
-// path) and its method, folded to a fixed set.
-func (h *Handler) routeOf(r *http.Request) (route, method string) {
-	switch r.Method {
+// methodLabel folds a request's method to a fixed set for metric labels.
+func methodLabel(m string) string {
+	switch m {
 	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead, http.MethodPatch, http.MethodOptions:
-		method = r.Method
-	default:
-		method = "other"
+		return m
 	}
+	return "other"
+}
+
+// routeOf names the route template of a request no endpoint served (never
+// the raw path), for metrics; endpoints name their own, sparing every
+// request a second match of the router.
+func (h *Handler) routeOf(r *http.Request) string {
 	var match mux.RouteMatch
 	if h.router.Match(r, &match) && match.Route != nil {
 		if tpl, err := match.Route.GetPathTemplate(); err == nil {
-			return tpl, method
+			return tpl
 		}
 	}
-	return "unmatched", method
+	return "unmatched"
 }
 
-type logKey struct{}
-
-func logFrom(r *http.Request) *slog.Logger {
-	if l, ok := r.Context().Value(logKey{}).(*slog.Logger); ok {
-		return l
+// requestLog is the logger for lines about the request w answers.
+func (h *Handler) requestLog(w http.ResponseWriter) *slog.Logger {
+	if sw, ok := w.(*statusWriter); ok {
+		return h.log.With("request_id", sw.requestID)
 	}
-	return slog.Default()
+	return h.log
 }
 
+// statusWriter records what ServeHTTP reports about a request: its status,
+// and the route template of the endpoint that served it.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	wrote  bool
+	requestID string
+	route     string
+	status    int
+	wrote     bool
 }
 
 func (s *statusWriter) WriteHeader(code int) {
@@ -207,6 +215,9 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 // its handler.
 func (h *Handler) endpoint(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sw, ok := w.(*statusWriter); ok {
+			sw.route = rt.Path
+		}
 		var actor accreditation.Actor
 		if rt.Roles != nil {
 			var err error
@@ -236,7 +247,7 @@ func (h *Handler) endpoint(rt Route) http.Handler {
 func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, err error) {
 	ae, ok := err.(*errAuth)
 	if !ok {
-		logFrom(r).Error("authenticate", "err", err)
+		h.requestLog(w).Error("authenticate", "err", err)
 		writeError(w, err)
 		return
 	}

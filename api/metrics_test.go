@@ -1,7 +1,12 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -25,6 +30,8 @@ func TestMetricsLint(t *testing.T) {
 	}
 	s.do(t, "GET", "/v1/learners/L1/transcript", "bad-token", nil)
 	s.do(t, "GET", "/v1/no/such/thing", "", nil)
+	s.do(t, "DELETE", "/v1/outcomes", "", nil)
+	s.do(t, "GET", "/v1/learners/L1/transcript", "", nil)
 	resp, text := s.do(t, "GET", "/metrics", "", nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("metrics: %d", resp.StatusCode)
@@ -39,6 +46,8 @@ func TestMetricsLint(t *testing.T) {
 	for _, want := range []string{
 		`creditbank_http_requests_total{code="200",method="POST",route="/v1/outcomes"} 1`,
 		`creditbank_http_requests_total{code="404",method="GET",route="unmatched"} 1`,
+		`creditbank_http_requests_total{code="405",method="DELETE",route="unmatched"} 1`,
+		`creditbank_http_requests_total{code="401",method="GET",route="/v1/learners/{id}/transcript"} 2`,
 		`creditbank_auth_failures_total{reason="malformed"} 1`,
 		`creditbank_outcomes_posted_total{result="created",sector="vocational"} 1`,
 		`creditbank_outcomes_posted_total{result="rejected",sector="invalid"}`,
@@ -53,4 +62,78 @@ func TestMetricsLint(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+}
+
+// TestAccessLog checks the line every request leaves: its request id (the
+// client's, or one made up and sent back), method, path and status.
+func TestAccessLog(t *testing.T) {
+	s := newTestServer(t)
+	var buf syncBuffer
+	s.handler.log = slog.New(slog.NewJSONHandler(&buf, nil))
+	tests := []struct {
+		name, method, path, id string
+		status                 int
+	}{
+		{"client id", "GET", "/healthz", "req-42", 200},
+		{"made-up id", "GET", "/v1/learners/L1/transcript", "", 401},
+		{"no route", "GET", "/v1/none", "req-43", 404},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			buf.Reset()
+			req, _ := http.NewRequest(tc.method, s.URL+tc.path, nil)
+			if tc.id != "" {
+				req.Header.Set("X-Request-Id", tc.id)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			id := resp.Header.Get("X-Request-Id")
+			if tc.id != "" && id != tc.id || id == "" {
+				t.Fatalf("X-Request-Id %q, sent %q", id, tc.id)
+			}
+			var line struct {
+				Msg       string `json:"msg"`
+				RequestID string `json:"request_id"`
+				Method    string `json:"method"`
+				Path      string `json:"path"`
+				Status    int    `json:"status"`
+			}
+			for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+				if err := json.Unmarshal([]byte(l), &line); err != nil {
+					t.Fatalf("log line %q: %v", l, err)
+				}
+			}
+			if line.Msg != "request" || line.RequestID != id || line.Method != tc.method || line.Path != tc.path || line.Status != tc.status {
+				t.Errorf("access log %+v, want request %s %s %s %d", line, id, tc.method, tc.path, tc.status)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer the server's goroutines may write to while
+// the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *syncBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
 }
