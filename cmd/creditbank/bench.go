@@ -992,6 +992,7 @@ type benchRaw struct {
 	db    *pebble.DB
 	seq   atomic.Uint64
 	entry int    // entry value length making an outcome weigh what the ledger's did
+	per   int    // bytes one outcome takes in a batch, as the ledger's did
 	text  []byte // entry-like JSON to cut values from
 	noise []byte // stands in for hashes
 	w     *benchWorkload
@@ -1046,6 +1047,7 @@ func (r *benchRaw) calibrate(perOutcome float64) {
 		return b.Len() - benchBatchHeader
 	}
 	r.entry = 0
+	r.per = max(1, int(math.Round(perOutcome)))
 	base := measure()
 	r.entry = max(64, int(math.Round(perOutcome))-base)
 	r.entry = max(64, r.entry+int(math.Round(perOutcome))-measure()) // the value's length varint grew
@@ -1089,7 +1091,9 @@ func (r *benchRaw) add(b *pebble.Batch, buf []byte, seq uint64, learner, inst, i
 func (r *benchRaw) commit(wk, n int, rnd *rand.Rand) error {
 	first := r.seq.Add(uint64(n)) - uint64(n)
 	inst := r.w.insts[wk%len(r.w.insts)].id
-	b := r.db.NewBatch()
+	// Sized ahead, as the ledger sizes its group batches: a batch of a
+	// thousand outcomes grown from Pebble's default doubled a dozen times.
+	b := r.db.NewBatchWithSize(benchBatchHeader + n*r.per + benchHeadBytes)
 	defer b.Close()
 	buf := make([]byte, 0, 128)
 	idem := []byte("bench-" + r.w.run + "-")
