@@ -417,6 +417,9 @@ func jsonDecimalString(what, plural, example string, data []byte) (string, error
 	}
 	switch c := data[0]; {
 	case c == '"':
+		if inner := data[1:]; len(inner) > 0 && inner[len(inner)-1] == '"' && plainText(inner[:len(inner)-1]) {
+			return string(inner[:len(inner)-1]), nil // what json.Unmarshal gives, without its allocations
+		}
 		var s string
 		if err := json.Unmarshal(data, &s); err != nil {
 			return "", fmt.Errorf("%s: %w", what, err)
@@ -429,6 +432,17 @@ func jsonDecimalString(what, plural, example string, data []byte) (string, error
 	default:
 		return "", fmt.Errorf("%s must be a decimal string such as %s", what, example)
 	}
+}
+
+// plainText reports whether b is printable ASCII without quotes or
+// backslashes: the bytes of a JSON string that is its own value.
+func plainText(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // appendQuoted appends s in double quotes; s is a formatted decimal, which

@@ -272,3 +272,25 @@ func TestOutcomeValidateStandardCredits(t *testing.T) {
 		}
 	}
 }
+
+// FuzzJSONDecimalString: the string read from a JSON amount or ratio is what
+// encoding/json reads from it, by the plain-text shortcut or otherwise.
+func FuzzJSONDecimalString(f *testing.F) {
+	for _, s := range []string{`"7.5"`, `"0"`, `"7\u002e5"`, `"7.5`, `"7.5"x`, `"a"b"`, `""`, `"`, `7.5`, `null`, "\"\x7f\"", `"é"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := jsonDecimalString("amount", "amounts", `"7.5"`, data)
+		if len(data) == 0 || data[0] != '"' {
+			if err == nil {
+				t.Fatalf("%q read as %q, want an error", data, got)
+			}
+			return
+		}
+		var want string
+		werr := json.Unmarshal(data, &want)
+		if (err == nil) != (werr == nil) || err == nil && got != want {
+			t.Fatalf("%q read as %q (%v), encoding/json reads %q (%v)", data, got, err, want, werr)
+		}
+	})
+}

@@ -111,45 +111,67 @@ func (s *jsonScan) digits() int {
 // they are plain: printable ASCII without escapes, so that they are the
 // string's value as they stand.
 func (s *jsonScan) str() (raw []byte, plain, ok bool) {
-	start := s.i + 1
+	// The loop keeps the body and position in locals: through s, every
+	// byte of every string was a load and a store, most of the time a
+	// batch's JSON check took.
+	b, i := s.b, s.i+1
+	start := i
 	plain = true
-	for s.i = start; s.i < len(s.b); {
-		switch c := s.b[s.i]; {
+	for i < len(b) {
+		c := b[i]
+		if strPlain[c] {
+			i++
+			continue
+		}
+		switch {
 		case c == '"':
-			s.i++
-			return s.b[start : s.i-1], plain, true
+			s.i = i + 1
+			return b[start:i], plain, true
 		case c < 0x20:
+			s.i = i
 			return nil, false, false
 		case c == '\\':
 			plain = false
-			if s.i+1 >= len(s.b) {
+			if i+1 >= len(b) {
+				s.i = i
 				return nil, false, false
 			}
-			switch s.b[s.i+1] {
+			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i += 2
+				i += 2
 			case 'u':
-				if len(s.b)-s.i < 6 {
+				if len(b)-i < 6 {
+					s.i = i
 					return nil, false, false
 				}
-				for _, h := range s.b[s.i+2 : s.i+6] {
+				for _, h := range b[i+2 : i+6] {
 					if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
+						s.i = i
 						return nil, false, false
 					}
 				}
-				s.i += 6
+				i += 6
 			default:
+				s.i = i
 				return nil, false, false
 			}
-		default:
-			if c >= 0x80 {
-				plain = false
-			}
-			s.i++
+		default: // c >= 0x80
+			plain = false
+			i++
 		}
 	}
+	s.i = i
 	return nil, false, false
 }
+
+// strPlain marks the bytes a string holds as they are in plain ASCII: not
+// a quote, a backslash, a control character or part of a longer character.
+var strPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func (s *jsonScan) array(depth int) bool {
 	s.i++ // [
