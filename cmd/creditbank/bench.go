@@ -86,7 +86,7 @@ type benchFlags struct {
 	jsonOut, cpuProfile       string
 	memProfile                string
 	phases                    string
-	enforce                   bool
+	enforce, floor            bool
 }
 
 // benchPhaseNames are the phases --phases may choose, in the order they run.
@@ -114,6 +114,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.memProfile, "memprofile", "", "write allocation profiles to this file (after the phases) and FILE.base (before them), for go tool pprof -diff_base")
 	fs.StringVar(&f.phases, "phases", strings.Join(benchPhaseNames, ","), "comma-separated phases to run (single, batch, transcript, proof), e.g. to profile one of them")
 	fs.BoolVar(&f.enforce, "enforce", false, "exit with status 1 when a target is missed")
+	fs.BoolVar(&f.floor, "floor", false, "also measure each write phase's HTTP floor: the same clients posting to a net/http server whose handler only commits the same keys to raw Pebble")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -213,7 +214,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 
 	if run["single"] {
 		// 1. Single posts, then raw Pebble single synced commits.
-		p, err := benchWritePhase(ctx, prog, c, work, w, "single", f.clients, 1, f.singles, f.duration, 0.3, 25)
+		p, err := benchWritePhase(ctx, prog, c, work, w, "single", f.clients, 1, f.singles, f.duration, 0.3, 25, f.floor)
 		if err != nil {
 			return err
 		}
@@ -221,7 +222,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	}
 	if run["batch"] {
 		// 2. Batch posts, then raw Pebble batches of the same shape.
-		p, err := benchWritePhase(ctx, prog, c, work, w, "batch", f.batchClients, f.batchSize, f.batches, f.duration, 0.5, 0)
+		p, err := benchWritePhase(ctx, prog, c, work, w, "batch", f.batchClients, f.batchSize, f.batches, f.duration, 0.5, 0, f.floor)
 		if err != nil {
 			return err
 		}
@@ -320,15 +321,12 @@ func bench(args []string, stdout, stderr io.Writer) error {
 // or dur; then raw Pebble commits the same keys and bytes per outcome, per
 // per commit, from as many goroutines; and it compares the two against a
 // ratio of at least min and, when maxP99 is positive, a p99 of at most
-// maxP99 ms.
+// maxP99 ms. With floor, it also measures the phase's HTTP floor.
 func benchWritePhase(ctx context.Context, prog *benchProgress, c *benchClient, work string, w *benchWorkload, name string,
-	clients, per, count int, dur time.Duration, min, maxP99 float64) (benchPhase, error) {
+	clients, per, count int, dur time.Duration, min, maxP99 float64, floor bool) (benchPhase, error) {
 	m0 := c.scrape(ctx)
 	side, err := benchLoad(ctx, prog, name+" POST", clients, count, dur, func(wk int, _ *rand.Rand) (int, error) {
-		if per == 1 {
-			return 1, w.postSingle(ctx, c, wk)
-		}
-		return per, w.postBatch(ctx, c, wk, per, nil)
+		return per, w.post(ctx, c, wk, per)
 	})
 	if err != nil {
 		return benchPhase{}, fmt.Errorf("%s posts: %v", name, err)
@@ -341,10 +339,19 @@ func benchWritePhase(ctx context.Context, prog *benchProgress, c *benchClient, w
 	p := benchPhaseOf(name, "outcomes", side)
 	p.Raw, p.Shape = &raw, &shape
 	p.compare(min, maxP99)
+	if floor {
+		fl, err := benchFloorRun(ctx, prog, c, work, w, name+" floor POST", clients, per, count, dur, shape)
+		if err != nil {
+			return benchPhase{}, err
+		}
+		p.Floor = &fl
+		if raw.PerSec > 0 {
+			p.FloorRatio = fl.PerSec / raw.PerSec
+		}
+	}
 	return p, nil
 }
 
-// benchWriteAllocs writes the allocation profile so far to name.
 func benchWriteAllocs(name string) error {
 	pf, err := os.Create(name)
 	if err != nil {
@@ -775,6 +782,14 @@ func (w *benchWorkload) appendOutcome(b []byte, i uint64, learner string) []byte
 
 func benchPoolLearner(n int) string { return fmt.Sprintf("L%07d", n%benchPool) }
 
+// post posts one outcome (per 1) or a batch of per, as worker wk.
+func (w *benchWorkload) post(ctx context.Context, c *benchClient, wk, per int) error {
+	if per == 1 {
+		return w.postSingle(ctx, c, wk)
+	}
+	return w.postBatch(ctx, c, wk, per, nil)
+}
+
 func (w *benchWorkload) postSingle(ctx context.Context, c *benchClient, wk int) error {
 	in := w.insts[wk%len(w.insts)]
 	tok, err := in.token()
@@ -793,6 +808,34 @@ func (w *benchWorkload) postBatch(ctx context.Context, c *benchClient, wk, n int
 	if err != nil {
 		return err
 	}
+	res, err := c.do(ctx, "POST", "/v1/outcomes", tok, w.batchBody(n, learner), http.StatusOK, true)
+	if err != nil {
+		return err
+	}
+	if got := bytes.Count(res, []byte(`"status":"created"`)); got != n {
+		return fmt.Errorf("batch of %d: %d created: %.300s", n, got, res)
+	}
+	return nil
+}
+
+// answer posts one outcome (per 1) or a batch of per and returns the
+// status and body of the answer.
+func (w *benchWorkload) answer(ctx context.Context, c *benchClient, per int) (int, []byte, error) {
+	tok, err := w.insts[0].token()
+	if err != nil {
+		return 0, nil, err
+	}
+	status, body := http.StatusCreated, w.appendOutcome(nil, w.n.Add(1), benchPoolLearner(rand.IntN(benchPool)))
+	if per > 1 {
+		status, body = http.StatusOK, w.batchBody(per, nil)
+	}
+	res, err := c.do(ctx, "POST", "/v1/outcomes", tok, body, status, true)
+	return status, res, err
+}
+
+// batchBody is a batch of n new outcomes, for learner(j) of the j-th item,
+// or random learners of the pool.
+func (w *benchWorkload) batchBody(n int, learner func(j int) string) []byte {
 	first := w.n.Add(uint64(n)) - uint64(n) + 1
 	body := make([]byte, 0, 16+n*560)
 	body = append(body, `{"outcomes":[`...)
@@ -808,15 +851,7 @@ func (w *benchWorkload) postBatch(ctx context.Context, c *benchClient, wk, n int
 		}
 		body = w.appendOutcome(body, first+uint64(j), l)
 	}
-	body = append(body, "]}"...)
-	res, err := c.do(ctx, "POST", "/v1/outcomes", tok, body, http.StatusOK, true)
-	if err != nil {
-		return err
-	}
-	if got := bytes.Count(res, []byte(`"status":"created"`)); got != n {
-		return fmt.Errorf("batch of %d: %d created: %.300s", n, got, res)
-	}
-	return nil
+	return append(body, "]}"...)
 }
 
 // fill posts max(preload, learners×200) outcomes in batches: the transcript
@@ -990,6 +1025,7 @@ func benchShapeOf(a, b benchCounters) benchShape {
 
 type benchRaw struct {
 	db    *pebble.DB
+	dir   string
 	seq   atomic.Uint64
 	entry int    // entry value length making an outcome weigh what the ledger's did
 	per   int    // bytes one outcome takes in a batch, as the ledger's did
@@ -1010,20 +1046,80 @@ func (benchPebbleLogger) Fatalf(format string, args ...any) {
 // the shape's keys and bytes in batches of per outcomes from workers
 // goroutines, for count commits or dur, and removes the folder.
 func benchRawRun(ctx context.Context, prog *benchProgress, work string, w *benchWorkload, label string, workers, per, count int, dur time.Duration, shape benchShape) (benchSide, error) {
+	r, err := openBenchRaw(work, w, shape)
+	if err != nil {
+		return benchSide{}, err
+	}
+	defer r.close()
+	return benchLoad(ctx, prog, label, workers, count, dur, func(wk int, rnd *rand.Rand) (int, error) {
+		return per, r.commit(wk, per, rnd)
+	})
+}
+
+// benchFloorRun measures a write phase's HTTP floor: the same clients post
+// the same bodies to a net/http server on loopback whose handler only reads
+// the body, commits the shape's keys and bytes per outcome to raw Pebble as
+// benchRawRun does, and answers with the bytes the ledger answered to a
+// post like it (one made on c first). What the floor loses to raw Pebble
+// is HTTP on this machine, clients included; what the ledger loses to the
+// floor is its own work.
+func benchFloorRun(ctx context.Context, prog *benchProgress, c *benchClient, work string, w *benchWorkload, label string,
+	clients, per, count int, dur time.Duration, shape benchShape) (benchSide, error) {
+	status, answer, err := w.answer(ctx, c, per)
+	if err != nil {
+		return benchSide{}, fmt.Errorf("floor: %v", err)
+	}
+	r, err := openBenchRaw(work, w, shape)
+	if err != nil {
+		return benchSide{}, err
+	}
+	defer r.close()
+	var seq atomic.Uint64
+	h := http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		if _, err := io.ReadAll(http.MaxBytesReader(rw, req.Body, 16<<20)); err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := r.commit(0, per, rand.New(rand.NewPCG(seq.Add(1), 0))); err != nil {
+			http.Error(rw, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		rw.Header().Set("Content-Type", "application/json")
+		rw.WriteHeader(status)
+		_, _ = rw.Write(answer)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return benchSide{}, fmt.Errorf("floor: listen: %v", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	fc := newBenchClient("http://"+ln.Addr().String(), clients+8)
+	defer fc.hc.CloseIdleConnections()
+	defer fc.closeLean()
+	return benchLoad(ctx, prog, label, clients, count, dur, func(wk int, _ *rand.Rand) (int, error) {
+		return per, w.post(ctx, fc, wk, per)
+	})
+}
+
+// openBenchRaw opens raw Pebble, with the ledger's options, on a fresh
+// folder in work that close removes, to write outcomes of the shape.
+func openBenchRaw(work string, w *benchWorkload, shape benchShape) (*benchRaw, error) {
 	dir, err := os.MkdirTemp(work, "raw-pebble-")
 	if err != nil {
-		return benchSide{}, fmt.Errorf("raw pebble: %v", err)
+		return nil, fmt.Errorf("raw pebble: %v", err)
 	}
-	defer os.RemoveAll(dir)
 	po := ledger.StoreOptions(256 << 20)
 	po.Logger = benchPebbleLogger{}
 	db, err := pebble.Open(dir, po)
 	po.Cache.Unref()
 	if err != nil {
-		return benchSide{}, fmt.Errorf("raw pebble: %v", err)
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("raw pebble: %v", err)
 	}
-	defer db.Close()
-	r := &benchRaw{db: db, w: w, noise: make([]byte, 1<<16+32)}
+	r := &benchRaw{db: db, dir: dir, w: w, noise: make([]byte, 1<<16+32)}
 	for i := uint64(0); len(r.text) < 8<<10; i++ {
 		r.text = w.appendOutcome(r.text, i, benchPoolLearner(int(i)))
 	}
@@ -1031,9 +1127,12 @@ func benchRawRun(ctx context.Context, prog *benchProgress, work string, w *bench
 		r.noise[i] = byte(rand.Uint32())
 	}
 	r.calibrate(shape.BytesPerOutcome)
-	return benchLoad(ctx, prog, label, workers, count, dur, func(wk int, rnd *rand.Rand) (int, error) {
-		return per, r.commit(wk, per, rnd)
-	})
+	return r, nil
+}
+
+func (r *benchRaw) close() {
+	r.db.Close()
+	os.RemoveAll(r.dir)
 }
 
 // calibrate sizes entry values so that one outcome's keys take perOutcome
@@ -1125,6 +1224,10 @@ type benchPhase struct {
 	benchSide
 	Raw    *benchSide  `json:"raw_pebble,omitempty"`
 	Shape  *benchShape `json:"shape,omitempty"`
+	// Floor is the phase's HTTP floor (--floor) and FloorRatio its ratio
+	// to raw Pebble: what the ratio would be were the ledger free.
+	Floor      *benchSide `json:"http_floor,omitempty"`
+	FloorRatio float64    `json:"http_floor_ratio,omitempty"`
 	Ratio  float64     `json:"ratio,omitempty"`
 	Target string      `json:"target,omitempty"`
 	Meets  *bool       `json:"meets_target,omitempty"`
@@ -1197,6 +1300,10 @@ func (r *benchReport) print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%-11s %9d %11d %12.0f %8.2f %8.2f %9.2f %12s %7s  %s\n",
 			p.Phase, p.Requests, p.Items, p.PerSec, p.P50ms, p.P99ms, p.P999ms, raw, ratio, target)
+		if f := p.Floor; f != nil {
+			fmt.Fprintf(w, "%-11s %9d %11d %12.0f %8.2f %8.2f %9.2f %12.0f %7.3f  %s\n",
+				" floor", f.Requests, f.Items, f.PerSec, f.P50ms, f.P99ms, f.P999ms, p.Raw.PerSec, p.FloorRatio, "net/http + raw Pebble, no ledger")
+		}
 	}
 	for _, p := range r.Phases {
 		if p.Shape != nil {

@@ -30,14 +30,17 @@ type benchFigures struct {
 		Ratio float64     `json:"ratio"`
 		Meets *bool       `json:"meets_target"`
 
+		Floor      *benchSide `json:"http_floor"`
+		FloorRatio float64    `json:"http_floor_ratio"`
+
 		Writes            *benchSide `json:"concurrent_writes"`
 		TranscriptEntries int        `json:"transcript_outcomes"`
 	} `json:"phases"`
 }
 
 // TestBenchSmoke runs the whole bench command with tiny sizes, in process
-// and then against that same kind of server by --url, and checks that the
-// JSON holds every figure.
+// and then against that same kind of server by --url (and with --floor),
+// and checks that the JSON holds every figure.
 func TestBenchSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the bench command for a few seconds")
@@ -62,7 +65,7 @@ func TestBenchSmoke(t *testing.T) {
 			}
 		}
 		f := readBenchJSON(t, out)
-		checkBenchFigures(t, f, 500)
+		checkBenchFigures(t, f, 500, false)
 		if f.Mode != "in-process" {
 			t.Errorf("mode %q", f.Mode)
 		}
@@ -77,12 +80,15 @@ func TestBenchSmoke(t *testing.T) {
 		defer srv.close()
 		out := filepath.Join(dir, "bench.json")
 		var stdout, stderr bytes.Buffer
-		args := append([]string{"bench", "--url", srv.url, "--token", srv.admin, "--dir", filepath.Join(dir, "raw"), "--json", out}, tiny...)
+		args := append([]string{"bench", "--url", srv.url, "--token", srv.admin, "--dir", filepath.Join(dir, "raw"), "--floor", "--json", out}, tiny...)
 		if err := run(args, &stdout, &stderr); err != nil {
 			t.Fatalf("bench: %v\n%s", err, stderr.String())
 		}
 		f := readBenchJSON(t, out)
-		checkBenchFigures(t, f, 0)
+		checkBenchFigures(t, f, 0, true)
+		if !strings.Contains(stdout.String(), "\n floor ") {
+			t.Errorf("the table has no floor row:\n%s", stdout.String())
+		}
 		if f.Mode != "url" {
 			t.Errorf("mode %q", f.Mode)
 		}
@@ -102,7 +108,7 @@ func readBenchJSON(t *testing.T, path string) benchFigures {
 	return f
 }
 
-func checkBenchFigures(t *testing.T, f benchFigures, preload int) {
+func checkBenchFigures(t *testing.T, f benchFigures, preload int, floor bool) {
 	t.Helper()
 	side := func(what string, s benchSide) {
 		t.Helper()
@@ -139,6 +145,17 @@ func checkBenchFigures(t *testing.T, f benchFigures, preload int) {
 			side(p.Phase+" raw", *p.Raw)
 			if p.Raw.Items != p.Items {
 				t.Errorf("%s: raw Pebble wrote %d outcomes, the ledger %d", p.Phase, p.Raw.Items, p.Items)
+			}
+			switch {
+			case !floor && p.Floor != nil:
+				t.Errorf("%s: a floor without --floor", p.Phase)
+			case floor && (p.Floor == nil || p.FloorRatio <= 0):
+				t.Errorf("%s: no HTTP floor", p.Phase)
+			case floor:
+				side(p.Phase+" floor", *p.Floor)
+				if p.Floor.Items != p.Items {
+					t.Errorf("%s: the floor took %d outcomes, the ledger %d", p.Phase, p.Floor.Items, p.Items)
+				}
 			}
 			if !p.Shape.Measured || p.Shape.BytesPerOutcome < 800 || p.Shape.BytesPerOutcome > 3000 ||
 				p.Shape.KeysPerOutcome != benchKeysPerOut || p.Shape.EntriesPerGroup < 1 {
