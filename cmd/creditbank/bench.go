@@ -1222,15 +1222,15 @@ type benchPhase struct {
 	Phase string `json:"phase"`
 	Unit  string `json:"unit"`
 	benchSide
-	Raw    *benchSide  `json:"raw_pebble,omitempty"`
-	Shape  *benchShape `json:"shape,omitempty"`
+	Raw   *benchSide  `json:"raw_pebble,omitempty"`
+	Shape *benchShape `json:"shape,omitempty"`
 	// Floor is the phase's HTTP floor (--floor) and FloorRatio its ratio
 	// to raw Pebble: what the ratio would be were the ledger free.
 	Floor      *benchSide `json:"http_floor,omitempty"`
 	FloorRatio float64    `json:"http_floor_ratio,omitempty"`
-	Ratio  float64     `json:"ratio,omitempty"`
-	Target string      `json:"target,omitempty"`
-	Meets  *bool       `json:"meets_target,omitempty"`
+	Ratio      float64    `json:"ratio,omitempty"`
+	Target     string     `json:"target,omitempty"`
+	Meets      *bool      `json:"meets_target,omitempty"`
 	// Writes are the posts that went on during the transcript reads.
 	Writes            *benchSide `json:"concurrent_writes,omitempty"`
 	TranscriptEntries int        `json:"transcript_outcomes,omitempty"`
