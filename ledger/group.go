@@ -40,6 +40,14 @@ type groupBatch struct {
 	entries [][]byte
 	// writes holds the group's writes to domain state and idempotency keys.
 	writes map[string]*pendingValue
+	// values and slab hold what writes points to, a few allocations for a
+	// whole group instead of two per write. A slice taken from values is
+	// never written again: appends past it go to fresh space (or a fresh
+	// array, the old one staying as it was for whoever holds it).
+	values []byte
+	slab   []pendingValue
+	// key is the sequencer's buffer for building keys; Pebble copies them.
+	key []byte
 
 	// prev is the group handed to applyLoop before this one, while this one
 	// may read under it; base is the store without prev.
@@ -84,6 +92,31 @@ func newGroupBatch(db *pebble.DB, first uint64, prev *groupBatch, base pebble.Re
 		drain: drain, writes: make(map[string]*pendingValue, sizeHint.writes)}
 }
 
+// newValue returns a pendingValue holding a copy of data.
+func (g *groupBatch) newValue(data []byte, complete, absent bool) *pendingValue {
+	if len(g.slab) == cap(g.slab) {
+		g.slab = make([]pendingValue, 0, min(max(2*cap(g.slab), 16), 4096))
+	}
+	g.slab = append(g.slab, pendingValue{data: g.copyValue(data), complete: complete, absent: absent})
+	return &g.slab[len(g.slab)-1]
+}
+
+// copyValue copies data into the group's value space; the copy's capacity
+// ends where it does, so that appending to it copies it first.
+func (g *groupBatch) copyValue(data []byte) []byte {
+	if len(data) == 0 {
+		return nil
+	}
+	if cap(g.values)-len(g.values) < len(data) {
+		// Doubling from 1 KiB: a group of a few single posts takes little,
+		// one of a thousand outcomes a few dozen chunks.
+		g.values = make([]byte, 0, max(len(data), min(max(2*cap(g.values), 1<<10), 64<<10)))
+	}
+	start := len(g.values)
+	g.values = append(g.values, data...)
+	return g.values[start:len(g.values):len(g.values)]
+}
+
 // groupSize is what a group held: bytes in its batch, keys it recorded for
 // Gets.
 type groupSize struct{ bytes, writes int }
@@ -96,7 +129,7 @@ func (g *groupBatch) set(key, value []byte) error {
 	if err := g.Batch.Set(key, value, nil); err != nil {
 		return err
 	}
-	g.writes[string(key)] = &pendingValue{data: append([]byte(nil), value...), complete: true}
+	g.writes[string(key)] = g.newValue(value, true, false)
 	return nil
 }
 
@@ -109,7 +142,7 @@ func (g *groupBatch) merge(key, operand []byte) error {
 		pv.absent = false
 		return nil
 	}
-	g.writes[string(key)] = &pendingValue{data: append([]byte(nil), operand...)}
+	g.writes[string(key)] = g.newValue(operand, false, false)
 	return nil
 }
 
@@ -117,7 +150,7 @@ func (g *groupBatch) del(key []byte) error {
 	if err := g.Batch.Delete(key, nil); err != nil {
 		return err
 	}
-	g.writes[string(key)] = &pendingValue{complete: true, absent: true}
+	g.writes[string(key)] = g.newValue(nil, true, true)
 	return nil
 }
 

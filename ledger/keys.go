@@ -39,15 +39,26 @@ func u64key(tag byte, n uint64) []byte {
 func entryKey(seq uint64) []byte       { return u64key(tagEntry, seq) }
 func hashKey(index int64) []byte       { return u64key(tagHash, uint64(index)) }
 func checkpointKey(size uint64) []byte { return u64key(tagCheckpoint, size) }
-func stateKey(domainKey []byte) []byte { return append([]byte{tagState}, domainKey...) }
-func idemKey(scope, key string) []byte { return []byte(string(tagIdem) + scope + "\x00" + key) }
+func stateKey(domainKey []byte) []byte { return appendStateKey(nil, domainKey) }
+func idemKey(scope, key string) []byte { return appendIdemKey(nil, scope, key) }
 func indexPrefix(name, value string) []byte {
-	return []byte(string(tagIndex) + name + "\x00" + value + "\x00")
+	return append(append(append(append(append(make([]byte, 0, len(name)+len(value)+11), tagIndex), name...), 0), value...), 0)
 }
 
-func indexKey(name, value string, seq uint64) []byte {
-	p := indexPrefix(name, value)
-	return binary.BigEndian.AppendUint64(p, seq)
+func indexKey(name, value string, seq uint64) []byte { return appendIndexKey(nil, name, value, seq) }
+
+// The append forms build keys in a buffer the sequencer reuses for every
+// write of a group: Pebble's batch copies what it is given.
+func appendStateKey(b, domainKey []byte) []byte { return append(append(b, tagState), domainKey...) }
+func appendIdemKey(b []byte, scope, key string) []byte {
+	return append(append(append(append(b, tagIdem), scope...), 0), key...)
+}
+func appendIndexKey(b []byte, name, value string, seq uint64) []byte {
+	b = append(append(append(append(append(b, tagIndex), name...), 0), value...), 0)
+	return binary.BigEndian.AppendUint64(b, seq)
+}
+func appendHashKey(b []byte, index int64) []byte {
+	return binary.BigEndian.AppendUint64(append(b, tagHash), uint64(index))
 }
 
 // prefixEnd returns the first key after every key that starts with p.

@@ -493,13 +493,14 @@ func checkEffect(first uint64, recordedAt []byte, eff Effect) ([][]byte, error) 
 func (l *Ledger) write(b *groupBatch, first uint64, encoded [][]byte, eff Effect) error {
 	for _, w := range eff.State {
 		var err error
+		b.key = appendStateKey(b.key[:0], w.Key)
 		switch {
 		case w.Append:
-			err = b.merge(stateKey(w.Key), w.Value)
+			err = b.merge(b.key, w.Value)
 		case w.Value == nil:
-			err = b.del(stateKey(w.Key))
+			err = b.del(b.key)
 		default:
-			err = b.set(stateKey(w.Key), w.Value)
+			err = b.set(b.key, w.Value)
 		}
 		if err != nil {
 			return fmt.Errorf("batch: %w", err)
@@ -525,24 +526,29 @@ func (l *Ledger) writeEntry(b *groupBatch, seq uint64, data []byte, rec Record) 
 	for i, h := range hashes {
 		idx := base + int64(i)
 		l.hashCache.m[idx] = h
-		if err := b.Set(hashKey(idx), h[:], nil); err != nil {
+		b.key = appendHashKey(b.key[:0], idx)
+		if err := b.Set(b.key, h[:], nil); err != nil {
 			return fmt.Errorf("batch: %w", err)
 		}
 	}
 	if !rec.Unlisted {
-		if err := b.Set(indexKey(IndexType, rec.Type, seq), nil, nil); err != nil {
+		b.key = appendIndexKey(b.key[:0], IndexType, rec.Type, seq)
+		if err := b.Set(b.key, nil, nil); err != nil {
 			return fmt.Errorf("batch: %w", err)
 		}
 	}
 	for _, k := range rec.Index {
-		if err := b.Set(indexKey(k.Name, k.Value, seq), nil, nil); err != nil {
+		b.key = appendIndexKey(b.key[:0], k.Name, k.Value, seq)
+		if err := b.Set(b.key, nil, nil); err != nil {
 			return fmt.Errorf("batch: %w", err)
 		}
 	}
 	if id := rec.Idempotency; id != nil {
-		v := binary.BigEndian.AppendUint64(make([]byte, 0, 40), seq)
-		v = append(v, id.Hash[:]...)
-		if err := b.set(idemKey(id.Scope, id.Key), v); err != nil {
+		var v [8 + 32]byte
+		binary.BigEndian.PutUint64(v[:8], seq)
+		copy(v[8:], id.Hash[:])
+		b.key = appendIdemKey(b.key[:0], id.Scope, id.Key)
+		if err := b.set(b.key, v[:]); err != nil {
 			return fmt.Errorf("batch: %w", err)
 		}
 	}
