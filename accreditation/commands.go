@@ -298,7 +298,7 @@ func (c postCmd) postOne(t *tx, in *Institution, o OutcomeInput, hash [32]byte, 
 			return PostResult{}, err
 		}
 	}
-	return PostResult{Status: StatusCreated, Seq: seq, Outcome: &out, RecordedAt: t.v.Now().UTC().Format(ledger.TimeLayout), content: p.content}, nil
+	return PostResult{Status: StatusCreated, Seq: seq, Outcome: &out, RecordedAt: t.recordedAtText(), content: p.content}, nil
 }
 
 // loadOutcomeEntry decodes the outcome recorded at seq, returning also the

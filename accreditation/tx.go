@@ -31,6 +31,9 @@ type tx struct {
 	insts *institutionCache
 	// instChanged is set when the command wrote an institution's state.
 	instChanged bool
+	// today and recordedAt are the view's time as the tx writes it,
+	// formatted once for all of a batch's outcomes.
+	today, recordedAt string
 }
 
 // newTx starts a command's transaction; entries is about how many entries
@@ -121,7 +124,20 @@ func (t *tx) scan(prefix string, fn func(string) bool) error {
 
 // date is the UTC date of the group being decided: the "today" of every
 // check, so that a decision never depends on when it is re-run.
-func (t *tx) date() string { return t.v.Now().UTC().Format(dateLayout) }
+func (t *tx) date() string {
+	if t.today == "" {
+		t.today = t.v.Now().UTC().Format(dateLayout)
+	}
+	return t.today
+}
+
+// recordedAtText is the recorded_at of the tx's entries.
+func (t *tx) recordedAtText() string {
+	if t.recordedAt == "" {
+		t.recordedAt = t.v.Now().UTC().Format(ledger.TimeLayout)
+	}
+	return t.recordedAt
+}
 
 // nextSeq is the seq the next emitted entry gets.
 func (t *tx) nextSeq() uint64 { return t.v.Size() + uint64(len(t.records)) }
