@@ -1,6 +1,7 @@
 package accreditation
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -164,6 +165,19 @@ func TestPostResultStored(t *testing.T) {
 		got, err := r.Stored().MarshalJSON()
 		if err != nil || string(got) != string(want) {
 			t.Fatalf("%s: Stored() = %s, %v\nwant %s", r.Status, got, err, want)
+		}
+	}
+}
+
+// TestStateKeys pins the form of the state keys stores already hold: a
+// seq in 16 lower-case hex digits, as "%016x" writes it.
+func TestStateKeys(t *testing.T) {
+	for _, seq := range []uint64{0, 1, 255, 1<<40 + 7, ^uint64(0)} {
+		if got, want := outKey(seq), fmt.Sprintf("out/%016x", seq); got != want {
+			t.Errorf("outKey(%d) = %q, want %q", seq, got, want)
+		}
+		if got, want := convKey(seq), fmt.Sprintf("conv/%016x", seq); got != want {
+			t.Errorf("convKey(%d) = %q, want %q", seq, got, want)
 		}
 	}
 }

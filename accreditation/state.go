@@ -2,6 +2,8 @@ package accreditation
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -131,14 +133,22 @@ const instPrefix = "inst/"
 //	                          the changes were appended; never written now
 //	posted/<inst>/<learner>   "1" (the institution posted for the learner)
 func instKey(id string) string               { return instPrefix + id }
-func outKey(seq uint64) string               { return fmt.Sprintf("out/%016x", seq) }
+func outKey(seq uint64) string               { return hexKey("out/", seq) }
 func ruleKey(id string) string               { return "rule/" + id }
 func ruleVersionKey(id string, v int) string { return fmt.Sprintf("rulev/%s/%08d", id, v) }
-func convKey(seq uint64) string              { return fmt.Sprintf("conv/%016x", seq) }
+func convKey(seq uint64) string              { return hexKey("conv/", seq) }
 func grantedKey(learner, rule string) string { return "granted/" + learner + "/" + rule }
 func balanceKey(learner string) string       { return "bal/" + learner }
 func balanceDeltaKey(learner string) string  { return "bald/" + learner }
 func postedKey(inst, learner string) string  { return "posted/" + inst + "/" + learner }
+
+// hexKey is prefix and seq in 16 lower-case hex digits, as "%016x" writes it.
+func hexKey(prefix string, seq uint64) string {
+	var b [24]byte
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], seq)
+	return string(hex.AppendEncode(append(b[:0], prefix...), n[:]))
+}
 
 // outcomeState is what the bank keeps of a recorded outcome.
 type outcomeState struct {
@@ -340,7 +350,7 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 			Level: o.Level, Field: o.Field, StandardCredits: o.StandardCredits,
 			Passed: o.Result.Passed != nil && *o.Result.Passed, Score: o.Result.Score, CompletedOn: o.CompletedOn,
 		}
-		s.put(outKey(e.Seq), st.appendJSON(nil))
+		s.put(outKey(e.Seq), st.appendJSON(make([]byte, 0, 256)))
 		s.put(postedKey(o.Institution, o.Learner), []byte("1"))
 		return addCreditsDelta(s, o.Learner, o.Sector, o.Level, o.StandardCredits)
 	case TypeOutcomeRevoked:

@@ -193,12 +193,19 @@ func (t *tx) idempotency(scope, key string) (ledger.Idempotent, bool, error) {
 // equal batches.
 func (t *tx) effect(result any) ledger.Effect {
 	eff := ledger.Effect{Records: t.records, Result: result, State: make([]ledger.StateWrite, 0, len(t.order))}
+	n := 0
 	for _, k := range t.order {
+		n += len(k)
+	}
+	keys := make([]byte, 0, n) // one allocation for the keys of a batch's thousand outcomes
+	for _, k := range t.order {
+		keys = append(keys, k...)
+		key := keys[len(keys)-len(k) : len(keys) : len(keys)]
 		if a, ok := t.appends[k]; ok {
-			eff.State = append(eff.State, ledger.StateWrite{Key: []byte(k), Value: a, Append: true})
+			eff.State = append(eff.State, ledger.StateWrite{Key: key, Value: a, Append: true})
 			continue
 		}
-		eff.State = append(eff.State, ledger.StateWrite{Key: []byte(k), Value: t.writes[k]})
+		eff.State = append(eff.State, ledger.StateWrite{Key: key, Value: t.writes[k]})
 	}
 	return eff
 }
