@@ -215,7 +215,7 @@ func outcomeContent(out Outcome, input json.RawMessage) (json.RawMessage, error)
 	c := make(json.RawMessage, 0, len(input)+len(out.Institution)+64)
 	c = append(c, input[:len(input)-1]...)
 	c = appendJSONText(append(c, `,"institution":`...), out.Institution)
-	c = appendQuoted(append(c, `,"standard_credits":`...), out.StandardCredits.String())
+	c = appendQuotedAmount(append(c, `,"standard_credits":`...), out.StandardCredits)
 	return append(c, '}'), nil
 }
 

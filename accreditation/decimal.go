@@ -386,19 +386,42 @@ func checkDigits(s string) error {
 // formatDecimal writes v, counted in units of 10^-decimals, in the shortest
 // form: trailing zeros after the point are dropped, and so is the point.
 func formatDecimal(v int64, decimals int) string {
-	digits := strconv.FormatUint(absUint(v), 10)
-	if len(digits) <= decimals {
-		digits = strings.Repeat("0", decimals-len(digits)+1) + digits
-	}
-	intPart, frac := digits[:len(digits)-decimals], strings.TrimRight(digits[len(digits)-decimals:], "0")
-	out := intPart
-	if frac != "" {
-		out += "." + frac
-	}
+	var b [48]byte
+	return string(appendDecimal(b[:0], v, decimals))
+}
+
+// appendDecimal appends formatDecimal's form of v to b, without the
+// intermediate strings: it runs for every amount of every outcome stored.
+func appendDecimal(b []byte, v int64, decimals int) []byte {
+	var db, fb [24]byte
+	digits := strconv.AppendUint(db[:0], absUint(v), 10)
 	if v < 0 {
-		out = "-" + out
+		b = append(b, '-')
 	}
-	return out
+	intLen := len(digits) - decimals
+	frac := fb[:0]
+	if intLen <= 0 {
+		b = append(b, '0')
+		for range -intLen {
+			frac = append(frac, '0')
+		}
+		frac = append(frac, digits...)
+	} else {
+		b = append(b, digits[:intLen]...)
+		frac = append(frac, digits[intLen:]...)
+	}
+	for len(frac) > 0 && frac[len(frac)-1] == '0' {
+		frac = frac[:len(frac)-1]
+	}
+	if len(frac) > 0 {
+		b = append(append(b, '.'), frac...)
+	}
+	return b
+}
+
+// appendQuotedAmount appends a in double quotes, as MarshalJSON writes it.
+func appendQuotedAmount(b []byte, a Amount) []byte {
+	return append(appendDecimal(append(b, '"'), int64(a), amountDecimals), '"')
 }
 
 // absUint returns |v| without overflowing at math.MinInt64.

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -737,6 +738,46 @@ func FuzzParseRatio(f *testing.F) {
 		var viaJSON Ratio
 		if err := json.Unmarshal(j, &viaJSON); err != nil || viaJSON != r {
 			t.Fatalf("Unmarshal(%s) = %d, %v; want %d", j, viaJSON, err, r)
+		}
+	})
+}
+
+// formatDecimalByStrings is how decimals were written before appendDecimal:
+// the reference the stored form of every amount must keep matching.
+func formatDecimalByStrings(v int64, decimals int) string {
+	digits := strconv.FormatUint(absUint(v), 10)
+	if len(digits) <= decimals {
+		digits = strings.Repeat("0", decimals-len(digits)+1) + digits
+	}
+	intPart, frac := digits[:len(digits)-decimals], strings.TrimRight(digits[len(digits)-decimals:], "0")
+	out := intPart
+	if frac != "" {
+		out += "." + frac
+	}
+	if v < 0 {
+		out = "-" + out
+	}
+	return out
+}
+
+// FuzzAppendDecimal: appendDecimal writes what the string-built form did,
+// for amounts and ratios, after whatever the buffer held.
+func FuzzAppendDecimal(f *testing.F) {
+	for _, v := range []int64{0, 1, -1, 5, 50, 350, -5, 100, 12345, math.MaxInt64, math.MinInt64} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v int64) {
+		for _, d := range []int{amountDecimals, ratioDecimals} {
+			want := formatDecimalByStrings(v, d)
+			if got := string(appendDecimal([]byte("x"), v, d)); got != "x"+want {
+				t.Fatalf("appendDecimal(%d, %d) = %q, want %q", v, d, got[1:], want)
+			}
+			if got := formatDecimal(v, d); got != want {
+				t.Fatalf("formatDecimal(%d, %d) = %q, want %q", v, d, got, want)
+			}
+		}
+		if got, want := string(appendQuotedAmount(nil, Amount(v))), `"`+Amount(v).String()+`"`; got != want {
+			t.Fatalf("appendQuotedAmount(%d) = %s, want %s", v, got, want)
 		}
 	})
 }

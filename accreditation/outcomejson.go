@@ -25,7 +25,7 @@ func marshalInput(o OutcomeInput) ([]byte, error) {
 	b = appendJSONText(append(b, `},"sector":`...), o.Sector)
 	b = strconv.AppendInt(append(b, `,"level":`...), int64(o.Level), 10)
 	b = appendJSONText(append(b, `,"field":`...), o.Field)
-	b = appendQuoted(append(b, `,"credits":{"amount":`...), o.Credits.Amount.String())
+	b = appendQuotedAmount(append(b, `,"credits":{"amount":`...), o.Credits.Amount)
 	b = appendJSONText(append(b, `,"system":`...), o.Credits.System)
 	b = append(b, '}')
 	if o.Hours != nil {
@@ -33,7 +33,7 @@ func marshalInput(o OutcomeInput) ([]byte, error) {
 	}
 	b = strconv.AppendBool(append(b, `,"result":{"passed":`...), *o.Result.Passed)
 	if o.Result.Score != nil {
-		b = appendQuoted(append(b, `,"score":`...), o.Result.Score.String())
+		b = appendQuotedAmount(append(b, `,"score":`...), *o.Result.Score)
 	}
 	b = appendJSONText(append(b, `},"completed_on":`...), o.CompletedOn)
 	if o.EvidenceSHA256 != "" {

@@ -192,10 +192,10 @@ func (o *outcomeState) appendJSON(b []byte) []byte {
 	b = appendJSONText(append(b, `,"sector":`...), o.Sector)
 	b = strconv.AppendInt(append(b, `,"level":`...), int64(o.Level), 10)
 	b = appendJSONText(append(b, `,"field":`...), o.Field)
-	b = appendQuoted(append(b, `,"standard_credits":`...), o.StandardCredits.String())
+	b = appendQuotedAmount(append(b, `,"standard_credits":`...), o.StandardCredits)
 	b = strconv.AppendBool(append(b, `,"passed":`...), o.Passed)
 	if o.Score != nil {
-		b = appendQuoted(append(b, `,"score":`...), o.Score.String())
+		b = appendQuotedAmount(append(b, `,"score":`...), *o.Score)
 	}
 	b = appendJSONText(append(b, `,"completed_on":`...), o.CompletedOn)
 	b = strconv.AppendBool(append(b, `,"revoked":`...), o.Revoked)
