@@ -40,7 +40,9 @@ func entryKey(seq uint64) []byte       { return u64key(tagEntry, seq) }
 func hashKey(index int64) []byte       { return u64key(tagHash, uint64(index)) }
 func checkpointKey(size uint64) []byte { return u64key(tagCheckpoint, size) }
 func stateKey(domainKey []byte) []byte { return appendStateKey(nil, domainKey) }
-func idemKey(scope, key string) []byte { return appendIdemKey(nil, scope, key) }
+func idemKey(scope, key string) []byte {
+	return appendIdemKey(make([]byte, 0, len(scope)+len(key)+2), scope, key)
+}
 func indexPrefix(name, value string) []byte {
 	return append(append(append(append(append(make([]byte, 0, len(name)+len(value)+11), tagIndex), name...), 0), value...), 0)
 }
