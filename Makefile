@@ -22,7 +22,8 @@ test: ## run every test (short crash and fault runs included)
 bench: ## benchmarks, with the ledger measured against raw Pebble in the same run
 	$(GO) test -count=1 ./ledger -run '^TestBenchRatios$$' -v -bench.ratios -bench.json=bench-ledger.json
 	$(GO) test -count=1 ./ledger -run '^$$' -bench . -benchtime 2s
-	$(GO) run ./cmd/creditbank bench --duration 10s --json bench-http.json
+	$(GO) test -count=1 ./api -run '^$$' -bench . -benchmem
+	$(GO) run ./cmd/creditbank bench --floor --duration 10s --json bench-http.json
 
 soak: ## long crash run: 200 SIGKILL rounds
 	$(GO) test -count=1 -timeout 60m ./ledger -run '^TestCrashRecovery$$' -v -crash.rounds=200
