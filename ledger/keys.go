@@ -29,12 +29,7 @@ const (
 
 var headKey = []byte("mhead")
 
-func u64key(tag byte, n uint64) []byte {
-	k := make([]byte, 9)
-	k[0] = tag
-	binary.BigEndian.PutUint64(k[1:], n)
-	return k
-}
+func u64key(tag byte, n uint64) []byte { return appendU64Key(make([]byte, 0, 9), tag, n) }
 
 func entryKey(seq uint64) []byte       { return u64key(tagEntry, seq) }
 func hashKey(index int64) []byte       { return u64key(tagHash, uint64(index)) }
@@ -44,23 +39,25 @@ func idemKey(scope, key string) []byte {
 	return appendIdemKey(make([]byte, 0, len(scope)+len(key)+2), scope, key)
 }
 func indexPrefix(name, value string) []byte {
-	return append(append(append(append(append(make([]byte, 0, len(name)+len(value)+11), tagIndex), name...), 0), value...), 0)
+	return appendIndexPrefix(make([]byte, 0, len(name)+len(value)+11), name, value)
 }
 
 func indexKey(name, value string, seq uint64) []byte { return appendIndexKey(nil, name, value, seq) }
 
 // The append forms build keys in a buffer the sequencer reuses for every
 // write of a group: Pebble's batch copies what it is given.
+func appendU64Key(b []byte, tag byte, n uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(b, tag), n)
+}
 func appendStateKey(b, domainKey []byte) []byte { return append(append(b, tagState), domainKey...) }
 func appendIdemKey(b []byte, scope, key string) []byte {
 	return append(append(append(append(b, tagIdem), scope...), 0), key...)
 }
-func appendIndexKey(b []byte, name, value string, seq uint64) []byte {
-	b = append(append(append(append(append(b, tagIndex), name...), 0), value...), 0)
-	return binary.BigEndian.AppendUint64(b, seq)
+func appendIndexPrefix(b []byte, name, value string) []byte {
+	return append(append(append(append(append(b, tagIndex), name...), 0), value...), 0)
 }
-func appendHashKey(b []byte, index int64) []byte {
-	return binary.BigEndian.AppendUint64(append(b, tagHash), uint64(index))
+func appendIndexKey(b []byte, name, value string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(appendIndexPrefix(b, name, value), seq)
 }
 
 // prefixEnd returns the first key after every key that starts with p.

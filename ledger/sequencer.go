@@ -526,7 +526,7 @@ func (l *Ledger) writeEntry(b *groupBatch, seq uint64, data []byte, rec Record) 
 	for i, h := range hashes {
 		idx := base + int64(i)
 		l.hashCache.m[idx] = h
-		b.key = appendHashKey(b.key[:0], idx)
+		b.key = appendU64Key(b.key[:0], tagHash, uint64(idx))
 		if err := b.Set(b.key, h[:], nil); err != nil {
 			return fmt.Errorf("batch: %w", err)
 		}
