@@ -93,7 +93,7 @@ func (a Amount) MarshalJSON() ([]byte, error) {
 	if a < 0 || a > MaxStoredAmount {
 		return nil, fmt.Errorf("amount %s is outside 0 to %s", a, MaxStoredAmount)
 	}
-	return appendQuoted(nil, a.String()), nil
+	return appendQuotedAmount(nil, a), nil
 }
 
 // UnmarshalJSON reads a JSON string as [ParseAmount] does, but with up to
