@@ -352,6 +352,7 @@ func benchWritePhase(ctx context.Context, prog *benchProgress, c *benchClient, w
 	return p, nil
 }
 
+// benchWriteAllocs writes the allocation profile so far to name.
 func benchWriteAllocs(name string) error {
 	pf, err := os.Create(name)
 	if err != nil {
@@ -399,21 +400,24 @@ func startBenchServer(dir, audience string, cacheBytes int64) (*benchServer, err
 		l.Close()
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, url, err := serveLoopback(api.New(api.Config{Bank: bank, Auth: auth, Log: log, Metrics: metrics}))
 	if err != nil {
 		l.Close()
-		return nil, fmt.Errorf("listen: %v", err)
+		return nil, err
 	}
-	srv := &http.Server{
-		Handler:           api.New(api.Config{Bank: bank, Auth: auth, Log: log, Metrics: metrics}),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+	return &benchServer{url: url, admin: admin, l: l, srv: srv}, nil
+}
+
+// serveLoopback serves h on a free loopback port with serve's server
+// settings and returns the server and its base URL.
+func serveLoopback(h http.Handler) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", fmt.Errorf("listen: %v", err)
 	}
+	srv := newHTTPServer(h, defaultTimeouts)
 	go func() { _ = srv.Serve(ln) }()
-	return &benchServer{url: "http://" + ln.Addr().String(), admin: admin, l: l, srv: srv}, nil
+	return srv, "http://" + ln.Addr().String(), nil
 }
 
 func (s *benchServer) close() {
@@ -1088,15 +1092,12 @@ func benchFloorRun(ctx context.Context, prog *benchProgress, c *benchClient, wor
 		rw.WriteHeader(status)
 		_, _ = rw.Write(answer)
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, url, err := serveLoopback(h)
 	if err != nil {
-		return benchSide{}, fmt.Errorf("floor: listen: %v", err)
+		return benchSide{}, fmt.Errorf("floor: %v", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
-	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-	fc := newBenchClient("http://"+ln.Addr().String(), clients+8)
+	fc := newBenchClient(url, clients+8)
 	defer fc.hc.CloseIdleConnections()
 	defer fc.closeLean()
 	return benchLoad(ctx, prog, label, clients, count, dur, func(wk int, _ *rand.Rand) (int, error) {
