@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"creditbank/ledger"
+	"creditbank/progress"
+	"creditbank/server"
 )
 
 // adminSocket is the name of the admin socket in the data folder.
@@ -87,9 +89,9 @@ func backup(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	prog := newProgressBar(stderr)
+	prog := progress.New(stderr)
 	rep, err := verifyBackup(dest, *origin, prog)
-	prog.clear()
+	prog.Clear()
 	if err != nil {
 		return fmt.Errorf("the backup in %s does not verify (it is left there for inspection): %v", dest, err)
 	}
@@ -241,9 +243,9 @@ func syncDir(dir string) error {
 }
 
 // verifyBackup opens the backup read-only and verifies it.
-func verifyBackup(dest, origin string, prog *progressBar) (*ledger.Report, error) {
+func verifyBackup(dest, origin string, prog *progress.Display) (*ledger.Report, error) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	l, err := openLedger(dest, origin, true, log, nil, 0)
+	l, err := server.OpenLedger(dest, origin, true, log, nil, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +253,7 @@ func verifyBackup(dest, origin string, prog *progressBar) (*ledger.Report, error
 	if err := l.Integrity(); err != nil {
 		return nil, err
 	}
-	rep, err := l.Verify(context.Background(), nil, prog.update)
+	rep, err := l.Verify(context.Background(), nil, prog.Bar("verifying"))
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,8 @@ import (
 	"creditbank/accreditation"
 	"creditbank/api"
 	"creditbank/ledger"
+	"creditbank/progress"
+	"creditbank/server"
 )
 
 const (
@@ -107,7 +109,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.batchSize, "batch-size", 1000, "outcomes per batch post")
 	fs.IntVar(&f.preload, "preload", 0, "first fill the ledger with this many outcomes through the batch path")
 	fs.IntVar(&f.learners, "learners", 100, "learners whose transcripts are read; each gets ~200 outcomes spread over the fill")
-	fs.IntVar(&f.cacheMiB, "cache-mb", defaultCacheMiB(), "block cache of the in-process server's store in MiB (as serve --cache-mb; raw Pebble keeps 256)")
+	fs.IntVar(&f.cacheMiB, "cache-mb", server.DefaultCacheMiB(), "block cache of the in-process server's store in MiB (as serve --cache-mb; raw Pebble keeps 256)")
 	fs.StringVar(&f.readers, "readers", "", "on a kept --dir: read the transcripts of the learners an earlier run seeded (its run id, printed in its report) instead of seeding new ones")
 	fs.StringVar(&f.jsonOut, "json", "", "also write the figures to this file as JSON")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phases to this file")
@@ -178,7 +180,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	c := newBenchClient(strings.TrimRight(base, "/"), f.clients+f.batchClients+benchReadWriters+8)
 	defer c.hc.CloseIdleConnections()
 	defer c.closeLean()
-	prog := newBenchProgress(stderr)
+	prog := progress.New(stderr)
 
 	w, err := newBenchWorkload(ctx, c, admin, f.audience, f.learners, f.readers)
 	if err != nil {
@@ -322,7 +324,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 // per commit, from as many goroutines; and it compares the two against a
 // ratio of at least min and, when maxP99 is positive, a p99 of at most
 // maxP99 ms. With floor, it also measures the phase's HTTP floor.
-func benchWritePhase(ctx context.Context, prog *benchProgress, c *benchClient, work string, w *benchWorkload, name string,
+func benchWritePhase(ctx context.Context, prog *progress.Display, c *benchClient, work string, w *benchWorkload, name string,
 	clients, per, count int, dur time.Duration, min, maxP99 float64, floor bool) (benchPhase, error) {
 	m0 := c.scrape(ctx)
 	side, err := benchLoad(ctx, prog, name+" POST", clients, count, dur, func(wk int, _ *rand.Rand) (int, error) {
@@ -378,7 +380,7 @@ func startBenchServer(dir, audience string, cacheBytes int64) (*benchServer, err
 	// The access log is formatted as in `serve` and thrown away.
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	metrics := api.NewMetrics()
-	l, err := openLedger(dir, ledger.DefaultOrigin, false, log, metrics.ObserveGroup, cacheBytes)
+	l, err := server.OpenLedger(dir, ledger.DefaultOrigin, false, log, metrics.ObserveGroup, cacheBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -415,7 +417,7 @@ func serveLoopback(h http.Handler) (*http.Server, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("listen: %v", err)
 	}
-	srv := newHTTPServer(h, defaultTimeouts)
+	srv := server.NewHTTPServer(h, server.DefaultTimeouts)
 	go func() { _ = srv.Serve(ln) }()
 	return srv, "http://" + ln.Addr().String(), nil
 }
@@ -862,7 +864,7 @@ func (w *benchWorkload) batchBody(n int, learner func(j int) string) []byte {
 // learners' outcomes are spread evenly over the whole fill, so that on a
 // preloaded ledger their entries lie across all of it, as a lifelong
 // learner's would.
-func (w *benchWorkload) fill(ctx context.Context, c *benchClient, prog *benchProgress, preload, size, clients int) (benchFill, error) {
+func (w *benchWorkload) fill(ctx context.Context, c *benchClient, prog *progress.Display, preload, size, clients int) (benchFill, error) {
 	seeds := len(w.readers) * benchPerLearner
 	if w.readersOf != "" {
 		seeds = 0 // seeded by that run
@@ -923,7 +925,7 @@ type benchSide struct {
 	P999ms   float64 `json:"p999_ms"`
 }
 
-func benchLoad(parent context.Context, prog *benchProgress, label string, workers, count int, dur time.Duration, op func(wk int, rnd *rand.Rand) (int, error)) (benchSide, error) {
+func benchLoad(parent context.Context, prog *progress.Display, label string, workers, count int, dur time.Duration, op func(wk int, rnd *rand.Rand) (int, error)) (benchSide, error) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	var (
@@ -933,7 +935,7 @@ func benchLoad(parent context.Context, prog *benchProgress, label string, worker
 		firstErr    error
 		wg          sync.WaitGroup
 	)
-	done := prog.start(label, count, dur, &items)
+	done := prog.Rate(label, count, dur, &items)
 	start := time.Now()
 	for wk := range workers {
 		wg.Go(func() {
@@ -1049,7 +1051,7 @@ func (benchPebbleLogger) Fatalf(format string, args ...any) {
 // benchRawRun opens raw Pebble on a fresh folder in work, commits per outcome
 // the shape's keys and bytes in batches of per outcomes from workers
 // goroutines, for count commits or dur, and removes the folder.
-func benchRawRun(ctx context.Context, prog *benchProgress, work string, w *benchWorkload, label string, workers, per, count int, dur time.Duration, shape benchShape) (benchSide, error) {
+func benchRawRun(ctx context.Context, prog *progress.Display, work string, w *benchWorkload, label string, workers, per, count int, dur time.Duration, shape benchShape) (benchSide, error) {
 	r, err := openBenchRaw(work, w, shape)
 	if err != nil {
 		return benchSide{}, err
@@ -1067,7 +1069,7 @@ func benchRawRun(ctx context.Context, prog *benchProgress, work string, w *bench
 // post like it (one made on c first). What the floor loses to raw Pebble
 // is HTTP on this machine, clients included; what the ledger loses to the
 // floor is its own work.
-func benchFloorRun(ctx context.Context, prog *benchProgress, c *benchClient, work string, w *benchWorkload, label string,
+func benchFloorRun(ctx context.Context, prog *progress.Display, c *benchClient, work string, w *benchWorkload, label string,
 	clients, per, count int, dur time.Duration, shape benchShape) (benchSide, error) {
 	status, answer, err := w.answer(ctx, c, per)
 	if err != nil {
@@ -1320,48 +1322,4 @@ func (r *benchReport) print(w io.Writer) {
 				p.Phase, p.TranscriptEntries, p.Writes.PerSec, p.Writes.P99ms)
 		}
 	}
-}
-
-// ---------------------------------------------------------------------------
-// Progress on a terminal.
-
-type benchProgress struct{ out io.Writer }
-
-// newBenchProgress reports on w only when it is a terminal.
-func newBenchProgress(w io.Writer) *benchProgress {
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			return &benchProgress{out: w}
-		}
-	}
-	return &benchProgress{}
-}
-
-// start shows label's progress until the returned function is called.
-func (p *benchProgress) start(label string, count int, dur time.Duration, items *atomic.Int64) func() {
-	if p == nil || p.out == nil || label == "" {
-		return func() {}
-	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	began := time.Now()
-	go func() {
-		defer close(done)
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				fmt.Fprint(p.out, "\r\033[K")
-				return
-			case <-t.C:
-				el := time.Since(began)
-				of := fmt.Sprintf("%.0fs of %.0fs", el.Seconds(), dur.Seconds())
-				if count > 0 {
-					of = fmt.Sprintf("%.0fs", el.Seconds())
-				}
-				fmt.Fprintf(p.out, "\r\033[K%s: %d items, %.0f/s, %s", label, items.Load(), float64(items.Load())/el.Seconds(), of)
-			}
-		}
-	}()
-	return func() { close(stop); <-done }
 }

@@ -20,7 +20,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -33,6 +32,7 @@ import (
 	"creditbank/accreditation"
 	"creditbank/api"
 	"creditbank/ledger"
+	"creditbank/server"
 )
 
 const usage = `usage: creditbank <command> [flags]
@@ -213,7 +213,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.TrustedIssuers, "trusted-issuers", "", "JSON file of other token issuers and their public keys")
 	fs.Float64Var(&cfg.InstitutionRate, "institution-rate", 1000, "requests per second each institution may make on average (0: no limit)")
 	fs.IntVar(&cfg.InstitutionBurst, "institution-burst", 2000, "requests each institution may make at once")
-	fs.IntVar(&cfg.CacheMiB, "cache-mb", defaultCacheMiB(), "size of the store's block cache in MiB; the default is an eighth of memory, within 256 to 4096")
+	fs.IntVar(&cfg.CacheMiB, "cache-mb", server.DefaultCacheMiB(), "size of the store's block cache in MiB; the default is an eighth of memory, within 256 to 4096")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -228,7 +228,7 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	metrics := api.NewMetrics()
-	l, err := openLedger(cfg.Data, cfg.Origin, false, log, metrics.ObserveGroup, int64(cfg.CacheMiB)<<20)
+	l, err := server.OpenLedger(cfg.Data, cfg.Origin, false, log, metrics.ObserveGroup, int64(cfg.CacheMiB)<<20)
 	if err != nil {
 		return err
 	}
@@ -255,7 +255,7 @@ func serve(args []string, stderr io.Writer) error {
 		l.Close()
 		return fmt.Errorf("listen: %v", err)
 	}
-	srv := newHTTPServer(handler, defaultTimeouts)
+	srv := server.NewHTTPServer(handler, server.DefaultTimeouts)
 	admin := startAdmin(cfg.Data, l, log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -281,59 +281,6 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// timeouts bound how long a client may take: a slow or stalled client is
-// cut off instead of holding a connection and a goroutine.
-type timeouts struct {
-	ReadHeader, Read, Write, Idle time.Duration
-}
-
-// defaultTimeouts leave room for a 16 MiB batch on a slow link and for the
-// group commit of a large batch, and little for anything else.
-var defaultTimeouts = timeouts{ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 60 * time.Second, Idle: 120 * time.Second}
-
-// newHTTPServer is the service's http.Server: every timeout set, headers
-// limited to 64 KiB.
-func newHTTPServer(h http.Handler, t timeouts) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: t.ReadHeader,
-		ReadTimeout:       t.Read,
-		WriteTimeout:      t.Write,
-		IdleTimeout:       t.Idle,
-		MaxHeaderBytes:    64 << 10,
-	}
-}
-
-// openLedger opens the ledger in data, creating the folder and its keys on
-// first use (unless readOnly), with a block cache of cacheBytes (the
-// ledger's default when 0).
-func openLedger(data, origin string, readOnly bool, log *slog.Logger, onGroup func(ledger.GroupStats), cacheBytes int64) (*ledger.Ledger, error) {
-	store := filepath.Join(data, "ledger")
-	if readOnly {
-		if _, err := os.Stat(store); err != nil {
-			return nil, fmt.Errorf("no ledger in %s: %v", data, err)
-		}
-	} else if err := os.MkdirAll(data, 0o700); err != nil {
-		return nil, fmt.Errorf("create data folder: %v", err)
-	}
-	load := ledger.LoadOrCreateKeys
-	if readOnly {
-		load = ledger.LoadKeys
-	}
-	keys, err := load(filepath.Join(data, "keys"), origin)
-	if err != nil {
-		return nil, err
-	}
-	l, err := ledger.Open(ledger.Options{Dir: store, Keys: keys, ReadOnly: readOnly, Logger: log, OnGroup: onGroup, CacheBytes: cacheBytes})
-	if err != nil {
-		if errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN) {
-			return nil, fmt.Errorf("data folder %s is in use by another process: %v", data, err)
-		}
-		return nil, err
-	}
-	return l, nil
 }
 
 func token(args []string, stdout, stderr io.Writer) error {

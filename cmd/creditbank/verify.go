@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -24,6 +23,8 @@ import (
 
 	"creditbank/accreditation"
 	"creditbank/ledger"
+	"creditbank/progress"
+	"creditbank/server"
 )
 
 // verify audits a whole ledger, from a running server's API (--url) or from a
@@ -66,7 +67,7 @@ func verify(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	prog := newProgressBar(stderr)
+	prog := progress.New(stderr)
 	var (
 		a   *audit
 		err error
@@ -76,7 +77,7 @@ func verify(args []string, stdout, stderr io.Writer) error {
 	} else {
 		a, err = verifyData(ctx, *data, *origin, *key, earlier, prog)
 	}
-	prog.clear()
+	prog.Clear()
 	if err != nil {
 		return err
 	}
@@ -249,16 +250,16 @@ func (s storeProver) inclusion(index, size uint64) ([]tlog.Hash, error) {
 	return s.l.InclusionProof(index, size)
 }
 
-func verifyData(ctx context.Context, data, origin, key string, since []byte, prog *progressBar) (*audit, error) {
+func verifyData(ctx context.Context, data, origin, key string, since []byte, prog *progress.Display) (*audit, error) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	l, err := openLedger(data, origin, true, log, nil, 0)
+	l, err := server.OpenLedger(data, origin, true, log, nil, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer l.Close()
 	a := newAudit()
 	a.latest = l.Checkpoint()
-	rep, err := l.VerifyEach(ctx, since, prog.update, a.onEntry)
+	rep, err := l.VerifyEach(ctx, since, prog.Bar("verifying"), a.onEntry)
 	if err != nil {
 		return nil, err
 	}
@@ -398,7 +399,7 @@ func (p apiProver) inclusion(index, size uint64) ([]tlog.Hash, error) {
 	return p.proof(fmt.Sprintf("/v1/log/proof/inclusion?index=%d&size=%d", index, size))
 }
 
-func verifyURL(ctx context.Context, base, token, key string, since []byte, stderr io.Writer, prog *progressBar) (*audit, error) {
+func verifyURL(ctx context.Context, base, token, key string, since []byte, stderr io.Writer, prog *progress.Display) (*audit, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--url %q: want http:// or https:// and a host", base)
@@ -446,12 +447,13 @@ func verifyURL(ctx context.Context, base, token, key string, since []byte, stder
 		sampled[i] = true
 	}
 	leaves := map[uint64]tlog.Hash{}
+	bar := prog.Bar("verifying")
 	complete, err := fetchEntries(ctx, c, cp.Size, func(seq uint64, b []byte) {
 		leaf := aud.Add(b)
 		if sampled[seq] {
 			leaves[seq] = leaf
 		}
-		prog.update(seq+1, cp.Size)
+		bar(seq+1, cp.Size)
 	}, aud.Fail)
 	if err != nil {
 		return nil, err
@@ -522,47 +524,4 @@ func fetchEntries(ctx context.Context, c *logClient, size uint64, add func(seq u
 		add(seq, r.b)
 	}
 	return true, nil
-}
-
-// --- progress
-
-// progressBar draws a progress bar on stderr when stderr is a terminal, at
-// most ten times a second.
-type progressBar struct {
-	w     io.Writer
-	on    bool
-	shown bool
-	last  time.Time
-}
-
-func newProgressBar(stderr io.Writer) *progressBar {
-	p := &progressBar{w: stderr}
-	if f, ok := stderr.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&fs.ModeCharDevice != 0 {
-			p.on = true
-		}
-	}
-	return p
-}
-
-func (p *progressBar) update(done, total uint64) {
-	if !p.on || (done < total && time.Since(p.last) < 100*time.Millisecond) {
-		return
-	}
-	p.last = time.Now()
-	pct := uint64(100)
-	if total > 0 {
-		pct = done * 100 / total
-	}
-	const width = 30
-	bar := strings.Repeat("#", int(pct*width/100)) + strings.Repeat(".", width-int(pct*width/100))
-	fmt.Fprintf(p.w, "\rverifying [%s] %d/%d entries (%d%%)", bar, done, total, pct)
-	p.shown = true
-}
-
-func (p *progressBar) clear() {
-	if p.shown {
-		fmt.Fprint(p.w, "\r\033[K")
-		p.shown = false
-	}
 }

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package main
+package server
 
 // physicalMemory is unknown here: the cache takes its floor.
 func physicalMemory() uint64 { return 0 }

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bufio"
@@ -22,8 +22,8 @@ func TestSlowClientsCutOff(t *testing.T) {
 		}
 		_, _ = w.Write([]byte("ok"))
 	})
-	short := timeouts{ReadHeader: 200 * time.Millisecond, Read: 400 * time.Millisecond, Write: time.Second, Idle: 300 * time.Millisecond}
-	srv := newHTTPServer(h, short)
+	short := Timeouts{ReadHeader: 200 * time.Millisecond, Read: 400 * time.Millisecond, Write: time.Second, Idle: 300 * time.Millisecond}
+	srv := NewHTTPServer(h, short)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -1,17 +1,17 @@
-package main
+package server
 
-// defaultCacheMiB sizes the store's block cache from the memory the
+// DefaultCacheMiB sizes the store's block cache from the memory the
 // process may use: an eighth of it, at least 256 MiB and at most 4 GiB.
 // Transcripts read a learner's entries from all over the ledger; once the
 // store outgrows the cache every read is a disk read, and at ten million
 // entries (5.4 GiB) a fixed 256 MiB cache made them 2.3 times slower than at
 // one million. Pebble allocates the cache as it fills, so an idle or small
 // store costs nothing.
-func defaultCacheMiB() int { return cacheMiBFor(physicalMemory(), cgroupMemoryLimit()) }
+func DefaultCacheMiB() int { return CacheMiBFor(physicalMemory(), cgroupMemoryLimit()) }
 
-// cacheMiBFor is defaultCacheMiB given the machine's memory and the
+// CacheMiBFor is DefaultCacheMiB given the machine's memory and the
 // process's cgroup limit in bytes (0: unknown, none).
-func cacheMiBFor(mem, limit uint64) int {
+func CacheMiBFor(mem, limit uint64) int {
 	const floor, ceiling = 256, 4 << 10
 	if limit > 0 && (mem == 0 || limit < mem) {
 		mem = limit
