@@ -104,14 +104,14 @@ type head struct {
 }
 
 func (h head) encode() []byte {
-	b := make([]byte, 0, 48)
+	b := make([]byte, 0, HeadValueLen)
 	b = binary.BigEndian.AppendUint64(b, h.size)
 	b = binary.BigEndian.AppendUint64(b, uint64(h.lastTime))
 	return append(b, h.root[:]...)
 }
 
 func decodeHead(b []byte) (head, error) {
-	if len(b) != 48 {
+	if len(b) != HeadValueLen {
 		return head{}, errors.New("tree head record has the wrong length")
 	}
 	var h head

@@ -82,7 +82,7 @@ func (r *Reader) Idempotency(scope, key string) (Idempotent, bool, error) {
 	if err != nil {
 		return Idempotent{}, false, fmt.Errorf("idempotency lookup: %w", err)
 	}
-	if len(v) != 40 {
+	if len(v) != IdempotencyValueLen {
 		return Idempotent{}, false, errors.New("idempotency record has the wrong length")
 	}
 	var rec Idempotent
