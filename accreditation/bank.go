@@ -34,8 +34,10 @@ func New(l *ledger.Ledger) *Bank { return &Bank{l: l} }
 // Ledger is the ledger the bank writes to.
 func (b *Bank) Ledger() *ledger.Ledger { return b.l }
 
+// do has the ledger's sequencer decide c and write what it emits, and
+// returns the command's result once it is durable.
 func (b *Bank) do(ctx context.Context, c command) (any, error) {
-	r, err := b.l.Append(ctx, proposal{c: c, insts: &b.insts})
+	r, err := b.l.Append(ctx, proposal{cmd: c, insts: &b.insts})
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +110,7 @@ func (b *Bank) Reinstate(ctx context.Context, actor Actor, institution string) (
 // OutcomeHash is the SHA-256 of an outcome's canonical form: what the
 // idempotency key is bound to.
 func OutcomeHash(o OutcomeInput) ([32]byte, error) {
-	c, err := marshalInput(o)
+	c, err := marshalOutcomeInput(o)
 	if err != nil {
 		return [32]byte{}, err
 	}
@@ -132,7 +134,7 @@ func (b *Bank) PostOutcomes(ctx context.Context, actor Actor, items []OutcomeInp
 			c.Invalid[i] = err
 			continue
 		}
-		input, err := marshalInput(o)
+		input, err := marshalOutcomeInput(o)
 		if err != nil {
 			return nil, err
 		}
@@ -281,31 +283,32 @@ type TranscriptOutcome struct {
 	Status string `json:"status"`
 	Outcome
 
-	// stored, when set (by TranscriptStored, with Outcome left zero, or
-	// PostResult.Stored), is the outcome's entry content, which MarshalJSON
-	// writes instead of Outcome.
-	stored json.RawMessage
+	// content, when set (by TranscriptUndecoded, with Outcome left zero, or
+	// by PostResult.TranscriptOutcome), is the outcome's entry content as the
+	// ledger stores it, which MarshalJSON writes instead of Outcome.
+	content json.RawMessage
 }
 
 // MarshalJSON writes seq, recorded_at and status followed by the outcome's
-// members: the stored content as it stands when the outcome was read by
-// TranscriptStored, so that a transcript page is written without decoding
-// and re-encoding each outcome (most of a transcript read's time).
+// members: the entry content as it stands when the outcome was read by
+// TranscriptUndecoded, so that a transcript page is written without
+// decoding and re-encoding each outcome (most of a transcript read's time).
 func (o TranscriptOutcome) MarshalJSON() ([]byte, error) { return o.appendJSON(nil) }
 
+// appendJSON appends what MarshalJSON returns to b.
 func (o TranscriptOutcome) appendJSON(b []byte) ([]byte, error) {
 	type plain TranscriptOutcome // without the methods
-	if len(o.stored) < 2 || o.stored[0] != '{' {
+	if len(o.content) < 2 || o.content[0] != '{' {
 		v, err := marshalJSON(plain(o))
 		return append(b, v...), err
 	}
 	b = strconv.AppendUint(append(b, `{"seq":`...), o.Seq, 10)
 	b = append(append(append(b, `,"recorded_at":"`...), o.RecordedAt...), `","status":"`...)
 	b = append(b, o.Status...)
-	if len(o.stored) == 2 { // {}
+	if len(o.content) == 2 { // {}
 		return append(b, `"}`...), nil
 	}
-	return append(append(b, `",`...), o.stored[1:]...), nil
+	return append(append(b, `",`...), o.content[1:]...), nil
 }
 
 // AppendJSON appends the transcript as JSON: what json.Marshal writes, less
@@ -379,9 +382,12 @@ func (b *Bank) Transcript(learner, cursor string, limit int) (*Transcript, error
 	return b.transcript(learner, cursor, limit, true)
 }
 
-// TranscriptStored is Transcript for writing as JSON: each outcome keeps its
-// stored content for MarshalJSON and its Outcome is left zero.
-func (b *Bank) TranscriptStored(learner, cursor string, limit int) (*Transcript, error) {
+// TranscriptUndecoded is Transcript with the outcomes left undecoded: each
+// keeps its entry content as the ledger stores it and its Outcome is zero,
+// so only [TranscriptOutcome.MarshalJSON] and [Transcript.AppendJSON] show
+// it. It spares a reader that only writes the page out as JSON decoding
+// and re-encoding every outcome.
+func (b *Bank) TranscriptUndecoded(learner, cursor string, limit int) (*Transcript, error) {
 	return b.transcript(learner, cursor, limit, false)
 }
 
@@ -435,7 +441,7 @@ func addToTranscript(tr *Transcript, r *ledger.Reader, s store, seq uint64, deco
 	case TypeOutcomeRecorded:
 		var o Outcome
 		if decode {
-			if err := jsonUnmarshal(e.Content, &o); err != nil {
+			if err := unmarshalContent(e.Content, &o); err != nil {
 				return err
 			}
 		}
@@ -449,7 +455,7 @@ func addToTranscript(tr *Transcript, r *ledger.Reader, s store, seq uint64, deco
 		}
 		to := TranscriptOutcome{Seq: seq, RecordedAt: at, Status: status, Outcome: o}
 		if !decode {
-			to.stored = e.Content
+			to.content = e.Content
 		}
 		tr.Outcomes = append(tr.Outcomes, to)
 	case TypeConversionGranted:
@@ -479,7 +485,7 @@ type AuditFilter struct {
 
 // AuditSource is one outcome a conversion used, as the audit lists it.
 type AuditSource struct {
-	Item
+	ConversionItem
 	Institution string `json:"institution"`
 	Sector      string `json:"sector"`
 	Level       int    `json:"level"`
@@ -565,7 +571,7 @@ func auditedConversion(r *ledger.Reader, s store, seq uint64, f AuditFilter) (Au
 		return AuditedConversion{}, false, err
 	}
 	var c Conversion
-	if err := jsonUnmarshal(e.Content, &c); err != nil {
+	if err := unmarshalContent(e.Content, &c); err != nil {
 		return AuditedConversion{}, false, err
 	}
 	if (f.Rule != "" && c.Rule.ID != f.Rule) || (f.From != "" && c.On < f.From) || (f.To != "" && c.On > f.To) {
@@ -582,7 +588,7 @@ func auditedConversion(r *ledger.Reader, s store, seq uint64, f AuditFilter) (Au
 			return AuditedConversion{}, false, fmt.Errorf("conversion %d uses unknown outcome %d", seq, it.Outcome)
 		}
 		match = match || st.Institution == f.Institution
-		ac.Sources = append(ac.Sources, AuditSource{Item: it, Institution: st.Institution, Sector: st.Sector,
+		ac.Sources = append(ac.Sources, AuditSource{ConversionItem: it, Institution: st.Institution, Sector: st.Sector,
 			Level: st.Level, Field: st.Field, CompletedOn: st.CompletedOn, Revoked: st.Revoked})
 	}
 	if !match {
@@ -598,7 +604,7 @@ func auditedConversion(r *ledger.Reader, s store, seq uint64, f AuditFilter) (Au
 	return ac, true, nil
 }
 
-func jsonUnmarshal(b []byte, v any) error {
+func unmarshalContent(b []byte, v any) error {
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("decode entry content: %w", err)
 	}

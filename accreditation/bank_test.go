@@ -79,9 +79,9 @@ func TestWalkThrough(t *testing.T) {
 	b.checkReplay(t)
 }
 
-// TestTranscriptStoredJSON: a transcript read for writing as JSON writes
-// the same document as one decoded in full.
-func TestTranscriptStoredJSON(t *testing.T) {
+// TestTranscriptUndecodedJSON: a transcript read with its outcomes left
+// undecoded writes the same document as one decoded in full.
+func TestTranscriptUndecodedJSON(t *testing.T) {
 	b := newTestBank(t)
 	inst := b.institution(t, "univ.example")
 	for i := range 5 {
@@ -100,22 +100,22 @@ func TestTranscriptStoredJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stored, err := b.TranscriptStored("L1", "", limit)
+		undecoded, err := b.TranscriptUndecoded("L1", "", limit)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(stored.Outcomes) > 0 && stored.Outcomes[0].Learner != "" {
-			t.Fatal("TranscriptStored decoded the outcomes")
+		if len(undecoded.Outcomes) > 0 && undecoded.Outcomes[0].Learner != "" {
+			t.Fatal("TranscriptUndecoded decoded the outcomes")
 		}
 		want, err := json.Marshal(decoded)
 		if err != nil {
 			t.Fatal(err)
 		}
-		marshalled, err := json.Marshal(stored)
+		marshalled, err := json.Marshal(undecoded)
 		if err != nil {
 			t.Fatal(err)
 		}
-		appended, err := stored.AppendJSON(nil)
+		appended, err := undecoded.AppendJSON(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,10 +126,10 @@ func TestTranscriptStoredJSON(t *testing.T) {
 		for _, got := range [][]byte{marshalled, appended} {
 			var g any
 			if err := json.Unmarshal(got, &g); err != nil {
-				t.Fatalf("stored transcript is not JSON: %v\n%s", err, got)
+				t.Fatalf("undecoded transcript is not JSON: %v\n%s", err, got)
 			}
 			if !reflect.DeepEqual(w, g) {
-				t.Fatalf("limit %d: stored transcript\n%s\nwant\n%s", limit, got, want)
+				t.Fatalf("limit %d: undecoded transcript\n%s\nwant\n%s", limit, got, want)
 			}
 		}
 	}
@@ -141,7 +141,7 @@ func TestStateRevoked(t *testing.T) {
 	for _, revoked := range []bool{false, true} {
 		for _, text := range []string{"0613", `x,"revoked":true`, `,\"revoked\":true`} {
 			s := memStore{}
-			if err := putJSON(s, "out/1", outcomeState{Seq: 1, Learner: "L1", Field: text, Revoked: revoked, UsedBy: []use{{Conversion: 9}}}); err != nil {
+			if err := putJSON(s, "out/1", outcomeState{Seq: 1, Learner: "L1", Field: text, Revoked: revoked, UsedBy: []conversionUse{{Conversion: 9}}}); err != nil {
 				t.Fatal(err)
 			}
 			if got := stateRevoked(s["out/1"]); got != revoked {

@@ -158,13 +158,13 @@ type PostResult struct {
 	content json.RawMessage
 }
 
-// Stored is the outcome of a created or duplicate result as the bank
-// answers a post with it, as on a transcript: seq, recorded_at, status
-// (active: it was just posted, or is the original of a repeat) and the
-// outcome's members, which its MarshalJSON writes from the stored content
-// rather than encoding the outcome again.
-func (r PostResult) Stored() TranscriptOutcome {
-	return TranscriptOutcome{Seq: r.Seq, RecordedAt: r.RecordedAt, Status: "active", Outcome: *r.Outcome, stored: r.content}
+// TranscriptOutcome is the outcome of a created or duplicate result as the
+// bank answers a post with it, the line a transcript shows: seq,
+// recorded_at, status (active: it was just posted, or is the original of a
+// repeat) and the outcome's members, which its MarshalJSON writes from the
+// entry content rather than encoding the outcome again.
+func (r PostResult) TranscriptOutcome() TranscriptOutcome {
+	return TranscriptOutcome{Seq: r.Seq, RecordedAt: r.RecordedAt, Status: "active", Outcome: *r.Outcome, content: r.content}
 }
 
 type postCmd struct {
@@ -316,7 +316,7 @@ func loadOutcomeEntry(entry func(uint64) ([]byte, error), seq uint64) (*Outcome,
 		return nil, "", nil, fmt.Errorf("entry %d is a %s, not an outcome", seq, e.Type)
 	}
 	var o Outcome
-	if err := jsonUnmarshal(e.Content, &o); err != nil {
+	if err := unmarshalContent(e.Content, &o); err != nil {
 		return nil, "", nil, err
 	}
 	return &o, e.RecordedAt.Format(ledger.TimeLayout), e.Content, nil
@@ -503,7 +503,7 @@ func (c convertCmd) decide(t *tx) (any, error) {
 	if every {
 		// The learner's entries in seq order; those that are not outcomes
 		// have no outcome state and are left out below.
-		err := t.v.Index(IndexLearner, c.Req.Learner, 0, func(seq uint64) bool {
+		err := t.view.Index(IndexLearner, c.Req.Learner, 0, func(seq uint64) bool {
 			seqs = append(seqs, seq)
 			return true
 		})

@@ -468,8 +468,8 @@ func plainText(b []byte) bool {
 	return true
 }
 
-// appendQuoted appends s in double quotes; s is a formatted decimal, which
-// never needs escaping.
+// appendQuoted appends s in double quotes as it stands: s is a formatted
+// decimal, or text appendJSONText found needs no escaping.
 func appendQuoted(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)

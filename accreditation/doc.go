@@ -1,16 +1,78 @@
-// Package accreditation is the credit bank's domain: institutions and their
-// accreditation scopes, learning outcomes and the standard credits they carry,
-// versioned conversion rules, the conversion engine, balances, and the audit
-// that re-runs every conversion (CONTRACT.md section 3).
+// Package accreditation is the credit bank's domain: who may deposit what,
+// what a deposit is worth, and what it converts into (CONTRACT.md sections 2
+// and 3). It owns
 //
-// The package is event-sourced over the ledger. Every command is decided
-// against the current state and yields events; each event is one ledger entry
-// whose content says exactly what happened, and applying the events in seq
-// order to an empty state rebuilds the state the bank keeps. Deciding runs
-// inside the ledger's sequencer (see [Bank]), so a check and the write it
-// guards are one atomic step; applying is a pure function of (state, entry),
-// which [Replay] and [Audit] use to recompute everything from seq 0.
+//   - institutions and their signing keys (JWKs, RFC 7517, with RFC 8037 for
+//     Ed25519 and RFC 7638 thumbprints), their accreditations (which
+//     sectors, up to which level, completed between which dates) and their
+//     suspensions;
+//   - credit systems and standard credits: an institution's own credits
+//     turned into the bank's unit of 16 learning hours, as exact decimals
+//     ([Amount], [Ratio]) that never pass through float64;
+//   - outcomes, posted one by one or as a batch under idempotency keys, their
+//     revocation, and their supersession by a corrected outcome, which
+//     revokes the one it replaces; fields of education are ISCED-F 2013
+//     codes;
+//   - conversion rules, published in versions and retired; conversions,
+//     which apply a rule's latest version to a learner's outcomes
+//     ([Evaluate]) and use them up toward the rule's target programme; and
+//     the reversal of every conversion a revocation takes an outcome from;
+//   - balances and transcripts: a learner's record as it is read;
+//   - the audit listing of conversions ([Bank.AuditConversions]), and the
+//     [Replayer], which rebuilds the state from a journal and re-runs every
+//     conversion against the state just before it: [Bank.Audit] runs it over
+//     the bank's own ledger, creditbank verify over a ledger read from
+//     outside.
 //
-// Amounts are exact decimals ([Amount], [Ratio]); nothing passes through
-// float64. Time enters only as the ledger group's time, taken before deciding.
+// Roles are checked by the caller (the API's route table); what depends on
+// the data, such as whose outcome or which rule's target, is checked here.
+//
+// # Deciding inside the ledger's sequencer
+//
+// The package is event-sourced over the ledger. Every change is a command
+// that [Bank] hands to the ledger as a ledger.Proposal; the sequencer calls
+// its Decide with a ledger.View (the state after every earlier command,
+// and the group's time) and gets back a ledger.Effect: the entries to
+// append and the state writes they lead to. A check and the write it
+// guards are therefore one atomic step, and the ledger stores both without
+// knowing what they mean. New domain rules go through this hook, never
+// around it.
+//
+// Each entry's content says exactly what happened. Beside the entries the
+// bank keeps state derived from them in the ledger's state keyspace
+// (institutions, outcome states, rule versions, conversions, what each rule
+// granted each learner, balance changes; state.go lists the keys). One
+// function applies an entry to that state, live and in replay alike, so
+// applying the journal in seq order to an empty state rebuilds exactly
+// what the bank keeps: [Bank.State] and [Replayer.State] return the two to
+// compare.
+// Time enters only as the ledger group's time, taken before deciding, so a
+// replayed decision gives the same answer.
+//
+// Reads see only the durable ledger. Institutions are read by every
+// authenticated request and every command, so decoded ones are cached; the
+// cache is told of every change from inside the sequencer, before the
+// entries can be read (instcache.go says why that is enough).
+//
+// # Files
+//
+//	errors.go       Error and its Codes, which the API maps to problem types
+//	model.go        ids, roles, institutions, outcomes, rules: types and checks of form
+//	jwk.go          PublicJWK, an institution's key: parsed strictly, written canonically
+//	decimal.go      Amount and Ratio, credit systems, StandardCredits
+//	field.go        the ISCED-F 2013 table: ValidField, FieldName, FieldMatches
+//	bank.go         Bank: a method per command, and the reads (transcript, audit listing)
+//	commands.go     each command's decide: its checks against the state, its entries
+//	engine.go       Evaluate: a rule applied to outcomes, and why one does not count
+//	tx.go           a command's transaction over a ledger.View, and its ledger.Proposal
+//	state.go        entry types and contents, the state's keys, apply (its one writer)
+//	balance.go      balance changes, appended per learner and summed when read
+//	instcache.go    the institution cache, and why it stays correct
+//	outcomejson.go  the canonical form of a posted outcome, written by hand
+//	audit.go        Replayer, Bank.Audit, Bank.Replay and Bank.State
+//
+// The tests run on a real bank over Pebble in a temporary folder
+// (harness_test.go): rules_test.go checks each rule of the contract,
+// simulation_test.go and property_test.go drive random commands against a
+// model written in plain maps, and fuzz targets cover the parsers.
 package accreditation

@@ -44,7 +44,7 @@ type Candidate struct {
 // (with no items) only reasons. Capped is true when the learner has reached
 // the rule's cap, whether or not an item was cut to fit.
 type Decision struct {
-	Items      []Item
+	Items      []ConversionItem
 	Granted    Amount
 	Capped     bool
 	Ineligible []Ineligible
@@ -90,7 +90,7 @@ func Evaluate(rule Rule, date string, candidates []Candidate, alreadyGranted Amo
 		if remaining >= 0 {
 			remaining -= g
 		}
-		d.Items = append(d.Items, Item{Outcome: c.Seq, StandardCredits: c.StandardCredits, Granted: g})
+		d.Items = append(d.Items, ConversionItem{Outcome: c.Seq, StandardCredits: c.StandardCredits, Granted: g})
 		d.Granted += g
 	}
 	// Capped says the learner has reached the rule's cap: it follows from

@@ -40,8 +40,10 @@ type Error struct {
 	Reasons []Ineligible
 }
 
+// Error returns the code and the detail, the form logs show.
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Detail }
 
+// errorf builds a domain failure; every refusal in the package is made by it.
 func errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Detail: fmt.Sprintf(format, args...)}
 }

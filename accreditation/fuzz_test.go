@@ -126,8 +126,8 @@ func FuzzOutcomeInput(f *testing.F) {
 			t.Fatalf("stored outcome %s does not read back (%v)", stored, err)
 		}
 		// PostOutcomes encodes the input by hand.
-		if input, err := marshalInput(o); err != nil || !bytes.Equal(input, enc) {
-			t.Fatalf("marshalInput = %s, %v; MarshalContent %s", input, err, enc)
+		if input, err := marshalOutcomeInput(o); err != nil || !bytes.Equal(input, enc) {
+			t.Fatalf("marshalOutcomeInput = %s, %v; MarshalContent %s", input, err, enc)
 		}
 		// What PostOutcomes stores, built from the input's encoding.
 		p, err := prepareOutcome("college.example", o, enc)

@@ -61,6 +61,7 @@ func (p *idPattern) MatchString(s string) bool {
 	return true
 }
 
+// String returns the regular expression, which messages quote.
 func (p *idPattern) String() string { return p.re.String() }
 
 // ValidLearnerID reports whether id can name a learner at all.
@@ -84,6 +85,7 @@ type Actor struct {
 	ID   string
 }
 
+// String is role:id, the form recorded as every entry's actor.
 func (a Actor) String() string { return string(a.Role) + ":" + a.ID }
 
 // Kinds of institution.
@@ -140,9 +142,11 @@ func checkText(what, s string, max int) error {
 	return nil
 }
 
-func checkPattern(what, s string, re *idPattern) error {
-	if !re.MatchString(s) {
-		return errorf(CodeInvalid, "%s %q does not match %s", what, s, re)
+// checkPattern accepts an identifier of pattern p; the refusal quotes the
+// pattern's regular expression.
+func checkPattern(what, s string, p *idPattern) error {
+	if !p.MatchString(s) {
+		return errorf(CodeInvalid, "%s %q does not match %s", what, s, p)
 	}
 	return nil
 }
@@ -172,6 +176,7 @@ type Target struct {
 	Programme   string `json:"programme"`
 }
 
+// String is institution/programme, the key of [Balance.Granted].
 func (t Target) String() string { return t.Institution + "/" + t.Programme }
 
 // Institution is a registered institution as the bank knows it now.

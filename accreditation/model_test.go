@@ -97,8 +97,8 @@ func TestOutcomeContent(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.out.Result.Passed != nil {
-				if got, err := marshalInput(tt.out.OutcomeInput); err != nil || string(got) != string(input) {
-					t.Fatalf("marshalInput = %s, %v; want %s", got, err, input)
+				if got, err := marshalOutcomeInput(tt.out.OutcomeInput); err != nil || string(got) != string(input) {
+					t.Fatalf("marshalOutcomeInput = %s, %v; want %s", got, err, input)
 				}
 			}
 			want, err := ledger.MarshalContent(tt.out)
@@ -127,7 +127,7 @@ func TestOutcomeStateJSON(t *testing.T) {
 		{"zero", outcomeState{}},
 		{"failed, revoked, no score", outcomeState{Seq: 1 << 40, Learner: "L-9", StandardCredits: 0, Revoked: true, Level: -1}},
 		{"escapes", outcomeState{Institution: `a"b\c`, Learner: "<&>", Field: "\u00e9\n"}},
-		{"used", outcomeState{Seq: 3, UsedBy: []use{{Conversion: 9, Target: Target{Institution: "u.example", Programme: "P"}}}}},
+		{"used", outcomeState{Seq: 3, UsedBy: []conversionUse{{Conversion: 9, Target: Target{Institution: "u.example", Programme: "P"}}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,9 +162,9 @@ func TestPostResultStored(t *testing.T) {
 		{Status: StatusCreated, Seq: 12, RecordedAt: "2026-07-01T08:00:00.000001Z", Outcome: &out, content: content},
 		{Status: StatusDuplicate, Seq: 12, RecordedAt: "2026-07-01T08:00:00.000001Z", Outcome: &out}, // no content: encoded
 	} {
-		got, err := r.Stored().MarshalJSON()
+		got, err := r.TranscriptOutcome().MarshalJSON()
 		if err != nil || string(got) != string(want) {
-			t.Fatalf("%s: Stored() = %s, %v\nwant %s", r.Status, got, err, want)
+			t.Fatalf("%s: TranscriptOutcome() = %s, %v\nwant %s", r.Status, got, err, want)
 		}
 	}
 }

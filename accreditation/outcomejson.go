@@ -7,13 +7,13 @@ import (
 	"creditbank/ledger"
 )
 
-// marshalInput is ledger.MarshalContent(o): the canonical form of a posted
+// marshalOutcomeInput is ledger.MarshalContent(o): the canonical form of a posted
 // outcome, whose SHA-256 is its idempotency hash and which, extended, is the
 // stored outcome. It is written out by hand because encoding it by
 // reflection was a tenth of a posted outcome's cost; the bytes must never
 // change, or repeats of outcomes stored earlier would hash differently, so
 // TestOutcomeContent and FuzzOutcomeInput compare the two encodings.
-func marshalInput(o OutcomeInput) ([]byte, error) {
+func marshalOutcomeInput(o OutcomeInput) ([]byte, error) {
 	if o.Result.Passed == nil {
 		return ledger.MarshalContent(o) // not valid anyway; keep the rare shape simple
 	}

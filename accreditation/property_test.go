@@ -714,7 +714,7 @@ func ptInvariants(t *testing.T, b *testBank, answered map[uint64]Conversion, whe
 			if r.Granted != c.Granted || r.Learner != c.Learner || r.Rule != c.Rule || r.Target != c.Target {
 				fail(e.Seq, "reversal %+v does not match conversion %+v", r, c)
 			}
-			if !slices.ContainsFunc(c.Items, func(it Item) bool { return it.Outcome == r.Outcome }) || !outcomes[r.Outcome].revoked {
+			if !slices.ContainsFunc(c.Items, func(it ConversionItem) bool { return it.Outcome == r.Outcome }) || !outcomes[r.Outcome].revoked {
 				fail(e.Seq, "reversal names outcome %d, which the conversion did not use or is not revoked", r.Outcome)
 			}
 			delete(inForce, r.Conversion)
@@ -972,7 +972,7 @@ func TestConversionCappedFlagReplays(t *testing.T) {
 //
 // This was a bug when these tests were written: postCmd.postOne
 // (commands.go) found the first item in tx.idem, then loaded the original
-// with loadOutcomeEntry(t.v.Entry, seq); the entry was not in the view yet,
+// with loadOutcomeEntry(t.view.Entry, seq); the entry was not in the view yet,
 // so the whole post failed with the non-domain error "entry N: ledger: not
 // found" and nothing was stored. tx.entry now serves the command's own
 // entries; the skip below only fires if that regresses.

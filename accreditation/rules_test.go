@@ -647,7 +647,7 @@ func TestRulesRevocation(t *testing.T) {
 		// The cap is free again, and o4 too (its conversion was reversed).
 		conv2 := rtConvert(t, b, admin, ConversionRequest{Learner: "L1", Rule: "capped", Outcomes: []uint64{o1, o4, o2, o3}})
 		if conv2.Granted != 500 || !conv2.Capped || len(conv2.Items) != 2 ||
-			conv2.Items[0] != (Item{o4, 300, 300}) || conv2.Items[1] != (Item{o2, 300, 200}) {
+			conv2.Items[0] != (ConversionItem{o4, 300, 300}) || conv2.Items[1] != (ConversionItem{o2, 300, 200}) {
 			t.Fatalf("conv2 %+v", conv2)
 		}
 		rtWantReasons(t, conv2.Ineligible, []Ineligible{{o1, ReasonRevoked}, {o3, ReasonCapReached}})
@@ -752,10 +752,10 @@ func TestRulesVersions(t *testing.T) {
 			t.Fatalf("%+v", tr.Conversions)
 		}
 		t1, t2 := tr.Conversions[0], tr.Conversions[1]
-		if t1.Seq != c1.Seq || t1.Rule.Version != 1 || t1.Granted != 150 || t1.Items[0] != (Item{o1, 300, 150}) || t1.Status != "granted" {
+		if t1.Seq != c1.Seq || t1.Rule.Version != 1 || t1.Granted != 150 || t1.Items[0] != (ConversionItem{o1, 300, 150}) || t1.Status != "granted" {
 			t.Fatalf("transcript first %+v", t1)
 		}
-		if t2.Seq != c2.Seq || t2.Rule.Version != 2 || t2.Granted != 600 || t2.Items[0] != (Item{o2, 300, 600}) {
+		if t2.Seq != c2.Seq || t2.Rule.Version != 2 || t2.Granted != 600 || t2.Items[0] != (ConversionItem{o2, 300, 600}) {
 			t.Fatalf("transcript second %+v", t2)
 		}
 		page, err := b.AuditConversions(AuditFilter{Rule: "versioned"}, "", 10)
@@ -921,7 +921,7 @@ func TestRulesRounding(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if res.Granted != tc.want || res.Items[0] != (Item{pr.Seq, tc.sc, tc.want}) {
+				if res.Granted != tc.want || res.Items[0] != (ConversionItem{pr.Seq, tc.sc, tc.want}) {
 					t.Fatalf("%+v, want %s", res, tc.want)
 				}
 			})

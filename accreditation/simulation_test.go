@@ -116,7 +116,7 @@ type simConv struct {
 	rule     RuleRef
 	target   Target
 	on       string
-	items    []Item
+	items    []ConversionItem
 	granted  Amount
 	capped   bool
 	reversed *uint64
@@ -374,7 +374,7 @@ func (m *simModel) convert(actor Actor, req ConversionRequest, date string) simC
 			g = min(g, remaining)
 			remaining -= g
 		}
-		c.items = append(c.items, Item{Outcome: seq, StandardCredits: m.outcomes[seq].sc, Granted: g})
+		c.items = append(c.items, ConversionItem{Outcome: seq, StandardCredits: m.outcomes[seq].sc, Granted: g})
 		c.granted += g
 	}
 	if len(c.items) == 0 {

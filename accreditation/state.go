@@ -85,8 +85,8 @@ type (
 		ID      string `json:"id"`
 		Version int    `json:"version"`
 	}
-	// Item is one outcome a conversion used.
-	Item struct {
+	// ConversionItem is one outcome a conversion used.
+	ConversionItem struct {
 		Outcome         uint64 `json:"outcome"`
 		StandardCredits Amount `json:"standard_credits"`
 		Granted         Amount `json:"granted"`
@@ -97,10 +97,10 @@ type (
 		Rule    RuleRef `json:"rule"`
 		Target  Target  `json:"target"`
 		// On is the date the rule was applied (the entry's UTC date).
-		On      string `json:"on"`
-		Items   []Item `json:"items"`
-		Granted Amount `json:"granted"`
-		Capped  bool   `json:"capped"`
+		On      string           `json:"on"`
+		Items   []ConversionItem `json:"items"`
+		Granted Amount           `json:"granted"`
+		Capped  bool             `json:"capped"`
 	}
 	// Reversal is the content of conversion.reversed.
 	Reversal struct {
@@ -164,7 +164,7 @@ type outcomeState struct {
 	CompletedOn     string  `json:"completed_on"`
 	Revoked         bool    `json:"revoked"`
 	// UsedBy lists the conversions in force that used the outcome.
-	UsedBy []use `json:"used_by,omitempty"`
+	UsedBy []conversionUse `json:"used_by,omitempty"`
 }
 
 // stateRevoked reports whether an outcome's stored state says it is revoked,
@@ -202,14 +202,14 @@ func (o *outcomeState) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-type use struct {
+type conversionUse struct {
 	Conversion uint64 `json:"conversion"`
 	Target     Target `json:"target"`
 }
 
 // usedToward reports whether a conversion in force used the outcome toward t.
 func (o *outcomeState) usedToward(t Target) bool {
-	return slices.ContainsFunc(o.UsedBy, func(u use) bool { return u.Target == t })
+	return slices.ContainsFunc(o.UsedBy, func(u conversionUse) bool { return u.Target == t })
 }
 
 // ruleHead is the latest version of a rule and whether it is retired.
@@ -458,7 +458,7 @@ func applyConversion(s store, seq uint64, c Conversion) error {
 		if st == nil {
 			return fmt.Errorf("conversion uses unknown outcome %d", it.Outcome)
 		}
-		st.UsedBy = append(st.UsedBy, use{Conversion: seq, Target: c.Target})
+		st.UsedBy = append(st.UsedBy, conversionUse{Conversion: seq, Target: c.Target})
 		if err := putJSON(s, outKey(it.Outcome), st); err != nil {
 			return err
 		}
@@ -466,7 +466,7 @@ func applyConversion(s store, seq uint64, c Conversion) error {
 	if err := putJSON(s, convKey(seq), conversionState{Seq: seq, Conversion: c}); err != nil {
 		return err
 	}
-	return addGranted(s, c.Learner, c.Rule.ID, c.Target, c.Granted)
+	return recordGranted(s, c.Learner, c.Rule.ID, c.Target, c.Granted)
 }
 
 func applyReversal(s store, seq uint64, r Reversal) error {
@@ -486,15 +486,15 @@ func applyReversal(s store, seq uint64, r Reversal) error {
 		if err != nil {
 			return err
 		}
-		st.UsedBy = slices.DeleteFunc(st.UsedBy, func(u use) bool { return u.Conversion == r.Conversion })
+		st.UsedBy = slices.DeleteFunc(st.UsedBy, func(u conversionUse) bool { return u.Conversion == r.Conversion })
 		if err := putJSON(s, outKey(it.Outcome), st); err != nil {
 			return err
 		}
 	}
-	return addGranted(s, cs.Learner, cs.Rule.ID, cs.Target, -cs.Granted)
+	return recordGranted(s, cs.Learner, cs.Rule.ID, cs.Target, -cs.Granted)
 }
 
-func addGranted(s store, learner, rule string, t Target, g Amount) error {
+func recordGranted(s store, learner, rule string, t Target, g Amount) error {
 	total, err := getAmount(s, grantedKey(learner, rule))
 	if err != nil {
 		return err

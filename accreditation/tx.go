@@ -15,7 +15,7 @@ import (
 // the entries it emits. Every emitted entry is applied at once, so later
 // checks of the same command see it.
 type tx struct {
-	v      *ledger.View
+	view   *ledger.View
 	writes map[string][]byte
 	// appends holds what was appended to keys whose value the tx did not
 	// set: the stored value plus these bytes is the key's value.
@@ -40,7 +40,7 @@ type tx struct {
 // the command will write (0 if unknown), so that a batch of outcomes does
 // not grow its maps a dozen times over.
 func newTx(v *ledger.View, insts *institutionCache, entries int) *tx {
-	return &tx{v: v, writes: make(map[string][]byte, 2*entries), appends: make(map[string][]byte, entries),
+	return &tx{view: v, writes: make(map[string][]byte, 2*entries), appends: make(map[string][]byte, entries),
 		idem: make(map[string]ledger.Idempotent, entries), records: make([]ledger.Record, 0, entries),
 		order: make([]string, 0, 3*entries), insts: insts}
 }
@@ -60,7 +60,7 @@ func (t *tx) get(key string) ([]byte, error) {
 	if b, ok := t.writes[key]; ok {
 		return b, nil
 	}
-	b, err := t.v.Get([]byte(key))
+	b, err := t.view.Get([]byte(key))
 	if errors.Is(err, ledger.ErrNotFound) {
 		b, err = nil, nil
 	}
@@ -97,7 +97,7 @@ func (t *tx) put(key string, value []byte) {
 
 func (t *tx) scan(prefix string, fn func(string) bool) error {
 	keys := map[string]bool{}
-	err := t.v.Scan([]byte(prefix), nil, func(k, _ []byte) bool {
+	err := t.view.Scan([]byte(prefix), nil, func(k, _ []byte) bool {
 		keys[string(k)] = true
 		return true
 	})
@@ -126,7 +126,7 @@ func (t *tx) scan(prefix string, fn func(string) bool) error {
 // check, so that a decision never depends on when it is re-run.
 func (t *tx) date() string {
 	if t.today == "" {
-		t.today = t.v.Now().UTC().Format(dateLayout)
+		t.today = t.view.Now().UTC().Format(dateLayout)
 	}
 	return t.today
 }
@@ -134,13 +134,13 @@ func (t *tx) date() string {
 // recordedAtText is the recorded_at of the tx's entries.
 func (t *tx) recordedAtText() string {
 	if t.recordedAt == "" {
-		t.recordedAt = t.v.Now().UTC().Format(ledger.TimeLayout)
+		t.recordedAt = t.view.Now().UTC().Format(ledger.TimeLayout)
 	}
 	return t.recordedAt
 }
 
 // nextSeq is the seq the next emitted entry gets.
-func (t *tx) nextSeq() uint64 { return t.v.Size() + uint64(len(t.records)) }
+func (t *tx) nextSeq() uint64 { return t.view.Size() + uint64(len(t.records)) }
 
 // emit appends an entry and applies it to the state.
 func (t *tx) emit(typ string, actor Actor, content any, index []ledger.IndexKey, idem *ledger.IdempotencyKey) (uint64, error) {
@@ -156,7 +156,7 @@ func (t *tx) emit(typ string, actor Actor, content any, index []ledger.IndexKey,
 // decode c again.
 func (t *tx) emitEncoded(typ string, actor Actor, c json.RawMessage, decoded any, index []ledger.IndexKey, idem *ledger.IdempotencyKey) (uint64, error) {
 	seq := t.nextSeq()
-	e := ledger.Entry{Seq: seq, Type: typ, RecordedAt: t.v.Now(), Actor: actor.String(), Content: c}
+	e := ledger.Entry{Seq: seq, Type: typ, RecordedAt: t.view.Now(), Actor: actor.String(), Content: c}
 	if err := applyDecoded(t, e, decoded); err != nil {
 		return 0, err
 	}
@@ -172,11 +172,11 @@ func (t *tx) emitEncoded(typ string, actor Actor, c json.RawMessage, decoded any
 // entry returns the bytes of entry seq, whether this command emitted it or
 // the ledger holds it already.
 func (t *tx) entry(seq uint64) ([]byte, error) {
-	if base := t.v.Size(); seq >= base && seq < base+uint64(len(t.records)) {
+	if base := t.view.Size(); seq >= base && seq < base+uint64(len(t.records)) {
 		rec := t.records[seq-base]
-		return ledger.Entry{Seq: seq, Type: rec.Type, RecordedAt: t.v.Now(), Actor: rec.Actor, Content: rec.Content}.Encode()
+		return ledger.Entry{Seq: seq, Type: rec.Type, RecordedAt: t.view.Now(), Actor: rec.Actor, Content: rec.Content}.Encode()
 	}
-	return t.v.Entry(seq)
+	return t.view.Entry(seq)
 }
 
 // idempotency looks up (scope, key) among this command's entries and the
@@ -185,7 +185,7 @@ func (t *tx) idempotency(scope, key string) (ledger.Idempotent, bool, error) {
 	if rec, ok := t.idem[scope+"\x00"+key]; ok {
 		return rec, true, nil
 	}
-	return t.v.Idempotency(scope, key)
+	return t.view.Idempotency(scope, key)
 }
 
 // effect is what the command writes: its entries and the state they led to,
@@ -217,19 +217,23 @@ type command interface {
 	decide(t *tx) (any, error)
 }
 
-// proposal adapts a command to the ledger.
+// proposal adapts a command to the ledger: what [Bank] hands to
+// ledger.Ledger.Append.
 type proposal struct {
-	c     command
+	cmd   command
 	insts *institutionCache
 }
 
+// Decide implements ledger.Proposal: it decides the command against v, the
+// state as the sequencer holds it, and returns the entries and state writes
+// the ledger then commits.
 func (p proposal) Decide(v *ledger.View) (ledger.Effect, error) {
 	entries := 0
-	if c, ok := p.c.(postCmd); ok {
+	if c, ok := p.cmd.(postCmd); ok {
 		entries = len(c.Items)
 	}
 	t := newTx(v, p.insts, entries)
-	res, err := p.c.decide(t)
+	res, err := p.cmd.decide(t)
 	if err != nil {
 		return ledger.Effect{}, err
 	}

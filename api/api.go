@@ -1,7 +1,26 @@
-// Package api serves creditbank over HTTP with gorilla/mux: the resources of
-// CONTRACT.md sections 2 to 5. Callers authenticate with JWTs (RFC 7519)
-// signed with EdDSA (RFC 8037) or ES256; failures are RFC 9457 problem
-// details (application/problem+json) with a stable type per kind of failure.
+// Package api serves creditbank over HTTP: the resources of CONTRACT.md
+// sections 2 to 5, as the one [http.Handler] that [New] builds on
+// gorilla/mux.
+//
+// It owns what is HTTP about the bank: the route table, which is also the
+// permission table by role ([Routes]); bearer tokens (JWTs, RFC 7519,
+// signed with EdDSA as RFC 8037 defines it or with ES256), checked by the
+// [Authenticator], and the key files and token signing the commands use;
+// the strict decoding of request bodies and the limit on each; the
+// answers, with failures as RFC 9457 problem details
+// (application/problem+json) whose type is stable per kind of failure and
+// mapped from the bank's and the ledger's errors in one function,
+// problemFor; a token bucket per institution; the Prometheus [Metrics];
+// and the OpenAPI document served at /openapi.json.
+//
+// It decides nothing about credit. A handler decodes the request, calls
+// the [accreditation.Bank] and writes the answer; the only permissions it
+// checks itself are the route table's and who may read a learner's record,
+// for which it asks the bank whether the institution posted for the
+// learner.
+// It reaches the ledger only to serve entries, checkpoints and proofs and
+// to report its health; it must not know Pebble, the ledger's keys or the
+// bank's state, and mux types never leave it.
 package api
 
 import (
@@ -114,10 +133,10 @@ func New(cfg Config) *Handler {
 		h.router.Handle(rt.Path, h.endpoint(rt)).Methods(rt.Method).Name(rt.Name)
 	}
 	h.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeProblem(w, http.StatusNotFound, "not-found", "Not found", "no such resource")
+		refuse(w, accreditation.CodeNotFound, "no such resource")
 	})
 	h.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", h.allowed(r))
+		w.Header().Set("Allow", h.allowedMethods(r))
 		writeProblem(w, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed here")
 	})
 	return h
@@ -199,6 +218,7 @@ type statusWriter struct {
 	wrote     bool
 }
 
+// WriteHeader records the first status written.
 func (s *statusWriter) WriteHeader(code int) {
 	if !s.wrote {
 		s.status, s.wrote = code, true
@@ -206,6 +226,8 @@ func (s *statusWriter) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
+// Write records that the answer has begun, so a panic after it cannot
+// write a problem on top.
 func (s *statusWriter) Write(b []byte) (int, error) {
 	s.wrote = true
 	return s.ResponseWriter.Write(b)
@@ -235,8 +257,7 @@ func (h *Handler) endpoint(rt Route) http.Handler {
 				}
 			}
 			if !slices.Contains(rt.Roles, actor.Role) {
-				writeProblem(w, http.StatusForbidden, "forbidden", "Forbidden",
-					string(actor.Role)+" tokens may not "+rt.Method+" "+rt.Path)
+				refuse(w, accreditation.CodeForbidden, string(actor.Role)+" tokens may not "+rt.Method+" "+rt.Path)
 				return
 			}
 		}
@@ -244,6 +265,9 @@ func (h *Handler) endpoint(rt Route) http.Handler {
 	})
 }
 
+// unauthorized answers a refused token with 401 and a WWW-Authenticate
+// challenge, and counts the refusal by its reason; a failure to look the
+// key up is no refusal and is answered as the error it is.
 func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, err error) {
 	ae, ok := err.(*errAuth)
 	if !ok {
@@ -260,8 +284,9 @@ func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, err error
 	writeProblem(w, http.StatusUnauthorized, "unauthorized", "Unauthorized", "token refused: "+ae.reason)
 }
 
-// allowed lists the methods the router accepts for the request's path.
-func (h *Handler) allowed(req *http.Request) string {
+// allowedMethods lists the methods the router accepts for the request's
+// path, for the Allow header of a 405.
+func (h *Handler) allowedMethods(req *http.Request) string {
 	var methods []string
 	for _, rt := range Routes {
 		route := h.router.Get(rt.Name)

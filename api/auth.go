@@ -32,8 +32,10 @@ const (
 // to use as a metric label, and never contains the token.
 type errAuth struct{ reason string }
 
+// Error says the token is invalid and why.
 func (e *errAuth) Error() string { return "invalid token: " + e.reason }
 
+// authErr refuses a token for reason, one of the fixed set.
 func authErr(reason string) error { return &errAuth{reason} }
 
 // Issuer is a set of public keys, by kid, trusted to sign service tokens
@@ -57,11 +59,12 @@ type Authenticator struct {
 	now      func() time.Time
 
 	mu    sync.Mutex
-	cache map[[32]byte]verified
+	cache map[[32]byte]verifiedToken
 }
 
-// verified is a token whose signature and claims checked out.
-type verified struct {
+// verifiedToken is a token whose signature and claims checked out, as the
+// cache keeps it: whom it names, the key that signed it and until when.
+type verifiedToken struct {
 	actor accreditation.Actor
 	kid   string
 	exp   time.Time
@@ -77,7 +80,7 @@ func NewAuthenticator(audience string, issuers []Issuer, bank *accreditation.Ban
 		audience: audience,
 		bank:     bank,
 		now:      now,
-		cache:    map[[32]byte]verified{},
+		cache:    map[[32]byte]verifiedToken{},
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{"EdDSA", "ES256"}),
 			jwt.WithAudience(audience),
@@ -95,13 +98,13 @@ func NewAuthenticator(audience string, issuers []Issuer, bank *accreditation.Ban
 // SetIssuers replaces the trusted service-token issuers atomically.
 func (a *Authenticator) SetIssuers(issuers []Issuer) {
 	m := make(map[string]Issuer, len(issuers))
-	for _, is := range issuers {
-		m[is.Name] = is
+	for _, issuer := range issuers {
+		m[issuer.Name] = issuer
 	}
 	a.issuers.Store(&m)
 	// Tokens verified with keys that may now be gone must be checked again.
 	a.mu.Lock()
-	a.cache = map[[32]byte]verified{}
+	a.cache = map[[32]byte]verifiedToken{}
 	a.mu.Unlock()
 }
 
@@ -117,9 +120,9 @@ type claims struct {
 // Authenticate returns the actor of the request's bearer token, or an
 // *errAuth saying why there is none.
 func (a *Authenticator) Authenticate(r *http.Request) (accreditation.Actor, error) {
-	h := r.Header.Get("Authorization")
-	scheme, token, ok := strings.Cut(h, " ")
-	if h == "" {
+	header := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(header, " ")
+	if header == "" {
 		return accreditation.Actor{}, authErr("missing")
 	}
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
@@ -164,7 +167,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (accreditation.Actor, erro
 
 // stillValid re-checks what can change while a token lives: the
 // institution's key and suspension.
-func (a *Authenticator) stillValid(v verified) error {
+func (a *Authenticator) stillValid(v verifiedToken) error {
 	if v.actor.Role != accreditation.RoleInstitution {
 		return nil
 	}
@@ -172,6 +175,8 @@ func (a *Authenticator) stillValid(v verified) error {
 	return err
 }
 
+// institutionKey is the key kid of institution id, refusing the token when
+// the institution is unknown or suspended or holds no such key.
 func (a *Authenticator) institutionKey(id, kid string) (accreditation.PublicJWK, error) {
 	in, err := a.bank.Institution(id)
 	if accreditation.CodeOf(err) == accreditation.CodeNotFound {
@@ -190,7 +195,9 @@ func (a *Authenticator) institutionKey(id, kid string) (accreditation.PublicJWK,
 	return k, nil
 }
 
-func (a *Authenticator) verify(token string) (verified, error) {
+// verify checks a token that is not in the cache: its signature with the
+// key its iss and kid name, then the claims its kind of token requires.
+func (a *Authenticator) verify(token string) (verifiedToken, error) {
 	var (
 		c           claims
 		kid         string
@@ -204,8 +211,8 @@ func (a *Authenticator) verify(token string) (verified, error) {
 			return nil, keyErr
 		}
 		var key accreditation.PublicJWK
-		if is, ok := a.Issuers()[c.Issuer]; ok {
-			if key, ok = is.Keys[kid]; !ok {
+		if issuer, ok := a.Issuers()[c.Issuer]; ok {
+			if key, ok = issuer.Keys[kid]; !ok {
 				keyErr = authErr("unknown key")
 				return nil, keyErr
 			}
@@ -237,40 +244,40 @@ func (a *Authenticator) verify(token string) (verified, error) {
 	if keyErr != nil {
 		var ae *errAuth
 		if errors.As(keyErr, &ae) {
-			return verified{}, keyErr
+			return verifiedToken{}, keyErr
 		}
-		return verified{}, fmt.Errorf("look up token key: %w", keyErr)
+		return verifiedToken{}, fmt.Errorf("look up token key: %w", keyErr)
 	}
 	if err != nil {
-		return verified{}, authErr(jwtReason(err))
+		return verifiedToken{}, authErr(jwtReason(err))
 	}
 	exp := c.ExpiresAt.Time
 	if institution {
 		switch {
 		case c.Subject != c.Issuer:
-			return verified{}, authErr("sub differs from iss")
+			return verifiedToken{}, authErr("sub differs from iss")
 		case c.IssuedAt == nil:
-			return verified{}, authErr("missing iat")
+			return verifiedToken{}, authErr("missing iat")
 		case exp.Sub(c.IssuedAt.Time) > MaxInstitutionTokenLifetime:
-			return verified{}, authErr("lifetime over 10 minutes")
+			return verifiedToken{}, authErr("lifetime over 10 minutes")
 		case c.Role != "":
-			return verified{}, authErr("institution token with a role")
+			return verifiedToken{}, authErr("institution token with a role")
 		}
-		return verified{actor: accreditation.Actor{Role: accreditation.RoleInstitution, ID: c.Issuer}, kid: kid, exp: exp}, nil
+		return verifiedToken{actor: accreditation.Actor{Role: accreditation.RoleInstitution, ID: c.Issuer}, kid: kid, exp: exp}, nil
 	}
 	role := accreditation.Role(c.Role)
 	switch role {
 	case accreditation.RoleAdmin, accreditation.RoleRegulator, accreditation.RoleLearner:
 	default:
-		return verified{}, authErr("bad role")
+		return verifiedToken{}, authErr("bad role")
 	}
 	if c.Subject == "" || len(c.Subject) > 64 {
-		return verified{}, authErr("bad sub")
+		return verifiedToken{}, authErr("bad sub")
 	}
 	if c.ID == "" {
-		return verified{}, authErr("missing jti")
+		return verifiedToken{}, authErr("missing jti")
 	}
-	return verified{actor: accreditation.Actor{Role: role, ID: c.Subject}, kid: kid, exp: exp}, nil
+	return verifiedToken{actor: accreditation.Actor{Role: role, ID: c.Subject}, kid: kid, exp: exp}, nil
 }
 
 // jwtReason maps the library's errors onto our fixed set of reasons.

@@ -14,8 +14,12 @@ import (
 	"creditbank/ledger"
 )
 
+// actor is who asks, as authenticated by endpoint: the last argument of
+// every handler.
 type actor = accreditation.Actor
 
+// writeJSON answers with v as JSON without escaping <, > and &, as the
+// ledger encodes entry content, which some answers copy as it stands.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -51,8 +55,8 @@ func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request, _ actor) {
 
 func (h *Handler) jwks(w http.ResponseWriter, _ *http.Request, _ actor) {
 	keys := []accreditation.PublicJWK{}
-	for _, is := range h.auth.Issuers() {
-		for _, k := range is.Keys {
+	for _, issuer := range h.auth.Issuers() {
+		for _, k := range issuer.Keys {
 			keys = append(keys, k)
 		}
 	}
@@ -106,11 +110,11 @@ func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request, a actor) {
 }
 
 func (h *Handler) accredit(w http.ResponseWriter, r *http.Request, a actor) {
-	var in accreditation.AccreditationInput
-	if !readJSON(w, r, maxBody, &in) {
+	var scope accreditation.AccreditationInput
+	if !readJSON(w, r, maxBody, &scope) {
 		return
 	}
-	acc, err := h.bank.Accredit(r.Context(), a, mux.Vars(r)["id"], in)
+	acc, err := h.bank.Accredit(r.Context(), a, mux.Vars(r)["id"], scope)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -118,6 +122,7 @@ func (h *Handler) accredit(w http.ResponseWriter, r *http.Request, a actor) {
 	writeJSON(w, http.StatusCreated, acc)
 }
 
+// reasonBody is the body of a suspension or a revocation.
 type reasonBody struct {
 	Reason string `json:"reason"`
 }
@@ -175,27 +180,28 @@ func (h *Handler) postOutcomes(w http.ResponseWriter, r *http.Request, a actor) 
 		h.postBatch(w, r, a, data)
 		return
 	}
-	in, err := decodeOutcomeBody(data)
+	input, err := decodeOutcomeBody(data)
 	if err != nil {
 		writeProblem(w, http.StatusBadRequest, "bad-json", "Bad JSON body", err.Error())
 		return
 	}
-	res, err := h.bank.PostOutcomes(r.Context(), a, []accreditation.OutcomeInput{in})
+	inputs := []accreditation.OutcomeInput{input}
+	results, err := h.bank.PostOutcomes(r.Context(), a, inputs)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	h.countOutcomes([]accreditation.OutcomeInput{in}, res)
-	res0 := res[0]
-	if res0.Status == accreditation.StatusRejected {
-		writeError(w, res0.Err)
+	h.countOutcomes(inputs, results)
+	result := results[0]
+	if result.Status == accreditation.StatusRejected {
+		writeError(w, result.Err)
 		return
 	}
 	status := http.StatusCreated
-	if res0.Status == accreditation.StatusDuplicate {
+	if result.Status == accreditation.StatusDuplicate {
 		status = http.StatusOK
 	}
-	b, err := res0.Stored().MarshalJSON()
+	b, err := result.TranscriptOutcome().MarshalJSON()
 	if err != nil {
 		writeProblem(w, http.StatusInternalServerError, "internal", "Internal error", "")
 		return
@@ -219,69 +225,72 @@ func (h *Handler) postBatch(w http.ResponseWriter, r *http.Request, a actor, dat
 		}
 	}
 	if len(items) == 0 || len(items) > accreditation.MaxBatch {
-		writeProblem(w, http.StatusUnprocessableEntity, "invalid", "Invalid request",
-			"a batch carries 1 to "+strconv.Itoa(accreditation.MaxBatch)+" outcomes")
+		refuse(w, accreditation.CodeInvalid, "a batch carries 1 to "+strconv.Itoa(accreditation.MaxBatch)+" outcomes")
 		return
 	}
-	results := make([]batchResult, len(items))
+	answers := make([]batchResult, len(items))
 	inputs := make([]accreditation.OutcomeInput, 0, len(items))
-	where := make([]int, 0, len(items))
+	// itemOf[j] is the place in the batch of inputs[j]: items that do not
+	// decode are answered here and never reach the bank.
+	itemOf := make([]int, 0, len(items))
 	for i, raw := range items {
-		in, err := decodeOutcomeBody(raw)
+		input, err := decodeOutcomeBody(raw)
 		if err != nil {
-			results[i] = batchResult{Status: accreditation.StatusRejected, Error: &Problem{
-				Type: problemBase + "bad-json", Title: "Bad JSON body", Status: http.StatusBadRequest, Detail: clip(err.Error())}}
+			p := newProblem(http.StatusBadRequest, "bad-json", "Bad JSON body", clip(err.Error()))
+			answers[i] = batchResult{Status: accreditation.StatusRejected, Error: &p}
 			continue
 		}
-		inputs = append(inputs, in)
-		where = append(where, i)
+		inputs = append(inputs, input)
+		itemOf = append(itemOf, i)
 	}
 	if len(inputs) > 0 {
-		res, err := h.bank.PostOutcomes(r.Context(), a, inputs)
+		results, err := h.bank.PostOutcomes(r.Context(), a, inputs)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		h.countOutcomes(inputs, res)
-		for j, rr := range res {
-			br := batchResult{Status: rr.Status}
-			if rr.Status == accreditation.StatusRejected {
-				p := problemFor(rr.Err)
-				br.Error = &p
+		h.countOutcomes(inputs, results)
+		for j, result := range results {
+			answer := batchResult{Status: result.Status}
+			if result.Status == accreditation.StatusRejected {
+				p := problemFor(result.Err)
+				answer.Error = &p
 			} else {
-				seq := rr.Seq
-				br.Seq = &seq
+				seq := result.Seq
+				answer.Seq = &seq
 			}
-			results[where[j]] = br
+			answers[itemOf[j]] = answer
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+	writeJSON(w, http.StatusOK, map[string]any{"results": answers})
 }
 
 // countOutcomes counts posted outcomes by sector and result; sectors outside
 // the known set (rejected input) count as "invalid".
-func (h *Handler) countOutcomes(in []accreditation.OutcomeInput, res []accreditation.PostResult) {
+func (h *Handler) countOutcomes(inputs []accreditation.OutcomeInput, results []accreditation.PostResult) {
 	// Counted per label pair and added once: a batch of 1,000 looked up its
 	// counter 1,000 times.
 	type labels struct{ sector, status string }
 	counts := make(map[labels]float64, 4)
-	for i, r := range res {
-		sector := in[i].Sector
+	for i, result := range results {
+		sector := inputs[i].Sector
 		if !accreditation.ValidSector(sector) {
 			sector = "invalid"
 		}
-		counts[labels{sector, r.Status}]++
+		counts[labels{sector, result.Status}]++
 	}
 	for l, n := range counts {
 		h.metrics.outcomes.WithLabelValues(l.sector, l.status).Add(n)
 	}
 }
 
+// seqVar reads the path variable name as a seq, answering 404 for anything
+// else: a path that names no entry names no resource.
 func seqVar(w http.ResponseWriter, r *http.Request, name string) (uint64, bool) {
 	v := mux.Vars(r)[name]
 	n, err := strconv.ParseUint(v, 10, 63)
 	if err != nil || strconv.FormatUint(n, 10) != v {
-		writeProblem(w, http.StatusNotFound, "not-found", "Not found", name+" must be a non-negative integer")
+		refuse(w, accreditation.CodeNotFound, name+" must be a non-negative integer")
 		return 0, false
 	}
 	return n, true
@@ -304,6 +313,8 @@ func (h *Handler) revokeOutcome(w http.ResponseWriter, r *http.Request, a actor)
 	writeJSON(w, http.StatusCreated, map[string]any{"seq": res.Seq, "outcome": seq, "reversals": orEmpty(res.Reversals)})
 }
 
+// orEmpty returns s, or an empty slice for nil: the contract writes an empty
+// list as [], never null.
 func orEmpty[T any](s []T) []T {
 	if s == nil {
 		return []T{}
@@ -318,7 +329,7 @@ func orEmpty[T any](s []T) []T {
 // learners it posted for.
 func (h *Handler) mayReadLearner(w http.ResponseWriter, a actor, learner string) bool {
 	if !accreditation.ValidLearnerID(learner) {
-		writeProblem(w, http.StatusNotFound, "not-found", "Not found", "no learner can have this id")
+		refuse(w, accreditation.CodeNotFound, "no learner can have this id")
 		return false
 	}
 	switch a.Role {
@@ -338,12 +349,13 @@ func (h *Handler) mayReadLearner(w http.ResponseWriter, a actor, learner string)
 			return true
 		}
 	}
-	writeProblem(w, http.StatusForbidden, "forbidden", "Forbidden", "this token may not read learner "+learner)
+	refuse(w, accreditation.CodeForbidden, "this token may not read learner "+learner)
 	return false
 }
 
-// page reads limit (default 100, at most 1000) and cursor.
-func page(w http.ResponseWriter, r *http.Request) (string, int, bool) {
+// pageParams reads the query's limit (default 100, at most 1000) and
+// cursor, answering 400 itself when either is bad.
+func pageParams(w http.ResponseWriter, r *http.Request) (string, int, bool) {
 	q := r.URL.Query()
 	limit := 100
 	if v := q.Get("limit"); v != "" {
@@ -356,7 +368,9 @@ func page(w http.ResponseWriter, r *http.Request) (string, int, bool) {
 	}
 	cursor := q.Get("cursor")
 	if _, err := ledger.ParseCursor(cursor); err != nil {
-		writeProblem(w, http.StatusBadRequest, "bad-cursor", "Bad cursor", "the cursor was not issued by this service")
+		p := problemFor(ledger.ErrBadCursor)
+		p.Detail = "the cursor was not issued by this service"
+		writeProblemValue(w, p)
 		return "", 0, false
 	}
 	return cursor, limit, true
@@ -381,7 +395,7 @@ func (h *Handler) transcript(w http.ResponseWriter, r *http.Request, a actor) {
 	if !h.mayReadLearner(w, a, learner) {
 		return
 	}
-	cursor, limit, ok := page(w, r)
+	cursor, limit, ok := pageParams(w, r)
 	if !ok {
 		return
 	}
@@ -390,7 +404,7 @@ func (h *Handler) transcript(w http.ResponseWriter, r *http.Request, a actor) {
 		return
 	}
 	defer done()
-	tr, err := h.bank.TranscriptStored(learner, cursor, limit)
+	tr, err := h.bank.TranscriptUndecoded(learner, cursor, limit)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -408,7 +422,7 @@ func (h *Handler) balance(w http.ResponseWriter, r *http.Request, a actor) {
 	if !h.mayReadLearner(w, a, learner) {
 		return
 	}
-	if _, _, ok := page(w, r); !ok {
+	if _, _, ok := pageParams(w, r); !ok {
 		return
 	}
 	bal, err := h.bank.Balance(learner)
@@ -425,17 +439,19 @@ func (h *Handler) balance(w http.ResponseWriter, r *http.Request, a actor) {
 
 // --- rules and conversions
 
+// ruleView is a rule version as the API answers with it: the rule and
+// whether it is retired.
 type ruleView struct {
 	accreditation.Rule
 	Retired bool `json:"retired"`
 }
 
 func (h *Handler) publishRule(w http.ResponseWriter, r *http.Request, a actor) {
-	var in accreditation.RuleInput
-	if !readJSON(w, r, maxBody, &in) {
+	var input accreditation.RuleInput
+	if !readJSON(w, r, maxBody, &input) {
 		return
 	}
-	rule, err := h.bank.PublishRule(r.Context(), a, in)
+	rule, err := h.bank.PublishRule(r.Context(), a, input)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -456,7 +472,7 @@ func (h *Handler) getRuleVersion(w http.ResponseWriter, r *http.Request, _ actor
 	v := mux.Vars(r)["version"]
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || strconv.Itoa(n) != v {
-		writeProblem(w, http.StatusNotFound, "not-found", "Not found", "version must be a positive integer")
+		refuse(w, accreditation.CodeNotFound, "version must be a positive integer")
 		return
 	}
 	rule, retired, err := h.bank.Rule(mux.Vars(r)["id"], n)
@@ -477,16 +493,18 @@ func (h *Handler) retireRule(w http.ResponseWriter, r *http.Request, a actor) {
 	writeJSON(w, http.StatusCreated, map[string]any{"seq": seq, "rule": id})
 }
 
+// conversionView is a granted conversion as the API answers with it, with
+// the outcomes asked for that it did not use and why.
 type conversionView struct {
-	Seq        uint64                     `json:"seq"`
-	Rule       accreditation.RuleRef      `json:"rule"`
-	Learner    string                     `json:"learner"`
-	Target     accreditation.Target       `json:"target"`
-	On         string                     `json:"on"`
-	Granted    accreditation.Amount       `json:"granted"`
-	Capped     bool                       `json:"capped"`
-	Items      []accreditation.Item       `json:"items"`
-	Ineligible []accreditation.Ineligible `json:"not_converted"`
+	Seq        uint64                         `json:"seq"`
+	Rule       accreditation.RuleRef          `json:"rule"`
+	Learner    string                         `json:"learner"`
+	Target     accreditation.Target           `json:"target"`
+	On         string                         `json:"on"`
+	Granted    accreditation.Amount           `json:"granted"`
+	Capped     bool                           `json:"capped"`
+	Items      []accreditation.ConversionItem `json:"items"`
+	Ineligible []accreditation.Ineligible     `json:"not_converted"`
 }
 
 func (h *Handler) convert(w http.ResponseWriter, r *http.Request, a actor) {
@@ -512,7 +530,7 @@ func (h *Handler) convert(w http.ResponseWriter, r *http.Request, a actor) {
 }
 
 func (h *Handler) auditConversions(w http.ResponseWriter, r *http.Request, _ actor) {
-	cursor, limit, ok := page(w, r)
+	cursor, limit, ok := pageParams(w, r)
 	if !ok {
 		return
 	}
@@ -523,12 +541,12 @@ func (h *Handler) auditConversions(w http.ResponseWriter, r *http.Request, _ act
 		return
 	}
 	defer done()
-	p, err := h.bank.AuditConversions(f, cursor, limit)
+	page, err := h.bank.AuditConversions(f, cursor, limit)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"conversions": p.Conversions, "next_cursor": p.NextCursor})
+	writeJSON(w, http.StatusOK, map[string]any{"conversions": page.Conversions, "next_cursor": page.NextCursor})
 }
 
 // --- the log
@@ -577,6 +595,8 @@ func uintParams(w http.ResponseWriter, req *http.Request, names ...string) ([]ui
 	return out, true
 }
 
+// inclusionProof and consistencyProof are the RFC 6962 proofs as the API
+// answers with them, each hash in standard base64.
 type inclusionProof struct {
 	Index  uint64   `json:"index"`
 	Size   uint64   `json:"size"`
@@ -590,31 +610,34 @@ type consistencyProof struct {
 }
 
 func (h *Handler) inclusion(w http.ResponseWriter, r *http.Request, _ actor) {
-	p, ok := uintParams(w, r, "index", "size")
+	params, ok := uintParams(w, r, "index", "size")
 	if !ok {
 		return
 	}
-	hashes, err := h.ledger.InclusionProof(p[0], p[1])
+	index, size := params[0], params[1]
+	hashes, err := h.ledger.InclusionProof(index, size)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, inclusionProof{Index: p[0], Size: p[1], Hashes: encodeHashes(hashes)})
+	writeJSON(w, http.StatusOK, inclusionProof{Index: index, Size: size, Hashes: encodeHashes(hashes)})
 }
 
 func (h *Handler) consistency(w http.ResponseWriter, r *http.Request, _ actor) {
-	p, ok := uintParams(w, r, "from", "to")
+	params, ok := uintParams(w, r, "from", "to")
 	if !ok {
 		return
 	}
-	hashes, err := h.ledger.ConsistencyProof(p[0], p[1])
+	from, to := params[0], params[1]
+	hashes, err := h.ledger.ConsistencyProof(from, to)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, consistencyProof{From: p[0], To: p[1], Hashes: encodeHashes(hashes)})
+	writeJSON(w, http.StatusOK, consistencyProof{From: from, To: to, Hashes: encodeHashes(hashes)})
 }
 
+// encodeHashes writes proof hashes in standard base64.
 func encodeHashes(hs []tlog.Hash) []string {
 	out := make([]string, len(hs))
 	for i, h := range hs {

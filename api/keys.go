@@ -35,7 +35,8 @@ func (k PrivateKey) Alg() string {
 	return "EdDSA"
 }
 
-func (k PrivateKey) method() jwt.SigningMethod {
+// signingMethod is the JWT library's method for the key's algorithm.
+func (k PrivateKey) signingMethod() jwt.SigningMethod {
 	if k.Alg() == "ES256" {
 		return jwt.SigningMethodES256
 	}
@@ -73,6 +74,7 @@ func GenerateKey(alg string) (PrivateKey, error) {
 	return k, nil
 }
 
+// privateJWK is the form of a private key file: the public members and d.
 type privateJWK struct {
 	Kty string `json:"kty"`
 	Crv string `json:"crv"`
@@ -83,6 +85,7 @@ type privateJWK struct {
 	Alg string `json:"alg"`
 }
 
+// b64 is the unpadded base64url of JWK members and token ids.
 var b64 = base64.RawURLEncoding
 
 // MarshalJSON writes the private JWK.
@@ -250,8 +253,9 @@ func SignInstitutionToken(k PrivateKey, institution, audience string, ttl time.D
 	return sign(k, c)
 }
 
+// sign signs claims with k, naming it in the kid header.
 func sign(k PrivateKey, c jwt.Claims) (string, error) {
-	t := jwt.NewWithClaims(k.method(), c)
+	t := jwt.NewWithClaims(k.signingMethod(), c)
 	t.Header["kid"] = k.Kid
 	return t.SignedString(k.Signer)
 }

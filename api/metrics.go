@@ -18,18 +18,19 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
+	// Each field is named after the metric it holds.
 	requests      *prometheus.CounterVec
 	duration      *prometheus.HistogramVec
 	authFailures  *prometheus.CounterVec
 	outcomes      *prometheus.CounterVec
 	conversions   *prometheus.CounterVec
 	groups        prometheus.Counter
-	proposals     *prometheus.CounterVec
+	appends       *prometheus.CounterVec
 	entries       prometheus.Counter
 	groupEntries  prometheus.Histogram
 	groupBytes    prometheus.Histogram
 	decideSeconds prometheus.Histogram
-	applySeconds  prometheus.Histogram
+	commitSeconds prometheus.Histogram
 	syncSeconds   prometheus.Histogram
 }
 
@@ -75,7 +76,7 @@ func NewMetrics() *Metrics {
 		groups: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "creditbank_ledger_groups_total", Help: "Groups committed: one synced Pebble batch each.",
 		}),
-		proposals: prometheus.NewCounterVec(prometheus.CounterOpts{
+		appends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "creditbank_ledger_appends_total", Help: "Appends decided by the sequencer, by result (accepted, rejected).",
 		}, []string{"result"}),
 		entries: prometheus.NewCounter(prometheus.CounterOpts{
@@ -93,7 +94,7 @@ func NewMetrics() *Metrics {
 			Name: "creditbank_ledger_decide_seconds", Help: "Time the sequencer spent deciding a group and building its batch.",
 			Buckets: latencyBuckets,
 		}),
-		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "creditbank_ledger_commit_seconds", Help: "Time from a group being decided until Pebble had taken its batch (the group ahead applied, WAL write, memtable).",
 			Buckets: latencyBuckets,
 		}),
@@ -103,20 +104,20 @@ func NewMetrics() *Metrics {
 		}),
 	}
 	reg.MustRegister(buildInfo, m.requests, m.duration, m.authFailures, m.outcomes, m.conversions,
-		m.groups, m.proposals, m.entries, m.groupEntries, m.groupBytes, m.decideSeconds, m.applySeconds, m.syncSeconds)
+		m.groups, m.appends, m.entries, m.groupEntries, m.groupBytes, m.decideSeconds, m.commitSeconds, m.syncSeconds)
 	return m
 }
 
 // ObserveGroup records one committed group; pass it as ledger.Options.OnGroup.
 func (m *Metrics) ObserveGroup(g ledger.GroupStats) {
 	m.groups.Inc()
-	m.proposals.WithLabelValues("accepted").Add(float64(g.Proposals - g.Rejected))
-	m.proposals.WithLabelValues("rejected").Add(float64(g.Rejected))
+	m.appends.WithLabelValues("accepted").Add(float64(g.Proposals - g.Rejected))
+	m.appends.WithLabelValues("rejected").Add(float64(g.Rejected))
 	m.entries.Add(float64(g.Entries))
 	m.groupEntries.Observe(float64(g.Entries))
 	m.groupBytes.Observe(float64(g.Bytes))
 	m.decideSeconds.Observe(g.Decide.Seconds())
-	m.applySeconds.Observe(g.Apply.Seconds())
+	m.commitSeconds.Observe(g.Apply.Seconds())
 	m.syncSeconds.Observe(g.Sync.Seconds())
 }
 
@@ -153,12 +154,14 @@ var (
 	descDisk     = prometheus.NewDesc("creditbank_store_disk_bytes", "Disk space the store uses.", nil, nil)
 )
 
+// Describe sends the descriptions of the store's gauges.
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWALBytes, descL0Files, descL0Sub, descDebt, descReadAmp, descDisk} {
 		ch <- d
 	}
 }
 
+// Collect reads the store's metrics once and sends each gauge.
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	m := c.l.StoreMetrics()
 	ch <- prometheus.MustNewConstMetric(descWALBytes, prometheus.GaugeValue, float64(m.WAL.PhysicalSize))

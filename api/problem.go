@@ -24,15 +24,33 @@ type Problem struct {
 	Reasons []accreditation.Ineligible `json:"reasons,omitempty"`
 }
 
-// writeProblem answers with a problem+json body.
+// newProblem builds the problem of a failure kind; kind is the type's last
+// segment.
+func newProblem(status int, kind, title, detail string) Problem {
+	return Problem{Type: problemBase + kind, Title: title, Status: status, Detail: detail}
+}
+
+// writeProblem answers with a problem+json body, for the failures that are
+// the API's own (a body that is not JSON, a bad query parameter, a refused
+// token, an internal error). A failure of a kind the bank or the ledger
+// names goes through writeError or refuse instead, so that its status and
+// type are spelled in problemFor only.
 func writeProblem(w http.ResponseWriter, status int, kind, title, detail string) {
-	writeProblemValue(w, Problem{Type: problemBase + kind, Title: title, Status: status, Detail: detail})
+	writeProblemValue(w, newProblem(status, kind, title, detail))
+}
+
+// refuse answers with the problem of domain kind code for a refusal the API
+// finds itself before calling the bank: a path that names nothing, a role
+// the route table refuses, a batch of the wrong size.
+func refuse(w http.ResponseWriter, code accreditation.Code, detail string) {
+	writeError(w, &accreditation.Error{Code: code, Detail: detail})
 }
 
 // maxDetail bounds a problem's detail: a refused input quoted back must not
 // make the answer larger than the request.
 const maxDetail = 512
 
+// writeProblemValue answers with p, its detail clipped to maxDetail.
 func writeProblemValue(w http.ResponseWriter, p Problem) {
 	p.Detail = clip(p.Detail)
 	w.Header().Set("Content-Type", "application/problem+json")
@@ -56,8 +74,9 @@ func clip(s string) string {
 	return s[:cut] + "…"
 }
 
-// problemFor maps an error from the layers below to its status and problem
-// type. It is the one place where that mapping is made.
+// problemFor maps an error from the layers below (an *accreditation.Error
+// by its Code, a ledger sentinel, anything else as internal) to its status
+// and problem type. It is the one place where that mapping is made.
 func problemFor(err error) Problem {
 	var de *accreditation.Error
 	if errors.As(err, &de) {
@@ -82,9 +101,7 @@ func problemFor(err error) Problem {
 		}
 		return p
 	}
-	p := func(status int, kind, title, detail string) Problem {
-		return Problem{Type: problemBase + kind, Title: title, Status: status, Detail: detail}
-	}
+	p := newProblem
 	switch {
 	case errors.Is(err, ledger.ErrNotFound):
 		return p(http.StatusNotFound, "not-found", "Not found", err.Error())

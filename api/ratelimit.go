@@ -25,11 +25,13 @@ type limiter struct {
 	swept   time.Time
 }
 
+// bucket is one key's tokens as of at.
 type bucket struct {
 	tokens float64
 	at     time.Time
 }
 
+// newLimiter returns a limiter for cfg; now is the clock, time.Now when nil.
 func newLimiter(cfg RateLimit, now func() time.Time) *limiter {
 	if now == nil {
 		now = time.Now
