@@ -1,0 +1,23 @@
+package accreditation
+
+// OutcomeStateKeys are the domain state keys that recording one posted
+// outcome writes beside its entry: the outcome's own state, the mark that
+// the institution posted for the learner, and the learner's balance change
+// (appended, not overwritten). The load generator's raw-Pebble baseline
+// writes these through [ledger.AppendStateKey], as the ledger does, so that
+// a change of layout changes the baseline with it.
+type OutcomeStateKeys struct {
+	Outcome, Posted, BalanceDelta string
+}
+
+// StateKeysOfOutcome returns the state keys of the outcome seq posted by
+// institution for learner. An outcome's entry is listed under the indexes
+// IndexLearner and IndexInstitution, and its idempotency record is scoped
+// by the institution id.
+func StateKeysOfOutcome(seq uint64, institution, learner string) OutcomeStateKeys {
+	return OutcomeStateKeys{
+		Outcome:      outKey(seq),
+		Posted:       postedKey(institution, learner),
+		BalanceDelta: balanceDeltaKey(learner),
+	}
+}
