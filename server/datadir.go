@@ -35,10 +35,17 @@ func OpenLedger(data, origin string, readOnly bool, log *slog.Logger, onGroup fu
 	}
 	l, err := ledger.Open(ledger.Options{Dir: store, Keys: keys, ReadOnly: readOnly, Logger: log, OnGroup: onGroup, CacheBytes: cacheBytes})
 	if err != nil {
-		if errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN) {
+		if lockedByOther(err) {
 			return nil, fmt.Errorf("data folder %s is in use by another process: %v", data, err)
 		}
 		return nil, err
 	}
 	return l, nil
+}
+
+// lockedByOther reports whether err is Pebble failing to take the store's
+// lock file because another process holds it (fcntl answers EAGAIN or
+// EWOULDBLOCK, depending on the system).
+func lockedByOther(err error) bool {
+	return errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN)
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"creditbank/server"
 )
 
 // TestBackup backs up a running server through its admin socket while it
@@ -19,7 +21,7 @@ func TestBackup(t *testing.T) {
 	work := t.TempDir()
 	data := filepath.Join(work, "data")
 	srv := runServer(t, bin, data)
-	if fi, err := os.Stat(filepath.Join(data, adminSocket)); err != nil || fi.Mode().Perm() != 0o600 {
+	if fi, err := os.Stat(filepath.Join(data, server.AdminSocket)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("admin socket: %v (%v)", fi, err)
 	}
 	b := newBank(t, bin, data, srv.url)
@@ -85,7 +87,7 @@ func TestBackup(t *testing.T) {
 
 	final := b.waitCheckpoint()
 	srv.stop(t)
-	if _, err := os.Stat(filepath.Join(data, adminSocket)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(data, server.AdminSocket)); !os.IsNotExist(err) {
 		t.Errorf("admin socket left after shutdown: %v", err)
 	}
 

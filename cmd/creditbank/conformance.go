@@ -13,6 +13,7 @@ import (
 
 	"creditbank/api"
 	"creditbank/conformance"
+	"creditbank/server"
 )
 
 // conformanceCmd runs the conformance suite against a running server. With
@@ -20,7 +21,7 @@ import (
 // learner tokens as `creditbank token` does, so the cases that need them
 // run; without it they are skipped.
 func conformanceCmd(args []string, stdout, stderr io.Writer) error {
-	var cfg Config
+	var cfg server.Config
 	fs := newFlagSet("conformance", stderr)
 	url := fs.String("url", "", "base URL of the server to check, such as http://127.0.0.1:8080")
 	tok := fs.String("token", "", "an admin token for the server")

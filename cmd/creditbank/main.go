@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -27,11 +26,8 @@ import (
 	"syscall"
 	"time"
 
-	"encoding/json"
-
 	"creditbank/accreditation"
 	"creditbank/api"
-	"creditbank/ledger"
 	"creditbank/server"
 )
 
@@ -90,74 +86,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-// Config is the service's configuration. Each field is a flag of the same
-// name and a CREDITBANK_ environment variable (upper case, - as _).
-type Config struct {
-	// Data is the data folder: the Pebble store in Data/ledger and the keys
-	// in Data/keys (ledger.key, ledger.pub, token.jwk), created on first start.
-	Data string
-	// Addr is the HTTP listen address.
-	Addr string
-	// Origin is the checkpoint origin line and the ledger key's name. It is
-	// fixed when the key is created; a different value later is refused.
-	Origin string
-	// Audience is the aud every token must carry.
-	Audience string
-	// Issuer is the iss of tokens the service signs itself.
-	Issuer string
-	// InstitutionRate and InstitutionBurst limit each institution's requests
-	// (a token bucket); 0 turns the limit off.
-	InstitutionRate  float64
-	InstitutionBurst int
-	// TrustedIssuers names a JSON file of other issuers whose public keys
-	// may sign admin, regulator and learner tokens:
-	// [{"issuer":"https://idp.example","keys":[JWK, ...]}].
-	TrustedIssuers string
-	// CacheMiB is the size of the store's block cache in MiB. Reads of a
-	// large ledger (proofs, transcripts of lifelong learners) miss it once
-	// the Merkle hashes and indexes outgrow it: at ten million entries the
-	// stored hashes alone are about 800 MiB.
-	CacheMiB int
-}
-
-func (c *Config) tokenFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Data, "data", "./data", "data folder (store and keys)")
-	fs.StringVar(&c.Audience, "audience", "creditbank", "token audience")
-	fs.StringVar(&c.Issuer, "issuer", "creditbank", "issuer of the tokens the service signs")
-}
-
-// issuers returns the service's own issuer and any trusted ones.
-func (c *Config) issuers(tokenKey api.PrivateKey) ([]api.Issuer, error) {
-	pub, err := tokenKey.Public()
-	if err != nil {
-		return nil, err
-	}
-	out := []api.Issuer{{Name: c.Issuer, Keys: map[string]accreditation.PublicJWK{pub.Kid: pub}}}
-	if c.TrustedIssuers == "" {
-		return out, nil
-	}
-	b, err := os.ReadFile(c.TrustedIssuers)
-	if err != nil {
-		return nil, fmt.Errorf("--trusted-issuers: %v", err)
-	}
-	var list []struct {
-		Issuer string                    `json:"issuer"`
-		Keys   []accreditation.PublicJWK `json:"keys"`
-	}
-	if err := json.Unmarshal(b, &list); err != nil {
-		return nil, fmt.Errorf("--trusted-issuers %s: %v", c.TrustedIssuers, err)
-	}
-	for _, is := range list {
-		if is.Issuer == "" || is.Issuer == c.Issuer || len(is.Keys) == 0 {
-			return nil, fmt.Errorf("--trusted-issuers %s: each issuer needs a name other than %q and keys", c.TrustedIssuers, c.Issuer)
-		}
-		keys := map[string]accreditation.PublicJWK{}
-		for _, k := range is.Keys {
-			keys[k.Kid] = k
-		}
-		out = append(out, api.Issuer{Name: is.Issuer, Keys: keys})
-	}
-	return out, nil
+// tokenFlags are the flags of the commands that mint or check service
+// tokens, with cfg's values as their defaults.
+func tokenFlags(fs *flag.FlagSet, cfg *server.Config) {
+	fs.StringVar(&cfg.Data, "data", cfg.Data, "data folder (store and keys)")
+	fs.StringVar(&cfg.Audience, "audience", cfg.Audience, "token audience")
+	fs.StringVar(&cfg.Issuer, "issuer", cfg.Issuer, "issuer of the tokens the service signs")
 }
 
 // helpOut is where each flag set prints its flags for -h.
@@ -204,89 +138,32 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// serve is `creditbank serve`: the flags of server.Config, then server.Run
+// until SIGTERM or SIGINT.
 func serve(args []string, stderr io.Writer) error {
-	var cfg Config
+	cfg := server.DefaultConfig()
 	fs := newFlagSet("serve", stderr)
-	cfg.tokenFlags(fs)
-	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "HTTP listen address")
-	fs.StringVar(&cfg.Origin, "origin", ledger.DefaultOrigin, "checkpoint origin")
-	fs.StringVar(&cfg.TrustedIssuers, "trusted-issuers", "", "JSON file of other token issuers and their public keys")
-	fs.Float64Var(&cfg.InstitutionRate, "institution-rate", 1000, "requests per second each institution may make on average (0: no limit)")
-	fs.IntVar(&cfg.InstitutionBurst, "institution-burst", 2000, "requests each institution may make at once")
-	fs.IntVar(&cfg.CacheMiB, "cache-mb", server.DefaultCacheMiB(), "size of the store's block cache in MiB; the default is an eighth of memory, within 256 to 4096")
+	tokenFlags(fs, &cfg)
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTP listen address")
+	fs.StringVar(&cfg.Origin, "origin", cfg.Origin, "checkpoint origin")
+	fs.StringVar(&cfg.TrustedIssuers, "trusted-issuers", cfg.TrustedIssuers, "JSON file of other token issuers and their public keys")
+	fs.Float64Var(&cfg.InstitutionRate, "institution-rate", cfg.InstitutionRate, "requests per second each institution may make on average (0: no limit)")
+	fs.IntVar(&cfg.InstitutionBurst, "institution-burst", cfg.InstitutionBurst, "requests each institution may make at once")
+	fs.IntVar(&cfg.CacheMiB, "cache-mb", cfg.CacheMiB, "size of the store's block cache in MiB; the default is an eighth of memory, within 256 to 4096")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
-		return fmt.Errorf("--addr %q: %v", cfg.Addr, err)
-	}
-	if cfg.InstitutionRate < 0 || cfg.InstitutionRate > 0 && cfg.InstitutionBurst < 1 {
-		return errors.New("--institution-rate must be 0 or more, with --institution-burst at least 1")
-	}
-	if cfg.CacheMiB < 8 || cfg.CacheMiB > 1<<20 {
-		return fmt.Errorf("--cache-mb %d: want 8 to %d", cfg.CacheMiB, 1<<20)
-	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	metrics := api.NewMetrics()
-	l, err := server.OpenLedger(cfg.Data, cfg.Origin, false, log, metrics.ObserveGroup, int64(cfg.CacheMiB)<<20)
-	if err != nil {
-		return err
-	}
-	metrics.RegisterLedger(l)
-	if err := l.Integrity(); err != nil {
-		l.Close()
-		return fmt.Errorf("store in %s failed its integrity check: %v", cfg.Data, err)
-	}
-	tokenKey, err := api.LoadOrCreateTokenKey(filepath.Join(cfg.Data, "keys"))
-	if err != nil {
-		l.Close()
-		return fmt.Errorf("token key: %v", err)
-	}
-	issuers, err := cfg.issuers(tokenKey)
-	if err != nil {
-		l.Close()
-		return err
-	}
-	bank := accreditation.New(l)
-	handler := api.New(api.Config{Bank: bank, Auth: api.NewAuthenticator(cfg.Audience, issuers, bank, nil), Log: log, Metrics: metrics,
-		InstitutionRate: api.RateLimit{Rate: cfg.InstitutionRate, Burst: cfg.InstitutionBurst}})
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		l.Close()
-		return fmt.Errorf("listen: %v", err)
-	}
-	srv := server.NewHTTPServer(handler, server.DefaultTimeouts)
-	admin := startAdmin(cfg.Data, l, log)
+	// The signals belong to the process, not to the server package: its
+	// other users (tests, the load generator) stop it with their own context.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("serving", "addr", ln.Addr().String(), "data", cfg.Data, "size", l.Size())
-	select {
-	case err := <-errc:
-		admin.Close()
-		l.Close()
-		return fmt.Errorf("serve: %v", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Error("shutdown", "err", err)
-	}
-	admin.Close()
-	if err := l.Close(); err != nil {
-		return fmt.Errorf("close store: %v", err)
-	}
-	log.Info("stopped")
-	return nil
+	return server.Run(ctx, cfg, slog.New(slog.NewJSONHandler(stderr, nil)))
 }
 
 func token(args []string, stdout, stderr io.Writer) error {
-	var cfg Config
+	cfg := server.DefaultConfig()
 	fs := newFlagSet("token", stderr)
-	cfg.tokenFlags(fs)
+	tokenFlags(fs, &cfg)
 	role := fs.String("role", "", "admin, regulator or learner")
 	sub := fs.String("sub", "", "the subject: who the token is for")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime")

@@ -1,0 +1,116 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"creditbank/accreditation"
+	"creditbank/api"
+	"creditbank/ledger"
+)
+
+// Config is the service's configuration. Each field is a flag of
+// `creditbank serve`, named in its comment, and a CREDITBANK_ environment
+// variable (the flag's name in upper case, - as _). Errors about a field
+// name its flag, since that is what an operator can change.
+type Config struct {
+	// Data is the data folder (--data): the Pebble store in Data/ledger, the
+	// keys in Data/keys (ledger.key, ledger.pub, token.jwk) and the admin
+	// socket Data/admin.sock. The folder and its keys are created on first
+	// start.
+	Data string
+	// Addr is the HTTP listen address (--addr), host:port. Port 0 picks a
+	// free port; Server.Addr tells which.
+	Addr string
+	// Origin is the checkpoint origin line and the ledger key's name
+	// (--origin). It is fixed when the key is created; a different value
+	// later is refused.
+	Origin string
+	// Audience is the aud every token must carry (--audience).
+	Audience string
+	// Issuer is the iss of the tokens the service signs itself with its
+	// token key (--issuer).
+	Issuer string
+	// InstitutionRate (--institution-rate) and InstitutionBurst
+	// (--institution-burst) limit each institution's requests with a token
+	// bucket: Rate requests a second on average, Burst at once. A Rate of 0
+	// turns the limit off.
+	InstitutionRate  float64
+	InstitutionBurst int
+	// TrustedIssuers names a JSON file (--trusted-issuers) of other issuers
+	// whose public keys may sign admin, regulator and learner tokens:
+	// [{"issuer":"https://idp.example","keys":[JWK, ...]}]. Empty: none.
+	TrustedIssuers string
+	// CacheMiB is the size of the store's block cache in MiB (--cache-mb),
+	// 8 to 1<<20. Reads of a large ledger (proofs, transcripts of lifelong
+	// learners) miss it once the Merkle hashes and indexes outgrow it: at
+	// ten million entries the stored hashes alone are about 800 MiB.
+	CacheMiB int
+}
+
+// DefaultConfig is the configuration `creditbank serve` runs with when no
+// flag is given: ./data, 127.0.0.1:8080, the default origin, audience and
+// issuer, 1000 requests a second per institution in bursts of 2000, and a
+// cache sized by DefaultCacheMiB.
+func DefaultConfig() Config {
+	return Config{
+		Data:             "./data",
+		Addr:             "127.0.0.1:8080",
+		Origin:           ledger.DefaultOrigin,
+		Audience:         "creditbank",
+		Issuer:           "creditbank",
+		InstitutionRate:  1000,
+		InstitutionBurst: 2000,
+		CacheMiB:         DefaultCacheMiB(),
+	}
+}
+
+// Check reports the first value of c that the service cannot run with, as
+// one line naming its flag. It reads no file: Start checks the trusted
+// issuers file when it loads it.
+func (c *Config) Check() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("--addr %q: %v", c.Addr, err)
+	}
+	if c.InstitutionRate < 0 || c.InstitutionRate > 0 && c.InstitutionBurst < 1 {
+		return errors.New("--institution-rate must be 0 or more, with --institution-burst at least 1")
+	}
+	if c.CacheMiB < 8 || c.CacheMiB > 1<<20 {
+		return fmt.Errorf("--cache-mb %d: want 8 to %d", c.CacheMiB, 1<<20)
+	}
+	return nil
+}
+
+// trustedIssuers reads the file named by c.TrustedIssuers: the issuers,
+// other than the service itself, whose keys may sign service tokens.
+func (c *Config) trustedIssuers() ([]api.Issuer, error) {
+	if c.TrustedIssuers == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(c.TrustedIssuers)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-issuers: %v", err)
+	}
+	var list []struct {
+		Issuer string                    `json:"issuer"`
+		Keys   []accreditation.PublicJWK `json:"keys"`
+	}
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("--trusted-issuers %s: %v", c.TrustedIssuers, err)
+	}
+	var out []api.Issuer
+	for _, is := range list {
+		if is.Issuer == "" || is.Issuer == c.Issuer || len(is.Keys) == 0 {
+			return nil, fmt.Errorf("--trusted-issuers %s: each issuer needs a name other than %q and keys", c.TrustedIssuers, c.Issuer)
+		}
+		keys := map[string]accreditation.PublicJWK{}
+		for _, k := range is.Keys {
+			keys[k.Kid] = k
+		}
+		out = append(out, api.Issuer{Name: is.Issuer, Keys: keys})
+	}
+	return out, nil
+}
