@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"net"
 	"net/http"
 	"os"
@@ -68,42 +67,6 @@ func startServer(t *testing.T, bin, data string) string {
 	}
 	t.Fatalf("server did not start\n%s", logs.String())
 	return ""
-}
-
-// TestReadmeWalkthrough runs the README's curl walk-through, as written,
-// against a fresh server, with `set -e` so that any failing step fails.
-func TestReadmeWalkthrough(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is not installed")
-	}
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, ok := strings.Cut(string(readme), "<!-- walkthrough:begin -->\n```sh\n")
-	script, _, ok2 := strings.Cut(rest, "```\n<!-- walkthrough:end -->")
-	if !ok || !ok2 {
-		t.Fatal("README.md has no walkthrough block")
-	}
-	bin := buildBinary(t)
-	work := t.TempDir()
-	data := filepath.Join(work, "data")
-	url := startServer(t, bin, data)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "-c", "set -euo pipefail\n"+script)
-	cmd.Dir = work
-	cmd.Env = append(os.Environ(), "B="+url, "CB="+bin, "DATA="+data)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("walkthrough failed: %v\n%s", err, out)
-	}
-	for _, want := range []string{`"standard_credits":"3"`, `"granted":"1.5"`, "creditbank.local/ledger\n"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("walkthrough output lacks %q:\n%s", want, out)
-		}
-	}
-	t.Logf("%s", out)
 }
 
 // TestCommandErrors: bad flags and a data folder held by another process

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// readmeWalkthrough returns the shell block of README.md between the
+// walkthrough markers.
+func readmeWalkthrough(t *testing.T) string {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "<!-- walkthrough:begin -->\n```sh\n")
+	script, _, ok2 := strings.Cut(rest, "```\n<!-- walkthrough:end -->")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no walkthrough block")
+	}
+	return script
+}
+
+// TestReadmeWalkthrough runs the README's curl walk-through, as written,
+// twice against one server, data folder and working folder, with
+// `set -euo pipefail` so that any failing step fails. The first run does
+// every step; the second finds each one done and says so, without harm.
+func TestReadmeWalkthrough(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	script := readmeWalkthrough(t)
+	bin := buildBinary(t)
+	work := t.TempDir()
+	data := filepath.Join(work, "data")
+	url := startServer(t, bin, data)
+	run := func(name string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "bash", "-c", "set -euo pipefail\n"+script)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "B="+url, "CB="+bin, "DATA="+data)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s run of the walkthrough failed: %v\n%s", name, err, out)
+		}
+		t.Logf("%s run:\n%s", name, out)
+		return string(out)
+	}
+	check := func(name, out string, want, unwanted []string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s run: output lacks %q", name, w)
+			}
+		}
+		for _, u := range unwanted {
+			if strings.Contains(out, u) {
+				t.Errorf("%s run: output has %q", name, u)
+			}
+		}
+	}
+	first := run("first")
+	check("first", first,
+		[]string{`"standard_credits":"3"`, `"granted":"1.5"`, "HTTP 201\n", `"version":1,`, "creditbank.local/ledger\n"},
+		[]string{"already", "kept"})
+	second := run("second")
+	check("second", second,
+		[]string{
+			"college.jwk exists: kept", "univ.jwk exists: kept",
+			"college.example is already registered", "univ.example is already registered",
+			"college.example is already accredited", "HTTP 200\n", `"version":2,`,
+			"nothing left to convert", `"granted":"1.5"`, "creditbank.local/ledger\n",
+		},
+		[]string{"HTTP 201\n"})
+}
