@@ -20,7 +20,7 @@ const MaxBatch = 10000
 // and every read sees the durable ledger only. Checks of a request's own
 // form run on the caller's goroutine before it queues; checks against the
 // state run inside the sequencer. Permission by role is the caller's job
-// (CONTRACT.md section 2); what depends on the data (whose outcome, which
+// (docs/contract.md section 2); what depends on the data (whose outcome, which
 // rule's target) is checked here.
 type Bank struct {
 	l     *ledger.Ledger

@@ -1,5 +1,5 @@
 // Package accreditation is the credit bank's domain: who may deposit what,
-// what a deposit is worth, and what it converts into (CONTRACT.md sections 2
+// what a deposit is worth, and what it converts into (docs/contract.md sections 2
 // and 3). It owns
 //
 //   - institutions and their signing keys (JWKs, RFC 7517, with RFC 8037 for

@@ -70,7 +70,7 @@ func ValidLearnerID(id string) bool { return learnerIDPattern.MatchString(id) }
 // Role is what an authenticated caller is.
 type Role string
 
-// The roles of CONTRACT.md section 2.
+// The roles of docs/contract.md section 2.
 const (
 	RoleAdmin       Role = "admin"
 	RoleRegulator   Role = "regulator"

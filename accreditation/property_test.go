@@ -967,7 +967,7 @@ func TestConversionCappedFlagReplays(t *testing.T) {
 
 // TestBatchRepeatsKeyWithSameContent: a batch that carries the same
 // idempotency key twice with the same content stores the first and answers
-// the second as its duplicate (CONTRACT.md section 3: same key, same
+// the second as its duplicate (docs/contract.md section 3: same key, same
 // content → the original, nothing written).
 //
 // This was a bug when these tests were written: postCmd.postOne

@@ -10,7 +10,7 @@ import (
 	"creditbank/ledger"
 )
 
-// Tests of every rule of CONTRACT.md section 3 on a real bank (Pebble in a
+// Tests of every rule of docs/contract.md section 3 on a real bank (Pebble in a
 // temporary folder): standard credits, caps, double use, eligibility,
 // revocation, rule versions and validity, rounding, posting, supersession,
 // data-dependent permissions and institutions. Each scenario ends with a

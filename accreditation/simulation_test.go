@@ -6,7 +6,7 @@ package accreditation
 // invalid items, supersessions, revocations, rule versions, retirements,
 // conversions, clock moves) against the real bank on Pebble's crashable
 // in-memory file system, and cuts the power at random steps. A reference
-// model, written from CONTRACT.md section 3 in plain maps (it shares no code
+// model, written from docs/contract.md section 3 in plain maps (it shares no code
 // with apply, Evaluate or the bank's state), predicts every answer; after
 // every step the bank's answer and every learner's balance must equal the
 // model's, and after every power cut the whole acknowledged history must be

@@ -1,4 +1,4 @@
-// Package api serves creditbank over HTTP: the resources of CONTRACT.md
+// Package api serves creditbank over HTTP: the resources of docs/contract.md
 // sections 2 to 5, as the one [http.Handler] that [New] builds on
 // gorilla/mux.
 //
@@ -77,7 +77,7 @@ var (
 
 // Route is one endpoint: its name, method, path template and the roles
 // allowed to call it (nil: no token needed). This table is the permission
-// table of CONTRACT.md section 2, in one place; what depends on the data
+// table of docs/contract.md section 2, in one place; what depends on the data
 // (an institution's own outcomes, a learner's own transcript, the rule's
 // target institution) is checked by the handler or the bank.
 type Route struct {

@@ -175,7 +175,7 @@ func TestProblems(t *testing.T) {
 }
 
 // TestRecordedAtIgnored: the server sets recorded_at and ignores a client's
-// value (CONTRACT.md section 3); the value is not part of the idempotency
+// value (docs/contract.md section 3); the value is not part of the idempotency
 // hash either, so a replay with another recorded_at is a duplicate.
 func TestRecordedAtIgnored(t *testing.T) {
 	s := newTestServer(t)

@@ -17,7 +17,7 @@ import (
 	"creditbank/accreditation"
 )
 
-// Token rules of CONTRACT.md section 2 (RFC 7519, RFC 8037).
+// Token rules of docs/contract.md section 2 (RFC 7519, RFC 8037).
 const (
 	// Leeway is the clock skew allowed on exp, nbf and iat.
 	Leeway = 30 * time.Second

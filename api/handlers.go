@@ -152,7 +152,7 @@ func (h *Handler) reinstate(w http.ResponseWriter, r *http.Request, a actor) {
 // --- outcomes
 
 // outcomeBody is an outcome as posted. The server sets recorded_at and
-// ignores any value a client sends (CONTRACT.md section 3): it is accepted
+// ignores any value a client sends (docs/contract.md section 3): it is accepted
 // here and dropped, so it is neither stored nor part of the idempotency hash.
 type outcomeBody struct {
 	accreditation.OutcomeInput

@@ -101,7 +101,7 @@ type permRequest struct {
 	body         any
 }
 
-// TestPermissionTable checks every cell of CONTRACT.md section 2's
+// TestPermissionTable checks every cell of docs/contract.md section 2's
 // permission table (and the data-dependent variants of sections 2 and 3)
 // against a real server with real tokens.
 func TestPermissionTable(t *testing.T) {
