@@ -8,16 +8,17 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
-// The ledger (CONTRACT.md section 4), checked with the suite's own RFC 6962
-// code: checkpoints (C2SP tlog-checkpoint in a C2SP signed-note, verified
-// with golang.org/x/mod/sumdb/note), every entry against the root, and the
-// server's inclusion and consistency proofs.
+// The ledger (CONTRACT.md section 4), read with package client and checked
+// with the suite's own RFC 6962 code: checkpoints (C2SP tlog-checkpoint in
+// a C2SP signed-note, verified with golang.org/x/mod/sumdb/note), every
+// entry against the root, and the server's inclusion and consistency
+// proofs.
 
 // checkpoint is a verified checkpoint.
 type checkpoint struct {
@@ -30,8 +31,9 @@ type checkpoint struct {
 // verifierKey is the server's /v1/log/key, read once per run.
 func (c *tc) verifierKey() string {
 	return fixture(c, "log-key", func() string {
-		r := c.want(c.do("GET", "/v1/log/key", "", nil), http.StatusOK)
-		return strings.TrimSpace(string(r.body))
+		key, err := c.s.log.VerifierKey(c.ctx)
+		c.check(err, "read the verifier key")
+		return key
 	})
 }
 
@@ -40,8 +42,14 @@ var keyPattern = regexp.MustCompile(`^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=
 // readCheckpoint fetches the latest checkpoint and verifies its signature
 // with the server's verifier key, and its form.
 func (c *tc) readCheckpoint() checkpoint {
-	r := c.want(c.do("GET", "/v1/log/checkpoint", "", nil), http.StatusOK)
-	return c.parseCheckpoint(r.body)
+	return c.parseCheckpoint(c.signedCheckpoint())
+}
+
+// signedCheckpoint fetches the latest checkpoint as served.
+func (c *tc) signedCheckpoint() []byte {
+	b, err := c.s.log.Checkpoint(c.ctx)
+	c.check(err, "read the checkpoint")
+	return b
 }
 
 func (c *tc) parseCheckpoint(msg []byte) checkpoint {
@@ -100,68 +108,50 @@ func (c *tc) early() checkpoint {
 
 // entry fetches one entry's bytes with the admin token.
 func (c *tc) entry(seq uint64) []byte {
-	r := c.want(c.do("GET", fmt.Sprintf("/v1/log/entries/%d", seq), c.admin(), nil), http.StatusOK)
-	return r.body
+	c.admin()
+	b, err := c.s.log.Entry(c.ctx, seq)
+	c.check(err, "read an entry")
+	return b
 }
 
-// leaves fetches the entries 0 to size-1 (eight at a time) and checks each
-// names its own seq; it returns their leaf hashes.
+// leaves fetches the entries 0 to size-1 (a few at a time, in order) and
+// checks the form of each; it returns their leaf hashes.
 func (c *tc) leaves(size uint64) []hash {
-	out := make([]hash, size)
-	errs := make([]string, size)
-	var wg sync.WaitGroup
-	next := make(chan uint64)
-	for range 8 {
-		wg.Go(func() {
-			for seq := range next {
-				errs[seq] = func() (msg string) {
-					defer func() {
-						if p := recover(); p != nil {
-							msg = fmt.Sprint(p)
-							if f, ok := p.(failure); ok {
-								msg = f.msg
-							}
-						}
-					}()
-					b := c.entry(seq)
-					var e struct {
-						Seq        *uint64         `json:"seq"`
-						Type       string          `json:"type"`
-						RecordedAt string          `json:"recorded_at"`
-						Actor      json.RawMessage `json:"actor"`
-					}
-					if err := json.Unmarshal(b, &e); err != nil {
-						return fmt.Sprintf("entry %d is not JSON: %v", seq, err)
-					}
-					if e.Seq == nil || *e.Seq != seq {
-						return fmt.Sprintf("entry %d names seq %v", seq, e.Seq)
-					}
-					if e.Type == "" || len(e.Actor) == 0 {
-						return fmt.Sprintf("entry %d lacks type or actor: %s", seq, b)
-					}
-					if _, err := time.Parse(time.RFC3339Nano, e.RecordedAt); err != nil || !strings.HasSuffix(e.RecordedAt, "Z") {
-						return fmt.Sprintf("entry %d recorded_at %q is not RFC 3339 UTC", seq, e.RecordedAt)
-					}
-					out[seq] = leafHash(b)
-					return ""
-				}()
-			}
-		})
-	}
-	for seq := range size {
-		if c.ctx.Err() != nil {
-			break
+	c.admin()
+	out := make([]hash, 0, size)
+	for e, err := range c.s.log.Entries(c.ctx, 0, size) {
+		c.check(err, "read the entries")
+		if msg := entryForm(e.Seq, e.Data); msg != "" {
+			c.fatalf("%s", msg)
 		}
-		next <- seq
-	}
-	close(next)
-	wg.Wait()
-	for _, e := range errs {
-		if e != "" {
-			c.fatalf("%s", e)
-		}
+		out = append(out, leafHash(e.Data))
 	}
 	return out
+}
+
+// entryForm says what is wrong with the form of entry seq, or "": JSON
+// naming its own seq, with a type, an actor and an RFC 3339 UTC
+// recorded_at.
+func entryForm(seq uint64, b []byte) string {
+	var e struct {
+		Seq        *uint64         `json:"seq"`
+		Type       string          `json:"type"`
+		RecordedAt string          `json:"recorded_at"`
+		Actor      json.RawMessage `json:"actor"`
+	}
+	if err := json.Unmarshal(b, &e); err != nil {
+		return fmt.Sprintf("entry %d is not JSON: %v", seq, err)
+	}
+	if e.Seq == nil || *e.Seq != seq {
+		return fmt.Sprintf("entry %d names seq %v", seq, e.Seq)
+	}
+	if e.Type == "" || len(e.Actor) == 0 {
+		return fmt.Sprintf("entry %d lacks type or actor: %s", seq, b)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, e.RecordedAt); err != nil || !strings.HasSuffix(e.RecordedAt, "Z") {
+		return fmt.Sprintf("entry %d recorded_at %q is not RFC 3339 UTC", seq, e.RecordedAt)
+	}
+	return ""
 }
 
 // allLeaves is the leaves of a checkpoint covering everything written so
@@ -183,30 +173,20 @@ func (c *tc) allLeaves() leafSet {
 	})
 }
 
-func decodeHashes(c *tc, list []string) []hash {
-	out := make([]hash, len(list))
-	for i, s := range list {
-		b, err := base64.StdEncoding.DecodeString(s)
-		if err != nil || len(b) != len(out[i]) {
-			c.fatalf("proof hash %q is not a base64 SHA-256 hash", s)
-		}
-		copy(out[i][:], b)
+// hashes is a proof as the suite's own RFC 6962 code takes it.
+func hashes(proof []tlog.Hash) []hash {
+	out := make([]hash, len(proof))
+	for i, h := range proof {
+		out[i] = hash(h)
 	}
 	return out
 }
 
 // inclusion fetches and checks the inclusion proof of index in cp's tree.
 func (c *tc) inclusion(index uint64, leaf hash, cp checkpoint) []hash {
-	var p struct {
-		Index  *uint64  `json:"index"`
-		Size   *uint64  `json:"size"`
-		Hashes []string `json:"hashes"`
-	}
-	c.decode(c.want(c.do("GET", fmt.Sprintf("/v1/log/proof/inclusion?index=%d&size=%d", index, cp.size), "", nil), http.StatusOK), &p)
-	if p.Index == nil || *p.Index != index || p.Size == nil || *p.Size != cp.size {
-		c.fatalf("inclusion proof names index %v size %v, want %d and %d", p.Index, p.Size, index, cp.size)
-	}
-	hs := decodeHashes(c, p.Hashes)
+	proof, err := c.s.log.InclusionProof(c.ctx, index, cp.size)
+	c.check(err, "read an inclusion proof")
+	hs := hashes(proof)
 	if err := verifyInclusion(index, cp.size, leaf, hs, cp.root); err != nil {
 		c.fatalf("inclusion proof of entry %d in the tree of size %d: %v", index, cp.size, err)
 	}
@@ -215,16 +195,9 @@ func (c *tc) inclusion(index uint64, leaf hash, cp checkpoint) []hash {
 
 // checkConsistency fetches and checks the proof that a is a prefix of b.
 func (c *tc) checkConsistency(a, b checkpoint) []hash {
-	var p struct {
-		From   *uint64  `json:"from"`
-		To     *uint64  `json:"to"`
-		Hashes []string `json:"hashes"`
-	}
-	c.decode(c.want(c.do("GET", fmt.Sprintf("/v1/log/proof/consistency?from=%d&to=%d", a.size, b.size), "", nil), http.StatusOK), &p)
-	if p.From == nil || *p.From != a.size || p.To == nil || *p.To != b.size {
-		c.fatalf("consistency proof names from %v to %v, want %d and %d", p.From, p.To, a.size, b.size)
-	}
-	hs := decodeHashes(c, p.Hashes)
+	proof, err := c.s.log.ConsistencyProof(c.ctx, a.size, b.size)
+	c.check(err, "read a consistency proof")
+	hs := hashes(proof)
 	if err := verifyConsistency(a.size, b.size, a.root, b.root, hs); err != nil {
 		c.fatalf("consistency proof from size %d to %d: %v", a.size, b.size, err)
 	}
@@ -254,8 +227,7 @@ func logCases() []caseDef {
 			}
 		}},
 		{"log/checkpoint-form", func(c *tc) {
-			r := c.want(c.do("GET", "/v1/log/checkpoint", "", nil), http.StatusOK)
-			body := string(r.body)
+			body := string(c.signedCheckpoint())
 			text, sigs, ok := strings.Cut(body, "\n\n")
 			if !ok || !strings.HasPrefix(sigs, "— ") || !strings.HasSuffix(sigs, "\n") {
 				c.fatalf("the checkpoint %q is not a signed note: text, a blank line, \"— \" signature lines", body)
@@ -272,7 +244,9 @@ func logCases() []caseDef {
 			l := c.learner()
 			seq := c.num(c.postOK(c.college(), c.outcome(l, nil)), "seq")
 			var e map[string]any
-			c.decode(c.want(c.do("GET", fmt.Sprintf("/v1/log/entries/%d", seq), c.admin(), nil), http.StatusOK), &e)
+			if err := json.Unmarshal(c.entry(seq), &e); err != nil {
+				c.fatalf("entry %d is not a JSON object: %v", seq, err)
+			}
 			for _, k := range []string{"seq", "type", "recorded_at", "actor"} {
 				if _, ok := e[k]; !ok {
 					c.fatalf("entry %d lacks %q: %s", seq, k, compact(e))

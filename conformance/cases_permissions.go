@@ -63,9 +63,30 @@ func row(action string, allowed map[who]bool, req request, okStatus ...int) []ca
 	return out
 }
 
+// permissionCases is every cell, row by row of the contract's table.
 func permissionCases() []caseDef {
-	adminOnly := map[who]bool{asAdmin: true}
-	adminReg := map[who]bool{asAdmin: true, asRegulator: true}
+	var cs []caseDef
+	for _, part := range [][]caseDef{
+		rolePermissionCases(), revocationPermissionCases(), readPermissionCases(),
+		conversionPermissionCases(), row("audit-listing", adminReg, func(c *tc) func(string) reply {
+			return func(tok string) reply { return c.do("GET", "/v1/audit/conversions", tok, nil) }
+		}, http.StatusOK),
+	} {
+		cs = append(cs, part...)
+	}
+	return cs
+}
+
+// adminOnly and adminReg are the allowed cells of rows that depend on the
+// role only.
+var (
+	adminOnly = map[who]bool{asAdmin: true}
+	adminReg  = map[who]bool{asAdmin: true, asRegulator: true}
+)
+
+// rolePermissionCases are the rows of writes (and the institution read)
+// that depend on the role only.
+func rolePermissionCases() []caseDef {
 	var cs []caseDef
 	cs = append(cs, row("register-institution", adminOnly, func(c *tc) func(string) reply {
 		body := (&inst{id: c.instID("perm"), keys: []*ikey{newKey(c, "EdDSA")}}).body("employer")
@@ -111,16 +132,20 @@ func permissionCases() []caseDef {
 		body := c.outcome(c.learner(), nil)
 		return func(tok string) reply { return c.do("POST", "/v1/outcomes", tok, body) }
 	}, http.StatusCreated)...)
+	return cs
+}
 
-	// Revocation: the posting institution (and, by section 3, a regulator);
-	// another institution, an admin and a learner may not.
+// revocationPermissionCases: revoking an outcome is for the posting
+// institution (and, by section 3, a regulator); another institution, an
+// admin and a learner may not.
+func revocationPermissionCases() []caseDef {
 	revoke := func(c *tc) func(string) reply {
 		seq := c.num(c.postOK(c.college(), c.outcome(c.learner(), nil)), "seq")
 		return func(tok string) reply {
 			return c.do("POST", "/v1/outcomes/"+itoa(seq)+"/revocation", tok, map[string]any{"reason": "conformance"})
 		}
 	}
-	cs = append(cs,
+	return []caseDef{
 		cell("revoke-outcome", asAdmin, false, revoke),
 		cell("revoke-outcome", asRegulator, true, revoke, http.StatusCreated, http.StatusOK),
 		cell("revoke-outcome", asInstitution, true, revoke, http.StatusCreated, http.StatusOK),
@@ -140,9 +165,14 @@ func permissionCases() []caseDef {
 				c.wantProblem(c.do("POST", "/v1/outcomes/"+itoa(seq)+"/revocation", tok, map[string]any{"reason": "x"}), http.StatusForbidden)
 			})
 		}},
-	)
+	}
+}
 
-	// Reading a learner's transcript and balance.
+// readPermissionCases: reading a learner's transcript and balance, which
+// an institution may only for learners it posted for and a learner only
+// for itself.
+func readPermissionCases() []caseDef {
+	var cs []caseDef
 	for _, what := range []string{"transcript", "balance"} {
 		read := func(c *tc, tok, learner string) reply {
 			return c.do("GET", "/v1/learners/"+learner+"/"+what, tok, nil)
@@ -182,9 +212,12 @@ func permissionCases() []caseDef {
 			}},
 		)
 	}
+	return cs
+}
 
-	// Requesting a conversion: admin, the rule's target institution, the
-	// learner for itself.
+// conversionPermissionCases: requesting a conversion is for an admin, the
+// rule's target institution and the learner for itself.
+func conversionPermissionCases() []caseDef {
 	conv := func(name string, allowed bool, tok func(c *tc, learner string) string) caseDef {
 		return caseDef{"permission/request-conversion/" + name, func(c *tc) {
 			rule := fixture(c, "perm-rule", func() string { id, _ := c.rule(func(r map[string]any) { r["cap"] = nil }); return id })
@@ -198,17 +231,12 @@ func permissionCases() []caseDef {
 			c.refused(func() { c.wantProblem(c.convert(token, l, rule, seqs), http.StatusForbidden) })
 		}}
 	}
-	cs = append(cs,
+	return []caseDef{
 		conv("admin", true, func(c *tc, _ string) string { return c.admin() }),
 		conv("regulator", false, func(c *tc, _ string) string { return c.regulator() }),
 		conv("institution-target", true, func(c *tc, _ string) string { return c.univ().tok(c) }),
 		conv("institution-not-target", false, func(c *tc, _ string) string { return c.college().tok(c) }),
 		conv("learner-own", true, func(c *tc, l string) string { return c.learnerToken(l) }),
 		conv("learner-other", false, func(c *tc, _ string) string { return c.learnerToken(c.learner()) }),
-	)
-
-	cs = append(cs, row("audit-listing", adminReg, func(c *tc) func(string) reply {
-		return func(tok string) reply { return c.do("GET", "/v1/audit/conversions", tok, nil) }
-	}, http.StatusOK)...)
-	return cs
+	}
 }

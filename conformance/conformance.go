@@ -8,9 +8,9 @@
 // The suite makes its own institutions with freshly generated Ed25519 and
 // P-256 keys, signs their tokens itself (RFC 7519, RFC 8037), and uses
 // identifiers with a random suffix, so it can run again and again against
-// the same server. It checks the ledger with its own RFC 6962 code
-// (rfc6962.go) and the checkpoint's signature (C2SP signed-note and
-// tlog-checkpoint) with golang.org/x/mod/sumdb/note.
+// the same server. It reads the ledger with package client and checks it
+// with its own RFC 6962 code (rfc6962.go) and the checkpoint's signature
+// (C2SP signed-note and tlog-checkpoint) with golang.org/x/mod/sumdb/note.
 //
 // The suite writes, and counts what the server wrote: entry seq numbers
 // have no gaps, so a refused request that wrote nothing leaves the next
@@ -29,6 +29,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"creditbank/client"
 )
 
 // Config says which server to check and how.
@@ -146,9 +148,12 @@ func allCases() []caseDef {
 type suite struct {
 	cfg    Config
 	client *http.Client
-	base   string
-	aud    string
-	runID  string
+	// log reads the ledger with the admin token, never trying a request
+	// again: a flaky answer is a finding.
+	log   *client.Client
+	base  string
+	aud   string
+	runID string
 
 	mu       sync.Mutex
 	n        int
@@ -168,6 +173,7 @@ func newSuite(cfg Config) *suite {
 	if s.aud == "" {
 		s.aud = "creditbank"
 	}
+	s.log = client.New(client.Config{URL: s.base, Token: cfg.AdminToken, HTTPClient: s.client})
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	s.runID = hex.EncodeToString(b)

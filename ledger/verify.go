@@ -5,6 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 	"golang.org/x/mod/sumdb/note"
@@ -25,6 +29,16 @@ type Report struct {
 	FirstBad int64
 	// Problems lists every failure found, in the order found.
 	Problems []string
+	// Checks lists what was checked beyond the entries and the checkpoints'
+	// signatures (the proofs), in the order checked.
+	Checks []Check
+}
+
+// Check is one thing an audit checked and what it found, for the audit's
+// printout.
+type Check struct {
+	Label  string // what was checked, such as "inclusion proofs"
+	Result string // what was found, such as "5 of 5 good, entries ..."
 }
 
 // OK reports whether verification found nothing wrong.
@@ -37,10 +51,29 @@ func (r *Report) fail(seq int64, format string, args ...any) {
 	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
 }
 
+func (r *Report) check(label, format string, args ...any) {
+	r.Checks = append(r.Checks, Check{label, fmt.Sprintf(format, args...)})
+}
+
+// Prover gives the RFC 6962 proofs of a tree: a [*Ledger] those of its own
+// store, a client of the HTTP API those a server serves. The Auditor checks
+// either the same way.
+type Prover interface {
+	// InclusionProof returns the audit path of entry index in the tree of
+	// the given size.
+	InclusionProof(index, size uint64) ([]tlog.Hash, error)
+	// ConsistencyProof returns the proof that the tree of size from is a
+	// prefix of the tree of size to.
+	ConsistencyProof(from, to uint64) ([]tlog.Hash, error)
+}
+
+var _ Prover = (*Ledger)(nil)
+
 // Auditor recomputes the tree from entries fed to it in seq order and checks
-// them against signed checkpoints. It is the part of verification that needs
-// nothing but the entries, the checkpoints and the verifier key, so it runs
-// the same over a local store or a remote server's API.
+// them, and a Prover's proofs, against signed checkpoints. It is the part of
+// verification that needs nothing but the entries, the proofs, the
+// checkpoints and the verifier key, so it runs the same over a local store
+// or a remote server's API.
 type Auditor struct {
 	report    Report
 	verifier  note.Verifier
@@ -49,6 +82,10 @@ type Auditor struct {
 	stack     []tlog.Hash   // roots of the perfect subtrees of the tree so far
 	OnEntry   func(e Entry) // optional: sees each parsed entry, in order
 	lastEntry Entry
+	// sampled holds the leaf hashes of the entries whose inclusion proofs
+	// CheckProofs checks, as Add computes them; chosen when the latest
+	// checkpoint is opened.
+	sampled map[uint64]*tlog.Hash
 }
 
 // NewAuditor starts an audit. latest is the ledger's current signed
@@ -62,6 +99,10 @@ func NewAuditor(verifier note.Verifier, latest, since []byte) *Auditor {
 	} else {
 		a.latest = &c
 		a.report.Checkpoint = &c
+		a.sampled = map[uint64]*tlog.Hash{}
+		for _, i := range sample(c.Size) {
+			a.sampled[i] = nil
+		}
 	}
 	if since != nil {
 		if c, err := OpenCheckpoint(since, verifier); err != nil {
@@ -74,6 +115,10 @@ func NewAuditor(verifier note.Verifier, latest, since []byte) *Auditor {
 	a.check()
 	return a
 }
+
+// Latest returns the latest checkpoint, or nil when its signature did not
+// hold: its size is how many entries there are to add.
+func (a *Auditor) Latest() *Checkpoint { return a.latest }
 
 // Add feeds the next entry's bytes. It returns the leaf hash it computed.
 func (a *Auditor) Add(data []byte) tlog.Hash {
@@ -93,6 +138,9 @@ func (a *Auditor) Add(data []byte) tlog.Hash {
 		}
 	}
 	leaf := tlog.RecordHash(data)
+	if _, ok := a.sampled[seq]; ok {
+		a.sampled[seq] = &leaf
+	}
 	a.stack = append(a.stack, leaf)
 	a.report.Entries++
 	for n := a.report.Entries; n&1 == 0; n >>= 1 {
@@ -133,6 +181,85 @@ func (a *Auditor) check() {
 	}
 }
 
+// sample picks the entries whose inclusion proofs are checked: a few at
+// random, so that no entry can count on being left out, and the last one.
+func sample(size uint64) []uint64 {
+	if size == 0 {
+		return nil
+	}
+	out := []uint64{size - 1}
+	for range 4 {
+		out = append(out, rand.Uint64N(size))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// CheckProofs checks p's proofs against the latest checkpoint: with
+// tlog.CheckTree the consistency proof from the earlier checkpoint, and with
+// tlog.CheckRecord the inclusion proofs of a few entries, the last and some
+// at random, whose leaf hashes the auditor computed from their bytes. It
+// records what it checked in the report's Checks and what failed in its
+// Problems. It checks nothing until every entry of the latest checkpoint has
+// been added, since the leaves come from those entries.
+func (a *Auditor) CheckProofs(p Prover) {
+	latest := a.latest
+	if latest == nil || a.report.Entries < latest.Size {
+		return
+	}
+	if since := a.since; since != nil {
+		a.checkConsistency(p, *since, *latest)
+	}
+	idx := slices.Sorted(func(yield func(uint64) bool) {
+		for i := range a.sampled {
+			if !yield(i) {
+				return
+			}
+		}
+	})
+	if len(idx) == 0 {
+		return
+	}
+	good := 0
+	for _, i := range idx {
+		proof, err := p.InclusionProof(i, latest.Size)
+		if err == nil {
+			err = tlog.CheckRecord(proof, int64(latest.Size), latest.Root, int64(i), *a.sampled[i])
+		}
+		if err != nil {
+			a.Fail(int64(i), "inclusion proof of entry %d in the tree of size %d: %v", i, latest.Size, err)
+			continue
+		}
+		good++
+	}
+	strs := make([]string, len(idx))
+	for i, n := range idx {
+		strs[i] = strconv.FormatUint(n, 10)
+	}
+	a.report.check("inclusion proofs", "%d of %d good, entries %s in the tree of size %d", good, len(idx), strings.Join(strs, ", "), latest.Size)
+}
+
+// checkConsistency checks the proof that since's tree is a prefix of
+// latest's, where there is one to ask for.
+func (a *Auditor) checkConsistency(p Prover, since, latest Checkpoint) {
+	switch {
+	case since.Size == 0:
+		a.report.check("consistency proof", "none needed: the earlier checkpoint is of the empty tree")
+	case since.Size > latest.Size:
+		a.report.check("consistency proof", "none possible: the earlier checkpoint is larger than the latest")
+	default:
+		proof, err := p.ConsistencyProof(since.Size, latest.Size)
+		if err == nil {
+			err = tlog.CheckTree(proof, int64(latest.Size), latest.Root, int64(since.Size), since.Root)
+		}
+		if err != nil {
+			a.Fail(-1, "consistency proof from size %d to %d: %v", since.Size, latest.Size, err)
+			return
+		}
+		a.report.check("consistency proof", "good, from size %d to %d (%d hashes)", since.Size, latest.Size, len(proof))
+	}
+}
+
 // Finish ends the audit after the last entry and returns the report.
 func (a *Auditor) Finish() *Report {
 	n := a.report.Entries
@@ -159,16 +286,30 @@ func (a *Auditor) Finish() *Report {
 // the total. The error is for a cancelled context only; what is wrong with
 // the store is in the report.
 func (l *Ledger) Verify(ctx context.Context, since []byte, progress func(done, total uint64)) (*Report, error) {
-	return l.VerifyEach(ctx, since, progress, nil)
+	a := NewAuditor(l.opts.Keys.Verifier, l.Checkpoint(), since)
+	return l.verify(ctx, a, progress)
 }
 
-// VerifyEach is Verify that also hands each entry that parses, in seq order,
-// to onEntry (the domain's replay and audit), when onEntry is not nil.
-func (l *Ledger) VerifyEach(ctx context.Context, since []byte, progress func(done, total uint64), onEntry func(Entry)) (*Report, error) {
-	d := l.acquire()
-	defer d.release()
+// Audit is Verify for an audit of the whole ledger: it also hands each entry
+// that parses, in seq order, to onEntry (the domain's replay), when onEntry
+// is not nil, and checks the store's own proofs as [Auditor.CheckProofs]
+// checks a server's.
+func (l *Ledger) Audit(ctx context.Context, since []byte, progress func(done, total uint64), onEntry func(Entry)) (*Report, error) {
 	a := NewAuditor(l.opts.Keys.Verifier, l.Checkpoint(), since)
 	a.OnEntry = onEntry
+	rep, err := l.verify(ctx, a, progress)
+	if err != nil {
+		return nil, err
+	}
+	a.CheckProofs(l)
+	return rep, nil
+}
+
+// verify feeds every stored entry to a and checks the store's own leaf
+// hashes and tree head on the way.
+func (l *Ledger) verify(ctx context.Context, a *Auditor, progress func(done, total uint64)) (*Report, error) {
+	d := l.acquire()
+	defer d.release()
 	if l.integrity != nil {
 		a.Fail(-1, "integrity check on open: %v", l.integrity)
 	}

@@ -2,26 +2,20 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/mod/sumdb/note"
-	"golang.org/x/mod/sumdb/tlog"
 
 	"creditbank/accreditation"
+	"creditbank/client"
 	"creditbank/ledger"
 	"creditbank/progress"
 	"creditbank/server"
@@ -97,8 +91,8 @@ func verify(args []string, stdout, stderr io.Writer) error {
 // an API alike, and prints it.
 type audit struct {
 	rep         *ledger.Report
-	latest      []byte // the latest signed checkpoint, saved by --save
-	checked     [][2]string
+	latest      []byte         // the latest signed checkpoint, saved by --save
+	checked     []ledger.Check // what verify itself checked (the key), printed before the report's checks
 	replay      *accreditation.Replayer
 	replayErr   error
 	conversions int
@@ -120,7 +114,7 @@ func (a *audit) onEntry(e ledger.Entry) {
 
 // check records one thing checked beyond the report's own lines.
 func (a *audit) check(label, format string, args ...any) {
-	a.checked = append(a.checked, [2]string{label, fmt.Sprintf(format, args...)})
+	a.checked = append(a.checked, ledger.Check{Label: label, Result: fmt.Sprintf(format, args...)})
 }
 
 func (a *audit) print(w io.Writer) error {
@@ -137,7 +131,10 @@ func (a *audit) print(w io.Writer) error {
 		line("earlier checkpoint", "signature good, size %d, root %s", c.Size, c.Root)
 	}
 	for _, c := range a.checked {
-		line(c[0], "%s", c[1])
+		line(c.Label, "%s", c.Result)
+	}
+	for _, c := range rep.Checks {
+		line(c.Label, "%s", c.Result)
 	}
 	line("conversions re-run", "%d", a.conversions)
 	for _, p := range rep.Problems {
@@ -166,90 +163,9 @@ func (a *audit) print(w io.Writer) error {
 	return nil
 }
 
-// prover gives the RFC 6962 proofs of a store or a server.
-type prover interface {
-	consistency(from, to uint64) ([]tlog.Hash, error)
-	inclusion(index, size uint64) ([]tlog.Hash, error)
-}
-
-// sample picks the entries whose inclusion proofs are checked: a few at
-// random and the last one.
-func sample(size uint64) []uint64 {
-	if size == 0 {
-		return nil
-	}
-	out := []uint64{size - 1}
-	for range 4 {
-		out = append(out, rand.Uint64N(size))
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
-// checkProofs checks a consistency proof from the earlier checkpoint to the
-// latest with tlog.CheckTree, and inclusion proofs of the sampled entries,
-// whose leaf hashes the caller computed from their bytes, with
-// tlog.CheckRecord. Failures go to fail.
-func (a *audit) checkProofs(p prover, latest ledger.Checkpoint, since *ledger.Checkpoint, leaves map[uint64]tlog.Hash, fail func(seq int64, format string, args ...any)) {
-	if since != nil {
-		switch {
-		case since.Size == 0:
-			a.check("consistency proof", "none needed: the earlier checkpoint is of the empty tree")
-		case since.Size > latest.Size:
-			a.check("consistency proof", "none possible: the earlier checkpoint is larger than the latest")
-		default:
-			proof, err := p.consistency(since.Size, latest.Size)
-			if err == nil {
-				err = tlog.CheckTree(proof, int64(latest.Size), latest.Root, int64(since.Size), since.Root)
-			}
-			if err != nil {
-				fail(-1, "consistency proof from size %d to %d: %v", since.Size, latest.Size, err)
-			} else {
-				a.check("consistency proof", "good, from size %d to %d (%d hashes)", since.Size, latest.Size, len(proof))
-			}
-		}
-	}
-	if len(leaves) == 0 {
-		return
-	}
-	idx := slices.Sorted(func(yield func(uint64) bool) {
-		for i := range leaves {
-			if !yield(i) {
-				return
-			}
-		}
-	})
-	good := 0
-	for _, i := range idx {
-		proof, err := p.inclusion(i, latest.Size)
-		if err == nil {
-			err = tlog.CheckRecord(proof, int64(latest.Size), latest.Root, int64(i), leaves[i])
-		}
-		if err != nil {
-			fail(int64(i), "inclusion proof of entry %d in the tree of size %d: %v", i, latest.Size, err)
-			continue
-		}
-		good++
-	}
-	strs := make([]string, len(idx))
-	for i, n := range idx {
-		strs[i] = strconv.FormatUint(n, 10)
-	}
-	a.check("inclusion proofs", "%d of %d good, entries %s in the tree of size %d", good, len(idx), strings.Join(strs, ", "), latest.Size)
-}
-
 // --- over a data folder
 
-type storeProver struct{ l *ledger.Ledger }
-
-func (s storeProver) consistency(from, to uint64) ([]tlog.Hash, error) {
-	return s.l.ConsistencyProof(from, to)
-}
-
-func (s storeProver) inclusion(index, size uint64) ([]tlog.Hash, error) {
-	return s.l.InclusionProof(index, size)
-}
-
+// verifyData audits a data folder's store, proofs included, opened read-only.
 func verifyData(ctx context.Context, data, origin, key string, since []byte, prog *progress.Display) (*audit, error) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	l, err := server.OpenLedger(data, origin, true, log, nil, 0)
@@ -259,164 +175,44 @@ func verifyData(ctx context.Context, data, origin, key string, since []byte, pro
 	defer l.Close()
 	a := newAudit()
 	a.latest = l.Checkpoint()
-	rep, err := l.VerifyEach(ctx, since, prog.Bar("verifying"), a.onEntry)
+	rep, err := l.Audit(ctx, since, prog.Bar("verifying"), a.onEntry)
 	if err != nil {
 		return nil, err
 	}
 	a.rep = rep
-	fail := func(_ int64, format string, args ...any) {
-		rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...))
-	}
 	if key != "" {
 		if strings.TrimSpace(key) != l.VerifierKey() {
-			fail(-1, "the data folder's ledger key %s is not the one given with --key", l.VerifierKey())
+			rep.Problems = append(rep.Problems, fmt.Sprintf("the data folder's ledger key %s is not the one given with --key", l.VerifierKey()))
 		} else {
 			a.check("verifier key", "the data folder's key is the one given with --key")
 		}
-	}
-	if c := rep.Checkpoint; c != nil && c.Size <= rep.Entries {
-		leaves := map[uint64]tlog.Hash{}
-		for _, i := range sample(c.Size) {
-			b, err := l.Entry(i)
-			if err != nil {
-				fail(int64(i), "entry %d: %v", i, err)
-				continue
-			}
-			leaves[i] = tlog.RecordHash(b)
-		}
-		a.checkProofs(storeProver{l}, *c, rep.Since, leaves, fail)
 	}
 	return a, nil
 }
 
 // --- over the API
 
-// fetchWorkers is how many entries are fetched at once; fetchWindow bounds
-// how far fetching runs ahead of the entry being checked.
-const (
-	fetchWorkers = 8
-	fetchWindow  = 256
-)
-
-type logClient struct {
-	base  string
-	token string
-	http  *http.Client
-}
-
-// errStatus is an HTTP answer other than 200.
-type errStatus struct {
-	status int
-	msg    string
-}
-
-func (e *errStatus) Error() string { return e.msg }
-
-// get fetches path and returns the body of a 200 answer, retrying network
-// errors and 5xx answers a few times.
-func (c *logClient) get(ctx context.Context, path string, auth bool) ([]byte, error) {
-	var err error
-	for attempt := range 4 {
-		if attempt > 0 {
-			select {
-			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-		var b []byte
-		b, err = c.getOnce(ctx, path, auth)
-		var es *errStatus
-		if err == nil || ctx.Err() != nil || (errors.As(err, &es) && es.status < 500) {
-			return b, err
-		}
-	}
-	return nil, err
-}
-
-func (c *logClient) getOnce(ctx context.Context, path string, auth bool) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	if auth && c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %v", path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		msg := fmt.Sprintf("GET %s: %s", path, resp.Status)
-		var p struct {
-			Detail string `json:"detail"`
-		}
-		if json.Unmarshal(body, &p) == nil && p.Detail != "" {
-			msg += ": " + p.Detail
-		}
-		return nil, &errStatus{resp.StatusCode, msg}
-	}
-	return body, nil
-}
-
-type apiProver struct {
-	ctx context.Context
-	c   *logClient
-}
-
-func (p apiProver) proof(path string) ([]tlog.Hash, error) {
-	b, err := p.c.get(p.ctx, path, false)
-	if err != nil {
-		return nil, err
-	}
-	var body struct {
-		Hashes []string `json:"hashes"`
-	}
-	if err := json.Unmarshal(b, &body); err != nil {
-		return nil, fmt.Errorf("GET %s: %v", path, err)
-	}
-	out := make([]tlog.Hash, len(body.Hashes))
-	for i, h := range body.Hashes {
-		raw, err := base64.StdEncoding.DecodeString(h)
-		if err != nil || len(raw) != tlog.HashSize {
-			return nil, fmt.Errorf("GET %s: hash %d is not a base64 SHA-256 hash", path, i)
-		}
-		copy(out[i][:], raw)
-	}
-	return out, nil
-}
-
-func (p apiProver) consistency(from, to uint64) ([]tlog.Hash, error) {
-	return p.proof(fmt.Sprintf("/v1/log/proof/consistency?from=%d&to=%d", from, to))
-}
-
-func (p apiProver) inclusion(index, size uint64) ([]tlog.Hash, error) {
-	return p.proof(fmt.Sprintf("/v1/log/proof/inclusion?index=%d&size=%d", index, size))
-}
-
+// verifyURL audits a server through its API: every entry, and the proofs
+// it serves, against its signed checkpoints.
 func verifyURL(ctx context.Context, base, token, key string, since []byte, stderr io.Writer, prog *progress.Display) (*audit, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--url %q: want http:// or https:// and a host", base)
 	}
-	c := &logClient{base: strings.TrimSuffix(base, "/"), token: token, http: &http.Client{Timeout: 30 * time.Second}}
+	// Retries ride out a server restarting or briefly overloaded during a
+	// long audit.
+	c := client.New(client.Config{URL: base, Token: token, Retries: 3})
 	a := newAudit()
-	latest, err := c.get(ctx, "/v1/log/checkpoint", false)
+	latest, err := c.Checkpoint(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("fetch the checkpoint: %v", err)
 	}
 	a.latest = latest
 	if key == "" {
-		b, err := c.get(ctx, "/v1/log/key", false)
+		key, err = c.VerifierKey(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("fetch the verifier key: %v", err)
 		}
-		key = strings.TrimSpace(string(b))
 		fmt.Fprintf(stderr, "warning: the verifier key %s was taken from the server itself (trust on first use); pin it with --key\n", key)
 		a.check("verifier key", "%s, from the server itself (pin it with --key)", key)
 	} else {
@@ -429,99 +225,36 @@ func verifyURL(ctx context.Context, base, token, key string, since []byte, stder
 	}
 	aud := ledger.NewAuditor(verifier, latest, since)
 	aud.OnEntry = a.onEntry
-	cp, err := ledger.OpenCheckpoint(latest, verifier)
-	if err != nil {
-		// The auditor has recorded why; without a trusted size there is
-		// nothing to fetch.
-		a.rep = aud.Finish()
-		return a, nil
-	}
-	var sinceCp *ledger.Checkpoint
-	if since != nil {
-		if sc, err := ledger.OpenCheckpoint(since, verifier); err == nil {
-			sinceCp = &sc
+	// Without a trusted size there is nothing to fetch: the auditor has
+	// recorded why the latest checkpoint did not open.
+	if cp := aud.Latest(); cp != nil {
+		if err := auditEntries(ctx, c, aud, cp.Size, prog.Bar("verifying")); err != nil {
+			return nil, err
 		}
-	}
-	sampled := map[uint64]bool{}
-	for _, i := range sample(cp.Size) {
-		sampled[i] = true
-	}
-	leaves := map[uint64]tlog.Hash{}
-	bar := prog.Bar("verifying")
-	complete, err := fetchEntries(ctx, c, cp.Size, func(seq uint64, b []byte) {
-		leaf := aud.Add(b)
-		if sampled[seq] {
-			leaves[seq] = leaf
-		}
-		bar(seq+1, cp.Size)
-	}, aud.Fail)
-	if err != nil {
-		return nil, err
-	}
-	if complete {
-		a.checkProofs(apiProver{ctx, c}, cp, sinceCp, leaves, aud.Fail)
+		aud.CheckProofs(c.Prover(ctx))
 	}
 	a.rep = aud.Finish()
 	return a, nil
 }
 
-// fetchEntries fetches entries 0..size-1 with a few concurrent requests and
-// hands them to add in seq order. A fetch that fails for good is recorded
-// with fail and ends the run (complete is false). Missing audit rights are
-// an error: nothing can be checked without them.
-func fetchEntries(ctx context.Context, c *logClient, size uint64, add func(seq uint64, b []byte), fail func(int64, string, ...any)) (complete bool, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type fetched struct {
-		b   []byte
-		err error
-	}
-	ring := make([]chan fetched, fetchWindow)
-	for i := range ring {
-		ring[i] = make(chan fetched, 1)
-	}
-	credits := make(chan struct{}, fetchWindow)
-	jobs := make(chan uint64)
-	go func() {
-		defer close(jobs)
-		for seq := range size {
-			select {
-			case credits <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			select {
-			case jobs <- seq:
-			case <-ctx.Done():
-				return
-			}
+// auditEntries feeds entries 0..size-1 to aud in seq order. A fetch that
+// fails for good is recorded in aud and ends the audit of the entries
+// (whose proofs are then left unchecked). Missing audit rights are an
+// error: nothing can be checked without them.
+func auditEntries(ctx context.Context, c *client.Client, aud *ledger.Auditor, size uint64, bar func(done, total uint64)) error {
+	for e, err := range c.Entries(ctx, 0, size) {
+		var se *client.StatusError
+		switch {
+		case errors.As(err, &se) && (se.StatusCode == http.StatusUnauthorized || se.StatusCode == http.StatusForbidden):
+			return fmt.Errorf("reading entries needs an admin or regulator token (--token or CREDITBANK_TOKEN): %v", err)
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			aud.Fail(int64(e.Seq), "entry %d: %v", e.Seq, err)
+			return nil
 		}
-	}()
-	for range fetchWorkers {
-		go func() {
-			for seq := range jobs {
-				b, err := c.get(ctx, "/v1/log/entries/"+strconv.FormatUint(seq, 10), true)
-				ring[seq%fetchWindow] <- fetched{b, err}
-			}
-		}()
+		aud.Add(e.Data)
+		bar(e.Seq+1, size)
 	}
-	for seq := range size {
-		var r fetched
-		select {
-		case r = <-ring[seq%fetchWindow]:
-		case <-ctx.Done():
-			return false, ctx.Err()
-		}
-		<-credits
-		if r.err != nil {
-			var es *errStatus
-			if errors.As(r.err, &es) && (es.status == http.StatusUnauthorized || es.status == http.StatusForbidden) {
-				return false, fmt.Errorf("reading entries needs an admin or regulator token (--token or CREDITBANK_TOKEN): %v", r.err)
-			}
-			fail(int64(seq), "entry %d: %v", seq, r.err)
-			return false, nil
-		}
-		add(seq, r.b)
-	}
-	return true, nil
+	return nil
 }

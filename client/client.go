@@ -1,0 +1,354 @@
+// Package client reads a creditbank ledger over HTTP, as an auditor or any
+// tool outside the service sees it: the signed checkpoint, the verifier key,
+// entries (one, or a range as an iterator fetched a few at a time) and
+// RFC 6962 inclusion and consistency proofs. The endpoints and their formats
+// are those of docs/contract.md section 4.
+//
+// The client checks the form of what it reads (a proof is the one asked for
+// and its hashes are base64 SHA-256 hashes) and trusts none of it: checking
+// a checkpoint's signature (golang.org/x/mod/sumdb/note), the entries
+// against its root and the proofs (golang.org/x/mod/sumdb/tlog) is the
+// caller's. It depends on nothing of the service but that contract, so that
+// it reads any implementation of it.
+package client
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Config says which server to read and how.
+type Config struct {
+	// URL is the server's base URL, such as http://127.0.0.1:8080; a
+	// trailing slash is ignored.
+	URL string
+	// Token, when set, is sent as a bearer token to read entries, which
+	// needs audit rights (an admin or regulator token). The checkpoint, the
+	// key and the proofs are public and are read without it.
+	Token string
+	// HTTPClient sends every request; nil means a client with a 30 s timeout.
+	HTTPClient *http.Client
+	// Retries is how many times a read that failed on the network or with
+	// a 5xx answer is tried again, after a short pause. Zero means never,
+	// which is what a conformance check wants: there a flaky answer is a
+	// finding, not something to paper over.
+	Retries int
+}
+
+// Client reads one server's ledger. Its methods are safe for concurrent use.
+type Client struct {
+	base    string
+	token   string
+	hc      *http.Client
+	retries int
+}
+
+// New returns a client for cfg. It does not contact the server.
+func New(cfg Config) *Client {
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &Client{base: strings.TrimRight(cfg.URL, "/"), token: cfg.Token, hc: hc, retries: max(cfg.Retries, 0)}
+}
+
+// StatusError is an answer other than 200 OK. Callers branch on its
+// StatusCode (404 for an entry not written yet, 401 or 403 for missing
+// audit rights) or on its Type.
+type StatusError struct {
+	// Path is the path and query asked for, such as /v1/log/entries/7.
+	Path string
+	// StatusCode is the HTTP status of the answer.
+	StatusCode int
+	// Type is the RFC 9457 problem type when the answer was
+	// application/problem+json, and "" otherwise.
+	Type string
+	// Detail is the answer's detail member, when it had one.
+	Detail string
+}
+
+func (e *StatusError) Error() string {
+	msg := fmt.Sprintf("GET %s: %d %s", e.Path, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	return msg
+}
+
+// maxBody bounds what one answer may hold; an entry is far smaller.
+const maxBody = 32 << 20
+
+// Checkpoint returns the latest signed checkpoint as served: a C2SP
+// tlog-checkpoint in a C2SP signed note, not yet verified.
+func (c *Client) Checkpoint(ctx context.Context) ([]byte, error) {
+	return c.get(ctx, "/v1/log/checkpoint", false)
+}
+
+// VerifierKey returns the key the server says signs its checkpoints, in
+// the note verifier key format. Taking it from the server is trust on
+// first use; an auditor compares it with one kept from earlier.
+func (c *Client) VerifierKey(ctx context.Context) (string, error) {
+	b, err := c.get(ctx, "/v1/log/key", false)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// TreeSize reads the tree size line of a signed checkpoint without checking
+// its signature: enough to choose which entries or proofs to ask for, never
+// enough to trust them.
+func TreeSize(checkpoint []byte) (uint64, error) {
+	lines := strings.SplitN(string(checkpoint), "\n", 3)
+	if len(lines) < 3 {
+		return 0, fmt.Errorf("checkpoint %q has no tree size line", checkpoint)
+	}
+	n, err := strconv.ParseUint(lines[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint tree size %q: %v", lines[1], err)
+	}
+	return n, nil
+}
+
+// Entry returns entry seq's exact stored bytes: the leaf the tree hashes.
+func (c *Client) Entry(ctx context.Context, seq uint64) ([]byte, error) {
+	return c.get(ctx, "/v1/log/entries/"+strconv.FormatUint(seq, 10), true)
+}
+
+// Entry is one entry read by Entries.
+type Entry struct {
+	Seq  uint64
+	Data []byte // the exact stored bytes
+}
+
+// fetchWorkers is how many entries Entries fetches at once; fetchWindow
+// bounds how far fetching runs ahead of the entry the caller is at, and so
+// the memory held.
+const (
+	fetchWorkers = 8
+	fetchWindow  = 256
+)
+
+// Entries returns the entries from seq from up to, not including, to, in
+// seq order, fetched by a few requests at once. A failure is yielded with
+// the Seq of the entry that failed and ends the sequence. Breaking out of
+// the loop stops the fetching; the loop returns once every request has
+// ended, so nothing outlives it.
+func (c *Client) Entries(ctx context.Context, from, to uint64) iter.Seq2[Entry, error] {
+	return func(yield func(Entry, error) bool) {
+		if from >= to {
+			return
+		}
+		n := min(to-from, fetchWindow)
+		ctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		// Deferred calls run last first: cancel, then wait for the workers.
+		defer wg.Wait()
+		defer cancel()
+		type fetched struct {
+			b   []byte
+			err error
+		}
+		// ring[i] holds the answer for seq from+i modulo n. A seq is handed
+		// out only with a credit, returned once its answer is taken, so a
+		// slot is always empty when its next answer arrives and no worker
+		// ever blocks on it.
+		ring := make([]chan fetched, n)
+		for i := range ring {
+			ring[i] = make(chan fetched, 1)
+		}
+		credits := make(chan struct{}, n)
+		jobs := make(chan uint64)
+		wg.Go(func() {
+			defer close(jobs)
+			for seq := from; seq < to; seq++ {
+				select {
+				case credits <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				select {
+				case jobs <- seq:
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+		for range min(n, fetchWorkers) {
+			wg.Go(func() {
+				for seq := range jobs {
+					b, err := c.Entry(ctx, seq)
+					ring[(seq-from)%n] <- fetched{b, err}
+				}
+			})
+		}
+		for seq := from; seq < to; seq++ {
+			var r fetched
+			select {
+			case r = <-ring[(seq-from)%n]:
+			case <-ctx.Done():
+				yield(Entry{Seq: seq}, ctx.Err())
+				return
+			}
+			<-credits
+			if r.err != nil {
+				yield(Entry{Seq: seq}, r.err)
+				return
+			}
+			if !yield(Entry{Seq: seq, Data: r.b}, nil) {
+				return
+			}
+		}
+	}
+}
+
+// InclusionProof returns the RFC 6962 audit path of entry index in the tree
+// of the given size.
+func (c *Client) InclusionProof(ctx context.Context, index, size uint64) ([]tlog.Hash, error) {
+	return c.proof(ctx, "inclusion", "index", index, "size", size)
+}
+
+// ConsistencyProof returns the RFC 6962 proof that the tree of size from is
+// a prefix of the tree of size to.
+func (c *Client) ConsistencyProof(ctx context.Context, from, to uint64) ([]tlog.Hash, error) {
+	return c.proof(ctx, "consistency", "from", from, "to", to)
+}
+
+// proof fetches /v1/log/proof/{kind}?{p}={a}&{q}={b} and checks that the
+// answer names the proof asked for.
+func (c *Client) proof(ctx context.Context, kind, p string, a uint64, q string, b uint64) ([]tlog.Hash, error) {
+	path := fmt.Sprintf("/v1/log/proof/%s?%s=%d&%s=%d", kind, p, a, q, b)
+	body, err := c.get(ctx, path, false)
+	if err != nil {
+		return nil, err
+	}
+	var ans struct {
+		Index  *uint64  `json:"index"`
+		Size   *uint64  `json:"size"`
+		From   *uint64  `json:"from"`
+		To     *uint64  `json:"to"`
+		Hashes []string `json:"hashes"`
+	}
+	if err := json.Unmarshal(body, &ans); err != nil {
+		return nil, fmt.Errorf("GET %s: %v", path, err)
+	}
+	named := [2]*uint64{ans.Index, ans.Size}
+	if kind == "consistency" {
+		named = [2]*uint64{ans.From, ans.To}
+	}
+	if named[0] == nil || *named[0] != a || named[1] == nil || *named[1] != b {
+		return nil, fmt.Errorf("GET %s: the answer names %s %s and %s %s", path, p, show(named[0]), q, show(named[1]))
+	}
+	out := make([]tlog.Hash, len(ans.Hashes))
+	for i, h := range ans.Hashes {
+		raw, err := base64.StdEncoding.DecodeString(h)
+		if err != nil || len(raw) != tlog.HashSize {
+			return nil, fmt.Errorf("GET %s: hash %d is not a base64 SHA-256 hash", path, i)
+		}
+		copy(out[i][:], raw)
+	}
+	return out, nil
+}
+
+func show(n *uint64) string {
+	if n == nil {
+		return "nothing"
+	}
+	return strconv.FormatUint(*n, 10)
+}
+
+// Prover is a client's proofs with a context bound, in the shape of the
+// ledger's Prover, for code that asks for proofs without a context.
+type Prover struct {
+	ctx context.Context
+	c   *Client
+}
+
+// Prover returns c's proofs, each fetched with ctx.
+func (c *Client) Prover(ctx context.Context) Prover { return Prover{ctx, c} }
+
+// InclusionProof is [Client.InclusionProof] with the bound context.
+func (p Prover) InclusionProof(index, size uint64) ([]tlog.Hash, error) {
+	return p.c.InclusionProof(p.ctx, index, size)
+}
+
+// ConsistencyProof is [Client.ConsistencyProof] with the bound context.
+func (p Prover) ConsistencyProof(from, to uint64) ([]tlog.Hash, error) {
+	return p.c.ConsistencyProof(p.ctx, from, to)
+}
+
+// get fetches path and returns the body of a 200 answer, trying again after
+// network errors and 5xx answers as configured. auth sends the token.
+func (c *Client) get(ctx context.Context, path string, auth bool) ([]byte, error) {
+	var err error
+	for attempt := range c.retries + 1 {
+		if attempt > 0 {
+			select {
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		var b []byte
+		b, err = c.getOnce(ctx, path, auth)
+		var se *StatusError
+		if err == nil || ctx.Err() != nil || (errors.As(err, &se) && se.StatusCode < 500) {
+			return b, err
+		}
+	}
+	return nil, err
+}
+
+func (c *Client) getOnce(ctx context.Context, path string, auth bool) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if auth && c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %v", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, statusError(path, resp, body)
+	}
+	return body, nil
+}
+
+// statusError describes an answer other than 200 from its problem details
+// (RFC 9457), when it has them.
+func statusError(path string, resp *http.Response, body []byte) *StatusError {
+	e := &StatusError{Path: path, StatusCode: resp.StatusCode}
+	var p struct {
+		Type   string `json:"type"`
+		Detail string `json:"detail"`
+	}
+	if json.Unmarshal(body, &p) != nil {
+		return e
+	}
+	e.Detail = p.Detail
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/problem+json" {
+		e.Type = p.Type
+	}
+	return e
+}

@@ -1,0 +1,414 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"creditbank/accreditation"
+	"creditbank/api"
+	"creditbank/client"
+	"creditbank/ledger"
+)
+
+// The client's proofs fit the ledger's auditor without the client
+// importing the ledger.
+var _ ledger.Prover = client.Prover{}
+
+// testServer is the API over a real store on loopback, with n entries and
+// a checkpoint over all of them.
+type testServer struct {
+	url     string
+	admin   string // an admin token: audit rights
+	learner string // a learner token: no audit rights
+	l       *ledger.Ledger
+	cp      ledger.Checkpoint
+	signed  []byte // cp as served
+
+	// entryDelay slows every entry read, so that a test can stop an
+	// iteration while fetches are still to come.
+	entryDelay atomic.Int64
+	// tokenElsewhere counts requests that carried a token where none is
+	// needed.
+	tokenElsewhere atomic.Int64
+	// failNext makes that many next requests answer 503.
+	failNext atomic.Int64
+}
+
+func startServer(t *testing.T, n int) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	keys, err := ledger.LoadOrCreateKeys(filepath.Join(dir, "keys"), ledger.DefaultOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Open(ledger.Options{Dir: filepath.Join(dir, "ledger"), Keys: keys, Logger: quiet, MinFreeBytes: -1,
+		OnFatal: func(err error) { panic(fmt.Sprintf("fatal store error: %v", err)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	bank := accreditation.New(l)
+	tk, err := api.GenerateKey("EdDSA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := tk.Public()
+	auth := api.NewAuthenticator("creditbank", []api.Issuer{{Name: "creditbank", Keys: map[string]accreditation.PublicJWK{tk.Kid: pub}}}, bank, nil)
+	s := &testServer{l: l}
+	s.admin = token(t, tk, accreditation.RoleAdmin, "root")
+	s.learner = token(t, tk, accreditation.RoleLearner, "L1")
+	h := api.New(api.Config{Bank: bank, Auth: auth, Log: quiet})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.failNext.Add(-1) >= 0 {
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		s.failNext.Store(0)
+		if strings.HasPrefix(r.URL.Path, "/v1/log/entries/") {
+			time.Sleep(time.Duration(s.entryDelay.Load()))
+		} else if r.Method == http.MethodGet && r.Header.Get("Authorization") != "" {
+			s.tokenElsewhere.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s.url = srv.URL
+	for i := range n {
+		s.register(t, fmt.Sprintf("inst%03d.example", i))
+	}
+	if s.signed, err = l.SignCheckpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s.cp, err = ledger.OpenCheckpoint(s.signed, keys.Verifier); err != nil {
+		t.Fatal(err)
+	}
+	if s.cp.Size != uint64(n) {
+		t.Fatalf("%d registrations made %d entries", n, s.cp.Size)
+	}
+	return s
+}
+
+func token(t *testing.T, k api.PrivateKey, role accreditation.Role, sub string) string {
+	t.Helper()
+	tok, err := api.IssueToken(k, "creditbank", "creditbank", string(role), sub, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// register registers an institution: one entry.
+func (s *testServer) register(t *testing.T, id string) {
+	t.Helper()
+	k, err := api.GenerateKey("EdDSA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := k.Public()
+	jwk, err := pub.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`{"id":%q,"name":"Test %s","kind":"university","keys":[%s]}`, id, id, jwk)
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/v1/institutions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+s.admin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("register %s: %s %s", id, resp.Status, b)
+	}
+}
+
+func (s *testServer) client(token string) *client.Client {
+	return client.New(client.Config{URL: s.url + "/", Token: token})
+}
+
+// rootOf is the RFC 6962 root of leaves, computed with tlog alone.
+func rootOf(t *testing.T, leaves [][]byte) tlog.Hash {
+	t.Helper()
+	var stored []tlog.Hash
+	r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			out[i] = stored[x]
+		}
+		return out, nil
+	})
+	for i, b := range leaves {
+		hs, err := tlog.StoredHashes(int64(i), b, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, hs...)
+	}
+	root, err := tlog.TreeHash(int64(len(leaves)), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func TestCheckpointAndKey(t *testing.T) {
+	s := startServer(t, 3)
+	c := s.client("")
+	ctx := context.Background()
+	got, err := c.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, s.signed) {
+		t.Errorf("checkpoint %q, want %q", got, s.signed)
+	}
+	if n, err := client.TreeSize(got); err != nil || n != 3 {
+		t.Errorf("TreeSize = %d, %v; want 3", n, err)
+	}
+	for _, bad := range []string{"", "origin\n", "origin\nthree\nroot\n"} {
+		if n, err := client.TreeSize([]byte(bad)); err == nil {
+			t.Errorf("TreeSize(%q) = %d, want an error", bad, n)
+		}
+	}
+	key, err := c.VerifierKey(ctx)
+	if err != nil || key != s.l.VerifierKey() {
+		t.Errorf("VerifierKey = %q, %v; want %q", key, err, s.l.VerifierKey())
+	}
+	if n := s.tokenElsewhere.Load(); n != 0 {
+		t.Errorf("%d public reads carried a token", n)
+	}
+}
+
+// TestEntries reads ranges of entries: each comes once, in order, with the
+// stored bytes, and all of them hash to the checkpoint's root.
+func TestEntries(t *testing.T) {
+	const n = 40
+	s := startServer(t, n)
+	c := s.client(s.admin)
+	tests := []struct {
+		name     string
+		from, to uint64
+	}{
+		{"all", 0, n},
+		{"middle", 5, 12},
+		{"last", n - 1, n},
+		{"empty", 7, 7},
+		{"backwards", 9, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got [][]byte
+			next := tt.from
+			for e, err := range c.Entries(context.Background(), tt.from, tt.to) {
+				if err != nil {
+					t.Fatalf("entry %d: %v", e.Seq, err)
+				}
+				if e.Seq != next {
+					t.Fatalf("entry %d came where %d was due", e.Seq, next)
+				}
+				want, err := s.l.Entry(e.Seq)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(e.Data, want) {
+					t.Fatalf("entry %d is %q, stored %q", e.Seq, e.Data, want)
+				}
+				got = append(got, e.Data)
+				next++
+			}
+			if want := max(tt.to, tt.from) - tt.from; uint64(len(got)) != want {
+				t.Fatalf("%d entries, want %d", len(got), want)
+			}
+			if tt.name == "all" {
+				if root := rootOf(t, got); root != s.cp.Root {
+					t.Errorf("the entries' root %v differs from the checkpoint's %v", root, s.cp.Root)
+				}
+			}
+		})
+	}
+}
+
+// TestEntriesBreak stops an iteration early: no entry is fetched once the
+// loop has returned, and no goroutine outlives it.
+func TestEntriesBreak(t *testing.T) {
+	const n = 40
+	s := startServer(t, n)
+	s.entryDelay.Store(int64(20 * time.Millisecond))
+	tr := &countingTransport{}
+	c := client.New(client.Config{URL: s.url, Token: s.admin, HTTPClient: &http.Client{Transport: tr}})
+	before := runtime.NumGoroutine()
+	seen := 0
+	for e, err := range c.Entries(context.Background(), 0, n) {
+		if err != nil {
+			t.Fatalf("entry %d: %v", e.Seq, err)
+		}
+		if seen++; seen == 3 {
+			break
+		}
+	}
+	sent := tr.sent.Load()
+	if sent >= n {
+		t.Errorf("all %d entries were asked for, for 3", sent)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if later := tr.sent.Load(); later != sent {
+		t.Errorf("%d entries asked for after the loop returned", later-sent)
+	}
+	tr.CloseIdleConnections()
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if now := runtime.NumGoroutine(); now > before {
+		t.Errorf("%d goroutines before the loop, %d after it", before, now)
+	}
+}
+
+// countingTransport counts the requests sent through it.
+type countingTransport struct {
+	http.Transport
+	sent atomic.Int64
+}
+
+func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.sent.Add(1)
+	return t.Transport.RoundTrip(r)
+}
+
+// TestStatusError: answers other than 200 surface as a StatusError with the
+// status and the problem type, from one read and from the iterator alike.
+func TestStatusError(t *testing.T) {
+	s := startServer(t, 3)
+	ctx := context.Background()
+	tests := []struct {
+		name       string
+		read       func(*client.Client) error
+		token      string
+		wantStatus int
+		wantType   string
+	}{
+		{"unknown entry", func(c *client.Client) error { _, err := c.Entry(ctx, 1<<40); return err }, s.admin, 404, "not-found"},
+		{"entry without a token", func(c *client.Client) error { _, err := c.Entry(ctx, 0); return err }, "", 401, ""},
+		{"entry without audit rights", func(c *client.Client) error { _, err := c.Entry(ctx, 0); return err }, s.learner, 403, ""},
+		{"entries without audit rights", func(c *client.Client) error {
+			for e, err := range c.Entries(ctx, 0, 3) {
+				if err != nil {
+					if e.Seq != 0 {
+						t.Errorf("the failure names entry %d, want 0", e.Seq)
+					}
+					return err
+				}
+			}
+			return nil
+		}, s.learner, 403, ""},
+		{"inclusion beyond the tree", func(c *client.Client) error { _, err := c.InclusionProof(ctx, 5, 3); return err }, "", 400, "out-of-range"},
+		{"consistency beyond the tree", func(c *client.Client) error { _, err := c.ConsistencyProof(ctx, 1, 9); return err }, "", 400, "out-of-range"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.read(s.client(tt.token))
+			var se *client.StatusError
+			if !errors.As(err, &se) {
+				t.Fatalf("error %v (%T), want a *client.StatusError", err, err)
+			}
+			if se.StatusCode != tt.wantStatus {
+				t.Errorf("status %d, want %d", se.StatusCode, tt.wantStatus)
+			}
+			if !strings.HasPrefix(se.Type, "urn:creditbank:problem:") || !strings.HasSuffix(se.Type, tt.wantType) {
+				t.Errorf("problem type %q, want one ending %q", se.Type, tt.wantType)
+			}
+			if !strings.Contains(err.Error(), fmt.Sprint(tt.wantStatus)) {
+				t.Errorf("message %q does not give the status", err)
+			}
+		})
+	}
+}
+
+// TestRetries: 5xx answers are tried again only as configured.
+func TestRetries(t *testing.T) {
+	s := startServer(t, 1)
+	tests := []struct {
+		retries, failures int
+		wantOK            bool
+	}{
+		{0, 1, false},
+		{2, 2, true},
+		{1, 2, false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d retries %d failures", tt.retries, tt.failures), func(t *testing.T) {
+			s.failNext.Store(int64(tt.failures))
+			c := client.New(client.Config{URL: s.url, Retries: tt.retries})
+			_, err := c.Checkpoint(context.Background())
+			var se *client.StatusError
+			switch {
+			case tt.wantOK && err != nil:
+				t.Errorf("error %v, want the checkpoint", err)
+			case !tt.wantOK && (!errors.As(err, &se) || se.StatusCode != http.StatusServiceUnavailable):
+				t.Errorf("error %v, want a 503 StatusError", err)
+			}
+		})
+	}
+}
+
+// TestProofs checks the served proofs with tlog against the checkpoint:
+// inclusion of entries from their stored bytes, and consistency with the
+// roots of smaller trees computed from the entries.
+func TestProofs(t *testing.T) {
+	const n = 23
+	s := startServer(t, n)
+	ctx := context.Background()
+	c := s.client("")
+	var leaves [][]byte
+	for i := range uint64(n) {
+		b, err := s.l.Entry(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, b)
+	}
+	for _, index := range []uint64{0, 1, 7, 16, n - 1} {
+		t.Run(fmt.Sprintf("inclusion of %d", index), func(t *testing.T) {
+			proof, err := c.InclusionProof(ctx, index, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tlog.CheckRecord(proof, n, s.cp.Root, int64(index), tlog.RecordHash(leaves[index])); err != nil {
+				t.Error(err)
+			}
+			// The adapter asks the same.
+			again, err := c.Prover(ctx).InclusionProof(index, n)
+			if err != nil || len(again) != len(proof) {
+				t.Errorf("Prover: %d hashes, %v; want %d", len(again), err, len(proof))
+			}
+		})
+	}
+	for _, from := range []uint64{1, 2, 8, 13, n} {
+		t.Run(fmt.Sprintf("consistency from %d", from), func(t *testing.T) {
+			proof, err := c.Prover(ctx).ConsistencyProof(from, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tlog.CheckTree(proof, n, s.cp.Root, int64(from), rootOf(t, leaves[:from])); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
