@@ -70,7 +70,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "conformance":
 		return conformanceCmd(args[1:], stdout, stderr)
 	case "bench":
-		return bench(args[1:], stdout, stderr)
+		return benchCmd(args[1:], stdout, stderr)
 	case "token":
 		return token(args[1:], stdout, stderr)
 	case "keygen":
