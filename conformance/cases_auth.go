@@ -14,7 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Token attacks (CONTRACT.md section 2): each token is refused with 401 and
+// Token attacks (docs/contract.md section 2): each token is refused with 401 and
 // a Bearer challenge naming invalid_token, and the write it carried is not
 // made.
 

@@ -139,7 +139,7 @@ func (c *tc) wantProblem(r reply, statuses ...int) map[string]any {
 }
 
 // want401 checks a refused token: 401 with a Bearer challenge naming
-// invalid_token (CONTRACT.md section 2).
+// invalid_token (docs/contract.md section 2).
 func (c *tc) want401(r reply) {
 	c.wantProblem(r, http.StatusUnauthorized)
 	h := r.header.Get("WWW-Authenticate")
@@ -205,7 +205,7 @@ func hundredths(s string) (int64, error) {
 func (c *tc) amountOf(m map[string]any, key string) int64 {
 	v, ok := m[key].(string)
 	if !ok {
-		c.fatalf("member %q is %v (%T), want a decimal string (CONTRACT.md section 3) in %v", key, m[key], m[key], compact(m))
+		c.fatalf("member %q is %v (%T), want a decimal string (docs/contract.md section 3) in %v", key, m[key], m[key], compact(m))
 	}
 	n, err := hundredths(v)
 	c.check(err, key)
@@ -307,7 +307,7 @@ func (c *tc) sign(k *ikey, claims jwt.MapClaims) string {
 	return s
 }
 
-// instClaims are the claims of a good institution token (CONTRACT.md
+// instClaims are the claims of a good institution token (docs/contract.md
 // section 2): iss = sub = id, aud, iat, exp five minutes on.
 func (c *tc) instClaims(id string) jwt.MapClaims {
 	now := time.Now()
@@ -356,7 +356,7 @@ func (i *inst) body(kind string) map[string]any {
 	return map[string]any{"id": i.id, "name": "Conformance " + i.id, "kind": kind, "keys": jwks}
 }
 
-// contractSectors are the sectors CONTRACT.md names.
+// contractSectors are the sectors docs/contract.md names.
 var contractSectors = []string{"degree", "non_degree", "vocational"}
 
 // accredit accredits id (201) with the given scope.
@@ -424,7 +424,7 @@ func (c *tc) posted(in *inst, learner string, n int, mod func(o map[string]any))
 }
 
 // probe writes one outcome of the suite's probe learner and returns its
-// seq. Seqs have no gaps (CONTRACT.md section 4), so two probes around a
+// seq. Seqs have no gaps (docs/contract.md section 4), so two probes around a
 // refused request are one apart exactly when the request wrote nothing.
 func (c *tc) probe() uint64 {
 	p := fixture(c, "probe", func() *inst { return c.accredited("probe", "employer") })

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// Rules, conversions, revocation and supersession (CONTRACT.md section 3).
+// Rules, conversions, revocation and supersession (docs/contract.md section 3).
 
 // grantedToward reads a balance's credits granted toward programme (0 when
 // it names none).

@@ -5,7 +5,7 @@ import (
 	"net/url"
 )
 
-// Institutions, their keys, accreditation and suspension (CONTRACT.md
+// Institutions, their keys, accreditation and suspension (docs/contract.md
 // sections 2 and 3).
 
 var institutionKinds = []string{

@@ -8,7 +8,7 @@ import (
 	"slices"
 )
 
-// Transcripts and balances (CONTRACT.md section 3).
+// Transcripts and balances (docs/contract.md section 3).
 
 func learnerCases() []caseDef {
 	return []caseDef{

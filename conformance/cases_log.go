@@ -14,7 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// The ledger (CONTRACT.md section 4), read with package client and checked
+// The ledger (docs/contract.md section 4), read with package client and checked
 // with the suite's own RFC 6962 code: checkpoints (C2SP tlog-checkpoint in
 // a C2SP signed-note, verified with golang.org/x/mod/sumdb/note), every
 // entry against the root, and the server's inclusion and consistency

@@ -13,7 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// CONTRACT.md section 5 and the token keys of section 2.
+// docs/contract.md section 5 and the token keys of section 2.
 func opsCases() []caseDef {
 	return []caseDef{
 		{"ops/healthz", func(c *tc) { c.want(c.do("GET", "/healthz", "", nil), http.StatusOK) }},
@@ -90,7 +90,7 @@ func opsCases() []caseDef {
 	}
 }
 
-// contractPaths are the routes CONTRACT.md names.
+// contractPaths are the routes docs/contract.md names.
 var contractPaths = []string{
 	"/v1/institutions", "/v1/institutions/{id}", "/v1/institutions/{id}/keys", "/v1/institutions/{id}/keys/{kid}",
 	"/v1/institutions/{id}/accreditations", "/v1/institutions/{id}/suspension", "/v1/outcomes",

@@ -10,7 +10,7 @@ import (
 )
 
 // Posting outcomes, one or in batches, with idempotency and the standard
-// credits formula (CONTRACT.md section 3).
+// credits formula (docs/contract.md section 3).
 
 // creditCase posts an outcome with the given credits (and hours, when not
 // negative) and checks its standard credits against the contract's formula,

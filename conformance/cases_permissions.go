@@ -5,7 +5,7 @@ import (
 	"net/url"
 )
 
-// Every cell of the permission table of CONTRACT.md section 2, including
+// Every cell of the permission table of docs/contract.md section 2, including
 // the rows that depend on the data. A "no" cell answers 403 and writes
 // nothing; a "yes" cell succeeds. Cells of roles whose tokens the caller
 // did not give are skipped.

@@ -1,4 +1,4 @@
-// Package conformance checks a running creditbank server against CONTRACT.md
+// Package conformance checks a running creditbank server against docs/contract.md
 // from outside: over HTTP only, with an admin token and whatever other
 // tokens the caller can give, as an auditor or a second implementation
 // would see it. It is the pattern of the Go checksum database's
