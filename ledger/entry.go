@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"creditbank/internal/jsonscan"
 )
 
 // TimeLayout is the layout of an entry's recorded_at: RFC 3339 in UTC with a
@@ -215,7 +217,7 @@ func decodeCanonicalEntry(b []byte) (Entry, bool) {
 		return Entry{}, false
 	}
 	content, ok := bytes.CutSuffix(rest, []byte("}"))
-	if !ok || !compactObject(content) {
+	if !ok || !jsonscan.CompactObject(content) {
 		return Entry{}, false
 	}
 	return Entry{Seq: seq, Type: string(typ), RecordedAt: at, Actor: string(actor), Content: json.RawMessage(content)}, true
@@ -249,7 +251,7 @@ func checkText(what, s string, max int) error {
 
 // checkContent accepts a compact JSON object in valid UTF-8: the form
 // json.Compact gives. It runs for every entry, so the common case is one
-// pass of compactObject; only a failure pays for a precise message.
+// pass of jsonscan.CompactObject; only a failure pays for a precise message.
 func checkContent(c json.RawMessage) error {
 	if len(c) == 0 || c[0] != '{' {
 		return errors.New("entry content must be a JSON object")
@@ -257,7 +259,7 @@ func checkContent(c json.RawMessage) error {
 	if !utf8.Valid(c) {
 		return errors.New("entry content is not valid UTF-8")
 	}
-	if compactObject(c) {
+	if jsonscan.CompactObject(c) {
 		return nil
 	}
 	if !json.Valid(c) {

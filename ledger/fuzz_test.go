@@ -302,28 +302,6 @@ func TestEntryEncodeGolden(t *testing.T) {
 	}
 }
 
-// FuzzCompactObject checks the fast content check against encoding/json:
-// compactObject accepts exactly the JSON objects that json.Compact leaves
-// unchanged.
-func FuzzCompactObject(f *testing.F) {
-	for _, s := range []string{`{}`, `{"a":1}`, `{"a":[1,2.5e-3,{"b":null}],"c":true,"d":"x\"\\\/\b\f\n\r\tq\u00e9"}`,
-		`{ "a":1}`, `{"a":01}`, `{"a":-0.1E+2}`, `{"a":1.}`, `{"a":"\x01"}`, `[1]`, `{"a":1}x`, `{"a":tru}`,
-		`{"a":"\u12g4"}`, `{"a":1,}`, `{,}`, `{"a"}`, `{"a":1 }`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		got := compactObject(b)
-		want := false
-		if len(b) > 0 && b[0] == '{' && json.Valid(b) {
-			var buf bytes.Buffer
-			want = json.Compact(&buf, b) == nil && bytes.Equal(buf.Bytes(), b)
-		}
-		if got != want {
-			t.Fatalf("compactObject(%q) = %t, encoding/json says %t", b, got, want)
-		}
-	})
-}
-
 // FuzzDecodeEntry: DecodeEntry never panics, on canonical bytes agrees with
 // ParseEntry, and its fast path agrees with decoding the bytes as JSON.
 func FuzzDecodeEntry(f *testing.F) {
