@@ -139,9 +139,9 @@ func (c suspendCmd) decide(t *tx) (any, error) {
 
 // Post statuses of a batch item.
 const (
-	StatusCreated   = "created"
-	StatusDuplicate = "duplicate"
-	StatusRejected  = "rejected"
+	PostCreated   = "created"
+	PostDuplicate = "duplicate"
+	PostRejected  = "rejected"
 )
 
 // PostResult is the answer for one outcome posted.
@@ -227,7 +227,7 @@ func (c postCmd) decide(t *tx) (any, error) {
 	}
 	for i := range c.Items {
 		if c.Invalid[i] != nil {
-			results[i] = PostResult{Status: StatusRejected, Err: c.Invalid[i]}
+			results[i] = PostResult{Status: PostRejected, Err: c.Invalid[i]}
 			continue
 		}
 		r, err := c.postOne(t, in, c.Items[i], c.Hashes[i], &c.Prepared[i])
@@ -235,7 +235,7 @@ func (c postCmd) decide(t *tx) (any, error) {
 			return nil, err // the store failed: nothing of the command is written
 		}
 		if err != nil {
-			r = PostResult{Status: StatusRejected, Err: err}
+			r = PostResult{Status: PostRejected, Err: err}
 		}
 		results[i] = r
 	}
@@ -255,7 +255,7 @@ func (c postCmd) postOne(t *tx, in *Institution, o OutcomeInput, hash [32]byte, 
 		if err != nil {
 			return PostResult{}, err
 		}
-		return PostResult{Status: StatusDuplicate, Seq: prev.Seq, Outcome: orig, RecordedAt: recordedAt, content: content}, nil
+		return PostResult{Status: PostDuplicate, Seq: prev.Seq, Outcome: orig, RecordedAt: recordedAt, content: content}, nil
 	}
 	if in.Suspension != nil {
 		return PostResult{}, errorf(CodeNotAccredited, "institution %q is suspended: %s", in.ID, in.Suspension.Reason)
@@ -298,7 +298,7 @@ func (c postCmd) postOne(t *tx, in *Institution, o OutcomeInput, hash [32]byte, 
 			return PostResult{}, err
 		}
 	}
-	return PostResult{Status: StatusCreated, Seq: seq, Outcome: &out, RecordedAt: t.recordedAtText(), content: p.content}, nil
+	return PostResult{Status: PostCreated, Seq: seq, Outcome: &out, RecordedAt: t.recordedAtText(), content: p.content}, nil
 }
 
 // loadOutcomeEntry decodes the outcome recorded at seq, returning also the

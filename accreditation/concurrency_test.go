@@ -51,7 +51,7 @@ func TestConcurrentConversionsRespectCap(t *testing.T) {
 	}
 	seqs := make([]uint64, n)
 	for i, r := range res {
-		if r.Status != StatusCreated {
+		if r.Status != PostCreated {
 			t.Fatalf("item %d: %s %v", i, r.Status, r.Err)
 		}
 		seqs[i] = r.Seq
@@ -182,11 +182,11 @@ func TestConcurrentPostsIdempotent(t *testing.T) {
 			var created []PostResult
 			for i, r := range results {
 				switch {
-				case r.Status == StatusCreated:
+				case r.Status == PostCreated:
 					created = append(created, r)
-				case same && r.Status != StatusDuplicate:
+				case same && r.Status != PostDuplicate:
 					t.Errorf("worker %d: %s %v, want duplicate", i, r.Status, r.Err)
-				case !same && (r.Status != StatusRejected || CodeOf(r.Err) != CodeConflict):
+				case !same && (r.Status != PostRejected || CodeOf(r.Err) != CodeConflict):
 					t.Errorf("worker %d: %s %v, want a conflict", i, r.Status, r.Err)
 				}
 			}
@@ -264,7 +264,7 @@ func TestInstitutionCacheFollowsChanges(t *testing.T) {
 			t.Fatalf("round %d: suspended but Institution says %+v, %v", round, in, err)
 		}
 		res, err := b.PostOutcomes(ctx, inst, []OutcomeInput{outcome("L1", fmt.Sprintf("s-%d", round))})
-		if err != nil || res[0].Status != StatusRejected || CodeOf(res[0].Err) != CodeNotAccredited {
+		if err != nil || res[0].Status != PostRejected || CodeOf(res[0].Err) != CodeNotAccredited {
 			t.Fatalf("round %d: post while suspended: %+v, %v", round, res, err)
 		}
 		if _, err := b.Reinstate(ctx, regulator, "cache.example"); err != nil {

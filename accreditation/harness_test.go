@@ -125,7 +125,7 @@ func (b *testBank) post(t testing.TB, inst Actor, o OutcomeInput) uint64 {
 	if err != nil {
 		t.Fatalf("post: %v", err)
 	}
-	if res[0].Status != StatusCreated {
+	if res[0].Status != PostCreated {
 		t.Fatalf("post %s: %s %v", o.IdempotencyKey, res[0].Status, res[0].Err)
 	}
 	return res[0].Seq

@@ -159,8 +159,8 @@ func TestPostResultStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range []PostResult{
-		{Status: StatusCreated, Seq: 12, RecordedAt: "2026-07-01T08:00:00.000001Z", Outcome: &out, content: content},
-		{Status: StatusDuplicate, Seq: 12, RecordedAt: "2026-07-01T08:00:00.000001Z", Outcome: &out}, // no content: encoded
+		{Status: PostCreated, Seq: 12, RecordedAt: "2026-07-01T08:00:00.000001Z", Outcome: &out, content: content},
+		{Status: PostDuplicate, Seq: 12, RecordedAt: "2026-07-01T08:00:00.000001Z", Outcome: &out}, // no content: encoded
 	} {
 		got, err := r.TranscriptOutcome().MarshalJSON()
 		if err != nil || string(got) != string(want) {

@@ -200,7 +200,7 @@ func (s *ptSim) post(inst string, items []OutcomeInput) {
 	}
 	for i, r := range res {
 		o := items[i]
-		if r.Status == StatusRejected {
+		if r.Status == PostRejected {
 			if CodeOf(r.Err) == "" {
 				s.fatalf("op %d post item %d: non-domain error %v", s.ops, i, r.Err)
 			}
@@ -208,7 +208,7 @@ func (s *ptSim) post(inst string, items []OutcomeInput) {
 			s.fatalf("op %d post item %d: status %s with error %v", s.ops, i, r.Status, r.Err)
 		}
 		if o.Validate() != nil {
-			if r.Status != StatusRejected || CodeOf(r.Err) != CodeInvalid {
+			if r.Status != PostRejected || CodeOf(r.Err) != CodeInvalid {
 				s.fatalf("op %d post item %d: invalid input answered %s %v", s.ops, i, r.Status, r.Err)
 			}
 			continue
@@ -221,18 +221,18 @@ func (s *ptSim) post(inst string, items []OutcomeInput) {
 		prev, known := s.idem[k]
 		switch {
 		case known && prev.hash == h:
-			if r.Status != StatusDuplicate || r.Seq != prev.seq {
+			if r.Status != PostDuplicate || r.Seq != prev.seq {
 				s.fatalf("op %d post item %d: same key and content as entry %d answered %s seq %d %v", s.ops, i, prev.seq, r.Status, r.Seq, r.Err)
 			}
 			s.duplicates++
 		case known:
-			if r.Status != StatusRejected || CodeOf(r.Err) != CodeConflict {
+			if r.Status != PostRejected || CodeOf(r.Err) != CodeConflict {
 				s.fatalf("op %d post item %d: same key, other content than entry %d answered %s %v", s.ops, i, prev.seq, r.Status, r.Err)
 			}
 			s.conflicts++
-		case r.Status == StatusDuplicate:
+		case r.Status == PostDuplicate:
 			s.fatalf("op %d post item %d: new key %q answered duplicate of %d", s.ops, i, o.IdempotencyKey, r.Seq)
-		case r.Status == StatusCreated:
+		case r.Status == PostCreated:
 			s.idem[k] = ptIdem{hash: h, seq: r.Seq}
 			s.posted = append(s.posted, ptPosted{inst: inst, in: o, seq: r.Seq})
 			s.created++
@@ -987,7 +987,7 @@ func TestBatchRepeatsKeyWithSameContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res[0].Status != StatusCreated || res[1].Status != StatusCreated || res[2].Status != StatusDuplicate || res[2].Seq != res[0].Seq {
+	if res[0].Status != PostCreated || res[1].Status != PostCreated || res[2].Status != PostDuplicate || res[2].Seq != res[0].Seq {
 		t.Fatalf("results %+v", res)
 	}
 	b.checkReplay(t)

@@ -97,7 +97,7 @@ func rtPostRejected(t *testing.T, b *testBank, inst Actor, o OutcomeInput, want 
 	t.Helper()
 	size := b.Ledger().Size()
 	r := rtPostOne(t, b, inst, o)
-	if r.Status != StatusRejected {
+	if r.Status != PostRejected {
 		t.Fatalf("post %s: status %s (seq %d), want rejected with %s", o.IdempotencyKey, r.Status, r.Seq, want)
 	}
 	rtCode(t, r.Err, want)
@@ -211,7 +211,7 @@ func TestRulesStandardCredits(t *testing.T) {
 				o.Result.Passed = rtBool(false)
 			}
 			r := rtPostOne(t, b, college, o)
-			if r.Status != StatusCreated {
+			if r.Status != PostCreated {
 				t.Fatalf("status %s: %v", r.Status, r.Err)
 			}
 			if r.Outcome.StandardCredits != tc.want {
@@ -910,7 +910,7 @@ func TestRulesRounding(t *testing.T) {
 				o.Credits = Credits{Amount: tc.amount, System: "hours"}
 				o.Hours = tc.hours
 				pr := rtPostOne(t, b, college, o)
-				if pr.Status != StatusCreated || pr.Outcome.StandardCredits != tc.sc {
+				if pr.Status != PostCreated || pr.Outcome.StandardCredits != tc.sc {
 					t.Fatalf("post %+v (standard credits want %s)", pr, tc.sc)
 				}
 				res, err := b.Convert(context.Background(), admin, ConversionRequest{Learner: "L1", Rule: "half", Outcomes: []uint64{pr.Seq}})
@@ -1007,13 +1007,13 @@ func TestRulesPosting(t *testing.T) {
 		b, college, _ := rtSetup(t)
 		o := outcome("L1", "2026-fall-CS101-L1")
 		first := rtPostOne(t, b, college, o)
-		if first.Status != StatusCreated {
+		if first.Status != PostCreated {
 			t.Fatalf("%+v", first)
 		}
 		size := b.Ledger().Size()
 		b.clock.SetDate(t, "2026-07-20")
 		again := rtPostOne(t, b, college, o)
-		if again.Status != StatusDuplicate || again.Seq != first.Seq || again.Err != nil ||
+		if again.Status != PostDuplicate || again.Seq != first.Seq || again.Err != nil ||
 			again.Outcome == nil || again.Outcome.StandardCredits != first.Outcome.StandardCredits ||
 			again.Outcome.IdempotencyKey != o.IdempotencyKey || again.RecordedAt != first.RecordedAt {
 			t.Fatalf("replay %+v, first %+v", again, first)
@@ -1027,7 +1027,7 @@ func TestRulesPosting(t *testing.T) {
 		rtPostRejected(t, b, college, other, CodeConflict)
 		// The same key from another institution is its own.
 		univ := Actor{Role: RoleInstitution, ID: rtUniv}
-		if r := rtPostOne(t, b, univ, o); r.Status != StatusCreated {
+		if r := rtPostOne(t, b, univ, o); r.Status != PostCreated {
 			t.Fatalf("%+v", r)
 		}
 		if bal := rtBalance(t, b, "L1"); bal.StandardCredits != 600 {
@@ -1062,9 +1062,9 @@ func TestRulesPosting(t *testing.T) {
 			status string
 			code   Code
 		}{
-			{StatusCreated, ""}, {StatusRejected, CodeInvalid}, {StatusRejected, CodeInvalid}, {StatusRejected, CodeInvalid},
-			{StatusRejected, CodeInvalid}, {StatusCreated, ""}, {StatusDuplicate, ""}, {StatusRejected, CodeConflict},
-			{StatusCreated, ""}, {StatusRejected, CodeConflict}, {StatusRejected, CodeInvalid},
+			{PostCreated, ""}, {PostRejected, CodeInvalid}, {PostRejected, CodeInvalid}, {PostRejected, CodeInvalid},
+			{PostRejected, CodeInvalid}, {PostCreated, ""}, {PostDuplicate, ""}, {PostRejected, CodeConflict},
+			{PostCreated, ""}, {PostRejected, CodeConflict}, {PostRejected, CodeInvalid},
 		}
 		size := b.Ledger().Size()
 		res, err := b.PostOutcomes(ctx, college, items)
@@ -1079,7 +1079,7 @@ func TestRulesPosting(t *testing.T) {
 			if r.Status != want[i].status || CodeOf(r.Err) != want[i].code {
 				t.Errorf("item %d: %s %v, want %s %s", i, r.Status, r.Err, want[i].status, want[i].code)
 			}
-			if r.Status == StatusCreated {
+			if r.Status == PostCreated {
 				created = append(created, r.Seq)
 			}
 		}
@@ -1112,7 +1112,7 @@ func TestRulesPosting(t *testing.T) {
 		if err != nil {
 			t.Fatalf("batch with a repeated key: %v", err)
 		}
-		if res[0].Status != StatusCreated || res[1].Status != StatusCreated || res[2].Status != StatusDuplicate || res[2].Seq != res[0].Seq {
+		if res[0].Status != PostCreated || res[1].Status != PostCreated || res[2].Status != PostDuplicate || res[2].Seq != res[0].Seq {
 			t.Fatalf("%+v", res)
 		}
 		if b.Ledger().Size() != size+2 {
@@ -1221,7 +1221,7 @@ func TestRulesSupersession(t *testing.T) {
 		o.Credits.Amount = 400
 		o.Supersedes = &old
 		r := rtPostOne(t, b, college, o)
-		if r.Status != StatusCreated || r.Seq != size {
+		if r.Status != PostCreated || r.Seq != size {
 			t.Fatalf("%+v at size %d", r, size)
 		}
 		if b.Ledger().Size() != size+2 {
@@ -1242,7 +1242,7 @@ func TestRulesSupersession(t *testing.T) {
 			t.Fatalf("balance %+v", bal)
 		}
 		// The replay answers the same, and superseding again is a conflict.
-		if again := rtPostOne(t, b, college, o); again.Status != StatusDuplicate || again.Seq != r.Seq {
+		if again := rtPostOne(t, b, college, o); again.Status != PostDuplicate || again.Seq != r.Seq {
 			t.Fatalf("%+v", again)
 		}
 		o3 := outcome("L1", "v3")
@@ -1263,7 +1263,7 @@ func TestRulesSupersession(t *testing.T) {
 		o := outcome("L1", "v2")
 		o.Supersedes = &old
 		pr := rtPostOne(t, b, college, o)
-		if pr.Status != StatusCreated || pr.Seq != size {
+		if pr.Status != PostCreated || pr.Seq != size {
 			t.Fatalf("%+v", pr)
 		}
 		if b.Ledger().Size() != size+4 {
@@ -1304,8 +1304,8 @@ func TestRulesSupersession(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res[0].Status != StatusCreated || res[0].Seq != size || res[1].Status != StatusRejected || CodeOf(res[1].Err) != CodeConflict ||
-			res[2].Status != StatusCreated || res[2].Seq != size+2 {
+		if res[0].Status != PostCreated || res[0].Seq != size || res[1].Status != PostRejected || CodeOf(res[1].Err) != CodeConflict ||
+			res[2].Status != PostCreated || res[2].Seq != size+2 {
 			t.Fatalf("%+v", res)
 		}
 		// n1, the revocation of old, n3, the revocation of n1.

@@ -215,18 +215,18 @@ func (m *simModel) post(inst string, items []OutcomeInput, invalid []bool, today
 	out := make([]simPostWant, len(items))
 	for i, o := range items {
 		if invalid[i] {
-			out[i] = simPostWant{status: StatusRejected, code: CodeInvalid}
+			out[i] = simPostWant{status: PostRejected, code: CodeInvalid}
 			continue
 		}
 		if prev := m.idem[inst+"\x00"+o.IdempotencyKey]; prev != nil {
 			if simSameInput(prev.in, o) {
-				out[i] = simPostWant{status: StatusDuplicate, seq: prev.seq, sc: prev.sc}
+				out[i] = simPostWant{status: PostDuplicate, seq: prev.seq, sc: prev.sc}
 			} else {
-				out[i] = simPostWant{status: StatusRejected, code: CodeConflict}
+				out[i] = simPostWant{status: PostRejected, code: CodeConflict}
 			}
 			continue
 		}
-		reject := func(c Code) { out[i] = simPostWant{status: StatusRejected, code: c} }
+		reject := func(c Code) { out[i] = simPostWant{status: PostRejected, code: c} }
 		if in.suspended {
 			reject(CodeNotAccredited)
 			continue
@@ -263,7 +263,7 @@ func (m *simModel) post(inst string, items []OutcomeInput, invalid []bool, today
 		if old != nil {
 			m.revoke(old)
 		}
-		out[i] = simPostWant{status: StatusCreated, seq: rec.seq, sc: rec.sc}
+		out[i] = simPostWant{status: PostCreated, seq: rec.seq, sc: rec.sc}
 	}
 	return out, ""
 }
@@ -725,7 +725,7 @@ func (s *simRun) postItems(n int) {
 	}
 	for i, r := range res {
 		w := want[i]
-		if r.Status != w.status || CodeOf(r.Err) != w.code || (w.status != StatusRejected && r.Seq != w.seq) {
+		if r.Status != w.status || CodeOf(r.Err) != w.code || (w.status != PostRejected && r.Seq != w.seq) {
 			s.fatalf("%s: item %d (key %s, supersedes %v): bank %s seq %d err %v; model %s seq %d code %q",
 				op, i, items[i].IdempotencyKey, simDeref(items[i].Supersedes), r.Status, r.Seq, r.Err, w.status, w.seq, w.code)
 		}
@@ -733,9 +733,9 @@ func (s *simRun) postItems(n int) {
 			s.fatalf("%s: item %d: non-domain error %v", op, i, r.Err)
 		}
 		switch w.status {
-		case StatusCreated:
+		case PostCreated:
 			s.created++
-		case StatusDuplicate:
+		case PostDuplicate:
 			s.duplicates++
 		default:
 			s.rejected++
@@ -747,7 +747,7 @@ func (s *simRun) postItems(n int) {
 				s.conflicts++
 			}
 		}
-		if w.status != StatusRejected {
+		if w.status != PostRejected {
 			if r.Outcome == nil || r.Outcome.StandardCredits != w.sc || r.Outcome.Institution != inst {
 				s.fatalf("%s: item %d: stored outcome %+v, the model's standard credits %s", op, i, r.Outcome, w.sc)
 			}
@@ -1198,10 +1198,10 @@ func (s *simRun) postSupersede(inst string, o OutcomeInput) {
 		return
 	}
 	r, w := res[0], want[0]
-	if r.Status != w.status || CodeOf(r.Err) != w.code || (w.status != StatusRejected && r.Seq != w.seq) {
+	if r.Status != w.status || CodeOf(r.Err) != w.code || (w.status != PostRejected && r.Seq != w.seq) {
 		s.fatalf("%s: bank %s seq %d err %v; model %s seq %d code %q", op, r.Status, r.Seq, r.Err, w.status, w.seq, w.code)
 	}
-	if w.status == StatusCreated {
+	if w.status == PostCreated {
 		s.created++
 		s.revocations++
 	}

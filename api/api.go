@@ -269,7 +269,7 @@ func (h *Handler) endpoint(rt Route) http.Handler {
 // challenge, and counts the refusal by its reason; a failure to look the
 // key up is no refusal and is answered as the error it is.
 func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, err error) {
-	ae, ok := err.(*errAuth)
+	ae, ok := err.(*tokenError)
 	if !ok {
 		h.requestLog(w).Error("authenticate", "err", err)
 		writeError(w, err)

@@ -28,15 +28,15 @@ const (
 	tokenCacheSize              = 100000
 )
 
-// errAuth is why a token was refused; the reason is a small fixed set, safe
+// tokenError is why a token was refused; the reason is a small fixed set, safe
 // to use as a metric label, and never contains the token.
-type errAuth struct{ reason string }
+type tokenError struct{ reason string }
 
 // Error says the token is invalid and why.
-func (e *errAuth) Error() string { return "invalid token: " + e.reason }
+func (e *tokenError) Error() string { return "invalid token: " + e.reason }
 
-// authErr refuses a token for reason, one of the fixed set.
-func authErr(reason string) error { return &errAuth{reason} }
+// refuseToken refuses a token for reason, one of the fixed set.
+func refuseToken(reason string) error { return &tokenError{reason} }
 
 // Issuer is a set of public keys, by kid, trusted to sign service tokens
 // (admin, regulator, learner) with one iss.
@@ -118,18 +118,18 @@ type claims struct {
 }
 
 // Authenticate returns the actor of the request's bearer token, or an
-// *errAuth saying why there is none.
+// *tokenError saying why there is none.
 func (a *Authenticator) Authenticate(r *http.Request) (accreditation.Actor, error) {
 	header := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(header, " ")
 	if header == "" {
-		return accreditation.Actor{}, authErr("missing")
+		return accreditation.Actor{}, refuseToken("missing")
 	}
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return accreditation.Actor{}, authErr("malformed")
+		return accreditation.Actor{}, refuseToken("malformed")
 	}
 	if len(token) > maxTokenBytes {
-		return accreditation.Actor{}, authErr("malformed")
+		return accreditation.Actor{}, refuseToken("malformed")
 	}
 	sum := sha256.Sum256([]byte(token))
 	a.mu.Lock()
@@ -140,7 +140,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (accreditation.Actor, erro
 			a.mu.Lock()
 			delete(a.cache, sum)
 			a.mu.Unlock()
-			return accreditation.Actor{}, authErr("expired")
+			return accreditation.Actor{}, refuseToken("expired")
 		}
 		if err := a.stillValid(v); err != nil {
 			return accreditation.Actor{}, err
@@ -180,17 +180,17 @@ func (a *Authenticator) stillValid(v verifiedToken) error {
 func (a *Authenticator) institutionKey(id, kid string) (accreditation.PublicJWK, error) {
 	in, err := a.bank.Institution(id)
 	if accreditation.CodeOf(err) == accreditation.CodeNotFound {
-		return accreditation.PublicJWK{}, authErr("unknown issuer")
+		return accreditation.PublicJWK{}, refuseToken("unknown issuer")
 	}
 	if err != nil {
 		return accreditation.PublicJWK{}, err
 	}
 	if in.Suspension != nil {
-		return accreditation.PublicJWK{}, authErr("institution suspended")
+		return accreditation.PublicJWK{}, refuseToken("institution suspended")
 	}
 	k, ok := in.Key(kid)
 	if !ok {
-		return accreditation.PublicJWK{}, authErr("unknown key")
+		return accreditation.PublicJWK{}, refuseToken("unknown key")
 	}
 	return k, nil
 }
@@ -207,13 +207,13 @@ func (a *Authenticator) verify(token string) (verifiedToken, error) {
 	_, err := a.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		kid, _ = t.Header["kid"].(string)
 		if kid == "" || len(kid) > maxKidBytes {
-			keyErr = authErr("bad kid")
+			keyErr = refuseToken("bad kid")
 			return nil, keyErr
 		}
 		var key accreditation.PublicJWK
 		if issuer, ok := a.Issuers()[c.Issuer]; ok {
 			if key, ok = issuer.Keys[kid]; !ok {
-				keyErr = authErr("unknown key")
+				keyErr = refuseToken("unknown key")
 				return nil, keyErr
 			}
 		} else {
@@ -227,41 +227,41 @@ func (a *Authenticator) verify(token string) (verifiedToken, error) {
 		switch k := key.Key.(type) {
 		case ed25519.PublicKey:
 			if t.Method != jwt.SigningMethodEdDSA {
-				keyErr = authErr("algorithm does not match key")
+				keyErr = refuseToken("algorithm does not match key")
 				return nil, keyErr
 			}
 			return k, nil
 		case *ecdsa.PublicKey:
 			if t.Method != jwt.SigningMethodES256 {
-				keyErr = authErr("algorithm does not match key")
+				keyErr = refuseToken("algorithm does not match key")
 				return nil, keyErr
 			}
 			return k, nil
 		}
-		keyErr = authErr("unknown key")
+		keyErr = refuseToken("unknown key")
 		return nil, keyErr
 	})
 	if keyErr != nil {
-		var ae *errAuth
+		var ae *tokenError
 		if errors.As(keyErr, &ae) {
 			return verifiedToken{}, keyErr
 		}
 		return verifiedToken{}, fmt.Errorf("look up token key: %w", keyErr)
 	}
 	if err != nil {
-		return verifiedToken{}, authErr(jwtReason(err))
+		return verifiedToken{}, refuseToken(jwtReason(err))
 	}
 	exp := c.ExpiresAt.Time
 	if institution {
 		switch {
 		case c.Subject != c.Issuer:
-			return verifiedToken{}, authErr("sub differs from iss")
+			return verifiedToken{}, refuseToken("sub differs from iss")
 		case c.IssuedAt == nil:
-			return verifiedToken{}, authErr("missing iat")
+			return verifiedToken{}, refuseToken("missing iat")
 		case exp.Sub(c.IssuedAt.Time) > MaxInstitutionTokenLifetime:
-			return verifiedToken{}, authErr("lifetime over 10 minutes")
+			return verifiedToken{}, refuseToken("lifetime over 10 minutes")
 		case c.Role != "":
-			return verifiedToken{}, authErr("institution token with a role")
+			return verifiedToken{}, refuseToken("institution token with a role")
 		}
 		return verifiedToken{actor: accreditation.Actor{Role: accreditation.RoleInstitution, ID: c.Issuer}, kid: kid, exp: exp}, nil
 	}
@@ -269,13 +269,13 @@ func (a *Authenticator) verify(token string) (verifiedToken, error) {
 	switch role {
 	case accreditation.RoleAdmin, accreditation.RoleRegulator, accreditation.RoleLearner:
 	default:
-		return verifiedToken{}, authErr("bad role")
+		return verifiedToken{}, refuseToken("bad role")
 	}
 	if c.Subject == "" || len(c.Subject) > 64 {
-		return verifiedToken{}, authErr("bad sub")
+		return verifiedToken{}, refuseToken("bad sub")
 	}
 	if c.ID == "" {
-		return verifiedToken{}, authErr("missing jti")
+		return verifiedToken{}, refuseToken("missing jti")
 	}
 	return verifiedToken{actor: accreditation.Actor{Role: role, ID: c.Subject}, kid: kid, exp: exp}, nil
 }

@@ -192,7 +192,7 @@ func FuzzToken(f *testing.F) {
 		req.Header.Set("Authorization", header)
 		actor, err := a.s.auth.Authenticate(req)
 		if err != nil {
-			if _, ok := err.(*errAuth); !ok {
+			if _, ok := err.(*tokenError); !ok {
 				t.Fatalf("Authenticate(%q): %v is not a refusal", header, err)
 			}
 			return

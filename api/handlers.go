@@ -193,12 +193,12 @@ func (h *Handler) postOutcomes(w http.ResponseWriter, r *http.Request, a actor) 
 	}
 	h.countOutcomes(inputs, results)
 	result := results[0]
-	if result.Status == accreditation.StatusRejected {
+	if result.Status == accreditation.PostRejected {
 		writeError(w, result.Err)
 		return
 	}
 	status := http.StatusCreated
-	if result.Status == accreditation.StatusDuplicate {
+	if result.Status == accreditation.PostDuplicate {
 		status = http.StatusOK
 	}
 	b, err := result.TranscriptOutcome().MarshalJSON()
@@ -237,7 +237,7 @@ func (h *Handler) postBatch(w http.ResponseWriter, r *http.Request, a actor, dat
 		input, err := decodeOutcomeBody(raw)
 		if err != nil {
 			p := newProblem(http.StatusBadRequest, "bad-json", "Bad JSON body", clip(err.Error()))
-			answers[i] = batchResult{Status: accreditation.StatusRejected, Error: &p}
+			answers[i] = batchResult{Status: accreditation.PostRejected, Error: &p}
 			continue
 		}
 		inputs = append(inputs, input)
@@ -252,7 +252,7 @@ func (h *Handler) postBatch(w http.ResponseWriter, r *http.Request, a actor, dat
 		h.countOutcomes(inputs, results)
 		for j, result := range results {
 			answer := batchResult{Status: result.Status}
-			if result.Status == accreditation.StatusRejected {
+			if result.Status == accreditation.PostRejected {
 				p := problemFor(result.Err)
 				answer.Error = &p
 			} else {

@@ -485,7 +485,7 @@ func entriesWritten(rq hostileReq, status int, out []byte) (uint64, error) {
 			_ = json.Unmarshal(rq.body, &body)
 			n := uint64(0)
 			for i, r := range results {
-				if r.Status == accreditation.StatusCreated {
+				if r.Status == accreditation.PostCreated {
 					n++
 					var item outcomeBody
 					if i >= len(body.Outcomes) || decodeStrict(body.Outcomes[i], &item) != nil {

@@ -864,7 +864,7 @@ func vecCheckCredits(t *testing.T, cv *CreditVectors) {
 	}
 	for i, r := range res {
 		v := cv.StandardCredits[i]
-		if r.Status != accreditation.StatusCreated {
+		if r.Status != accreditation.PostCreated {
 			t.Errorf("%s: posted as %s: %v", v.Name, r.Status, r.Err)
 			continue
 		}
@@ -1020,7 +1020,7 @@ func vecRunConversion(t testing.TB, in ConversionVector) ConversionVector {
 			oi.Credits.Amount = 100
 		}
 		res, err := b.PostOutcomes(ctx, actors[o.Institution], []accreditation.OutcomeInput{oi})
-		if err != nil || res[0].Status != accreditation.StatusCreated {
+		if err != nil || res[0].Status != accreditation.PostCreated {
 			t.Fatalf("post outcome %d: %v %+v", o.Seq, err, res)
 		}
 		if got := res[0].Outcome.StandardCredits.String(); got != o.StandardCredits {
