@@ -32,7 +32,7 @@ func readmeWalkthrough(t *testing.T) string {
 // every step; the second finds each one done and says so, without harm.
 func TestReadmeWalkthrough(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is not installed")
+		t.Fatal("the walk-through needs curl, which .ci/run installs: install it")
 	}
 	script := readmeWalkthrough(t)
 	bin := buildBinary(t)
