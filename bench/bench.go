@@ -51,6 +51,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"strconv"
 	"time"
 
 	"creditbank/accreditation"
@@ -473,16 +474,19 @@ func (r *runner) proof(ctx context.Context) ([]Phase, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The read phases measure the server: the load generator fetches and
+	// drops each answer over its own connections, as it reads transcripts.
+	// Decoding every proof through the log client took enough of the two
+	// shared cores that back-to-back runs read 6,228-6,413 proofs/s instead
+	// of 8,312-9,505.
 	proofs, err := load(ctx, r.prog, "inclusion proof", r.cfg.Clients, 0, r.cfg.Duration, func(_ int, rnd *rand.Rand) (int, error) {
-		_, err := r.log.InclusionProof(ctx, rnd.Uint64N(size), size)
-		return 1, err
+		return 1, r.c.get(ctx, "/v1/log/proof/inclusion?index="+strconv.FormatUint(rnd.Uint64N(size), 10)+"&size="+strconv.FormatUint(size, 10), "")
 	})
 	if err != nil {
 		return nil, fmt.Errorf("inclusion proofs: %v", err)
 	}
 	ckpts, err := load(ctx, r.prog, "checkpoint", r.cfg.Clients, 0, r.cfg.Duration, func(int, *rand.Rand) (int, error) {
-		_, err := r.log.Checkpoint(ctx)
-		return 1, err
+		return 1, r.c.get(ctx, "/v1/log/checkpoint", "")
 	})
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: %v", err)
