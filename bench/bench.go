@@ -49,9 +49,9 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
-	"strconv"
 	"time"
 
 	"creditbank/accreditation"
