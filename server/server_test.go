@@ -100,18 +100,7 @@ func register(t testing.TB, s *Server, n int) {
 		t.Fatal(err)
 	}
 	for i := range n {
-		k, err := api.GenerateKey("EdDSA")
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub, err := k.Public()
-		if err != nil {
-			t.Fatal(err)
-		}
-		jwk, err := json.Marshal(pub)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, jwk := newKey(t, "EdDSA")
 		body := fmt.Sprintf(`{"id":"college-%d.example","name":"College %d","kind":"vocational_college","keys":[%s]}`, i, i, jwk)
 		req, err := http.NewRequest("POST", s.URL()+"/v1/institutions", strings.NewReader(body))
 		if err != nil {
@@ -302,10 +291,10 @@ func TestShutdownKeepsEntries(t *testing.T) {
 	}
 }
 
-// TestConfigErrors: a bad configuration or trusted issuers file is one
-// line naming its flag, and creates no data folder.
-func TestConfigErrors(t *testing.T) {
-	k, err := api.GenerateKey("EdDSA")
+// newKey makes a key pair of alg and returns it with its public JWK.
+func newKey(t testing.TB, alg string) (api.PrivateKey, []byte) {
+	t.Helper()
+	k, err := api.GenerateKey(alg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,6 +306,13 @@ func TestConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return k, jwk
+}
+
+// TestConfigErrors: a bad configuration or trusted issuers file is one
+// line naming its flag, and creates no data folder.
+func TestConfigErrors(t *testing.T) {
+	_, jwk := newKey(t, "EdDSA")
 	tests := []struct {
 		name    string
 		edit    func(*Config)
@@ -366,15 +362,8 @@ func TestConfigErrors(t *testing.T) {
 // TestTrustedIssuers: a token signed by a trusted issuer's key is
 // accepted beside the service's own.
 func TestTrustedIssuers(t *testing.T) {
-	k, err := api.GenerateKey("ES256")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := k.Public()
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, err := json.Marshal([]any{map[string]any{"issuer": "https://idp.example", "keys": []any{pub}}})
+	k, jwk := newKey(t, "ES256")
+	list, err := json.Marshal([]any{map[string]any{"issuer": "https://idp.example", "keys": []json.RawMessage{jwk}}})
 	if err != nil {
 		t.Fatal(err)
 	}
