@@ -5,7 +5,7 @@ DATA ?= ./data
 ADDR ?= 127.0.0.1:8080
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test bench soak lint fuzz conformance clean
+.PHONY: help build run test bench soak lint fuzz conformance cover race mutate clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -45,6 +45,37 @@ fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
 
 conformance: build ## run the conformance suite against a fresh server (and its own tests)
 	$(GO) test -count=1 ./conformance -v -run 'TestSuite|TestFailing|TestVectors'
+
+# Coverage and race runs build the binaries that tests start as processes
+# (cmd/creditbank's buildBinary, conformance's confBinary) with the flags in
+# CREDITBANK_TEST_BUILDFLAGS; with CREDITBANK_TEST_GOCOVERDIR every process
+# a test starts writes its coverage there. See docs/testing.md.
+COVERDIR ?= bin/cover
+COVERPKG := creditbank/...
+
+cover: ## coverage per package, the processes tests start included (data in COVERDIR)
+	@rm -rf $(COVERDIR) && mkdir -p $(COVERDIR)/tests $(COVERDIR)/processes
+	@# The figures are printed even when a test fails; the status is the tests'.
+	@CREDITBANK_TEST_BUILDFLAGS="-cover -covermode=atomic -coverpkg=$(COVERPKG)" \
+	CREDITBANK_TEST_GOCOVERDIR=$(abspath $(COVERDIR))/processes \
+		$(GO) test -count=1 -timeout 30m -covermode=atomic -coverpkg=$(COVERPKG) ./... \
+		-args -test.gocoverdir=$(abspath $(COVERDIR))/tests; status=$$?; \
+	echo "== in the test processes alone (what go test -cover measures):"; \
+	$(GO) tool covdata percent -i=$(COVERDIR)/tests; \
+	$(GO) tool covdata textfmt -i=$(COVERDIR)/tests -o $(COVERDIR)/tests.out; \
+	$(GO) tool cover -func=$(COVERDIR)/tests.out | tail -1; \
+	echo "== merged with the processes the tests start (creditbank binaries, ledger children):"; \
+	$(GO) tool covdata percent -i=$(COVERDIR)/tests,$(COVERDIR)/processes; \
+	$(GO) tool covdata textfmt -i=$(COVERDIR)/tests,$(COVERDIR)/processes -o $(COVERDIR)/cover.out; \
+	$(GO) tool cover -func=$(COVERDIR)/cover.out | tail -1; \
+	echo "profile: $(COVERDIR)/cover.out (go tool cover -html=$(COVERDIR)/cover.out)"; \
+	exit $$status
+
+race: ## every test under the race detector, the creditbank binaries tests start included
+	CREDITBANK_TEST_BUILDFLAGS=-race $(GO) test -race -count=1 -timeout 45m ./...
+
+mutate: ## plant each mutation of tools/mutate in a copy of the tree; fail on survivors
+	$(GO) run ./tools/mutate
 
 clean: ## remove binaries (never the data folder)
 	rm -rf bin

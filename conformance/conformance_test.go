@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -18,11 +19,19 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// confBinary builds creditbank into a temporary folder of t.
+// confBinary builds creditbank into a temporary folder of t, with the
+// extra build flags and coverage folder make cover and make race give
+// (as cmd/creditbank's buildBinary does).
 func confBinary(t testing.TB) (string, error) {
 	bin := filepath.Join(t.TempDir(), "creditbank")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/creditbank").CombinedOutput(); err != nil {
+	args := append([]string{"build"}, strings.Fields(os.Getenv("CREDITBANK_TEST_BUILDFLAGS"))...)
+	if out, err := exec.Command("go", append(args, "-o", bin, "../cmd/creditbank")...).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	if dir := os.Getenv("CREDITBANK_TEST_GOCOVERDIR"); dir != "" {
+		if err := os.Setenv("GOCOVERDIR", dir); err != nil {
+			return "", err
+		}
 	}
 	return bin, nil
 }

@@ -486,6 +486,10 @@ func startChild(t *testing.T, test string, env ...string) (*exec.Cmd, *childOutp
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
 	cmd.Env = append(os.Environ(), env...)
+	if dir := os.Getenv("CREDITBANK_TEST_GOCOVERDIR"); dir != "" {
+		// make cover: the child's coverage goes where the parent's does.
+		cmd.Env = append(cmd.Env, "GOCOVERDIR="+dir)
+	}
 	stderr := &logBuffer{}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()

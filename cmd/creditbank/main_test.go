@@ -12,13 +12,25 @@ import (
 	"time"
 )
 
-// buildBinary builds creditbank into a temporary folder.
+// buildBinary builds creditbank into a temporary folder, with the extra
+// `go build` flags of $CREDITBANK_TEST_BUILDFLAGS (make cover: -cover, make
+// race: -race). With $CREDITBANK_TEST_GOCOVERDIR set, every process the
+// tests start from then on writes its coverage there (GOCOVERDIR), where
+// make cover merges it with the tests' own.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "creditbank")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	args := append([]string{"build"}, strings.Fields(os.Getenv("CREDITBANK_TEST_BUILDFLAGS"))...)
+	out, err := exec.Command("go", append(args, "-o", bin, ".")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
+	}
+	if dir := os.Getenv("CREDITBANK_TEST_GOCOVERDIR"); dir != "" {
+		// go test points GOCOVERDIR at a folder of its own, which it reads
+		// only for the test binary's data and then deletes.
+		if err := os.Setenv("GOCOVERDIR", dir); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return bin
 }
