@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
+	"strings"
 
 	"creditbank/ledger"
 )
 
-// Finding is a conversion the rules would not have granted exactly so.
+// Finding is a conversion, or a change of a conversion's items after a
+// revocation, that the rules would not have made exactly so; Seq is its
+// entry (the revocation's, for a change that is missing).
 type Finding struct {
 	Seq     uint64 `json:"seq"`
 	Problem string `json:"problem"`
@@ -19,15 +23,62 @@ type Finding struct {
 // Replayer rebuilds the bank's state from a journal, one entry at a time in
 // seq order, and audits each conversion against the state just before it:
 // the rule version it names, the outcomes it used, what they had been used
-// for, and what the rule had already granted.
+// for, and what the rule had already granted. It audits each revocation
+// too: every conversion in force that used the outcome must have its item
+// changed by an entry of its own right after it, as decideItemChange
+// decides from the state just before that entry.
 type Replayer struct {
 	state    memStore
 	findings []Finding
 	next     uint64
+	// revoking is the revocation just replayed, until an entry that is not
+	// one of its changes follows.
+	revoking *revoking
+	// byLearner and units are what deciding reads of the journal beside
+	// the state (replayJournal): each learner's outcomes in seq order, and
+	// each outcome's unit code.
+	byLearner map[string][]uint64
+	units     map[uint64]string
+}
+
+// replayJournal is the Replayer's journal so far.
+type replayJournal struct{ r *Replayer }
+
+// Index lists a learner's outcomes from start, the only index deciding a
+// conversion reads.
+func (j replayJournal) Index(name, value string, start uint64, fn func(uint64) bool) error {
+	if name != IndexLearner {
+		return fmt.Errorf("replay keeps no index %q", name)
+	}
+	for _, seq := range j.r.byLearner[value] {
+		if seq >= start && !fn(seq) {
+			break
+		}
+	}
+	return nil
+}
+
+func (j replayJournal) unitCode(seq uint64) (string, error) {
+	code, ok := j.r.units[seq]
+	if !ok {
+		return "", fmt.Errorf("entry %d is not an outcome", seq)
+	}
+	return code, nil
+}
+
+// revoking is a revocation whose conversion changes are being replayed.
+type revoking struct {
+	seq, outcome uint64
+	supersededBy *uint64
+	// uses are the conversions that used the outcome and have not been
+	// changed yet, in the order they used it.
+	uses []uint64
 }
 
 // NewReplayer starts from the empty state.
-func NewReplayer() *Replayer { return &Replayer{state: memStore{}} }
+func NewReplayer() *Replayer {
+	return &Replayer{state: memStore{}, byLearner: map[string][]uint64{}, units: map[uint64]string{}}
+}
 
 // Apply audits (for conversions) and applies the next entry. An error means
 // the journal cannot be applied at all (a gap, an unknown type, a reference
@@ -37,14 +88,33 @@ func (r *Replayer) Apply(e ledger.Entry) error {
 		return fmt.Errorf("entry %d follows entry %d", e.Seq, r.next-1)
 	}
 	r.next++
-	if e.Type == TypeConversionGranted {
+	if e.Type != TypeConversionAdjusted && e.Type != TypeConversionReversed && r.revoking != nil {
+		r.findings = append(r.findings, r.revoking.left()...)
+		r.revoking = nil
+	}
+	var problem string
+	var err error
+	switch e.Type {
+	case TypeConversionGranted:
 		var c Conversion
 		if err := json.Unmarshal(e.Content, &c); err != nil {
 			return fmt.Errorf("entry %d: %w", e.Seq, err)
 		}
-		if p := r.recheck(e, c); p != "" {
-			r.findings = append(r.findings, Finding{Seq: e.Seq, Problem: p})
-		}
+		problem = r.recheck(e, c)
+	case TypeOutcomeRecorded:
+		err = r.noteOutcome(e)
+	case TypeOutcomeRevoked:
+		err = r.openRevocation(e)
+	case TypeConversionAdjusted:
+		problem, err = r.recheckAdjustment(e)
+	case TypeConversionReversed:
+		problem, err = r.matchReversal(e)
+	}
+	if err != nil {
+		return fmt.Errorf("entry %d (%s): %w", e.Seq, e.Type, err)
+	}
+	if problem != "" {
+		r.findings = append(r.findings, Finding{Seq: e.Seq, Problem: problem})
 	}
 	if err := apply(r.state, e); err != nil {
 		return fmt.Errorf("entry %d (%s): %w", e.Seq, e.Type, err)
@@ -77,7 +147,12 @@ func (r *Replayer) recheck(e ledger.Entry, c Conversion) string {
 	for i, it := range c.Items {
 		seqs[i] = it.Outcome
 	}
-	cands, err := candidates(r.state, c.Learner, rule.Target, seqs)
+	if c.Contract >= contractV2 {
+		if err := targetSuspended(r.state, rule.Target); err != nil {
+			return fmt.Sprintf("converts toward %s while %v", rule.Target, err)
+		}
+	}
+	cands, err := candidates(r.state, replayJournal{r}, c.Learner, rule.Target, c.On, seqs, c.Contract)
 	if err != nil {
 		return err.Error()
 	}
@@ -101,8 +176,15 @@ func (r *Replayer) recheck(e ledger.Entry, c Conversion) string {
 	return ""
 }
 
-// Findings lists the conversions found wrong so far.
-func (r *Replayer) Findings() []Finding { return slices.Clone(r.findings) }
+// Findings lists the conversions and conversion changes found wrong so far,
+// with the changes a revocation at the end of the journal left out.
+func (r *Replayer) Findings() []Finding {
+	out := slices.Clone(r.findings)
+	if r.revoking != nil {
+		out = append(out, r.revoking.left()...)
+	}
+	return out
+}
 
 // State returns the state rebuilt so far, key by key as the bank stores it.
 func (r *Replayer) State() map[string][]byte { return maps.Clone(r.state) }
@@ -159,4 +241,129 @@ func (b *Bank) State() (map[string][]byte, error) {
 		})
 	})
 	return out, err
+}
+
+// openRevocation notes which conversions in force used the outcome that
+// entry e revokes: the entries right after it must change each.
+func (r *Replayer) openRevocation(e ledger.Entry) error {
+	var rev Revocation
+	if err := json.Unmarshal(e.Content, &rev); err != nil {
+		return err
+	}
+	st, err := getJSON[outcomeState](r.state, outKey(rev.Outcome))
+	if err != nil || st == nil {
+		return err // apply names an unknown outcome
+	}
+	rv := &revoking{seq: e.Seq, outcome: rev.Outcome, supersededBy: rev.SupersededBy}
+	for _, u := range st.UsedBy {
+		rv.uses = append(rv.uses, u.Conversion)
+	}
+	r.revoking = rv
+	return nil
+}
+
+// left describes the conversions a revocation left in force unchanged.
+func (rv *revoking) left() []Finding {
+	var out []Finding
+	for _, c := range rv.uses {
+		out = append(out, Finding{Seq: rv.seq, Problem: fmt.Sprintf("revokes outcome %d but leaves conversion %d, which used it, unchanged", rv.outcome, c)})
+	}
+	return out
+}
+
+// take removes conversion c from the revocation's pending changes, reporting
+// whether it was the next one due.
+func (rv *revoking) take(c uint64) (next, found bool) {
+	i := slices.Index(rv.uses, c)
+	if i < 0 {
+		return false, false
+	}
+	rv.uses = slices.Delete(rv.uses, i, i+1)
+	return i == 0, true
+}
+
+// recheckAdjustment re-decides a conversion.adjusted entry from the state
+// just before it and describes how the entry differs, or "".
+func (r *Replayer) recheckAdjustment(e ledger.Entry) (string, error) {
+	var a Adjustment
+	if err := json.Unmarshal(e.Content, &a); err != nil {
+		return "", err
+	}
+	rv := r.revoking
+	if rv == nil || a.Outcome != rv.outcome {
+		return fmt.Sprintf("changes conversion %d for outcome %d, which the entry before did not revoke", a.Conversion, a.Outcome), nil
+	}
+	if next, found := rv.take(a.Conversion); !found {
+		return fmt.Sprintf("changes conversion %d, which did not use outcome %d", a.Conversion, a.Outcome), nil
+	} else if !next {
+		return fmt.Sprintf("changes conversion %d out of the order the conversions used outcome %d", a.Conversion, a.Outcome), nil
+	}
+	cs, err := getJSON[conversionState](r.state, convKey(a.Conversion))
+	if err != nil || cs == nil {
+		return "", err // apply names an unknown conversion
+	}
+	if a.Learner != cs.Learner || a.Rule != cs.Rule || a.Target != cs.Target {
+		return fmt.Sprintf("names learner %s, rule %s version %d, target %s; conversion %d is of %s, %s version %d, %s",
+			a.Learner, a.Rule.ID, a.Rule.Version, a.Target, a.Conversion, cs.Learner, cs.Rule.ID, cs.Rule.Version, cs.Target), nil
+	}
+	want, err := decideItemChange(r.state, replayJournal{r}, cs, a.Outcome, rv.supersededBy)
+	if err != nil {
+		return err.Error(), nil
+	}
+	if len(a.Items) != 1 || !reflect.DeepEqual(a.Items[0], want) {
+		return fmt.Sprintf("records item changes %s; the rules give %s", describeChanges(a.Items), describeChanges([]ItemChange{want})), nil
+	}
+	return "", nil
+}
+
+// describeChanges writes item changes for a finding.
+func describeChanges(chs []ItemChange) string {
+	var b strings.Builder
+	for i, ch := range chs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "outcome %d %s (%s of %s standard credits)", ch.Outcome, ch.Action, ch.Granted, ch.StandardCredits)
+		if ch.To != nil {
+			fmt.Fprintf(&b, " to outcome %d granting %s of %s", ch.To.Outcome, ch.To.Granted, ch.To.StandardCredits)
+		}
+		if ch.NotEligible != "" {
+			fmt.Fprintf(&b, " as the superseding outcome is not eligible (%s)", ch.NotEligible)
+		}
+	}
+	if len(chs) == 0 {
+		b.WriteString("none")
+	}
+	return b.String()
+}
+
+// matchReversal checks a conversion.reversed entry, the whole-conversion
+// reversal of ledgers written before items were changed one by one: it
+// must reverse a conversion that used the outcome revoked just before.
+func (r *Replayer) matchReversal(e ledger.Entry) (string, error) {
+	var rev Reversal
+	if err := json.Unmarshal(e.Content, &rev); err != nil {
+		return "", err
+	}
+	if rv := r.revoking; rv != nil && rev.Outcome == rv.outcome {
+		if _, found := rv.take(rev.Conversion); found {
+			return "", nil
+		}
+	}
+	return fmt.Sprintf("reverses conversion %d for outcome %d, which the entry before did not revoke from it", rev.Conversion, rev.Outcome), nil
+}
+
+// noteOutcome keeps what deciding reads of an outcome entry beside the
+// state: its learner's list of outcomes and its unit code.
+func (r *Replayer) noteOutcome(e ledger.Entry) error {
+	var o struct {
+		Learner string `json:"learner"`
+		Unit    Unit   `json:"unit"`
+	}
+	if err := json.Unmarshal(e.Content, &o); err != nil {
+		return err
+	}
+	r.byLearner[o.Learner] = append(r.byLearner[o.Learner], e.Seq)
+	r.units[e.Seq] = o.Unit.Code
+	return nil
 }

@@ -25,6 +25,7 @@ const MaxBatch = 10000
 type Bank struct {
 	l     *ledger.Ledger
 	insts institutionCache
+	units unitFilter
 }
 
 // New returns a bank over l. The caller keeps ownership of l, and writes to
@@ -37,7 +38,7 @@ func (b *Bank) Ledger() *ledger.Ledger { return b.l }
 // do has the ledger's sequencer decide c and write what it emits, and
 // returns the command's result once it is durable.
 func (b *Bank) do(ctx context.Context, c command) (any, error) {
-	r, err := b.l.Append(ctx, proposal{cmd: c, insts: &b.insts})
+	r, err := b.l.Append(ctx, proposal{cmd: c, insts: &b.insts, units: &b.units})
 	if err != nil {
 		return nil, err
 	}
@@ -98,13 +99,33 @@ func (b *Bank) Suspend(ctx context.Context, actor Actor, institution, reason str
 	return res.(*Institution), nil
 }
 
-// Reinstate lifts an institution's suspension.
-func (b *Bank) Reinstate(ctx context.Context, actor Actor, institution string) (*Institution, error) {
-	res, err := b.do(ctx, suspendCmd{Actor: actor, Institution: institution, Lift: true})
+// Reinstate lifts an institution's suspension, for a reason of up to 500
+// characters that the entry records, or none ("").
+func (b *Bank) Reinstate(ctx context.Context, actor Actor, institution, reason string) (*Institution, error) {
+	if reason != "" {
+		if err := checkText("reason", reason, 500); err != nil {
+			return nil, err
+		}
+	}
+	res, err := b.do(ctx, suspendCmd{Actor: actor, Institution: institution, Reason: reason, Lift: true})
 	if err != nil {
 		return nil, err
 	}
 	return res.(*Institution), nil
+}
+
+// WithdrawAccreditation ends an institution's accreditation, the one
+// granted by entry seq, from today, for a reason of 1 to 500 characters:
+// it admits no posting after; outcomes posted under it stand.
+func (b *Bank) WithdrawAccreditation(ctx context.Context, actor Actor, institution string, seq uint64, reason string) (Accreditation, error) {
+	if err := checkText("reason", reason, 500); err != nil {
+		return Accreditation{}, err
+	}
+	res, err := b.do(ctx, withdrawCmd{Actor: actor, Institution: institution, Accreditation: seq, Reason: reason})
+	if err != nil {
+		return Accreditation{}, err
+	}
+	return res.(Accreditation), nil
 }
 
 // OutcomeHash is the SHA-256 of an outcome's canonical form: what the
@@ -150,7 +171,8 @@ func (b *Bank) PostOutcomes(ctx context.Context, actor Actor, items []OutcomeInp
 	return res.([]PostResult), nil
 }
 
-// Revoke revokes an outcome and reverses every conversion that used it.
+// Revoke revokes an outcome and reverses its item of every conversion in
+// force that used it (adjust.go).
 func (b *Bank) Revoke(ctx context.Context, actor Actor, outcome uint64, reason string) (RevokeResult, error) {
 	if err := checkText("reason", reason, 500); err != nil {
 		return RevokeResult{}, err
@@ -174,10 +196,15 @@ func (b *Bank) PublishRule(ctx context.Context, actor Actor, r RuleInput) (Rule,
 	return res.(Rule), nil
 }
 
-// RetireRule stops a rule from granting anything more; past conversions
-// stand. Publishing the id again makes a new, active version.
-func (b *Bank) RetireRule(ctx context.Context, actor Actor, id string) (uint64, error) {
-	res, err := b.do(ctx, retireRuleCmd{Actor: actor, Rule: id})
+// RetireRule stops a rule from granting anything more, for a reason of 1
+// to 500 characters that the entry records; past conversions stand.
+// Publishing the id again is refused unless the rule input says to
+// reinstate it.
+func (b *Bank) RetireRule(ctx context.Context, actor Actor, id, reason string) (uint64, error) {
+	if err := checkText("reason", reason, 500); err != nil {
+		return 0, err
+	}
+	res, err := b.do(ctx, retireRuleCmd{Actor: actor, Rule: id, Reason: reason})
 	if err != nil {
 		return 0, err
 	}
@@ -223,9 +250,18 @@ func (b *Bank) Institution(id string) (*Institution, error) {
 // Rule returns the latest version of a rule (version 0) or the given one,
 // and whether the rule is retired.
 func (b *Bank) Rule(id string, version int) (Rule, bool, error) {
+	rule, retired, _, err := b.RuleStatus(id, version)
+	return rule, retired, err
+}
+
+// RuleStatus is Rule with the retirement in force, if the rule is retired
+// (nil also for a retirement a store written before retirements were kept
+// holds without one).
+func (b *Bank) RuleStatus(id string, version int) (Rule, bool, *Retirement, error) {
 	var (
-		rule    Rule
-		retired bool
+		rule       Rule
+		retired    bool
+		retirement *Retirement
 	)
 	err := b.read(func(_ *ledger.Reader, s store) error {
 		head, err := getJSON[ruleHead](s, ruleKey(id))
@@ -235,7 +271,7 @@ func (b *Bank) Rule(id string, version int) (Rule, bool, error) {
 		if head == nil {
 			return errorf(CodeNotFound, "no rule %q", id)
 		}
-		retired = head.Retired
+		retired, retirement = head.Retired, head.Retirement
 		if version == 0 {
 			version = head.Latest
 		}
@@ -249,7 +285,7 @@ func (b *Bank) Rule(id string, version int) (Rule, bool, error) {
 		rule = *r
 		return nil
 	})
-	return rule, retired, err
+	return rule, retired, retirement, err
 }
 
 // HasPosted reports whether an institution ever posted an outcome for a
@@ -281,34 +317,60 @@ type TranscriptOutcome struct {
 	RecordedAt string `json:"recorded_at"`
 	// Status is "active" or "revoked".
 	Status string `json:"status"`
+	// Revocation says which entry revoked the outcome and why, when it is
+	// revoked.
+	Revocation *OutcomeRevocation `json:"revocation,omitempty"`
+	// InstitutionName is the name of the institution that posted it.
+	InstitutionName string `json:"institution_name,omitempty"`
 	Outcome
 
-	// content, when set (by TranscriptUndecoded, with Outcome left zero, or
-	// by PostResult.TranscriptOutcome), is the outcome's entry content as the
-	// ledger stores it, which MarshalJSON writes instead of Outcome.
+	// content, when set (by a transcript read undecoded, with Outcome left
+	// zero, or by PostResult.TranscriptOutcome), is the outcome's entry
+	// content as the ledger stores it, which MarshalJSON writes instead of
+	// Outcome.
 	content json.RawMessage
+	// hideKey leaves the idempotency key out: the reader did not post it.
+	hideKey bool
 }
 
-// MarshalJSON writes seq, recorded_at and status followed by the outcome's
-// members: the entry content as it stands when the outcome was read by
-// TranscriptUndecoded, so that a transcript page is written without
-// decoding and re-encoding each outcome (most of a transcript read's time).
+// MarshalJSON writes seq, recorded_at, status, the revocation and the
+// institution's name followed by the outcome's members: the entry content
+// as it stands when the outcome was read undecoded, so that a transcript
+// page is written without decoding and re-encoding each outcome (most of a
+// transcript read's time).
 func (o TranscriptOutcome) MarshalJSON() ([]byte, error) { return o.appendJSON(nil) }
 
 // appendJSON appends what MarshalJSON returns to b.
 func (o TranscriptOutcome) appendJSON(b []byte) ([]byte, error) {
-	type plain TranscriptOutcome // without the methods
-	if len(o.content) < 2 || o.content[0] != '{' {
-		v, err := marshalJSON(plain(o))
-		return append(b, v...), err
+	body := []byte(o.content)
+	if len(body) < 2 || body[0] != '{' {
+		v, err := marshalJSON(o.Outcome)
+		if err != nil {
+			return nil, err
+		}
+		body = v
+	}
+	members := body[1:] // down to and with the closing brace
+	if o.hideKey {
+		members = membersWithoutKey(body)
 	}
 	b = strconv.AppendUint(append(b, `{"seq":`...), o.Seq, 10)
 	b = append(append(append(b, `,"recorded_at":"`...), o.RecordedAt...), `","status":"`...)
-	b = append(b, o.Status...)
-	if len(o.content) == 2 { // {}
-		return append(b, `"}`...), nil
+	b = append(append(b, o.Status...), '"')
+	if o.Revocation != nil {
+		v, err := marshalJSON(o.Revocation)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `,"revocation":`...), v...)
 	}
-	return append(append(b, `",`...), o.content[1:]...), nil
+	if o.InstitutionName != "" {
+		b = appendJSONText(append(b, `,"institution_name":`...), o.InstitutionName)
+	}
+	if len(members) == 1 { // }
+		return append(b, '}'), nil
+	}
+	return append(append(b, ','), members...), nil
 }
 
 // AppendJSON appends the transcript as JSON: what json.Marshal writes, less
@@ -361,10 +423,12 @@ func marshalJSON(v any) ([]byte, error) {
 type TranscriptConversion struct {
 	Seq        uint64 `json:"seq"`
 	RecordedAt string `json:"recorded_at"`
-	// Status is "granted" or "reversed".
+	// Status is "granted", "adjusted" (a revocation changed some items,
+	// others stand) or "reversed" (no item is left in force).
 	Status     string  `json:"status"`
 	ReversedBy *uint64 `json:"reversed_by,omitempty"`
 	Conversion
+	ConversionChanges
 }
 
 // Transcript is one page of a learner's record.
@@ -377,9 +441,10 @@ type Transcript struct {
 }
 
 // Transcript reads up to limit of a learner's entries after cursor, all as
-// of one durable tree size.
+// of one durable tree size, with every member of every outcome: the bank's
+// own view, which [Bank.TranscriptPage] narrows to what a reader may see.
 func (b *Bank) Transcript(learner, cursor string, limit int) (*Transcript, error) {
-	return b.transcript(learner, cursor, limit, true)
+	return b.transcript(TranscriptQuery{Learner: learner, Cursor: cursor, Limit: limit, Decode: true, everyKey: true})
 }
 
 // TranscriptUndecoded is Transcript with the outcomes left undecoded: each
@@ -388,37 +453,36 @@ func (b *Bank) Transcript(learner, cursor string, limit int) (*Transcript, error
 // it. It spares a reader that only writes the page out as JSON decoding
 // and re-encoding every outcome.
 func (b *Bank) TranscriptUndecoded(learner, cursor string, limit int) (*Transcript, error) {
-	return b.transcript(learner, cursor, limit, false)
+	return b.transcript(TranscriptQuery{Learner: learner, Cursor: cursor, Limit: limit, everyKey: true})
 }
 
-func (b *Bank) transcript(learner, cursor string, limit int, decode bool) (*Transcript, error) {
-	start, err := ledger.ParseCursor(cursor)
-	if err != nil {
-		return nil, errorf(CodeInvalid, "bad cursor")
-	}
-	if limit < 1 {
+func (b *Bank) transcript(q TranscriptQuery) (*Transcript, error) {
+	if q.Limit < 1 {
 		return nil, errorf(CodeInvalid, "limit must be at least 1")
 	}
-	tr := &Transcript{Learner: learner, Outcomes: []TranscriptOutcome{}, Conversions: []TranscriptConversion{}}
+	if err := q.Filter.Validate(); err != nil {
+		return nil, err
+	}
+	start, filter, err := transcriptPosition(q.Cursor, q.Filter)
+	if err != nil {
+		return nil, err
+	}
+	tr := &Transcript{Learner: q.Learner, Outcomes: []TranscriptOutcome{}, Conversions: []TranscriptConversion{}}
+	rd := &transcriptRead{bank: b, reader: q.Reader, decode: q.Decode, everyKey: q.everyKey, names: map[string]string{}}
 	err = b.read(func(r *ledger.Reader, s store) error {
-		var seqs []uint64
-		if err := r.Index(IndexLearner, learner, start, func(seq uint64) bool {
-			if len(seqs) == limit {
-				tr.NextCursor = ledger.FormatCursor(seq)
-				return false
-			}
-			seqs = append(seqs, seq)
-			return true
-		}); err != nil {
+		seqs, next, err := selectTranscript(r, s, q.Learner, start, filter, q.Limit)
+		if err != nil {
 			return err
 		}
+		if next != nil {
+			tr.NextCursor = transcriptCursor(*next, filter)
+		}
 		for _, seq := range seqs {
-			if err := addToTranscript(tr, r, s, seq, decode); err != nil {
+			if err := addToTranscript(tr, r, s, seq, rd); err != nil {
 				return err
 			}
 		}
-		var err error
-		tr.Totals, err = loadBalance(s, learner)
+		tr.Totals, err = loadBalance(s, q.Learner)
 		return err
 	})
 	if err != nil {
@@ -427,7 +491,7 @@ func (b *Bank) transcript(learner, cursor string, limit int, decode bool) (*Tran
 	return tr, nil
 }
 
-func addToTranscript(tr *Transcript, r *ledger.Reader, s store, seq uint64, decode bool) error {
+func addToTranscript(tr *Transcript, r *ledger.Reader, s store, seq uint64, rd *transcriptRead) error {
 	b, err := r.Entry(seq)
 	if err != nil {
 		return err
@@ -439,23 +503,9 @@ func addToTranscript(tr *Transcript, r *ledger.Reader, s store, seq uint64, deco
 	at := e.RecordedAt.Format(ledger.TimeLayout)
 	switch e.Type {
 	case TypeOutcomeRecorded:
-		var o Outcome
-		if decode {
-			if err := unmarshalContent(e.Content, &o); err != nil {
-				return err
-			}
-		}
-		st, err := s.get(outKey(seq))
+		to, err := rd.outcome(r, s, seq, at, e.Content)
 		if err != nil {
 			return err
-		}
-		status := "active"
-		if stateRevoked(st) {
-			status = "revoked"
-		}
-		to := TranscriptOutcome{Seq: seq, RecordedAt: at, Status: status, Outcome: o}
-		if !decode {
-			to.content = e.Content
 		}
 		tr.Outcomes = append(tr.Outcomes, to)
 	case TypeConversionGranted:
@@ -466,9 +516,11 @@ func addToTranscript(tr *Transcript, r *ledger.Reader, s store, seq uint64, deco
 		if cs == nil {
 			return fmt.Errorf("conversion %d has no state", seq)
 		}
-		tc := TranscriptConversion{Seq: seq, RecordedAt: at, Status: "granted", Conversion: cs.Conversion}
+		tc := TranscriptConversion{Seq: seq, RecordedAt: at, Status: "granted", Conversion: cs.Conversion, ConversionChanges: cs.changes()}
 		if cs.Reversed != nil {
 			tc.Status, tc.ReversedBy = "reversed", cs.Reversed
+		} else if len(cs.Adjusted) > 0 {
+			tc.Status = "adjusted"
 		}
 		tr.Conversions = append(tr.Conversions, tc)
 	}
@@ -503,6 +555,7 @@ type AuditedConversion struct {
 	Conversion               // learner, rule, target, on, items, granted, capped
 	Sources    []AuditSource `json:"sources"`
 	ReversedBy *uint64       `json:"reversed_by,omitempty"`
+	ConversionChanges
 }
 
 // AuditPage is one page of the audit listing.
@@ -524,12 +577,8 @@ func (b *Bank) AuditConversions(f AuditFilter, cursor string, limit int) (*Audit
 	if limit < 1 {
 		return nil, errorf(CodeInvalid, "limit must be at least 1")
 	}
-	for _, d := range []struct{ what, v string }{{"from", f.From}, {"to", f.To}} {
-		if d.v != "" {
-			if _, err := parseDate(d.what, d.v); err != nil {
-				return nil, err
-			}
-		}
+	if err := f.validate(); err != nil {
+		return nil, err
 	}
 	page := &AuditPage{Conversions: []AuditedConversion{}}
 	err = b.read(func(r *ledger.Reader, s store) error {
@@ -599,7 +648,7 @@ func auditedConversion(r *ledger.Reader, s store, seq uint64, f AuditFilter) (Au
 		return AuditedConversion{}, false, err
 	}
 	if cs != nil {
-		ac.ReversedBy = cs.Reversed
+		ac.ReversedBy, ac.ConversionChanges = cs.Reversed, cs.changes()
 	}
 	return ac, true, nil
 }

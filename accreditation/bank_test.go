@@ -9,8 +9,9 @@ import (
 )
 
 // TestWalkThrough runs the contract's story end to end: register, accredit,
-// post, publish a rule, convert, revoke with its cascade, and checks the
-// replay rebuilds the same state with nothing to report.
+// post, publish a rule, convert, revoke (which reverses the outcome's item
+// only), and checks the replay rebuilds the same state with nothing to
+// report.
 func TestWalkThrough(t *testing.T) {
 	ctx := context.Background()
 	b := newTestBank(t)
@@ -53,23 +54,27 @@ func TestWalkThrough(t *testing.T) {
 	if len(rev.Reversals) != 1 || rev.Reversals[0] != conv.Seq+2 {
 		t.Fatalf("revocation %+v (conversion %d)", rev, conv.Seq)
 	}
+	// Only the revoked outcome's item is reversed: s2's 3.5 stand.
 	bal, _ = b.Balance("L000123")
-	if bal.StandardCredits != 1000 || len(bal.Granted) != 0 {
+	if bal.StandardCredits != 1000 || bal.Granted["univ.example/BSC-CS"] != 350 {
 		t.Fatalf("balance after revocation %+v", bal)
 	}
-	// The other outcome is free again and the cap too.
-	conv2, err := b.Convert(ctx, admin, ConversionRequest{Learner: "L000123", Rule: "nd-cs-to-bsc", Outcomes: []uint64{s2, s1}})
+	// The 1.5 of the cap it freed go to another outcome.
+	o3 := outcome("L000123", "k3")
+	o3.Unit.Code = "CS102"
+	s3 := b.post(t, college, o3)
+	conv2, err := b.Convert(ctx, admin, ConversionRequest{Learner: "L000123", Rule: "nd-cs-to-bsc", Outcomes: []uint64{s2, s3, s1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if conv2.Granted != 500 || len(conv2.Ineligible) != 1 || conv2.Ineligible[0].Reason != ReasonRevoked {
+	if conv2.Granted != 150 || !conv2.Capped || len(conv2.Ineligible) != 2 || conv2.Ineligible[0].Reason != ReasonAlreadyUsed || conv2.Ineligible[1].Reason != ReasonRevoked {
 		t.Fatalf("second conversion %+v", conv2)
 	}
 	tr, err := b.Transcript("L000123", "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tr.Outcomes) != 2 || tr.Outcomes[0].Status != "revoked" || len(tr.Conversions) != 2 || tr.Conversions[0].Status != "reversed" {
+	if len(tr.Outcomes) != 3 || tr.Outcomes[0].Status != "revoked" || len(tr.Conversions) != 2 || tr.Conversions[0].Status != "adjusted" {
 		t.Fatalf("transcript %+v", tr)
 	}
 	page, err := b.AuditConversions(AuditFilter{Institution: "college.example"}, "", 10)

@@ -85,6 +85,11 @@ func (c removeKeyCmd) decide(t *tx) (any, error) {
 	if _, ok := in.Key(c.Kid); !ok {
 		return nil, errorf(CodeNotFound, "institution %q has no key %q", c.Institution, c.Kid)
 	}
+	if len(in.Keys) == 1 {
+		// With no key the institution could sign nothing, not even to ask
+		// for a new one: a key is replaced by adding the new one first.
+		return nil, errorf(CodeLastKey, "key %q is institution %q's last key; add its replacement before removing it", c.Kid, c.Institution)
+	}
 	if _, err := t.emit(TypeKeyRemoved, c.Actor, KeyRemoved{Institution: c.Institution, Kid: c.Kid}, []ledger.IndexKey{institutionIndex(c.Institution)}, nil); err != nil {
 		return nil, err
 	}
@@ -98,14 +103,24 @@ type accreditCmd struct {
 }
 
 func (c accreditCmd) decide(t *tx) (any, error) {
-	if _, err := loadInstitution(t, c.Institution); err != nil {
-		return nil, err
-	}
-	seq, err := t.emit(TypeAccredited, c.Actor, Accredited{Institution: c.Institution, AccreditationInput: c.Scope}, []ledger.IndexKey{institutionIndex(c.Institution)}, nil)
+	in, err := loadInstitution(t, c.Institution)
 	if err != nil {
 		return nil, err
 	}
-	return Accreditation{Sectors: c.Scope.Sectors, MaxLevel: c.Scope.MaxLevel, ValidFrom: c.Scope.ValidFrom, ValidUntil: c.Scope.ValidUntil, Seq: seq}, nil
+	outside := policyRefusal(in.Kind, c.Scope)
+	switch {
+	case c.Scope.OverrideReason != "" && c.Actor.Role != RoleAdmin && c.Actor.Role != RoleRegulator:
+		return nil, errorf(CodeForbidden, "only a regulator or an admin may override the accreditation policy")
+	case outside != "" && c.Scope.OverrideReason == "":
+		return nil, errorf(CodeAccreditationPolicy, "%s; a regulator may grant it with an override_reason", outside)
+	}
+	content := Accredited{Institution: c.Institution, AccreditationInput: c.Scope, OutsidePolicy: outside}
+	seq, err := t.emit(TypeAccredited, c.Actor, content, []ledger.IndexKey{institutionIndex(c.Institution)}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return Accreditation{Sectors: c.Scope.Sectors, MaxLevel: c.Scope.MaxLevel, ValidFrom: c.Scope.ValidFrom, ValidUntil: c.Scope.ValidUntil, Seq: seq,
+		OverrideReason: c.Scope.OverrideReason, OutsidePolicy: outside}, nil
 }
 
 type suspendCmd struct {
@@ -125,7 +140,7 @@ func (c suspendCmd) decide(t *tx) (any, error) {
 	case c.Lift && in.Suspension == nil:
 		return nil, errorf(CodeConflict, "institution %q is not suspended", c.Institution)
 	case c.Lift:
-		_, err = t.emit(TypeReinstated, c.Actor, Reinstated{Institution: c.Institution}, idx, nil)
+		_, err = t.emit(TypeReinstated, c.Actor, Reinstated{Institution: c.Institution, Reason: c.Reason}, idx, nil)
 	case in.Suspension != nil:
 		return nil, errorf(CodeConflict, "institution %q is already suspended (entry %d)", c.Institution, in.Suspension.Seq)
 	default:
@@ -153,6 +168,9 @@ type PostResult struct {
 	// RecordedAt is when it was recorded.
 	RecordedAt string
 	Err        error
+	// Effects lists the conversion items a superseding outcome changed
+	// (empty when none); nil when the outcome supersedes nothing.
+	Effects []ItemEffect
 
 	// content is the outcome's entry content as stored.
 	content json.RawMessage
@@ -255,7 +273,13 @@ func (c postCmd) postOne(t *tx, in *Institution, o OutcomeInput, hash [32]byte, 
 		if err != nil {
 			return PostResult{}, err
 		}
-		return PostResult{Status: PostDuplicate, Seq: prev.Seq, Outcome: orig, RecordedAt: recordedAt, content: content}, nil
+		r := PostResult{Status: PostDuplicate, Seq: prev.Seq, Outcome: orig, RecordedAt: recordedAt, content: content}
+		if orig.Supersedes != nil {
+			if r.Effects, err = recordedEffects(t, prev.Seq); err != nil {
+				return PostResult{}, err
+			}
+		}
+		return r, nil
 	}
 	if in.Suspension != nil {
 		return PostResult{}, errorf(CodeNotAccredited, "institution %q is suspended: %s", in.ID, in.Suspension.Reason)
@@ -263,8 +287,8 @@ func (c postCmd) postOne(t *tx, in *Institution, o OutcomeInput, hash [32]byte, 
 	if !slices.ContainsFunc(in.Accreditations, func(a Accreditation) bool { return a.covers(o.Sector, o.Level, o.CompletedOn) }) {
 		return PostResult{}, errorf(CodeNotAccredited, "institution %q is not accredited for %s outcomes at level %d completed on %s", in.ID, o.Sector, o.Level, o.CompletedOn)
 	}
-	if today := t.date(); o.CompletedOn > today {
-		return PostResult{}, errorf(CodeInvalid, "completed_on %s is after today, %s", o.CompletedOn, today)
+	if latest := t.latestCompletion(); o.CompletedOn > latest {
+		return PostResult{}, errorf(CodeInvalid, "completed_on %s is after today in the earliest time zone (UTC+14), %s", o.CompletedOn, latest)
 	}
 	var old *outcomeState
 	if o.Supersedes != nil {
@@ -281,6 +305,9 @@ func (c postCmd) postOne(t *tx, in *Institution, o OutcomeInput, hash [32]byte, 
 			return PostResult{}, errorf(CodeConflict, "supersedes: outcome %d is already revoked", *o.Supersedes)
 		}
 	}
+	if err := checkDuplicate(t, in.ID, o); err != nil {
+		return PostResult{}, err
+	}
 	if p.err != nil {
 		return PostResult{}, p.err
 	}
@@ -293,12 +320,13 @@ func (c postCmd) postOne(t *tx, in *Institution, o OutcomeInput, hash [32]byte, 
 	if err != nil {
 		return PostResult{}, err
 	}
+	r := PostResult{Status: PostCreated, Seq: seq, Outcome: &out, RecordedAt: t.recordedAtText(), content: p.content}
 	if old != nil {
-		if err := revoke(t, c.Actor, old, "superseded", &seq); err != nil {
+		if r.Effects, err = revoke(t, c.Actor, old, "superseded", &seq); err != nil {
 			return PostResult{}, err
 		}
 	}
-	return PostResult{Status: PostCreated, Seq: seq, Outcome: &out, RecordedAt: t.recordedAtText(), content: p.content}, nil
+	return r, nil
 }
 
 // loadOutcomeEntry decodes the outcome recorded at seq, returning also the
@@ -322,33 +350,21 @@ func loadOutcomeEntry(entry func(uint64) ([]byte, error), seq uint64) (*Outcome,
 	return &o, e.RecordedAt.Format(ledger.TimeLayout), e.Content, nil
 }
 
-// revoke emits the revocation of an outcome and a reversal of every
-// conversion in force that used it.
-func revoke(t *tx, actor Actor, st *outcomeState, reason string, supersededBy *uint64) error {
-	uses := slices.Clone(st.UsedBy)
+// revoke emits the revocation of an outcome and an adjustment of every
+// conversion in force that used it (adjust.go), and returns what each
+// adjustment changed: never nil, so that a supersession answers its
+// effects even when there are none.
+func revoke(t *tx, actor Actor, st *outcomeState, reason string, supersededBy *uint64) ([]ItemEffect, error) {
 	rev := Revocation{Outcome: st.Seq, Institution: st.Institution, Learner: st.Learner, Reason: reason, SupersededBy: supersededBy}
 	idx := []ledger.IndexKey{learnerIndex(st.Learner), institutionIndex(st.Institution)}
 	if _, err := t.emit(TypeOutcomeRevoked, actor, rev, idx, nil); err != nil {
-		return err
+		return nil, err
 	}
-	for _, u := range uses {
-		cs, err := getJSON[conversionState](t, convKey(u.Conversion))
-		if err != nil {
-			return err
-		}
-		if cs == nil || cs.Reversed != nil {
-			return fmt.Errorf("outcome %d lists conversion %d, which is not in force", st.Seq, u.Conversion)
-		}
-		r := Reversal{
-			Conversion: u.Conversion, Learner: cs.Learner, Rule: cs.Rule, Target: cs.Target, Granted: cs.Granted,
-			Outcome: st.Seq, Reason: fmt.Sprintf("outcome %d revoked: %s", st.Seq, reason),
-		}
-		idx := []ledger.IndexKey{learnerIndex(cs.Learner), ruleIndex(cs.Rule.ID), institutionIndex(cs.Target.Institution)}
-		if _, err := t.emit(TypeConversionReversed, actor, r, idx, nil); err != nil {
-			return err
-		}
+	effects, err := adjustConversions(t, actor, st, reason, supersededBy)
+	if effects == nil && err == nil {
+		effects = []ItemEffect{}
 	}
-	return nil
+	return effects, err
 }
 
 type revokeCmd struct {
@@ -357,10 +373,12 @@ type revokeCmd struct {
 	Reason  string
 }
 
-// RevokeResult is the revocation's seq and the reversals it caused.
+// RevokeResult is the revocation's seq, the conversion.adjusted entries it
+// caused and what each changed.
 type RevokeResult struct {
 	Seq       uint64
 	Reversals []uint64
+	Effects   []ItemEffect
 }
 
 func (c revokeCmd) decide(t *tx) (any, error) {
@@ -384,10 +402,11 @@ func (c revokeCmd) decide(t *tx) (any, error) {
 		return nil, errorf(CodeConflict, "outcome %d is already revoked", c.Outcome)
 	}
 	first := t.nextSeq()
-	if err := revoke(t, c.Actor, st, c.Reason, nil); err != nil {
+	effects, err := revoke(t, c.Actor, st, c.Reason, nil)
+	if err != nil {
 		return nil, err
 	}
-	res := RevokeResult{Seq: first}
+	res := RevokeResult{Seq: first, Effects: effects}
 	for s := first + 1; s < t.nextSeq(); s++ {
 		res.Reversals = append(res.Reversals, s)
 	}
@@ -412,17 +431,23 @@ func (c publishRuleCmd) decide(t *tx) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkReinstate(c.Rule.ID, head, c.Rule.Reinstate); err != nil {
+		return nil, err
+	}
 	version := 1
 	if head != nil {
 		version = head.Latest + 1
 	}
-	r := Rule{RuleInput: c.Rule, Version: version}
+	input := c.Rule
+	input.Reinstate = false // recorded as the version's reinstated
+	r := Rule{RuleInput: input, Version: version, Reinstated: c.Rule.Reinstate}
 	idx := []ledger.IndexKey{ruleIndex(c.Rule.ID), institutionIndex(c.Rule.Target.Institution)}
 	// The entry holds the rule and its version; its own seq is the entry's.
 	content := struct {
 		RuleInput
-		Version int `json:"version"`
-	}{c.Rule, version}
+		Version    int  `json:"version"`
+		Reinstated bool `json:"reinstated,omitempty"`
+	}{input, version, r.Reinstated}
 	seq, err := t.emit(TypeRulePublished, c.Actor, content, idx, nil)
 	if err != nil {
 		return nil, err
@@ -431,9 +456,31 @@ func (c publishRuleCmd) decide(t *tx) (any, error) {
 	return r, nil
 }
 
+// checkReinstate refuses to publish a retired rule's id again unless the
+// request says to reinstate it, and a reinstatement of a rule that is not
+// retired: either is a mistake a regulator would want to hear about.
+func checkReinstate(id string, head *ruleHead, reinstate bool) error {
+	retired := head != nil && head.Retired
+	switch {
+	case retired && !reinstate:
+		detail := fmt.Sprintf("rule %q is retired", id)
+		if ret := head.Retirement; ret != nil {
+			detail = fmt.Sprintf("rule %q was retired by entry %d", id, ret.Seq)
+			if ret.Reason != "" {
+				detail += " (" + ret.Reason + ")"
+			}
+		}
+		return errorf(CodeRuleRetired, "%s; send \"reinstate\": true to publish it again", detail)
+	case !retired && reinstate:
+		return errorf(CodeConflict, "rule %q is not retired: there is nothing to reinstate; leave reinstate out", id)
+	}
+	return nil
+}
+
 type retireRuleCmd struct {
-	Actor Actor
-	Rule  string
+	Actor  Actor
+	Rule   string
+	Reason string
 }
 
 func (c retireRuleCmd) decide(t *tx) (any, error) {
@@ -447,7 +494,7 @@ func (c retireRuleCmd) decide(t *tx) (any, error) {
 	if head.Retired {
 		return nil, errorf(CodeConflict, "rule %q is already retired", c.Rule)
 	}
-	seq, err := t.emit(TypeRuleRetired, c.Actor, RuleRetired{Rule: c.Rule, Version: head.Latest}, []ledger.IndexKey{ruleIndex(c.Rule)}, nil)
+	seq, err := t.emit(TypeRuleRetired, c.Actor, RuleRetired{Rule: c.Rule, Version: head.Latest, Reason: c.Reason}, []ledger.IndexKey{ruleIndex(c.Rule)}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -468,70 +515,17 @@ type ConversionResult struct {
 }
 
 func (c convertCmd) decide(t *tx) (any, error) {
-	head, err := getJSON[ruleHead](t, ruleKey(c.Req.Rule))
+	p, err := planConversion(t, txJournal{t}, c.Actor, c.Req, t.date())
 	if err != nil {
 		return nil, err
 	}
-	if head == nil {
-		return nil, errorf(CodeNotFound, "no rule %q", c.Req.Rule)
-	}
-	if head.Retired {
-		return nil, errorf(CodeRuleInactive, "rule %q is retired", c.Req.Rule)
-	}
-	rule, err := getJSON[Rule](t, ruleVersionKey(c.Req.Rule, head.Latest))
-	if err != nil {
-		return nil, err
-	}
-	switch c.Actor.Role {
-	case RoleAdmin:
-	case RoleLearner:
-		if c.Actor.ID != c.Req.Learner {
-			return nil, errorf(CodeForbidden, "a learner may only convert their own outcomes")
-		}
-	case RoleInstitution:
-		if c.Actor.ID != rule.Target.Institution {
-			return nil, errorf(CodeForbidden, "only the rule's target institution may ask for this conversion")
-		}
-	default:
-		return nil, errorf(CodeForbidden, "%s may not ask for conversions", c.Actor.Role)
-	}
-	date := t.date()
-	if err := rule.validOn(date); err != nil {
-		return nil, err
-	}
-	seqs, every := c.Req.Outcomes, c.Req.Outcomes == nil
-	if every {
-		// The learner's entries in seq order; those that are not outcomes
-		// have no outcome state and are left out below.
-		err := t.view.Index(IndexLearner, c.Req.Learner, 0, func(seq uint64) bool {
-			seqs = append(seqs, seq)
-			return true
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	cands, err := candidates(t, c.Req.Learner, rule.Target, seqs)
-	if err != nil {
-		return nil, err
-	}
-	if every {
-		cands = slices.DeleteFunc(cands, func(c Candidate) bool { return !c.Found })
-	}
-	already, err := getAmount(t, grantedKey(c.Req.Learner, rule.ID))
-	if err != nil {
-		return nil, err
-	}
-	d := Evaluate(*rule, date, cands, already)
+	rule, d := p.rule, p.decision
 	if len(d.Items) == 0 {
 		e := errorf(CodeNotEligible, "no outcome of learner %s is eligible under rule %s version %d", c.Req.Learner, rule.ID, rule.Version)
 		e.Reasons = d.Ineligible
 		return nil, e
 	}
-	conv := Conversion{
-		Learner: c.Req.Learner, Rule: RuleRef{ID: rule.ID, Version: rule.Version}, Target: rule.Target,
-		On: date, Items: d.Items, Granted: d.Granted, Capped: d.Capped,
-	}
+	conv := p.conversion(c.Req.Learner)
 	idx := []ledger.IndexKey{learnerIndex(c.Req.Learner), ruleIndex(rule.ID), institutionIndex(rule.Target.Institution)}
 	seq, err := t.emit(TypeConversionGranted, c.Actor, conv, idx, nil)
 	if err != nil {
@@ -541,16 +535,31 @@ func (c convertCmd) decide(t *tx) (any, error) {
 }
 
 // candidates loads what the engine needs of each outcome seq.
-func candidates(s store, learner string, target Target, seqs []uint64) ([]Candidate, error) {
+// Under the rules of contract version 2 (eligibility.go) it also says whether
+// each outcome's institution is suspended and which groups of equivalent
+// units it belongs to on date (equivalence.go).
+func candidates(s store, j journal, learner string, target Target, date string, seqs []uint64, contract int) ([]Candidate, error) {
 	out := make([]Candidate, len(seqs))
+	suspended := suspensions{s: s}
 	for i, seq := range seqs {
 		st, err := getJSON[outcomeState](s, outKey(seq))
 		if err != nil {
 			return nil, err
 		}
 		out[i] = Candidate{Seq: seq}
-		if st != nil && st.Learner == learner {
-			out[i] = Candidate{Seq: seq, Found: true, UsedToward: st.usedToward(target), outcomeState: *st}
+		if st == nil || st.Learner != learner {
+			continue
+		}
+		out[i] = Candidate{Seq: seq, Found: true, UsedToward: st.usedToward(target), outcomeState: *st}
+		if contract >= contractV2 {
+			if out[i].Suspended, err = suspended.of(st.Institution); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if contract >= contractV2 {
+		if err := addEquivalents(s, j, learner, target, date, out); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -166,7 +166,7 @@ func TestConcurrentPostsIdempotent(t *testing.T) {
 			ctRun(ctWorkers, func(i int) {
 				o := outcome("L000123", "ct-key")
 				if !same {
-					h := int64(10 + i)
+					h := int64(30 + i) // within a factor of two of the credits' 48 hours
 					o.Hours = &h
 				}
 				res, err := b.PostOutcomes(ctx, col, []OutcomeInput{o})
@@ -267,7 +267,7 @@ func TestInstitutionCacheFollowsChanges(t *testing.T) {
 		if err != nil || res[0].Status != PostRejected || CodeOf(res[0].Err) != CodeNotAccredited {
 			t.Fatalf("round %d: post while suspended: %+v, %v", round, res, err)
 		}
-		if _, err := b.Reinstate(ctx, regulator, "cache.example"); err != nil {
+		if _, err := b.Reinstate(ctx, regulator, "cache.example", ""); err != nil {
 			t.Fatal(err)
 		}
 		if in, err := b.Institution("cache.example"); err != nil || in.Suspension != nil {

@@ -16,7 +16,8 @@
 //   - conversion rules, published in versions and retired; conversions,
 //     which apply a rule's latest version to a learner's outcomes
 //     ([Evaluate]) and use them up toward the rule's target programme; and
-//     the reversal of every conversion a revocation takes an outcome from;
+//     the change of each conversion item a revocation takes an outcome
+//     from: reversed, or moved to the outcome that supersedes it;
 //   - balances and transcripts: a learner's record as it is read;
 //   - the audit listing of conversions ([Bank.AuditConversions]), and the
 //     [Replayer], which rebuilds the state from a journal and re-runs every
@@ -64,11 +65,24 @@
 //	bank.go         Bank: a method per command, and the reads (transcript, audit listing)
 //	commands.go     each command's decide: its checks against the state, its entries
 //	engine.go       Evaluate: a rule applied to outcomes, and why one does not count
+//	adjust.go       a revoked outcome's conversion items: reversed or moved, applied, read back
+//	preview.go      the plan of a conversion, shared by Convert and Preview (which writes nothing)
+//	eligibility.go  the rules of contract version 2 a conversion records; suspensions
+//	equivalence.go  groups of equivalent units: published, applied, and how they count
+//	duplicate.go    one outcome in force per institution, learner, unit and date
 //	tx.go           a command's transaction over a ledger.View, and its ledger.Proposal
 //	state.go        entry types and contents, the state's keys, apply (its one writer)
 //	balance.go      balance changes, appended per learner and summed when read
 //	instcache.go    the institution cache, and why it stays correct
 //	outcomejson.go  the canonical form of a posted outcome, written by hand
+//	hours.go        hours that must agree with an outcome's credits
+//	dates.go        the last completed_on a post may carry: today at UTC+14
+//	transcript.go   transcript filters and pages, and what each reader sees of an outcome
+//	lists.go        the lists of institutions and of rules, read from the state
+//	cursor.go       the cursors of listings that filter or run over the state
+//	history.go      an institution's history, and the withdrawal of an accreditation
+//	policy.go       the accreditation policy by kind of institution (policy/kinds.json)
+//	statistics.go   counts by institution, sector, level and month, appended and summed
 //	audit.go        Replayer, Bank.Audit, Bank.Replay and Bank.State
 //
 // The tests run on a real bank over Pebble in a temporary folder

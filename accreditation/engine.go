@@ -21,6 +21,9 @@ const (
 	ReasonNoCredits    = "no_credits"    // would grant nothing
 	ReasonCapReached   = "cap_reached"   // the rule's cap for the learner is used up
 	ReasonNotCompleted = "not_completed" // completed after the conversion date
+	// ReasonSuspended: the outcome's institution is suspended (rules of
+	// contract version 2, eligibility.go).
+	ReasonSuspended = "institution_suspended"
 )
 
 // Ineligible says why one outcome asked for was not converted.
@@ -37,6 +40,13 @@ type Candidate struct {
 	// UsedToward is true when a conversion in force already used the
 	// outcome toward the rule's target programme.
 	UsedToward bool
+	// Suspended is true when the outcome's institution is suspended.
+	Suspended bool
+	// Equivalents are the groups of equivalent units the outcome's unit
+	// belongs to on the date, and EquivalentUsed is true when an outcome
+	// of one of them already counts toward the target programme.
+	Equivalents    []string
+	EquivalentUsed bool
 	outcomeState
 }
 
@@ -63,12 +73,16 @@ func Evaluate(rule Rule, date string, candidates []Candidate, alreadyGranted Amo
 		remaining = max(*rule.Cap-alreadyGranted, 0)
 	}
 	seen := map[uint64]bool{}
+	claimed := map[string]bool{} // groups an item of this decision stands for
 	for _, c := range candidates {
 		reason := ineligibility(rule, date, c)
 		if reason == "" && seen[c.Seq] {
 			reason = ReasonDuplicate
 		}
 		seen[c.Seq] = true
+		if reason == "" && (c.EquivalentUsed || slices.ContainsFunc(c.Equivalents, func(g string) bool { return claimed[g] })) {
+			reason = ReasonEquivalentUsed
+		}
 		var g Amount
 		if reason == "" {
 			g = rule.Ratio.Apply(c.StandardCredits)
@@ -90,6 +104,9 @@ func Evaluate(rule Rule, date string, candidates []Candidate, alreadyGranted Amo
 		if remaining >= 0 {
 			remaining -= g
 		}
+		for _, eq := range c.Equivalents {
+			claimed[eq] = true
+		}
 		d.Items = append(d.Items, ConversionItem{Outcome: c.Seq, StandardCredits: c.StandardCredits, Granted: g})
 		d.Granted += g
 	}
@@ -110,6 +127,8 @@ func ineligibility(rule Rule, date string, c Candidate) string {
 		return ReasonRevoked
 	case !c.Passed:
 		return ReasonFailed
+	case c.Suspended:
+		return ReasonSuspended
 	case c.UsedToward:
 		return ReasonAlreadyUsed
 	case !slices.Contains(s.Sectors, c.Sector):

@@ -30,6 +30,28 @@ const (
 	CodeNotEligible Code = "not-eligible"
 	// CodeRuleInactive: the rule is retired or not valid on the date.
 	CodeRuleInactive Code = "rule-inactive"
+	// CodeBadParameter: a query parameter of a read is unknown, repeated
+	// or malformed (a filter's level that is no number, a bad date).
+	CodeBadParameter Code = "bad-parameter"
+	// CodeCreditsHoursMismatch: an outcome's hours and credits disagree by
+	// more than a factor of two.
+	CodeCreditsHoursMismatch Code = "credits-hours-mismatch"
+	// CodeRuleRetired: a rule id being published again names a retired
+	// rule, and the request does not say to reinstate it.
+	CodeRuleRetired Code = "rule-retired"
+	// CodeLastKey: removing the key would leave the institution with none.
+	CodeLastKey Code = "last-key"
+	// CodeAccreditationPolicy: the accreditation names a sector or a level
+	// the institution's kind may not be accredited for (policy.go), and no
+	// override reason was given.
+	CodeAccreditationPolicy Code = "accreditation-policy"
+	// CodeDuplicateOutcome: the institution already recorded an outcome
+	// of the same learner, unit code and completion date, under another
+	// idempotency key; Existing names it.
+	CodeDuplicateOutcome Code = "duplicate-outcome"
+	// CodeInstitutionSuspended: a conversion toward the programmes of a
+	// suspended institution, refused while the suspension lasts.
+	CodeInstitutionSuspended Code = "institution-suspended"
 )
 
 // Error is a domain failure: what kind, a human-readable detail, and for
@@ -38,6 +60,8 @@ type Error struct {
 	Code    Code
 	Detail  string
 	Reasons []Ineligible
+	// Existing is the outcome a CodeDuplicateOutcome repeats.
+	Existing *uint64
 }
 
 // Error returns the code and the detail, the form logs show.

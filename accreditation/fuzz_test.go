@@ -76,8 +76,8 @@ func FuzzOutcomeInput(f *testing.F) {
 			return
 		}
 		if err := o.Validate(); err != nil {
-			if CodeOf(err) != CodeInvalid {
-				t.Fatalf("Validate error %v has code %q, want %q", err, CodeOf(err), CodeInvalid)
+			if c := CodeOf(err); c != CodeInvalid && c != CodeCreditsHoursMismatch {
+				t.Fatalf("Validate error %v has code %q, want %q or %q", err, c, CodeInvalid, CodeCreditsHoursMismatch)
 			}
 			return
 		}
@@ -153,9 +153,9 @@ func fzValidateCases() []fzCase {
 		{"no evidence", fzWith("evidence_sha256", nil), ""},
 		{"no score", fzWith("result.score", nil), ""},
 		{"failed", fzWith("result.passed", false), ""},
-		{"amount 7.5", fzWith("credits.amount", "7.5"), ""},
-		{"amount 7.50", fzWith("credits.amount", "7.50"), ""},
-		{"amount 0", fzWith("credits.amount", "0"), ""},
+		{"amount 7.5", fzWith("credits.amount", "7.5", "hours", nil), ""},
+		{"amount 7.50", fzWith("credits.amount", "7.50", "hours", nil), ""},
+		{"amount 0", fzWith("credits.amount", "0", "hours", nil), ""},
 		{"ects", fzWith("credits.system", "ects"), ""},
 		{"leap day 2028-02-29", fzWith("completed_on", "2028-02-29"), ""},
 		{"leap day 2000-02-29", fzWith("completed_on", "2000-02-29"), ""},
@@ -163,8 +163,9 @@ func fzValidateCases() []fzCase {
 		{"level 10", fzWith("level", 10), ""},
 		{"broad field", fzWith("field", "06"), ""},
 		{"narrow field", fzWith("field", "061"), ""},
-		{"hours 0", fzWith("hours", 0), ""},
-		{"hours 100000", fzWith("hours", 100000), ""},
+		{"hours half what the credits stand for", fzWith("hours", 24), ""},
+		{"hours twice what the credits stand for", fzWith("hours", 96), ""},
+		{"hours 100000", fzWith("credits.amount", "6250", "hours", 100000), ""},
 		{"supersedes", fzWith("supersedes", 12), ""},
 		{"largest amount in hours", fzWith("credits", map[string]any{"amount": "10000", "system": "hours"}, "hours", nil), ""},
 		{"largest cn-credit amount", fzWith("credits", map[string]any{"amount": "10000", "system": "cn-credit"}, "hours", nil), ""},
@@ -197,6 +198,12 @@ func fzValidateCases() []fzCase {
 		{"unknown system", fzWith("credits.system", "quarter"), "credits.system"},
 		{"huge amount in us-semester", fzWith("credits", map[string]any{"amount": "999999999999.99", "system": "us-semester"}, "hours", nil), "credits.amount must be 0 to 10000"},
 		{"negative hours", fzWith("hours", -1), "hours -1"},
+		{"hours 0", fzWith("hours", 0), "hours 0 is not between 1"},
+		{"hours below half what the credits stand for", fzWith("hours", 23), "hours 23 and credits 3 cn-credit disagree: 3 cn-credit stand for 48 hours"},
+		{"hours above twice what the credits stand for", fzWith("hours", 97), "hours 97 and credits 3 cn-credit disagree"},
+		{"hours far above the credits", fzWith("hours", 100000), "hours 100000 and credits 3 cn-credit disagree"},
+		{"hours with no credits", fzWith("credits.amount", "0"), "0 cn-credit stand for 0 hours"},
+		{"ects hours too few", fzWith("credits", map[string]any{"amount": "5", "system": "ects"}, "hours", 48), "5 ects stand for 137.5 hours"},
 		{"huge hours", fzWith("hours", 100001), "hours 100001"},
 		{"hours beyond int64", fzWith("hours", fzRaw("99999999999999999999")), "cannot unmarshal"},
 		{"fractional hours", fzWith("hours", fzRaw("1.5")), "cannot unmarshal"},
@@ -228,8 +235,12 @@ func TestOutcomeValidate(t *testing.T) {
 			o, err := fzDecode([]byte(tc.json))
 			if err == nil {
 				err = o.Validate()
-				if err != nil && CodeOf(err) != CodeInvalid {
-					t.Errorf("error %v has code %q", err, CodeOf(err))
+				want := CodeInvalid
+				if strings.Contains(tc.want, "disagree") || strings.Contains(tc.want, "stand for") {
+					want = CodeCreditsHoursMismatch
+				}
+				if err != nil && CodeOf(err) != want {
+					t.Errorf("error %v has code %q, want %q", err, CodeOf(err), want)
 				}
 			}
 			switch {
@@ -257,7 +268,8 @@ func TestOutcomeValidateStandardCredits(t *testing.T) {
 		{fzWith("credits", map[string]any{"amount": "2", "system": "ects"}, "hours", nil), 344}, // 55 / 16 = 3.4375
 		{fzWith("credits", map[string]any{"amount": "10000", "system": "cn-credit"}, "hours", nil), MaxOutcomeCredits},
 		{fzWith("credits", map[string]any{"amount": "10000", "system": "us-semester"}, "hours", nil), 2812500},
-		{fzWith("hours", 100000), 625000},
+		{fzWith("credits.amount", "6250", "hours", 100000), 625000},
+		{fzWith("credits", map[string]any{"amount": "5", "system": "ects"}, "hours", 120), 750}, // 120 / 16, within a factor of two of 137.5
 	} {
 		o, err := fzDecode([]byte(tc.json))
 		if err == nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -105,11 +106,13 @@ func (b *testBank) institution(t testing.TB, id string) Actor {
 
 var passed = true
 
-// outcome is a valid outcome input; change what the test needs.
+// outcome is a valid outcome input; change what the test needs. Its unit
+// code is made from key, so that outcomes posted under distinct keys are
+// not duplicates of one another (duplicate.go).
 func outcome(learner, key string) OutcomeInput {
 	return OutcomeInput{
 		IdempotencyKey: key, Learner: learner,
-		Unit:   Unit{Code: "CS101", Title: "Introduction to Programming"},
+		Unit:   Unit{Code: unitCodeOf(key), Title: "Introduction to Programming"},
 		Sector: "non_degree", Level: 6, Field: "0613",
 		Credits: Credits{Amount: 300, System: "cn-credit"},
 		Result:  Result{Passed: &passed, Score: amountPtr(8600)}, CompletedOn: "2026-07-01",
@@ -117,6 +120,12 @@ func outcome(learner, key string) OutcomeInput {
 }
 
 func amountPtr(a Amount) *Amount { return &a }
+
+// unitCodeOf is a unit code of its own for each idempotency key.
+func unitCodeOf(key string) string {
+	code := "CS101-" + strings.NewReplacer(":", "-", "/", "-").Replace(key)
+	return code[:min(len(code), 64)]
+}
 
 // post posts one outcome and fails the test unless it was created.
 func (b *testBank) post(t testing.TB, inst Actor, o OutcomeInput) uint64 {

@@ -3,9 +3,11 @@ package accreditation
 // OutcomeStateKeys are the domain state keys that recording one posted
 // outcome writes beside its entry: the outcome's own state, the mark that
 // the institution posted for the learner, and the learner's balance change
-// (appended, not overwritten). The load generator's raw-Pebble baseline
-// writes these through [ledger.AppendStateKey], as the ledger does, so that
-// a change of layout changes the baseline with it.
+// (appended, not overwritten). [UnitKeyOfOutcome] and
+// [StatisticsKeyOfOutcome] name the other two, which depend on the
+// outcome's unit and date. The load generator's raw-Pebble baseline writes
+// all five through [ledger.AppendStateKey], as the ledger does, so that a
+// change of layout changes the baseline with it.
 type OutcomeStateKeys struct {
 	Outcome, Posted, BalanceDelta string
 }
@@ -20,4 +22,11 @@ func StateKeysOfOutcome(seq uint64, institution, learner string) OutcomeStateKey
 		Posted:       postedKey(institution, learner),
 		BalanceDelta: balanceDeltaKey(learner),
 	}
+}
+
+// StatisticsKeyOfOutcome returns the state key to which recording an
+// outcome of institution completed on completedOn (YYYY-MM-DD) appends its
+// change of the statistics (statistics.go).
+func StatisticsKeyOfOutcome(institution, completedOn string) string {
+	return statKey(institution, completedOn[:7])
 }

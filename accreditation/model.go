@@ -67,6 +67,9 @@ func (p *idPattern) String() string { return p.re.String() }
 // ValidLearnerID reports whether id can name a learner at all.
 func ValidLearnerID(id string) bool { return learnerIDPattern.MatchString(id) }
 
+// ValidRuleID reports whether id can name a rule at all.
+func ValidRuleID(id string) bool { return ruleIDPattern.MatchString(id) }
+
 // Role is what an authenticated caller is.
 type Role string
 
@@ -189,6 +192,10 @@ type Institution struct {
 	Suspension     *Suspension     `json:"suspension,omitempty"`
 	// Seq is the entry that registered it.
 	Seq uint64 `json:"seq"`
+	// History lists its accreditations, withdrawals, suspensions and lifts
+	// in seq order (history.go); a store written before it was kept has
+	// none for what came before.
+	History []InstitutionEvent `json:"history"`
 }
 
 // Key returns the registered key named kid.
@@ -210,11 +217,19 @@ type Accreditation struct {
 	ValidUntil string   `json:"valid_until"`
 	// Seq is the entry that granted it.
 	Seq uint64 `json:"seq"`
+	// OverrideReason is the reason given for an accreditation granted
+	// beyond the policy table, and OutsidePolicy what it went beyond
+	// (policy.go); both are empty for the others.
+	OverrideReason string `json:"override_reason,omitempty"`
+	OutsidePolicy  string `json:"outside_policy,omitempty"`
+	// Withdrawn is set once the accreditation was withdrawn (history.go).
+	Withdrawn *Withdrawal `json:"withdrawn,omitempty"`
 }
 
-// covers reports whether the scope admits an outcome.
+// covers reports whether the scope admits an outcome posted now: a
+// withdrawn accreditation admits none.
 func (a Accreditation) covers(sector string, level int, completedOn string) bool {
-	return slices.Contains(a.Sectors, sector) && level <= a.MaxLevel &&
+	return a.Withdrawn == nil && slices.Contains(a.Sectors, sector) && level <= a.MaxLevel &&
 		a.ValidFrom <= completedOn && completedOn <= a.ValidUntil
 }
 
@@ -262,6 +277,9 @@ type AccreditationInput struct {
 	MaxLevel   int      `json:"max_level"`
 	ValidFrom  string   `json:"valid_from"`
 	ValidUntil string   `json:"valid_until"`
+	// OverrideReason, when given, lets a regulator or an admin accredit
+	// beyond the policy table for the institution's kind (policy.go).
+	OverrideReason string `json:"override_reason,omitempty"`
 }
 
 // Validate checks the scope's own form.
@@ -280,6 +298,11 @@ func (a AccreditationInput) Validate() error {
 	}
 	if a.ValidUntil < a.ValidFrom {
 		return errorf(CodeInvalid, "valid_until %s is before valid_from %s", a.ValidUntil, a.ValidFrom)
+	}
+	if a.OverrideReason != "" {
+		if err := checkText("override_reason", a.OverrideReason, 500); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -359,8 +382,8 @@ func (o OutcomeInput) Validate() error {
 	if o.Credits.Amount < 0 || o.Credits.Amount > MaxOutcomeCredits {
 		return errorf(CodeInvalid, "credits.amount must be 0 to %s", MaxOutcomeCredits)
 	}
-	if o.Hours != nil && (*o.Hours < 0 || *o.Hours > maxHours) {
-		return errorf(CodeInvalid, "hours %d is not between 0 and %d", *o.Hours, maxHours)
+	if o.Hours != nil && (*o.Hours < 1 || *o.Hours > maxHours) {
+		return errorf(CodeInvalid, "hours %d is not between 1 and %d", *o.Hours, maxHours)
 	}
 	if o.Result.Passed == nil {
 		return errorf(CodeInvalid, "result.passed is required")
@@ -375,6 +398,9 @@ func (o OutcomeInput) Validate() error {
 		if err := checkPattern("evidence_sha256", o.EvidenceSHA256, sha256Pattern); err != nil {
 			return err
 		}
+	}
+	if err := o.checkHoursAgree(); err != nil {
+		return err
 	}
 	if _, err := o.standardCredits(); err != nil {
 		return err
@@ -421,14 +447,29 @@ type RuleInput struct {
 	Cap        *Amount    `json:"cap"`
 	ValidFrom  string     `json:"valid_from"`
 	ValidUntil *string    `json:"valid_until"`
+	// Reinstate asks to publish the id of a retired rule again; without it
+	// that is refused (CodeRuleRetired). It is how the request is meant, not
+	// part of the rule: the version it publishes records it as Reinstated.
+	Reinstate bool `json:"reinstate,omitempty"`
 }
 
 // Rule is one published version of a conversion rule.
 type Rule struct {
 	RuleInput
 	Version int `json:"version"`
+	// Reinstated is set on a version that published a retired rule again.
+	Reinstated bool `json:"reinstated,omitempty"`
 	// Seq is the entry that published this version.
 	Seq uint64 `json:"seq"`
+}
+
+// Retirement is when and why a rule was retired.
+type Retirement struct {
+	// Seq is the rule.retired entry.
+	Seq        uint64 `json:"seq"`
+	RecordedAt string `json:"recorded_at"`
+	// Reason is empty for a retirement recorded before retiring took one.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Validate checks the rule's own form.

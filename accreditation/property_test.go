@@ -58,7 +58,7 @@ type ptSim struct {
 
 	convErrs map[string]int
 
-	ops, okOps, created, duplicates, conflicts, conversions, revocations, rules int
+	ops, okOps, created, duplicates, conflicts, conversions, revocations, rules, groups, previews int
 }
 
 func (s *ptSim) fatalf(format string, args ...any) {
@@ -126,7 +126,7 @@ func (s *ptSim) suspend() {
 	if s.chance(0.5) {
 		_, err = s.b.Suspend(s.ctx, regulator, id, "inspection")
 	} else {
-		_, err = s.b.Reinstate(s.ctx, admin, id)
+		_, err = s.b.Reinstate(s.ctx, admin, id, "audit closed")
 	}
 	s.domain("suspend", err)
 }
@@ -207,9 +207,9 @@ func (s *ptSim) post(inst string, items []OutcomeInput) {
 		} else if r.Err != nil {
 			s.fatalf("op %d post item %d: status %s with error %v", s.ops, i, r.Status, r.Err)
 		}
-		if o.Validate() != nil {
-			if r.Status != PostRejected || CodeOf(r.Err) != CodeInvalid {
-				s.fatalf("op %d post item %d: invalid input answered %s %v", s.ops, i, r.Status, r.Err)
+		if err := o.Validate(); err != nil {
+			if r.Status != PostRejected || CodeOf(r.Err) != CodeOf(err) {
+				s.fatalf("op %d post item %d: invalid input (%v) answered %s %v", s.ops, i, err, r.Status, r.Err)
 			}
 			continue
 		}
@@ -378,7 +378,7 @@ func (s *ptSim) publish() {
 }
 
 func (s *ptSim) retire() {
-	_, err := s.b.RetireRule(s.ctx, regulator, ptPick(s, ptRules))
+	_, err := s.b.RetireRule(s.ctx, regulator, ptPick(s, ptRules), "withdrawn by the regulator")
 	s.domain("retire", err)
 }
 
@@ -439,7 +439,7 @@ func (s *ptSim) tick() {
 
 func (s *ptSim) step() {
 	s.ops++
-	switch n := s.pick(100); {
+	switch n := s.pick(106); {
 	case n < 4:
 		s.register()
 	case n < 8:
@@ -462,8 +462,12 @@ func (s *ptSim) step() {
 		s.retire()
 	case n < 95:
 		s.convert()
-	default:
+	case n < 100:
 		s.tick()
+	case n < 102:
+		s.publishGroup()
+	default:
+		s.previewThenConvert()
 	}
 }
 
@@ -500,12 +504,12 @@ func TestRandomJournals(t *testing.T) {
 			s.check()
 			reversals := 0
 			for _, e := range ptEntries(t, b) {
-				if e.Type == TypeConversionReversed {
+				if e.Type == TypeConversionAdjusted {
 					reversals++
 				}
 			}
-			t.Logf("seed %d: %d ops (%d accepted), %d outcomes created, %d duplicates, %d conflicts, %d conversions, %d revocations (%d reversals), %d rule versions, %d entries; refused conversions %v",
-				seed, s.ops, s.okOps, s.created, s.duplicates, s.conflicts, s.conversions, s.revocations, reversals, s.rules, b.Ledger().Size(), s.convErrs)
+			t.Logf("seed %d: %d ops (%d accepted), %d outcomes created, %d duplicates, %d conflicts, %d conversions, %d revocations (%d item changes), %d rule versions, %d group versions, %d previews, %d entries; refused conversions %v",
+				seed, s.ops, s.okOps, s.created, s.duplicates, s.conflicts, s.conversions, s.revocations, reversals, s.rules, s.groups, s.previews, b.Ledger().Size(), s.convErrs)
 		})
 	}
 }
@@ -515,6 +519,7 @@ func (s *ptSim) check() {
 	s.t.Helper()
 	s.b.checkReplay(s.t)
 	ptInvariants(s.t, s.b, s.convs, fmt.Sprintf("seed %d op %d", s.seed, s.ops))
+	ptInvariantsV2(s.t, s.b, fmt.Sprintf("seed %d op %d", s.seed, s.ops))
 }
 
 // ptEntries reads the whole durable journal.
@@ -721,6 +726,20 @@ func ptInvariants(t *testing.T, b *testBank, answered map[uint64]Conversion, whe
 			granted[c.Learner+"/"+c.Rule.ID] -= c.Granted
 			for _, it := range c.Items {
 				delete(used, fmt.Sprintf("%d/%s", it.Outcome, c.Target))
+			}
+		case TypeConversionAdjusted:
+			a := ptDecode[Adjustment](t, e.Content)
+			if c, ok := inForce[a.Conversion]; !ok || a.Learner != c.Learner || a.Rule != c.Rule || a.Target != c.Target {
+				fail(e.Seq, "adjusts conversion %d, which is not in force as %+v", a.Conversion, a)
+			} else if c = ptAdjust(e.Seq, a, c, rules[c.Rule.ID].versions[c.Rule.Version-1], func(seq uint64) (Outcome, bool) {
+				if om := outcomes[seq]; om != nil {
+					return om.o, om.revoked
+				}
+				return Outcome{}, false
+			}, granted, used, fail); len(c.Items) == 0 {
+				delete(inForce, a.Conversion)
+			} else {
+				inForce[a.Conversion] = c
 			}
 		}
 	}
@@ -1031,4 +1050,52 @@ func TestHugeAmountsStayDomainErrors(t *testing.T) {
 		t.Fatalf("balance %+v %v", bal, err)
 	}
 	b.checkReplay(t)
+}
+
+// ptAdjust checks one conversion.adjusted entry against conversion c in
+// force (its items in force) under its rule version, and returns c as it
+// leaves it: a reversed item leaves, a moved one names an active outcome
+// of the learner in the rule's scope, not yet used toward the target,
+// granting min(ratio × its standard credits, cap − what the rule granted
+// the learner otherwise). granted and used are updated.
+func ptAdjust(seq uint64, a Adjustment, c Conversion, rule Rule, outcomeOf func(uint64) (Outcome, bool),
+	granted map[string]Amount, used map[string]uint64, fail func(uint64, string, ...any)) Conversion {
+	gk := c.Learner + "/" + c.Rule.ID
+	c.Items = slices.Clone(c.Items)
+	for _, ch := range a.Items {
+		i := slices.IndexFunc(c.Items, func(it ConversionItem) bool { return it.Outcome == ch.Outcome })
+		if _, revoked := outcomeOf(ch.Outcome); i < 0 || !revoked || ch.Outcome != a.Outcome {
+			fail(seq, "changes item of outcome %d, which is not a revoked item in force of conversion %+v", ch.Outcome, c)
+			return c
+		}
+		if it := c.Items[i]; it.Granted != ch.Granted || it.StandardCredits != ch.StandardCredits {
+			fail(seq, "item %+v recorded as %+v", it, ch)
+		}
+		delete(used, fmt.Sprintf("%d/%s", ch.Outcome, c.Target))
+		granted[gk] -= ch.Granted
+		c.Granted -= ch.Granted
+		if ch.Action != ActionMoved {
+			c.Items = slices.Delete(c.Items, i, i+1)
+			continue
+		}
+		to := *ch.To
+		o, revoked := outcomeOf(to.Outcome)
+		uk := fmt.Sprintf("%d/%s", to.Outcome, c.Target)
+		if _, taken := used[uk]; revoked || taken || o.Learner != c.Learner || !slices.Contains(rule.Source.Sectors, o.Sector) ||
+			o.Level < rule.Source.MinLevel || o.CompletedOn > c.On || to.StandardCredits != o.StandardCredits {
+			fail(seq, "moves the item to outcome %d, which is not eligible (%+v)", to.Outcome, o)
+		}
+		want := rule.Ratio.Apply(o.StandardCredits)
+		if rule.Cap != nil {
+			want = min(want, max(*rule.Cap-granted[gk], 0))
+		}
+		if to.Granted != want || want <= 0 {
+			fail(seq, "moved item grants %s, want %s", to.Granted, want)
+		}
+		used[uk] = a.Conversion
+		granted[gk] += to.Granted
+		c.Granted += to.Granted
+		c.Items[i] = to
+	}
+	return c
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -192,10 +193,9 @@ func TestRulesStandardCredits(t *testing.T) {
 		{"hours 24", 2400, "hours", nil, false, 150},
 		{"hours 1 is 0.0625", 100, "hours", nil, false, 6},
 		{"hours 0.16", 16, "hours", nil, false, 1},
-		{"hours given override cn-credit", 1000, "cn-credit", rtHours(48), false, 300},
-		{"hours given override ects", 500, "ects", rtHours(40), false, 250},
-		{"hours 0 override", 500, "ects", rtHours(0), false, 0},
-		{"hours 1 override is 0.0625", 300, "cn-credit", rtHours(1), false, 6},
+		{"hours given override cn-credit", 200, "cn-credit", rtHours(48), false, 300},
+		{"hours given override ects", 500, "ects", rtHours(120), false, 750},
+		{"hours 1 override is 0.0625", 5, "cn-credit", rtHours(1), false, 6},
 		{"failed cn-credit", 300, "cn-credit", nil, true, 0},
 		{"failed with hours", 300, "cn-credit", rtHours(48), true, 0},
 	}
@@ -602,7 +602,7 @@ func TestRulesMaxAge(t *testing.T) {
 
 func TestRulesRevocation(t *testing.T) {
 	ctx := context.Background()
-	t.Run("frees the cap and reverses by its own entry", func(t *testing.T) {
+	t.Run("reverses its item by an entry of its own and frees that much of the cap", func(t *testing.T) {
 		b, college, _ := rtSetup(t)
 		r := rtRule("capped", "BSC")
 		r.Cap = amountPtr(500)
@@ -631,26 +631,32 @@ func TestRulesRevocation(t *testing.T) {
 		if rv.Outcome != o1 || rv.Reason != "posted in error" || rv.Learner != "L1" || rv.Institution != rtCollege {
 			t.Fatalf("revocation content %+v", rv)
 		}
-		re := rtContent[Reversal](t, b, rev.Reversals[0], TypeConversionReversed)
-		if re.Conversion != conv1.Seq || re.Granted != 500 || re.Outcome != o1 || re.Rule != (RuleRef{"capped", 1}) || re.Learner != "L1" {
-			t.Fatalf("reversal content %+v", re)
+		re := rtContent[Adjustment](t, b, rev.Reversals[0], TypeConversionAdjusted)
+		want := ItemChange{Outcome: o1, Action: ActionReversed, StandardCredits: 300, Granted: 300}
+		if re.Conversion != conv1.Seq || re.Outcome != o1 || re.Rule != (RuleRef{"capped", 1}) || re.Learner != "L1" ||
+			len(re.Items) != 1 || !reflect.DeepEqual(re.Items[0], want) {
+			t.Fatalf("adjustment content %+v", re)
 		}
+		if len(rev.Effects) != 1 || rev.Effects[0] != (ItemEffect{Seq: rev.Reversals[0], Conversion: conv1.Seq, ItemChange: want}) {
+			t.Fatalf("effects %+v", rev.Effects)
+		}
+		// o4's item stands: 2 of the cap's 5 stay granted.
 		bal := rtBalance(t, b, "L1")
-		if bal.StandardCredits != 900 || bal.Granted[rtUniv+"/BSC"] != 0 {
+		if bal.StandardCredits != 900 || bal.Granted[rtUniv+"/BSC"] != 200 {
 			t.Fatalf("balance %+v", bal)
 		}
 		tr := rtTranscript(t, b, "L1")
-		if tr.Outcomes[0].Seq != o1 || tr.Outcomes[0].Status != "revoked" || tr.Conversions[0].Status != "reversed" ||
-			tr.Conversions[0].ReversedBy == nil || *tr.Conversions[0].ReversedBy != rev.Reversals[0] {
+		if tr.Outcomes[0].Seq != o1 || tr.Outcomes[0].Status != "revoked" || tr.Conversions[0].Status != "adjusted" ||
+			tr.Conversions[0].ReversedBy != nil || !slices.Equal(tr.Conversions[0].AdjustedBy, rev.Reversals) ||
+			!slices.Equal(tr.Conversions[0].InForce, []ConversionItem{{o4, 300, 200}}) {
 			t.Fatalf("transcript %+v", tr)
 		}
-		// The cap is free again, and o4 too (its conversion was reversed).
+		// Three of the cap are free again; o4 is still used.
 		conv2 := rtConvert(t, b, admin, ConversionRequest{Learner: "L1", Rule: "capped", Outcomes: []uint64{o1, o4, o2, o3}})
-		if conv2.Granted != 500 || !conv2.Capped || len(conv2.Items) != 2 ||
-			conv2.Items[0] != (ConversionItem{o4, 300, 300}) || conv2.Items[1] != (ConversionItem{o2, 300, 200}) {
+		if conv2.Granted != 300 || !conv2.Capped || len(conv2.Items) != 1 || conv2.Items[0] != (ConversionItem{o2, 300, 300}) {
 			t.Fatalf("conv2 %+v", conv2)
 		}
-		rtWantReasons(t, conv2.Ineligible, []Ineligible{{o1, ReasonRevoked}, {o3, ReasonCapReached}})
+		rtWantReasons(t, conv2.Ineligible, []Ineligible{{o1, ReasonRevoked}, {o4, ReasonAlreadyUsed}, {o3, ReasonCapReached}})
 		if g := rtBalance(t, b, "L1").Granted[rtUniv+"/BSC"]; g != 500 {
 			t.Fatalf("granted %s", g)
 		}
@@ -672,7 +678,7 @@ func TestRulesRevocation(t *testing.T) {
 		}
 		var got []uint64
 		for _, s := range rev.Reversals {
-			got = append(got, rtContent[Reversal](t, b, s, TypeConversionReversed).Conversion)
+			got = append(got, rtContent[Adjustment](t, b, s, TypeConversionAdjusted).Conversion)
 		}
 		slices.Sort(got)
 		if !slices.Equal(got, []uint64{c1.Seq, c2.Seq}) {
@@ -680,6 +686,12 @@ func TestRulesRevocation(t *testing.T) {
 		}
 		if bal := rtBalance(t, b, "L1"); len(bal.Granted) != 0 || bal.StandardCredits != 0 {
 			t.Fatalf("balance %+v", bal)
+		}
+		// Their only item gone, both conversions read as reversed.
+		for _, c := range rtTranscript(t, b, "L1").Conversions {
+			if c.Status != "reversed" || c.ReversedBy == nil {
+				t.Fatalf("conversion %+v", c)
+			}
 		}
 		b.checkReplay(t)
 	})
@@ -808,12 +820,12 @@ func TestRulesVersions(t *testing.T) {
 		rtPublish(t, b, rtRule("retiring", "BSC"))
 		o1 := b.post(t, college, outcome("L1", "k1"))
 		c1 := rtConvert(t, b, admin, ConversionRequest{Learner: "L1", Rule: "retiring", Outcomes: []uint64{o1}})
-		if _, err := b.RetireRule(ctx, regulator, "retiring"); err != nil {
+		if _, err := b.RetireRule(ctx, regulator, "retiring", "replaced"); err != nil {
 			t.Fatal(err)
 		}
-		_, err := b.RetireRule(ctx, admin, "retiring")
+		_, err := b.RetireRule(ctx, admin, "retiring", "again")
 		rtCode(t, err, CodeConflict)
-		_, err = b.RetireRule(ctx, admin, "never-published")
+		_, err = b.RetireRule(ctx, admin, "never-published", "none")
 		rtCode(t, err, CodeNotFound)
 		o2 := b.post(t, college, outcome("L1", "k2"))
 		_, err = b.Convert(ctx, admin, ConversionRequest{Learner: "L1", Rule: "retiring", Outcomes: []uint64{o2}})
@@ -825,8 +837,11 @@ func TestRulesVersions(t *testing.T) {
 		if tr := rtTranscript(t, b, "L1"); tr.Conversions[0].Seq != c1.Seq || tr.Conversions[0].Status != "granted" {
 			t.Fatalf("%+v", tr.Conversions)
 		}
-		// Publishing again makes a new, active version.
-		v := rtPublish(t, b, rtRule("retiring", "BSC"))
+		// Publishing again makes a new, active version when it says to
+		// reinstate the rule.
+		again := rtRule("retiring", "BSC")
+		again.Reinstate = true
+		v := rtPublish(t, b, again)
 		if v.Version != 2 {
 			t.Fatalf("version %d", v.Version)
 		}
@@ -901,8 +916,8 @@ func TestRulesRounding(t *testing.T) {
 			{"0.07 × 0.5 = 0.035 → 0.04", 112, nil, 7, 4},
 			{"5.35 × 0.5 = 2.675 → 2.68", 8560, nil, 535, 268},
 			{"5.33 × 0.5 = 2.665 → 2.66", 8528, nil, 533, 266},
-			{"hours 1: 0.06 × 0.5 = 0.03", 0, rtHours(1), 6, 3},
-			{"hours 0 grants nothing", 100, rtHours(0), 0, 0},
+			{"hours 1: 0.06 × 0.5 = 0.03", 100, rtHours(1), 6, 3},
+			{"no credits grant nothing", 0, nil, 0, 0},
 		}
 		for i, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -1056,7 +1071,7 @@ func TestRulesPosting(t *testing.T) {
 			mod("prior", func(o *OutcomeInput) { o.Level = 4 }), // conflict with an earlier post
 			mod("g", func(o *OutcomeInput) { o.Sector = "degree"; o.Level = 7 }),
 			mod("f", func(o *OutcomeInput) { o.Credits.Amount = 600 }),       // conflict within the batch
-			mod("h", func(o *OutcomeInput) { o.CompletedOn = "2026-07-16" }), // after today
+			mod("h", func(o *OutcomeInput) { o.CompletedOn = "2026-07-17" }), // after today even at UTC+14
 		}
 		want := []struct {
 			status string
@@ -1157,11 +1172,11 @@ func TestRulesPosting(t *testing.T) {
 			})
 		}
 		t.Run("a second scope adds to the first", func(t *testing.T) {
-			if _, err := b.Accredit(ctx, admin, "narrow.example", AccreditationInput{Sectors: []string{"non_degree"}, MaxLevel: 8, ValidFrom: "2026-01-01", ValidUntil: "2026-12-31"}); err != nil {
+			if _, err := b.Accredit(ctx, admin, "narrow.example", AccreditationInput{Sectors: []string{"non_degree"}, MaxLevel: 6, ValidFrom: "2026-01-01", ValidUntil: "2026-12-31"}); err != nil {
 				t.Fatal(err)
 			}
 			o := outcome("L1", "acc-second")
-			o.Level = 8
+			o.Level = 6
 			b.post(t, narrow, o)
 			o = outcome("L1", "acc-second-degree")
 			o.Sector, o.Level = "degree", 7 // degree still stops at 6
@@ -1178,25 +1193,30 @@ func TestRulesPosting(t *testing.T) {
 		rtPostRejected(t, b, college, outcome("L1", "during"), CodeNotAccredited)
 		_, err := b.Suspend(ctx, admin, rtCollege, "again")
 		rtCode(t, err, CodeConflict)
-		if _, err := b.Reinstate(ctx, admin, rtCollege); err != nil {
+		if _, err := b.Reinstate(ctx, admin, rtCollege, "inspection passed"); err != nil {
 			t.Fatal(err)
 		}
-		_, err = b.Reinstate(ctx, admin, rtCollege)
+		_, err = b.Reinstate(ctx, admin, rtCollege, "")
 		rtCode(t, err, CodeConflict)
 		b.post(t, college, outcome("L1", "during"))
 		b.checkReplay(t)
 	})
 	t.Run("completed_on", func(t *testing.T) {
+		// Noon UTC on 2026-07-15 is 02:00 on 2026-07-16 at UTC+14, the
+		// earliest time zone: the 16th has begun somewhere, the 17th nowhere.
 		b, college, _ := rtSetup(t)
-		o := outcome("L1", "tomorrow")
-		o.CompletedOn = "2026-07-16"
+		o := outcome("L1", "day-after")
+		o.CompletedOn = "2026-07-17"
 		rtPostRejected(t, b, college, o, CodeInvalid)
 		o = outcome("L1", "today")
 		o.CompletedOn = "2026-07-15"
 		b.post(t, college, o)
-		b.clock.SetDate(t, "2026-07-16")
 		o = outcome("L1", "tomorrow")
 		o.CompletedOn = "2026-07-16"
+		b.post(t, college, o)
+		b.clock.SetDate(t, "2026-07-16")
+		o = outcome("L1", "day-after")
+		o.CompletedOn = "2026-07-17"
 		b.post(t, college, o) // the key was never used: rejected posts record nothing
 		b.checkReplay(t)
 	})
@@ -1250,7 +1270,7 @@ func TestRulesSupersession(t *testing.T) {
 		rtPostRejected(t, b, college, o3, CodeConflict)
 		b.checkReplay(t)
 	})
-	t.Run("cascades to conversions", func(t *testing.T) {
+	t.Run("carries items over to the correction", func(t *testing.T) {
 		b, college, _ := rtSetup(t)
 		r := rtRule("to-bsc", "BSC")
 		r.Cap = amountPtr(300)
@@ -1261,34 +1281,40 @@ func TestRulesSupersession(t *testing.T) {
 		c2 := rtConvert(t, b, admin, ConversionRequest{Learner: "L1", Rule: "to-ba"})
 		size := b.Ledger().Size()
 		o := outcome("L1", "v2")
+		o.Credits.Amount = 400
 		o.Supersedes = &old
 		pr := rtPostOne(t, b, college, o)
 		if pr.Status != PostCreated || pr.Seq != size {
 			t.Fatalf("%+v", pr)
 		}
 		if b.Ledger().Size() != size+4 {
-			t.Fatalf("size %d, want %d (outcome, revocation, 2 reversals)", b.Ledger().Size(), size+4)
+			t.Fatalf("size %d, want %d (outcome, revocation, 2 adjustments)", b.Ledger().Size(), size+4)
 		}
 		rtContent[Revocation](t, b, size+1, TypeOutcomeRevoked)
-		var got []uint64
-		for _, s := range []uint64{size + 2, size + 3} {
-			rv := rtContent[Reversal](t, b, s, TypeConversionReversed)
-			if rv.Outcome != old {
-				t.Fatalf("reversal %+v", rv)
+		// Under to-bsc the new 4 credits are capped at 3; to-ba has no cap.
+		want := map[uint64]ConversionItem{c1.Seq: {pr.Seq, 400, 300}, c2.Seq: {pr.Seq, 400, 400}}
+		for i, s := range []uint64{size + 2, size + 3} {
+			a := rtContent[Adjustment](t, b, s, TypeConversionAdjusted)
+			ch := ItemChange{Outcome: old, Action: ActionMoved, StandardCredits: 300, Granted: 300}
+			to := want[a.Conversion]
+			ch.To = &to
+			if a.Outcome != old || len(a.Items) != 1 || !reflect.DeepEqual(a.Items[0], ch) {
+				t.Fatalf("adjustment %+v", a)
 			}
-			got = append(got, rv.Conversion)
+			if e := pr.Effects[i]; e.Seq != s || e.Conversion != a.Conversion || !reflect.DeepEqual(e.ItemChange, ch) {
+				t.Fatalf("effect %+v", e)
+			}
 		}
-		slices.Sort(got)
-		if !slices.Equal(got, []uint64{c1.Seq, c2.Seq}) {
-			t.Fatalf("reversed %v", got)
-		}
-		if bal := rtBalance(t, b, "L1"); len(bal.Granted) != 0 || bal.StandardCredits != 300 {
+		bal := rtBalance(t, b, "L1")
+		if bal.StandardCredits != 400 || bal.Granted[rtUniv+"/BSC"] != 300 || bal.Granted[rtUniv+"/BA"] != 400 {
 			t.Fatalf("balance %+v", bal)
 		}
-		// The new outcome converts under the freed cap.
-		c3 := rtConvert(t, b, admin, ConversionRequest{Learner: "L1", Rule: "to-bsc"})
-		if c3.Granted != 300 || len(c3.Items) != 1 || c3.Items[0].Outcome != pr.Seq {
-			t.Fatalf("%+v", c3)
+		// The correction now counts toward both programmes.
+		_, err := b.Convert(ctx, admin, ConversionRequest{Learner: "L1", Rule: "to-ba", Outcomes: []uint64{pr.Seq}})
+		rtWantReasons(t, rtNotEligible(t, err), []Ineligible{{pr.Seq, ReasonAlreadyUsed}})
+		// A repeat of the post answers the same effects.
+		if again := rtPostOne(t, b, college, o); again.Status != PostDuplicate || !reflect.DeepEqual(again.Effects, pr.Effects) {
+			t.Fatalf("repeat %+v, first %+v", again, pr)
 		}
 		b.checkReplay(t)
 	})
@@ -1431,8 +1457,8 @@ func TestRulesInstitutions(t *testing.T) {
 		{"suspend", func() error { _, err := b.Suspend(ctx, admin, rtUniv, "audit"); return err }, ""},
 		{"suspend twice", func() error { _, err := b.Suspend(ctx, regulator, rtUniv, "audit"); return err }, CodeConflict},
 		{"suspend unknown", func() error { _, err := b.Suspend(ctx, admin, "nobody.example", "audit"); return err }, CodeNotFound},
-		{"reinstate", func() error { _, err := b.Reinstate(ctx, admin, rtUniv); return err }, ""},
-		{"reinstate twice", func() error { _, err := b.Reinstate(ctx, admin, rtUniv); return err }, CodeConflict},
+		{"reinstate", func() error { _, err := b.Reinstate(ctx, admin, rtUniv, ""); return err }, ""},
+		{"reinstate twice", func() error { _, err := b.Reinstate(ctx, admin, rtUniv, ""); return err }, CodeConflict},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

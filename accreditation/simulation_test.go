@@ -3,14 +3,16 @@ package accreditation
 // A seeded simulation in the manner of TigerBeetle's simulator: one
 // goroutine drives random commands (registrations, accreditations,
 // suspensions, single and batch postings with duplicates, conflicts and
-// invalid items, supersessions, revocations, rule versions, retirements,
-// conversions, clock moves) against the real bank on Pebble's crashable
+// invalid items, repeats of an outcome under a new key, supersessions and
+// corrections that carry conversion items over, revocations, rule
+// versions, retirements, groups of equivalent units, conversions and their
+// previews, clock moves) against the real bank on Pebble's crashable
 // in-memory file system, and cuts the power at random steps. A reference
-// model, written from docs/contract.md section 3 in plain maps (it shares no code
-// with apply, Evaluate or the bank's state), predicts every answer; after
-// every step the bank's answer and every learner's balance must equal the
-// model's, and after every power cut the whole acknowledged history must be
-// there and Bank.Audit must find nothing.
+// model, written from docs/contract.md sections 3 and 8 in plain maps (it
+// shares no code with apply, Evaluate or the bank's state), predicts every
+// answer; after every step the bank's answer and every learner's balance
+// must equal the model's, and after every power cut the whole acknowledged
+// history must be there and Bank.Audit must find nothing.
 //
 //	go test ./accreditation -run TestSimulation -sim.seeds=500   # many seeds
 //	go test ./accreditation -run TestSimulation -sim.seed=17 -v  # replay one
@@ -85,6 +87,7 @@ func (c *simClock) addDays(n int) {
 
 type simInst struct {
 	id        string
+	kind      string
 	seq       uint64
 	scopes    []AccreditationInput
 	suspended bool
@@ -97,6 +100,9 @@ type simOutcome struct {
 	sc      Amount
 	revoked bool
 	usedBy  []uint64 // conversions in force that used it, in seq order
+	// effects are what it changed when it superseded another, which a
+	// repeat of its post answers again.
+	effects []ItemEffect
 }
 
 type simRuleVersion struct {
@@ -120,25 +126,37 @@ type simConv struct {
 	granted  Amount
 	capped   bool
 	reversed *uint64
+	// inForce are the items in force, as revocations left them, and
+	// adjusted the entries that changed them.
+	inForce  []ConversionItem
+	adjusted []uint64
 }
 
 type simModel struct {
 	next      uint64 // the next entry's seq
 	insts     map[string]*simInst
 	outcomes  map[uint64]*simOutcome
-	byLearner map[string][]uint64       // outcome seqs, ascending
-	idem      map[string]*simOutcome    // institution \x00 key
-	rules     map[string]*simRule       // by id
-	convs     map[uint64]*simConv       // by seq
-	granted   map[string]Amount         // learner \x00 rule id: granted by conversions in force
-	keys      map[string][]OutcomeInput // institution → inputs created, to repeat
+	byLearner map[string][]uint64           // outcome seqs, ascending
+	idem      map[string]*simOutcome        // institution \x00 key
+	rules     map[string]*simRule           // by id
+	convs     map[uint64]*simConv           // by seq
+	granted   map[string]Amount             // learner \x00 rule id: granted by conversions in force
+	keys      map[string][]OutcomeInput     // institution → inputs created, to repeat
+	units     map[string]*simOutcome        // institution, learner, unit code, date → the latest outcome
+	groups    map[string][]EquivalenceInput // groups of equivalent units by id, in versions
+}
+
+// simUnitKey is what makes two outcomes of an institution duplicates.
+func simUnitKey(inst string, o OutcomeInput) string {
+	return strings.Join([]string{inst, o.Learner, o.Unit.Code, o.CompletedOn}, "\x00")
 }
 
 func newSimModel() *simModel {
 	return &simModel{
 		insts: map[string]*simInst{}, outcomes: map[uint64]*simOutcome{}, byLearner: map[string][]uint64{},
 		idem: map[string]*simOutcome{}, rules: map[string]*simRule{}, convs: map[uint64]*simConv{},
-		granted: map[string]Amount{}, keys: map[string][]OutcomeInput{},
+		granted: map[string]Amount{}, keys: map[string][]OutcomeInput{}, units: map[string]*simOutcome{},
+		groups: map[string][]EquivalenceInput{},
 	}
 }
 
@@ -164,6 +182,23 @@ func simStandard(o OutcomeInput) Amount {
 	return simRound(int64(o.Credits.Amount)*simHoursPerCredit[o.Credits.System], 160)
 }
 
+// simHoursCode is the model's refusal of an outcome's hours: none below 1,
+// and none beyond a factor of two of what its credits stand for, either way.
+func simHoursCode(o OutcomeInput) Code {
+	if o.Hours == nil {
+		return ""
+	}
+	if *o.Hours < 1 {
+		return CodeInvalid
+	}
+	// hours × 1000 against hundredths of a credit × tenths of an hour per credit
+	given, standsFor := *o.Hours*1000, int64(o.Credits.Amount)*simHoursPerCredit[o.Credits.System]
+	if given > 2*standsFor || 2*given < standsFor {
+		return CodeCreditsHoursMismatch
+	}
+	return ""
+}
+
 func simApplyRatio(r Ratio, a Amount) Amount { return simRound(int64(r)*int64(a), 10000) }
 
 func simDays(a, b string) int {
@@ -178,27 +213,76 @@ type simPostWant struct {
 	seq    uint64
 	code   Code
 	sc     Amount
+	// effects are a superseding outcome's, nil for any other.
+	effects []ItemEffect
 }
 
-// revoke records the revocation of o and a reversal of every conversion in
-// force that used it, returning the seqs of the reversals.
-func (m *simModel) revoke(o *simOutcome) []uint64 {
+// revoke records the revocation of o (superseded by sup, or nil) and one
+// change of the item of every conversion in force that used it (docs/contract.md
+// section 8), in the order they used it: the item moves to sup when sup is
+// eligible under the rule version that granted it, on the conversion's
+// date, granting ratio × its standard credits capped by what the rule
+// granted the learner otherwise; else the item is reversed.
+func (m *simModel) revoke(o, sup *simOutcome) []ItemEffect {
 	m.next++ // the revocation
 	o.revoked = true
-	var revs []uint64
+	effects := []ItemEffect{}
 	for _, cs := range slices.Clone(o.usedBy) {
 		c := m.convs[cs]
 		seq := m.next
 		m.next++
-		c.reversed = &seq
-		revs = append(revs, seq)
-		for _, it := range c.items {
-			u := m.outcomes[it.Outcome]
-			u.usedBy = slices.DeleteFunc(u.usedBy, func(s uint64) bool { return s == cs })
+		i := slices.IndexFunc(c.inForce, func(it ConversionItem) bool { return it.Outcome == o.seq })
+		item := c.inForce[i]
+		key := c.learner + "\x00" + c.rule.ID
+		ch := ItemChange{Outcome: o.seq, Action: ActionReversed, StandardCredits: item.StandardCredits, Granted: item.Granted}
+		if sup != nil {
+			to, reason := m.moveTo(c, sup, m.granted[key]-item.Granted)
+			if reason == "" {
+				ch.Action, ch.To = ActionMoved, &to
+			}
+			ch.NotEligible = reason
 		}
-		m.granted[c.learner+"\x00"+c.rule.ID] -= c.granted
+		o.usedBy = slices.DeleteFunc(o.usedBy, func(s uint64) bool { return s == cs })
+		m.granted[key] -= item.Granted
+		if ch.To != nil {
+			c.inForce[i] = *ch.To
+			sup.usedBy = append(sup.usedBy, cs)
+			m.granted[key] += ch.To.Granted
+		} else {
+			c.inForce = slices.Delete(c.inForce, i, i+1)
+		}
+		c.adjusted = append(c.adjusted, seq)
+		if len(c.inForce) == 0 {
+			c.reversed = &seq
+		}
+		effects = append(effects, ItemEffect{Seq: seq, Conversion: cs, ItemChange: ch})
 	}
-	return revs
+	return effects
+}
+
+// moveTo is the item sup would take in conversion c, given what the rule
+// granted the learner otherwise, or why sup may not take it.
+func (m *simModel) moveTo(c *simConv, sup *simOutcome, other Amount) (ConversionItem, string) {
+	rv := m.rules[c.rule.ID].versions[c.rule.Version-1].in
+	if reason := m.ineligible(rv, c.learner, c.on, sup.seq); reason != "" {
+		return ConversionItem{}, reason
+	}
+	used := m.usedGroups(c.learner, c.target, c.on)
+	if slices.ContainsFunc(m.groupsOf(sup, c.on), func(g string) bool { return used[g] }) {
+		return ConversionItem{}, ReasonEquivalentUsed
+	}
+	g := simApplyRatio(rv.Ratio, sup.sc)
+	if g == 0 {
+		return ConversionItem{}, ReasonNoCredits
+	}
+	if rv.Cap != nil {
+		left := max(*rv.Cap-other, 0)
+		if left == 0 {
+			return ConversionItem{}, ReasonCapReached
+		}
+		g = min(g, left)
+	}
+	return ConversionItem{Outcome: sup.seq, StandardCredits: sup.sc, Granted: g}, ""
 }
 
 func simCovers(a AccreditationInput, o OutcomeInput) bool {
@@ -207,7 +291,7 @@ func simCovers(a AccreditationInput, o OutcomeInput) bool {
 
 // post predicts a post: nil and an error code for a refused command, or one
 // answer per item.
-func (m *simModel) post(inst string, items []OutcomeInput, invalid []bool, today string) ([]simPostWant, Code) {
+func (m *simModel) post(inst string, items []OutcomeInput, invalid []bool, latest string) ([]simPostWant, Code) {
 	in := m.insts[inst]
 	if in == nil {
 		return nil, CodeNotFound
@@ -218,9 +302,13 @@ func (m *simModel) post(inst string, items []OutcomeInput, invalid []bool, today
 			out[i] = simPostWant{status: PostRejected, code: CodeInvalid}
 			continue
 		}
+		if c := simHoursCode(o); c != "" {
+			out[i] = simPostWant{status: PostRejected, code: c}
+			continue
+		}
 		if prev := m.idem[inst+"\x00"+o.IdempotencyKey]; prev != nil {
 			if simSameInput(prev.in, o) {
-				out[i] = simPostWant{status: PostDuplicate, seq: prev.seq, sc: prev.sc}
+				out[i] = simPostWant{status: PostDuplicate, seq: prev.seq, sc: prev.sc, effects: prev.effects}
 			} else {
 				out[i] = simPostWant{status: PostRejected, code: CodeConflict}
 			}
@@ -235,7 +323,7 @@ func (m *simModel) post(inst string, items []OutcomeInput, invalid []bool, today
 			reject(CodeNotAccredited)
 			continue
 		}
-		if o.CompletedOn > today {
+		if o.CompletedOn > latest {
 			reject(CodeInvalid)
 			continue
 		}
@@ -254,16 +342,25 @@ func (m *simModel) post(inst string, items []OutcomeInput, invalid []bool, today
 				continue
 			}
 		}
+		// One outcome in force per institution, learner, unit and date,
+		// but for the one a correction replaces.
+		uk := simUnitKey(inst, o)
+		if prev := m.units[uk]; prev != nil && !prev.revoked && (old == nil || old != prev) {
+			out[i] = simPostWant{status: PostRejected, code: CodeDuplicateOutcome, seq: prev.seq}
+			continue
+		}
 		rec := &simOutcome{seq: m.next, inst: inst, in: o, sc: simStandard(o)}
+		m.units[uk] = rec
 		m.next++
 		m.outcomes[rec.seq] = rec
 		m.byLearner[o.Learner] = append(m.byLearner[o.Learner], rec.seq)
 		m.idem[inst+"\x00"+o.IdempotencyKey] = rec
 		m.keys[inst] = append(m.keys[inst], o)
-		if old != nil {
-			m.revoke(old)
-		}
 		out[i] = simPostWant{status: PostCreated, seq: rec.seq, sc: rec.sc}
+		if old != nil {
+			rec.effects = m.revoke(old, rec)
+			out[i].effects = rec.effects
+		}
 	}
 	return out, ""
 }
@@ -280,8 +377,9 @@ type simConvWant struct {
 }
 
 // ineligible is the first reason an outcome may not count, in the order the
-// bank gives them (not_found, revoked, failed, already_used, sector, level,
-// field, score, not_completed, too_old, institution).
+// bank gives them (not_found, revoked, failed, institution_suspended,
+// already_used, sector, level, field, score, not_completed, too_old,
+// institution).
 func (m *simModel) ineligible(rv RuleInput, learner, date string, seq uint64) string {
 	o := m.outcomes[seq]
 	s := rv.Source
@@ -292,6 +390,8 @@ func (m *simModel) ineligible(rv RuleInput, learner, date string, seq uint64) st
 		return ReasonRevoked
 	case !*o.in.Result.Passed:
 		return ReasonFailed
+	case m.insts[o.inst].suspended:
+		return ReasonSuspended
 	case slices.ContainsFunc(o.usedBy, func(c uint64) bool { return m.convs[c].target == rv.Target }):
 		return ReasonAlreadyUsed
 	case !slices.Contains(s.Sectors, o.in.Sector):
@@ -314,7 +414,18 @@ func (m *simModel) ineligible(rv RuleInput, learner, date string, seq uint64) st
 	return ""
 }
 
+// convert predicts a conversion and records it when granted.
 func (m *simModel) convert(actor Actor, req ConversionRequest, date string) simConvWant {
+	w := m.decide(actor, req, date)
+	if w.conv != nil {
+		m.commit(w.conv)
+	}
+	return w
+}
+
+// decide predicts what a conversion would grant, changing nothing: what a
+// preview answers.
+func (m *simModel) decide(actor Actor, req ConversionRequest, date string) simConvWant {
 	r := m.rules[req.Rule]
 	if r == nil {
 		return simConvWant{code: CodeNotFound}
@@ -339,6 +450,9 @@ func (m *simModel) convert(actor Actor, req ConversionRequest, date string) simC
 	if date < rv.in.ValidFrom || (rv.in.ValidUntil != nil && date > *rv.in.ValidUntil) {
 		return simConvWant{code: CodeRuleInactive}
 	}
+	if in := m.insts[rv.in.Target.Institution]; in != nil && in.suspended {
+		return simConvWant{code: CodeInstitutionSuspended}
+	}
 	seqs := req.Outcomes
 	if seqs == nil {
 		seqs = m.byLearner[req.Learner]
@@ -351,12 +465,16 @@ func (m *simModel) convert(actor Actor, req ConversionRequest, date string) simC
 	c := &simConv{learner: req.Learner, rule: RuleRef{ID: rv.in.ID, Version: rv.version}, target: rv.in.Target, on: date}
 	var inel []Ineligible
 	seen := map[uint64]bool{}
+	used := m.usedGroups(req.Learner, rv.in.Target, date)
 	for _, seq := range seqs {
 		reason := m.ineligible(rv.in, req.Learner, date, seq)
 		if reason == "" && seen[seq] {
 			reason = ReasonDuplicate
 		}
 		seen[seq] = true
+		if reason == "" && slices.ContainsFunc(m.groupsOf(m.outcomes[seq], date), func(g string) bool { return used[g] }) {
+			reason = ReasonEquivalentUsed
+		}
 		var g Amount
 		if reason == "" {
 			if g = simApplyRatio(rv.in.Ratio, m.outcomes[seq].sc); g == 0 {
@@ -376,20 +494,28 @@ func (m *simModel) convert(actor Actor, req ConversionRequest, date string) simC
 		}
 		c.items = append(c.items, ConversionItem{Outcome: seq, StandardCredits: m.outcomes[seq].sc, Granted: g})
 		c.granted += g
+		for _, id := range m.groupsOf(m.outcomes[seq], date) {
+			used[id] = true
+		}
 	}
 	if len(c.items) == 0 {
 		return simConvWant{code: CodeNotEligible, reasons: inel}
 	}
 	c.capped = remaining == 0
+	return simConvWant{conv: c, ineligible: inel}
+}
+
+// commit records a granted conversion.
+func (m *simModel) commit(c *simConv) {
 	c.seq = m.next
 	m.next++
+	c.inForce = slices.Clone(c.items)
 	m.convs[c.seq] = c
 	for _, it := range c.items {
 		o := m.outcomes[it.Outcome]
 		o.usedBy = append(o.usedBy, c.seq)
 	}
-	m.granted[key] += c.granted
-	return simConvWant{conv: c, ineligible: inel}
+	m.granted[c.learner+"\x00"+c.rule.ID] += c.granted
 }
 
 // balance is what the contract says a learner holds: standard credits of
@@ -414,8 +540,16 @@ func (m *simModel) balance(learner string) *Balance {
 		b.StandardCredits += o.sc
 	}
 	for _, c := range m.convs {
-		if c.learner == learner && c.reversed == nil {
-			b.Granted[c.target.Institution+"/"+c.target.Programme] += c.granted
+		if c.learner != learner {
+			continue
+		}
+		for _, it := range c.inForce {
+			b.Granted[c.target.Institution+"/"+c.target.Programme] += it.Granted
+		}
+	}
+	for k, g := range b.Granted {
+		if g == 0 {
+			delete(b.Granted, k)
 		}
 	}
 	return b
@@ -439,8 +573,10 @@ type simRun struct {
 	tune  func(*pebble.Options)
 
 	// figures
-	codes                                                                                                             map[string]int // refusals by command and code
-	ops, created, duplicates, conflicts, rejected, conversions, refusedConv, revocations, reversals, rulesOK, crashes int
+	codes                                                                                                                                                     map[string]int // refusals by command and code
+	ops, created, duplicates, conflicts, rejected, conversions, refusedConv, revocations, reversals, moved, rulesOK, crashes, dupOutcomes, groupsOK, previews int
+	groupLearner                                                                                                                                              string         // the learner whose units the last group named
+	v2reasons                                                                                                                                                 map[string]int // institution_suspended and equivalent_used given
 }
 
 func (s *simRun) fatalf(format string, args ...any) {
@@ -453,6 +589,12 @@ func (s *simRun) chance(p float64) bool { return s.rng.Float64() < p }
 func simPick[T any](s *simRun, list []T) T { return list[s.rng.IntN(len(list))] }
 
 func (s *simRun) today() string { return s.clock.Now().UTC().Format(time.DateOnly) }
+
+// latestCompletion is the last completed_on a post may carry now: today
+// fourteen hours east of UTC, the earliest time zone.
+func (s *simRun) latestCompletion() string {
+	return s.clock.Now().UTC().Add(14 * time.Hour).Format(time.DateOnly)
+}
 
 func (s *simRun) day(offset int) string {
 	return s.clock.Now().UTC().AddDate(0, 0, offset).Format(time.DateOnly)
@@ -522,7 +664,7 @@ func (s *simRun) register() {
 	s.code("register "+id, err, want)
 	if want == "" {
 		s.wantSeq("register "+id, in.Seq, s.m.next)
-		s.m.insts[id] = &simInst{id: id, seq: s.m.next}
+		s.m.insts[id] = &simInst{id: id, kind: reg.Kind, seq: s.m.next}
 		s.m.next++
 	}
 }
@@ -549,6 +691,9 @@ func (s *simRun) accredit() {
 		scope = AccreditationInput{Sectors: s.randomSectors(1), MaxLevel: 3 + s.rng.IntN(8),
 			ValidFrom: s.day(-3000 + s.rng.IntN(2500)), ValidUntil: s.day(s.rng.IntN(1500))}
 	}
+	if s.chance(0.2) {
+		scope.OverrideReason = "pilot programme"
+	}
 	want := Code("")
 	switch {
 	case s.chance(0.04):
@@ -557,6 +702,8 @@ func (s *simRun) accredit() {
 		scope.ValidUntil, want = "1999-12-31", CodeInvalid
 	case s.m.insts[id] == nil:
 		want = CodeNotFound
+	case scope.OverrideReason == "" && policyRefusal(s.m.insts[id].kind, scope) != "":
+		want = CodeAccreditationPolicy
 	}
 	actor := admin
 	if s.chance(0.5) {
@@ -584,7 +731,7 @@ func (s *simRun) suspend() {
 	}
 	var err error
 	if lift {
-		_, err = s.b.Reinstate(s.ctx, regulator, id)
+		_, err = s.b.Reinstate(s.ctx, regulator, id, "")
 	} else {
 		_, err = s.b.Suspend(s.ctx, regulator, id, "audit pending")
 	}
@@ -656,6 +803,8 @@ func (s *simRun) item(inst string) (o OutcomeInput, invalid bool) {
 		return o, true
 	case r < 0.30:
 		return s.superseding(inst), false
+	case r < 0.36:
+		return s.repeat(inst), false
 	}
 	return s.newOutcome(simPick(s, simLearners)), false
 }
@@ -712,9 +861,9 @@ func (s *simRun) postItems(n int) {
 		items[i], invalid[i] = s.item(inst)
 	}
 	actor := Actor{Role: RoleInstitution, ID: inst}
-	today := s.today()
+	latest := s.latestCompletion()
 	res, err := s.b.PostOutcomes(s.ctx, actor, items)
-	want, wcode := s.m.post(inst, items, invalid, today)
+	want, wcode := s.m.post(inst, items, invalid, latest)
 	op := fmt.Sprintf("post %d by %s", n, inst)
 	s.code(op, err, wcode)
 	if wcode != "" {
@@ -732,6 +881,7 @@ func (s *simRun) postItems(n int) {
 		if r.Err != nil && CodeOf(r.Err) == "" {
 			s.fatalf("%s: item %d: non-domain error %v", op, i, r.Err)
 		}
+		s.checkExisting(op, r.Err, w)
 		switch w.status {
 		case PostCreated:
 			s.created++
@@ -753,6 +903,12 @@ func (s *simRun) postItems(n int) {
 			}
 			if stored := s.m.outcomes[w.seq].in; !reflect.DeepEqual(r.Outcome.OutcomeInput, stored) {
 				s.fatalf("%s: item %d: stored %+v, the model holds %+v", op, i, r.Outcome.OutcomeInput, stored)
+			}
+			if !reflect.DeepEqual(r.Effects, w.effects) {
+				s.fatalf("%s: item %d (%s): effects %+v, the model's %+v", op, i, w.status, r.Effects, w.effects)
+			}
+			if w.status == PostCreated {
+				s.countEffects(w.effects)
 			}
 		}
 	}
@@ -808,12 +964,16 @@ func (s *simRun) revoke() {
 		return
 	}
 	first := s.m.next
-	revs := s.m.revoke(o)
-	if res.Seq != first || !slices.Equal(res.Reversals, revs) {
-		s.fatalf("%s: bank revocation %d reversals %v; model %d reversals %v", op, res.Seq, res.Reversals, first, revs)
+	effects := s.m.revoke(o, nil)
+	var revs []uint64
+	for _, e := range effects {
+		revs = append(revs, e.Seq)
+	}
+	if res.Seq != first || !slices.Equal(res.Reversals, revs) || !reflect.DeepEqual(res.Effects, effects) {
+		s.fatalf("%s: bank revocation %d reversals %v effects %+v; model %d reversals %v effects %+v", op, res.Seq, res.Reversals, res.Effects, first, revs, effects)
 	}
 	s.revocations++
-	s.reversals += len(revs)
+	s.countEffects(effects)
 }
 
 func (s *simRun) publish() {
@@ -860,6 +1020,8 @@ func (s *simRun) publish() {
 		}
 		r.ValidUntil = &u
 	}
+	retired := s.m.rules[id] != nil && s.m.rules[id].retired
+	r.Reinstate = retired && s.chance(0.8) || !retired && s.chance(0.02)
 	want := Code("")
 	switch {
 	case s.chance(0.03):
@@ -868,6 +1030,10 @@ func (s *simRun) publish() {
 		want = CodeInvalid
 	case len(r.Source.Institutions) > 0 && s.m.insts[r.Source.Institutions[0]] == nil:
 		want = CodeInvalid
+	case retired && !r.Reinstate:
+		want = CodeRuleRetired
+	case !retired && r.Reinstate:
+		want = CodeConflict
 	}
 	actor := admin
 	if s.chance(0.5) {
@@ -904,7 +1070,7 @@ func (s *simRun) retire() {
 	case mr.retired:
 		want = CodeConflict
 	}
-	seq, err := s.b.RetireRule(s.ctx, regulator, id)
+	seq, err := s.b.RetireRule(s.ctx, regulator, id, "superseded by a newer agreement")
 	s.code("retire "+id, err, want)
 	if want == "" {
 		s.wantSeq("retire "+id, seq, s.m.next)
@@ -915,6 +1081,9 @@ func (s *simRun) retire() {
 
 func (s *simRun) convert() {
 	learner := simPick(s, simLearners)
+	if s.groupLearner != "" && s.chance(0.3) {
+		learner = s.groupLearner // whose outcomes a group names
+	}
 	req := ConversionRequest{Learner: learner, Rule: simPick(s, simRuleIDs)}
 	if s.chance(0.04) {
 		req.Rule = "r-none"
@@ -959,6 +1128,9 @@ func (s *simRun) convert() {
 	}
 	date := s.today()
 	op := fmt.Sprintf("convert %s under %s by %s outcomes %v", learner, req.Rule, actor, req.Outcomes)
+	if s.chance(0.4) {
+		s.preview(op, actor, req, date)
+	}
 	got, err := s.b.Convert(s.ctx, actor, req)
 	var want simConvWant
 	if req.Outcomes != nil && len(req.Outcomes) == 0 {
@@ -974,12 +1146,17 @@ func (s *simRun) convert() {
 			s.fatalf("%s: bank reasons %v, model %v", op, de.Reasons, want.reasons)
 		}
 	}
+	for _, in := range slices.Concat(want.reasons, want.ineligible) {
+		if in.Reason == ReasonSuspended || in.Reason == ReasonEquivalentUsed {
+			s.v2reasons[in.Reason]++
+		}
+	}
 	if want.code != "" {
 		s.refusedConv++
 		return
 	}
 	c := want.conv
-	wc := Conversion{Learner: c.learner, Rule: c.rule, Target: c.target, On: c.on, Items: c.items, Granted: c.granted, Capped: c.capped}
+	wc := Conversion{Learner: c.learner, Rule: c.rule, Target: c.target, On: c.on, Items: c.items, Granted: c.granted, Capped: c.capped, Contract: 2}
 	if got.Seq != c.seq || !reflect.DeepEqual(got.Conversion, wc) || !reflect.DeepEqual(got.Ineligible, want.ineligible) {
 		s.fatalf("%s:\nbank  seq %d %+v ineligible %v\nmodel seq %d %+v ineligible %v", op, got.Seq, got.Conversion, got.Ineligible, c.seq, wc, want.ineligible)
 	}
@@ -1067,19 +1244,22 @@ func (s *simRun) checkAll(where string) {
 		}
 		var convs, wconvs []string
 		for _, c := range tr.Conversions {
-			convs = append(convs, fmt.Sprintf("%d:%s:%v:%+v", c.Seq, c.Status, simDeref(c.ReversedBy), c.Conversion))
+			convs = append(convs, fmt.Sprintf("%d:%s:%v:%+v:%v:%v", c.Seq, c.Status, simDeref(c.ReversedBy), c.Conversion, c.AdjustedBy, c.InForce))
 		}
 		for _, seq := range slices.Sorted(maps.Keys(s.m.convs)) {
 			c := s.m.convs[seq]
 			if c.learner != learner {
 				continue
 			}
-			st := "granted"
-			if c.reversed != nil {
+			st, inForce := "granted", []ConversionItem(nil)
+			switch {
+			case c.reversed != nil:
 				st = "reversed"
+			case len(c.adjusted) > 0:
+				st, inForce = "adjusted", c.inForce
 			}
-			wc := Conversion{Learner: c.learner, Rule: c.rule, Target: c.target, On: c.on, Items: c.items, Granted: c.granted, Capped: c.capped}
-			wconvs = append(wconvs, fmt.Sprintf("%d:%s:%v:%+v", seq, st, simDeref(c.reversed), wc))
+			wc := Conversion{Learner: c.learner, Rule: c.rule, Target: c.target, On: c.on, Items: c.items, Granted: c.granted, Capped: c.capped, Contract: 2}
+			wconvs = append(wconvs, fmt.Sprintf("%d:%s:%v:%+v:%v:%v", seq, st, simDeref(c.reversed), wc, c.adjusted, inForce))
 		}
 		if !slices.Equal(convs, wconvs) {
 			s.fatalf("%s: transcript of %s lists conversions\n%v\nthe model\n%v", where, learner, convs, wconvs)
@@ -1126,7 +1306,7 @@ func (s *simRun) setup() {
 			Keys: []PublicJWK{testKey(s.t, id+"-k0")}})
 		s.code("register "+id, err, "")
 		s.wantSeq("register "+id, in.Seq, s.m.next)
-		s.m.insts[id] = &simInst{id: id, seq: s.m.next}
+		s.m.insts[id] = &simInst{id: id, kind: "university", seq: s.m.next}
 		s.m.next++
 		scope := AccreditationInput{Sectors: Sectors(), MaxLevel: 10, ValidFrom: "2000-01-01", ValidUntil: "2099-12-31"}
 		a, err := s.b.Accredit(s.ctx, regulator, id, scope)
@@ -1143,7 +1323,7 @@ func (s *simRun) setup() {
 func (s *simRun) run(steps int) {
 	s.setup()
 	for s.step = 1; s.step <= steps; s.step++ {
-		switch w := s.rng.IntN(100); {
+		switch w := s.rng.IntN(104); {
 		case w < 5:
 			s.register()
 		case w < 10:
@@ -1157,6 +1337,9 @@ func (s *simRun) run(steps int) {
 		case w < 48:
 			inst := simPick(s, simInstitutions)
 			o := s.superseding(inst)
+			if s.chance(0.5) {
+				o = s.correction(inst)
+			}
 			s.postSupersede(inst, o)
 		case w < 55:
 			s.revoke()
@@ -1166,6 +1349,8 @@ func (s *simRun) run(steps int) {
 			s.retire()
 		case w < 88:
 			s.convert()
+		case w >= 100:
+			s.publishGroup()
 		default:
 			days := 1 + s.rng.IntN(40)
 			if s.chance(0.1) {
@@ -1189,9 +1374,9 @@ func (s *simRun) run(steps int) {
 // postSupersede posts one superseding outcome.
 func (s *simRun) postSupersede(inst string, o OutcomeInput) {
 	actor := Actor{Role: RoleInstitution, ID: inst}
-	today := s.today()
+	latest := s.latestCompletion()
 	res, err := s.b.PostOutcomes(s.ctx, actor, []OutcomeInput{o})
-	want, wcode := s.m.post(inst, []OutcomeInput{o}, []bool{false}, today)
+	want, wcode := s.m.post(inst, []OutcomeInput{o}, []bool{false}, latest)
 	op := fmt.Sprintf("supersede %d by %s for %s", *o.Supersedes, inst, o.Learner)
 	s.code(op, err, wcode)
 	if wcode != "" {
@@ -1201,9 +1386,38 @@ func (s *simRun) postSupersede(inst string, o OutcomeInput) {
 	if r.Status != w.status || CodeOf(r.Err) != w.code || (w.status != PostRejected && r.Seq != w.seq) {
 		s.fatalf("%s: bank %s seq %d err %v; model %s seq %d code %q", op, r.Status, r.Seq, r.Err, w.status, w.seq, w.code)
 	}
+	s.checkExisting(op, r.Err, w)
+	if w.status != PostRejected && !reflect.DeepEqual(r.Effects, w.effects) {
+		s.fatalf("%s: effects %+v, the model's %+v", op, r.Effects, w.effects)
+	}
 	if w.status == PostCreated {
 		s.created++
 		s.revocations++
+		s.countEffects(w.effects)
+	}
+}
+
+// checkExisting checks that a duplicate-outcome refusal names the outcome
+// the model holds, and counts it.
+func (s *simRun) checkExisting(op string, err error, w simPostWant) {
+	if w.code != CodeDuplicateOutcome {
+		return
+	}
+	var de *Error
+	if !errors.As(err, &de) || de.Existing == nil || *de.Existing != w.seq {
+		s.fatalf("%s: duplicate-outcome %v names %v, the model outcome %d", op, err, de, w.seq)
+	}
+	s.dupOutcomes++
+}
+
+// countEffects adds a revocation's item changes to the figures.
+func (s *simRun) countEffects(effects []ItemEffect) {
+	for _, e := range effects {
+		if e.Action == ActionMoved {
+			s.moved++
+		} else {
+			s.reversals++
+		}
 	}
 }
 
@@ -1233,7 +1447,7 @@ func TestSimulation(t *testing.T) {
 			clock := &simClock{t: time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)}
 			s := &simRun{
 				t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x5eed)), ctx: context.Background(),
-				clock: clock, keys: keys, fs: vfs.NewCrashableMem(), m: newSimModel(),
+				clock: clock, keys: keys, fs: vfs.NewCrashableMem(), m: newSimModel(), v2reasons: map[string]int{},
 			}
 			if seed%2 == 1 {
 				// A small memtable: flushes and compactions are under way
@@ -1244,8 +1458,9 @@ func TestSimulation(t *testing.T) {
 			defer func() { s.l.Close() }()
 			s.run(*simStepsFlag)
 			if testing.Verbose() {
-				t.Logf("seed %d: %d steps, %d entries, %d power cuts; %d outcomes created, %d duplicates, %d rejected (%d conflicts); %d conversions granted, %d refused; %d revocations, %d reversals; %d rule versions",
-					seed, s.ops, s.m.next, s.crashes, s.created, s.duplicates, s.rejected, s.conflicts, s.conversions, s.refusedConv, s.revocations, s.reversals, s.rulesOK)
+				t.Logf("seed %d: %d steps, %d entries, %d power cuts; %d outcomes created, %d duplicates, %d rejected (%d conflicts); %d conversions granted, %d refused; %d revocations, %d items reversed, %d moved; %d duplicate outcomes refused; %d rule versions, %d group versions; %d previews",
+					seed, s.ops, s.m.next, s.crashes, s.created, s.duplicates, s.rejected, s.conflicts, s.conversions, s.refusedConv, s.revocations, s.reversals, s.moved,
+					s.dupOutcomes, s.rulesOK, s.groupsOK, s.previews)
 				t.Logf("refusals: %v", s.codes)
 			}
 			total.ops += s.ops
@@ -1258,6 +1473,16 @@ func TestSimulation(t *testing.T) {
 			total.refusedConv += s.refusedConv
 			total.revocations += s.revocations
 			total.reversals += s.reversals
+			total.moved += s.moved
+			total.dupOutcomes += s.dupOutcomes
+			total.groupsOK += s.groupsOK
+			total.previews += s.previews
+			if total.v2reasons == nil {
+				total.v2reasons = map[string]int{}
+			}
+			for k, n := range s.v2reasons {
+				total.v2reasons[k] += n
+			}
 			total.rulesOK += s.rulesOK
 		})
 		if !ok {
@@ -1265,7 +1490,7 @@ func TestSimulation(t *testing.T) {
 			break
 		}
 	}
-	t.Logf("%d seeds in %v: %d steps, %d power cuts; %d outcomes created, %d duplicates, %d rejected (%d conflicts); %d conversions granted, %d refused; %d revocations, %d reversals; %d rule versions — every answer and balance as the model predicted",
+	t.Logf("%d seeds in %v: %d steps, %d power cuts; %d outcomes created, %d duplicates, %d rejected (%d conflicts); %d conversions granted, %d refused; %d revocations, %d items reversed, %d moved; %d duplicate outcomes refused; %d rule versions, %d group versions; %d previews; outcomes not eligible for %v — every answer and balance as the model predicted",
 		len(seeds), time.Since(start).Round(time.Millisecond), total.ops, total.crashes, total.created, total.duplicates, total.rejected, total.conflicts,
-		total.conversions, total.refusedConv, total.revocations, total.reversals, total.rulesOK)
+		total.conversions, total.refusedConv, total.revocations, total.reversals, total.moved, total.dupOutcomes, total.rulesOK, total.groupsOK, total.previews, total.v2reasons)
 }

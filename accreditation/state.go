@@ -29,6 +29,12 @@ const (
 	TypeRuleRetired           = "rule.retired"
 	TypeConversionGranted     = "conversion.granted"
 	TypeConversionReversed    = "conversion.reversed"
+	// TypeConversionAdjusted changes the items of a conversion that used a
+	// revoked outcome (adjust.go); conversion.reversed, which reversed a
+	// whole conversion, is only read, in ledgers written before.
+	TypeConversionAdjusted = "conversion.adjusted"
+	// TypeAccreditationWithdrawn ends one accreditation early (history.go).
+	TypeAccreditationWithdrawn = "institution.accreditation_withdrawn"
 )
 
 // Index names the bank lists entries under in the ledger.
@@ -55,6 +61,9 @@ type (
 	Accredited struct {
 		Institution string `json:"institution"`
 		AccreditationInput
+		// OutsidePolicy is what of the scope the policy table did not allow,
+		// granted under the override reason; empty when it allowed it all.
+		OutsidePolicy string `json:"outside_policy,omitempty"`
 	}
 	// Suspended is the content of institution.suspended.
 	Suspended struct {
@@ -64,6 +73,8 @@ type (
 	// Reinstated is the content of institution.reinstated.
 	Reinstated struct {
 		Institution string `json:"institution"`
+		// Reason is why the suspension was lifted, when one was given.
+		Reason string `json:"reason,omitempty"`
 	}
 	// Revocation is the content of outcome.revoked.
 	Revocation struct {
@@ -79,6 +90,9 @@ type (
 	RuleRetired struct {
 		Rule    string `json:"rule"`
 		Version int    `json:"version"`
+		// Reason is why; entries written before retiring took a reason
+		// have none.
+		Reason string `json:"reason,omitempty"`
 	}
 	// RuleRef names one version of a rule.
 	RuleRef struct {
@@ -101,6 +115,11 @@ type (
 		Items   []ConversionItem `json:"items"`
 		Granted Amount           `json:"granted"`
 		Capped  bool             `json:"capped"`
+		// Contract is the version of the contract whose eligibility rules
+		// decided the conversion (eligibility.go): 2 adds institution_suspended
+		// and equivalent_used. Conversions recorded before have none and
+		// were decided under version 1.
+		Contract int `json:"contract,omitempty"`
 	}
 	// Reversal is the content of conversion.reversed.
 	Reversal struct {
@@ -132,6 +151,12 @@ const instPrefix = "inst/"
 //	bal/<learner>             Balance as JSON, from stores written before
 //	                          the changes were appended; never written now
 //	posted/<inst>/<learner>   "1" (the institution posted for the learner)
+//	outunit/<inst>/<learner>/<code>/<date>
+//	                          the seq of the latest outcome of that unit and
+//	                          completion date (duplicate.go)
+//	revocation/<seq>          OutcomeRevocation of outcome seq (transcript.go);
+//	                          none for revocations of stores written before
+//	stat/<inst>/<YYYY-MM>     statistics changes, appended (statistics.go)
 func instKey(id string) string               { return instPrefix + id }
 func outKey(seq uint64) string               { return hexKey("out/", seq) }
 func ruleKey(id string) string               { return "rule/" + id }
@@ -216,6 +241,8 @@ func (o *outcomeState) usedToward(t Target) bool {
 type ruleHead struct {
 	Latest  int  `json:"latest"`
 	Retired bool `json:"retired"`
+	// Retirement is the retirement in force, while Retired.
+	Retirement *Retirement `json:"retirement,omitempty"`
 }
 
 // conversionState is a conversion as the bank keeps it.
@@ -223,6 +250,10 @@ type conversionState struct {
 	Seq uint64 `json:"seq"`
 	Conversion
 	Reversed *uint64 `json:"reversed,omitempty"` // the reversal's seq
+	// Adjusted lists the conversion.adjusted entries that changed its
+	// items, and InForce the items they left in force (inForce reads it).
+	Adjusted []uint64         `json:"adjusted,omitempty"`
+	InForce  []ConversionItem `json:"in_force,omitempty"`
 }
 
 // Balance is what a learner holds: standard credits of active outcomes by
@@ -334,8 +365,9 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		if err := json.Unmarshal(e.Content, &r); err != nil {
 			return err
 		}
-		return putJSON(s, instKey(r.ID), Institution{ID: r.ID, Name: r.Name, Kind: r.Kind, Keys: r.Keys, Accreditations: []Accreditation{}, Seq: e.Seq})
-	case TypeKeyAdded, TypeKeyRemoved, TypeAccredited, TypeSuspended, TypeReinstated:
+		return putJSON(s, instKey(r.ID), Institution{ID: r.ID, Name: r.Name, Kind: r.Kind, Keys: r.Keys, Accreditations: []Accreditation{},
+			Seq: e.Seq, History: []InstitutionEvent{}})
+	case TypeKeyAdded, TypeKeyRemoved, TypeAccredited, TypeSuspended, TypeReinstated, TypeAccreditationWithdrawn:
 		return applyInstitution(s, e)
 	case TypeOutcomeRecorded:
 		o, ok := decoded.(*Outcome)
@@ -352,6 +384,10 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		}
 		s.put(outKey(e.Seq), st.appendJSON(make([]byte, 0, 256)))
 		s.put(postedKey(o.Institution, o.Learner), []byte("1"))
+		putUnit(s, e.Seq, o.Institution, o)
+		if err := addOutcomeStat(s, &st, 1); err != nil {
+			return err
+		}
 		return addCreditsDelta(s, o.Learner, o.Sector, o.Level, o.StandardCredits)
 	case TypeOutcomeRevoked:
 		var r Revocation
@@ -367,6 +403,12 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		}
 		st.Revoked = true
 		if err := putJSON(s, outKey(r.Outcome), st); err != nil {
+			return err
+		}
+		if err := putRevocation(s, e, r); err != nil {
+			return err
+		}
+		if err := addOutcomeStat(s, st, -1); err != nil {
 			return err
 		}
 		return addCreditsDelta(s, st.Learner, st.Sector, st.Level, -st.StandardCredits)
@@ -385,7 +427,8 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		if err := json.Unmarshal(e.Content, &r); err != nil {
 			return err
 		}
-		return putJSON(s, ruleKey(r.Rule), ruleHead{Latest: r.Version, Retired: true})
+		ret := &Retirement{Seq: e.Seq, RecordedAt: e.RecordedAt.UTC().Format(ledger.TimeLayout), Reason: r.Reason}
+		return putJSON(s, ruleKey(r.Rule), ruleHead{Latest: r.Version, Retired: true, Retirement: ret})
 	case TypeConversionGranted:
 		var c Conversion
 		if err := json.Unmarshal(e.Content, &c); err != nil {
@@ -398,6 +441,14 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 			return err
 		}
 		return applyReversal(s, e.Seq, r)
+	case TypeConversionAdjusted:
+		var a Adjustment
+		if err := json.Unmarshal(e.Content, &a); err != nil {
+			return err
+		}
+		return applyAdjustment(s, e.Seq, a)
+	case TypeEquivalencePublished:
+		return applyEquivalence(s, e)
 	}
 	return fmt.Errorf("unknown entry type %q", e.Type)
 }
@@ -436,15 +487,34 @@ func applyInstitution(s store, e ledger.Entry) error {
 		}
 		in.Accreditations = append(in.Accreditations, Accreditation{
 			Sectors: a.Sectors, MaxLevel: a.MaxLevel, ValidFrom: a.ValidFrom, ValidUntil: a.ValidUntil, Seq: e.Seq,
+			OverrideReason: a.OverrideReason, OutsidePolicy: a.OutsidePolicy,
 		})
+		in.addEvent(e, EventAccredited, a.OverrideReason, nil)
+	case TypeAccreditationWithdrawn:
+		var w AccreditationWithdrawn
+		if err := json.Unmarshal(e.Content, &w); err != nil {
+			return err
+		}
+		a := in.accreditation(w.Accreditation)
+		if a == nil {
+			return fmt.Errorf("withdrawal of unknown accreditation %d of %q", w.Accreditation, in.ID)
+		}
+		a.Withdrawn = &Withdrawal{Seq: e.Seq, On: w.On, Reason: w.Reason}
+		in.addEvent(e, EventAccreditationWithdrawn, w.Reason, &w.Accreditation)
 	case TypeSuspended:
 		var su Suspended
 		if err := json.Unmarshal(e.Content, &su); err != nil {
 			return err
 		}
 		in.Suspension = &Suspension{Reason: su.Reason, Seq: e.Seq}
+		in.addEvent(e, EventSuspended, su.Reason, nil)
 	case TypeReinstated:
+		var re Reinstated
+		if err := json.Unmarshal(e.Content, &re); err != nil {
+			return err
+		}
 		in.Suspension = nil
+		in.addEvent(e, EventSuspensionLifted, re.Reason, nil)
 	}
 	return putJSON(s, instKey(in.ID), in)
 }
@@ -460,6 +530,9 @@ func applyConversion(s store, seq uint64, c Conversion) error {
 		}
 		st.UsedBy = append(st.UsedBy, conversionUse{Conversion: seq, Target: c.Target})
 		if err := putJSON(s, outKey(it.Outcome), st); err != nil {
+			return err
+		}
+		if err := addConversionStat(s, st, c.On, 1, it.Granted); err != nil {
 			return err
 		}
 	}
@@ -488,6 +561,9 @@ func applyReversal(s store, seq uint64, r Reversal) error {
 		}
 		st.UsedBy = slices.DeleteFunc(st.UsedBy, func(u conversionUse) bool { return u.Conversion == r.Conversion })
 		if err := putJSON(s, outKey(it.Outcome), st); err != nil {
+			return err
+		}
+		if err := addConversionStat(s, st, cs.On, -1, -it.Granted); err != nil {
 			return err
 		}
 	}

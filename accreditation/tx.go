@@ -29,6 +29,9 @@ type tx struct {
 	// insts is the bank's institution cache, read but never filled here:
 	// what a tx reads may not be durable yet.
 	insts *institutionCache
+	// units is the bank's filter of unit keys (duplicate.go), told of
+	// every one the command writes; nil when the bank keeps none.
+	units *unitFilter
 	// instChanged is set when the command wrote an institution's state.
 	instChanged bool
 	// today and recordedAt are the view's time as the tx writes it,
@@ -222,6 +225,7 @@ type command interface {
 type proposal struct {
 	cmd   command
 	insts *institutionCache
+	units *unitFilter
 }
 
 // Decide implements ledger.Proposal: it decides the command against v, the
@@ -233,6 +237,7 @@ func (p proposal) Decide(v *ledger.View) (ledger.Effect, error) {
 		entries = len(c.Items)
 	}
 	t := newTx(v, p.insts, entries)
+	t.units = p.units
 	res, err := p.cmd.decide(t)
 	if err != nil {
 		return ledger.Effect{}, err

@@ -6,7 +6,8 @@
 // permission table by role ([Routes]); bearer tokens (JWTs, RFC 7519,
 // signed with EdDSA as RFC 8037 defines it or with ES256), checked by the
 // [Authenticator], and the key files and token signing the commands use;
-// the strict decoding of request bodies and the limit on each; the
+// the strict decoding of request bodies and the limit on each, and of
+// query parameters, which each route lists in its row (params.go); the
 // answers, with failures as RFC 9457 problem details
 // (application/problem+json) whose type is stable per kind of failure and
 // mapped from the bank's and the ledger's errors in one function,
@@ -75,6 +76,9 @@ var (
 	adminReg = []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleRegulator}
 )
 
+// page is the query of a listing that only pages: limit and cursor.
+var page = []string{"limit", "cursor"}
+
 // Route is one endpoint: its name, method, path template and the roles
 // allowed to call it (nil: no token needed). This table is the permission
 // table of docs/contract.md section 2, in one place; what depends on the data
@@ -85,38 +89,51 @@ type Route struct {
 	Method string
 	Path   string
 	Roles  []accreditation.Role
+	// Query lists the query parameters the route defines, each taking one
+	// value (nil: none). The endpoint refuses any other parameter, and one
+	// given twice, with 400 bad-parameter before the handler runs, so a
+	// route that takes a new parameter lists it here and nothing else; the
+	// handler still checks the values (params.go).
+	Query  []string
 	handle func(h *Handler, w http.ResponseWriter, r *http.Request, actor accreditation.Actor)
 }
 
 // Routes lists every endpoint.
 var Routes = []Route{
-	{"healthz", "GET", "/healthz", anyone, (*Handler).healthz},
-	{"readyz", "GET", "/readyz", anyone, (*Handler).readyz},
-	{"openapi", "GET", "/openapi.json", anyone, (*Handler).openapi},
-	{"jwks", "GET", "/.well-known/jwks.json", anyone, (*Handler).jwks},
-	{"metrics", "GET", "/metrics", anyone, (*Handler).serveMetrics},
-	{"registerInstitution", "POST", "/v1/institutions", admin, (*Handler).registerInstitution},
-	{"getInstitution", "GET", "/v1/institutions/{id}", anyToken, (*Handler).getInstitution},
-	{"addKey", "POST", "/v1/institutions/{id}/keys", admin, (*Handler).addKey},
-	{"removeKey", "DELETE", "/v1/institutions/{id}/keys/{kid}", admin, (*Handler).removeKey},
-	{"accredit", "POST", "/v1/institutions/{id}/accreditations", adminReg, (*Handler).accredit},
-	{"suspend", "POST", "/v1/institutions/{id}/suspension", adminReg, (*Handler).suspend},
-	{"reinstate", "DELETE", "/v1/institutions/{id}/suspension", adminReg, (*Handler).reinstate},
-	{"postOutcomes", "POST", "/v1/outcomes", []accreditation.Role{accreditation.RoleInstitution}, (*Handler).postOutcomes},
-	{"revokeOutcome", "POST", "/v1/outcomes/{seq}/revocation", []accreditation.Role{accreditation.RoleInstitution, accreditation.RoleRegulator}, (*Handler).revokeOutcome},
-	{"transcript", "GET", "/v1/learners/{id}/transcript", anyToken, (*Handler).transcript},
-	{"balance", "GET", "/v1/learners/{id}/balance", anyToken, (*Handler).balance},
-	{"publishRule", "POST", "/v1/rules", adminReg, (*Handler).publishRule},
-	{"getRule", "GET", "/v1/rules/{id}", anyToken, (*Handler).getRule},
-	{"getRuleVersion", "GET", "/v1/rules/{id}/versions/{version}", anyToken, (*Handler).getRuleVersion},
-	{"retireRule", "POST", "/v1/rules/{id}/retirement", adminReg, (*Handler).retireRule},
-	{"convert", "POST", "/v1/conversions", []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleInstitution, accreditation.RoleLearner}, (*Handler).convert},
-	{"auditConversions", "GET", "/v1/audit/conversions", adminReg, (*Handler).auditConversions},
-	{"logEntry", "GET", "/v1/log/entries/{seq}", adminReg, (*Handler).logEntry},
-	{"checkpoint", "GET", "/v1/log/checkpoint", anyone, (*Handler).checkpoint},
-	{"logKey", "GET", "/v1/log/key", anyone, (*Handler).logKey},
-	{"inclusionProof", "GET", "/v1/log/proof/inclusion", anyone, (*Handler).inclusion},
-	{"consistencyProof", "GET", "/v1/log/proof/consistency", anyone, (*Handler).consistency},
+	{"healthz", "GET", "/healthz", anyone, nil, (*Handler).healthz},
+	{"readyz", "GET", "/readyz", anyone, nil, (*Handler).readyz},
+	{"openapi", "GET", "/openapi.json", anyone, nil, (*Handler).openapi},
+	{"jwks", "GET", "/.well-known/jwks.json", anyone, nil, (*Handler).jwks},
+	{"metrics", "GET", "/metrics", anyone, nil, (*Handler).serveMetrics},
+	{"registerInstitution", "POST", "/v1/institutions", admin, nil, (*Handler).registerInstitution},
+	{"listInstitutions", "GET", "/v1/institutions", anyToken, page, (*Handler).listInstitutions},
+	{"getInstitution", "GET", "/v1/institutions/{id}", anyToken, nil, (*Handler).getInstitution},
+	{"addKey", "POST", "/v1/institutions/{id}/keys", admin, nil, (*Handler).addKey},
+	{"removeKey", "DELETE", "/v1/institutions/{id}/keys/{kid}", admin, nil, (*Handler).removeKey},
+	{"accredit", "POST", "/v1/institutions/{id}/accreditations", adminReg, nil, (*Handler).accredit},
+	{"withdrawAccreditation", "POST", "/v1/institutions/{id}/accreditations/{seq}/withdrawal", adminReg, nil, (*Handler).withdrawAccreditation},
+	{"suspend", "POST", "/v1/institutions/{id}/suspension", adminReg, nil, (*Handler).suspend},
+	{"reinstate", "DELETE", "/v1/institutions/{id}/suspension", adminReg, nil, (*Handler).reinstate},
+	{"postOutcomes", "POST", "/v1/outcomes", []accreditation.Role{accreditation.RoleInstitution}, nil, (*Handler).postOutcomes},
+	{"revokeOutcome", "POST", "/v1/outcomes/{seq}/revocation", []accreditation.Role{accreditation.RoleInstitution, accreditation.RoleRegulator}, nil, (*Handler).revokeOutcome},
+	{"transcript", "GET", "/v1/learners/{id}/transcript", anyToken, []string{"sector", "level", "institution", "status", "from", "to", "limit", "cursor"}, (*Handler).transcript},
+	{"balance", "GET", "/v1/learners/{id}/balance", anyToken, page, (*Handler).balance},
+	{"publishRule", "POST", "/v1/rules", adminReg, nil, (*Handler).publishRule},
+	{"listRules", "GET", "/v1/rules", anyToken, []string{"target_institution", "programme", "active", "limit", "cursor"}, (*Handler).listRules},
+	{"getRule", "GET", "/v1/rules/{id}", anyToken, nil, (*Handler).getRule},
+	{"getRuleVersion", "GET", "/v1/rules/{id}/versions/{version}", anyToken, nil, (*Handler).getRuleVersion},
+	{"retireRule", "POST", "/v1/rules/{id}/retirement", adminReg, nil, (*Handler).retireRule},
+	{"convert", "POST", "/v1/conversions", []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleInstitution, accreditation.RoleLearner}, nil, (*Handler).convert},
+	{"previewConversion", "POST", "/v1/conversions/preview", []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleInstitution, accreditation.RoleLearner}, nil, (*Handler).previewConversion},
+	{"publishEquivalence", "POST", "/v1/equivalences", adminReg, nil, (*Handler).publishEquivalence},
+	{"getEquivalence", "GET", "/v1/equivalences/{id}", anyToken, nil, (*Handler).getEquivalence},
+	{"auditConversions", "GET", "/v1/audit/conversions", adminReg, []string{"rule", "institution", "from", "to", "limit", "cursor"}, (*Handler).auditConversions},
+	{"statistics", "GET", "/v1/statistics", adminReg, []string{"institution", "sector", "from", "to", "format"}, (*Handler).statistics},
+	{"logEntry", "GET", "/v1/log/entries/{seq}", adminReg, nil, (*Handler).logEntry},
+	{"checkpoint", "GET", "/v1/log/checkpoint", anyone, nil, (*Handler).checkpoint},
+	{"logKey", "GET", "/v1/log/key", anyone, nil, (*Handler).logKey},
+	{"inclusionProof", "GET", "/v1/log/proof/inclusion", anyone, []string{"index", "size"}, (*Handler).inclusion},
+	{"consistencyProof", "GET", "/v1/log/proof/consistency", anyone, []string{"from", "to"}, (*Handler).consistency},
 }
 
 // New returns the API handler.
@@ -233,8 +250,8 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
-// endpoint authenticates and authorizes by the route's roles, then calls
-// its handler.
+// endpoint authenticates and authorizes by the route's roles, refuses a
+// query parameter the route does not define, then calls its handler.
 func (h *Handler) endpoint(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sw, ok := w.(*statusWriter); ok {
@@ -260,6 +277,10 @@ func (h *Handler) endpoint(rt Route) http.Handler {
 				refuse(w, accreditation.CodeForbidden, string(actor.Role)+" tokens may not "+rt.Method+" "+rt.Path)
 				return
 			}
+		}
+		if err := checkQuery(r, rt.Query); err != nil {
+			writeError(w, err)
+			return
 		}
 		rt.handle(h, w, r, actor)
 	})

@@ -99,9 +99,10 @@ func mustKey(t testing.TB, alg string) PrivateKey {
 // outcomeFor is a valid outcome body with a fresh idempotency key, completed
 // 30 days ago, inside every test accreditation and eligible under ruleFor.
 func outcomeFor(learner string) map[string]any {
+	id := nextID()
 	return map[string]any{
-		"idempotency_key": fmt.Sprintf("k-%d", nextID()), "learner": learner,
-		"unit":   map[string]any{"code": "CS101", "title": "Introduction to Programming"},
+		"idempotency_key": fmt.Sprintf("k-%d", id), "learner": learner,
+		"unit":   map[string]any{"code": fmt.Sprintf("CS101-%d", id), "title": "Introduction to Programming"},
 		"sector": "non_degree", "level": 6, "field": "0613",
 		"credits": map[string]any{"amount": "3", "system": "cn-credit"}, "hours": 48,
 		"result":       map[string]any{"passed": true, "score": "86"},
@@ -473,7 +474,7 @@ func TestTokenAttacks(t *testing.T) {
 func TestTokenCacheStillChecksInstitution(t *testing.T) {
 	s := newTestServer(t)
 	k := mustKey(t, "EdDSA")
-	s.registerWithKeys(t, "cache.example", true, k)
+	s.registerWithKeys(t, "cache.example", true, k, mustKey(t, "ES256")) // the last key cannot be removed
 	tok := instToken(t, k, "cache.example")
 	cacheLen := func() int {
 		s.auth.mu.Lock()

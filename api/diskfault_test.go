@@ -113,7 +113,7 @@ func (e *dfEnv) open(fs vfs.FS, keep bool, mod func(*ledger.Options)) *testServe
 func dfOutcome(learner, key string) map[string]any {
 	return map[string]any{
 		"idempotency_key": key, "learner": learner,
-		"unit":   map[string]any{"code": "CS101", "title": "Introduction to Programming"},
+		"unit":   map[string]any{"code": "CS101-" + key, "title": "Introduction to Programming"},
 		"sector": "degree", "level": 6, "field": "0613",
 		"credits":      map[string]any{"amount": "3", "system": "cn-credit"},
 		"result":       map[string]any{"passed": true, "score": "86"},

@@ -141,7 +141,11 @@ func (h *Handler) suspend(w http.ResponseWriter, r *http.Request, a actor) {
 }
 
 func (h *Handler) reinstate(w http.ResponseWriter, r *http.Request, a actor) {
-	in, err := h.bank.Reinstate(r.Context(), a, mux.Vars(r)["id"])
+	var body reasonBody
+	if hasBody(r) && !readMembers(w, r, &body, reasonMembers) {
+		return
+	}
+	in, err := h.bank.Reinstate(r.Context(), a, mux.Vars(r)["id"], body.Reason)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -164,6 +168,8 @@ type batchResult struct {
 	Status string   `json:"status"`
 	Seq    *uint64  `json:"seq,omitempty"`
 	Error  *Problem `json:"error,omitempty"`
+	// Effects are the conversion items a superseding outcome changed.
+	Effects []accreditation.ItemEffect `json:"effects,omitempty"`
 }
 
 func (h *Handler) postOutcomes(w http.ResponseWriter, r *http.Request, a actor) {
@@ -201,7 +207,20 @@ func (h *Handler) postOutcomes(w http.ResponseWriter, r *http.Request, a actor) 
 	if result.Status == accreditation.PostDuplicate {
 		status = http.StatusOK
 	}
-	b, err := result.TranscriptOutcome().MarshalJSON()
+	// The outcome as a transcript shows it to the institution that posted
+	// it, named beside its id; the institution is cached since the token's
+	// check read it.
+	in, err := h.bank.Institution(a.ID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	to := result.TranscriptOutcome()
+	to.InstitutionName = in.Name
+	b, err := to.MarshalJSON()
+	if err == nil {
+		b, err = appendEffects(b, result.Effects)
+	}
 	if err != nil {
 		writeProblem(w, http.StatusInternalServerError, "internal", "Internal error", "")
 		return
@@ -257,7 +276,7 @@ func (h *Handler) postBatch(w http.ResponseWriter, r *http.Request, a actor, dat
 				answer.Error = &p
 			} else {
 				seq := result.Seq
-				answer.Seq = &seq
+				answer.Seq, answer.Effects = &seq, result.Effects
 			}
 			answers[itemOf[j]] = answer
 		}
@@ -310,7 +329,8 @@ func (h *Handler) revokeOutcome(w http.ResponseWriter, r *http.Request, a actor)
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"seq": res.Seq, "outcome": seq, "reversals": orEmpty(res.Reversals)})
+	writeJSON(w, http.StatusCreated, map[string]any{"seq": res.Seq, "outcome": seq, "reversals": orEmpty(res.Reversals),
+		"effects": orEmpty(res.Effects)})
 }
 
 // orEmpty returns s, or an empty slice for nil: the contract writes an empty
@@ -356,17 +376,12 @@ func (h *Handler) mayReadLearner(w http.ResponseWriter, a actor, learner string)
 // pageParams reads the query's limit (default 100, at most 1000) and
 // cursor, answering 400 itself when either is bad.
 func pageParams(w http.ResponseWriter, r *http.Request) (string, int, bool) {
-	q := r.URL.Query()
-	limit := 100
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 || strconv.Itoa(n) != v {
-			writeProblem(w, http.StatusBadRequest, "bad-parameter", "Bad query parameter", "limit must be 1 to 1000")
-			return "", 0, false
-		}
-		limit = n
+	limit, err := limitParam(r)
+	if err != nil {
+		writeError(w, err)
+		return "", 0, false
 	}
-	cursor := q.Get("cursor")
+	cursor := queryValue(r, "cursor")
 	if _, err := ledger.ParseCursor(cursor); err != nil {
 		p := problemFor(ledger.ErrBadCursor)
 		p.Detail = "the cursor was not issued by this service"
@@ -395,8 +410,9 @@ func (h *Handler) transcript(w http.ResponseWriter, r *http.Request, a actor) {
 	if !h.mayReadLearner(w, a, learner) {
 		return
 	}
-	cursor, limit, ok := pageParams(w, r)
-	if !ok {
+	q, err := transcriptQuery(r, learner, a)
+	if err != nil {
+		writeError(w, err)
 		return
 	}
 	done, ok := h.admitLongRead(r)
@@ -404,7 +420,7 @@ func (h *Handler) transcript(w http.ResponseWriter, r *http.Request, a actor) {
 		return
 	}
 	defer done()
-	tr, err := h.bank.TranscriptUndecoded(learner, cursor, limit)
+	tr, err := h.bank.TranscriptPage(q)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -439,16 +455,17 @@ func (h *Handler) balance(w http.ResponseWriter, r *http.Request, a actor) {
 
 // --- rules and conversions
 
-// ruleView is a rule version as the API answers with it: the rule and
-// whether it is retired.
+// ruleView is a rule version as the API answers with it: the rule,
+// whether it is retired, and when and why while it is.
 type ruleView struct {
 	accreditation.Rule
-	Retired bool `json:"retired"`
+	Retired    bool                      `json:"retired"`
+	Retirement *accreditation.Retirement `json:"retirement,omitempty"`
 }
 
 func (h *Handler) publishRule(w http.ResponseWriter, r *http.Request, a actor) {
 	var input accreditation.RuleInput
-	if !readJSON(w, r, maxBody, &input) {
+	if !readMembers(w, r, &input, ruleMembers) {
 		return
 	}
 	rule, err := h.bank.PublishRule(r.Context(), a, input)
@@ -460,12 +477,12 @@ func (h *Handler) publishRule(w http.ResponseWriter, r *http.Request, a actor) {
 }
 
 func (h *Handler) getRule(w http.ResponseWriter, r *http.Request, _ actor) {
-	rule, retired, err := h.bank.Rule(mux.Vars(r)["id"], 0)
+	rule, retired, retirement, err := h.bank.RuleStatus(mux.Vars(r)["id"], 0)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ruleView{Rule: rule, Retired: retired})
+	writeJSON(w, http.StatusOK, ruleView{Rule: rule, Retired: retired, Retirement: retirement})
 }
 
 func (h *Handler) getRuleVersion(w http.ResponseWriter, r *http.Request, _ actor) {
@@ -475,22 +492,30 @@ func (h *Handler) getRuleVersion(w http.ResponseWriter, r *http.Request, _ actor
 		refuse(w, accreditation.CodeNotFound, "version must be a positive integer")
 		return
 	}
-	rule, retired, err := h.bank.Rule(mux.Vars(r)["id"], n)
+	rule, retired, retirement, err := h.bank.RuleStatus(mux.Vars(r)["id"], n)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ruleView{Rule: rule, Retired: retired})
+	writeJSON(w, http.StatusOK, ruleView{Rule: rule, Retired: retired, Retirement: retirement})
 }
 
 func (h *Handler) retireRule(w http.ResponseWriter, r *http.Request, a actor) {
 	id := mux.Vars(r)["id"]
-	seq, err := h.bank.RetireRule(r.Context(), a, id)
+	if !accreditation.ValidRuleID(id) {
+		refuse(w, accreditation.CodeNotFound, "no rule can have this id")
+		return
+	}
+	var body reasonBody
+	if !readMembers(w, r, &body, reasonMembers) {
+		return
+	}
+	seq, err := h.bank.RetireRule(r.Context(), a, id, body.Reason)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"seq": seq, "rule": id})
+	writeJSON(w, http.StatusCreated, map[string]any{"seq": seq, "rule": id, "reason": body.Reason})
 }
 
 // conversionView is a granted conversion as the API answers with it, with
@@ -586,8 +611,7 @@ func uintParams(w http.ResponseWriter, req *http.Request, names ...string) ([]ui
 		v := q.Get(name)
 		n, err := strconv.ParseUint(v, 10, 63)
 		if err != nil || strconv.FormatUint(n, 10) != v {
-			writeProblem(w, http.StatusBadRequest, "bad-parameter", "Bad query parameter",
-				name+" must be a non-negative integer in decimal")
+			writeError(w, badParameter(name, "must be a non-negative integer in decimal"))
 			return nil, false
 		}
 		out[i] = n

@@ -105,11 +105,11 @@ func TestMalformedRequests(t *testing.T) {
 
 	outcome := func(key string) []byte {
 		return fmt.Appendf(nil, `{"idempotency_key":%q,"learner":"L000123",
- "unit":{"code":"CS101","title":"Introduction to Programming"},
+ "unit":{"code":"CS101-%s","title":"Introduction to Programming"},
  "sector":"non_degree","level":6,"field":"0613",
  "credits":{"amount":"3","system":"cn-credit"},"hours":48,
  "result":{"passed":true,"score":"86"},"completed_on":"2026-07-01",
- "evidence_sha256":"%s","supersedes":null,"recorded_at":"2026-07-01T00:00:00Z"}`, key, strings.Repeat("ab", 32))
+ "evidence_sha256":"%s","supersedes":null,"recorded_at":"2026-07-01T00:00:00Z"}`, key, key, strings.Repeat("ab", 32))
 	}
 	post := func(path, tok string, body []byte) []byte {
 		resp, out := s.do(t, "POST", path, tok, body)
@@ -166,10 +166,9 @@ func TestMalformedRequests(t *testing.T) {
 		{name: "convert", path: "/v1/conversions", token: adm,
 			sample: fmt.Appendf(nil, `{"learner":"L000123","rule":"hostile-rule","outcomes":[%d]}`, baseSeq),
 			valid:  strictInto[accreditation.ConversionRequest]()},
-		// Retirement reads no body: every body is as good as another, and
-		// the rule does not exist, so every answer is 404.
+		// The rule does not exist: a body that decodes is answered 404.
 		{name: "retireRule", path: "/v1/rules/no-such-rule/retirement", token: reg, sample: []byte(`{"reason":"old"}`),
-			valid: func([]byte) bool { return true }},
+			valid: strictInto[reasonBody]()},
 	}
 	// Fresh targets for invalid UTF-8 in free text: there the answer is not
 	// masked by an idempotency conflict with an earlier request.

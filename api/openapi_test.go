@@ -411,7 +411,7 @@ func (ck *oasChecker) checkContent(t *testing.T, what string, resp *http.Respons
 		t.Errorf("%s: content type %s is not documented (%v)", what, mt, slices.Sorted(mapKeys(content)))
 		return
 	}
-	if mt == "text/plain" {
+	if mt == "text/plain" || mt == "text/csv" {
 		if len(body) == 0 {
 			t.Errorf("%s: empty text body", what)
 		}
@@ -511,9 +511,15 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	ck.call(t, request{route: "removeKey", path: "/v1/institutions/college.example/keys/" + extraPub.Kid, token: adm, want: 204})
 	ck.call(t, request{route: "removeKey", path: "/v1/institutions/college.example/keys/" + extraPub.Kid, token: adm, want: 404})
 	ck.call(t, request{route: "removeKey", path: "/v1/institutions/college.example/keys/" + cpub.Kid, token: reg, want: 403})
+	ck.call(t, request{route: "removeKey", path: "/v1/institutions/college.example/keys/" + cpub.Kid, token: adm, want: 409})
 
-	ck.call(t, request{route: "accredit", path: "/v1/institutions/college.example/accreditations", token: reg, want: 201,
+	ck.call(t, request{route: "accredit", path: "/v1/institutions/college.example/accreditations", token: reg, want: 422,
 		body: map[string]any{"sectors": []string{"non_degree", "vocational"}, "max_level": 7, "valid_from": "2000-01-01", "valid_until": "2099-12-31"}})
+	ck.call(t, request{route: "accredit", path: "/v1/institutions/college.example/accreditations", token: reg, want: 201,
+		body: map[string]any{"sectors": []string{"non_degree", "vocational"}, "max_level": 6, "valid_from": "2000-01-01", "valid_until": "2099-12-31"}})
+	ck.call(t, request{route: "accredit", path: "/v1/institutions/college.example/accreditations", token: reg, want: 201,
+		body: map[string]any{"sectors": []string{"certificate"}, "max_level": 7, "valid_from": "2000-01-01", "valid_until": "2099-12-31",
+			"override_reason": "joint certificate with univ.example"}})
 	ck.call(t, request{route: "accredit", path: "/v1/institutions/univ.example/accreditations", token: adm, want: 201,
 		body: map[string]any{"sectors": []string{"degree"}, "max_level": 8, "valid_from": "2000-01-01", "valid_until": "2099-12-31"}})
 	ck.call(t, request{route: "accredit", path: "/v1/institutions/nowhere.example/accreditations", token: adm, want: 404,
@@ -521,6 +527,20 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	ck.call(t, request{route: "accredit", path: "/v1/institutions/univ.example/accreditations", token: adm, want: 422,
 		body: map[string]any{"sectors": []string{"degree"}, "max_level": 11, "valid_from": "2000-01-01", "valid_until": "2099-12-31"}})
 	ck.call(t, request{route: "accredit", path: "/v1/institutions/univ.example/accreditations", token: learner, want: 403, body: []byte(`{}`)})
+	_, extraBody := ck.call(t, request{route: "accredit", path: "/v1/institutions/univ.example/accreditations", token: adm, want: 201,
+		body: map[string]any{"sectors": []string{"elderly"}, "max_level": 3, "valid_from": "2000-01-01", "valid_until": "2099-12-31"}})
+	var extra struct{ Seq uint64 }
+	if err := json.Unmarshal(extraBody, &extra); err != nil {
+		t.Fatal(err)
+	}
+	withdrawal := fmt.Sprintf("/v1/institutions/univ.example/accreditations/%d/withdrawal", extra.Seq)
+	ck.call(t, request{route: "withdrawAccreditation", path: withdrawal, token: reg, body: map[string]any{"reason": "programme closed"}, want: 201})
+	ck.call(t, request{route: "withdrawAccreditation", path: withdrawal, token: adm, body: map[string]any{"reason": "again"}, want: 409})
+	ck.call(t, request{route: "withdrawAccreditation", path: "/v1/institutions/univ.example/accreditations/999999/withdrawal", token: adm,
+		body: map[string]any{"reason": "x"}, want: 404})
+	ck.call(t, request{route: "withdrawAccreditation", path: withdrawal, token: adm, body: map[string]any{}, want: 400})
+	ck.call(t, request{route: "withdrawAccreditation", path: withdrawal, token: adm, body: map[string]any{"reason": ""}, want: 422})
+	ck.call(t, request{route: "withdrawAccreditation", path: withdrawal, token: learner, body: map[string]any{"reason": "x"}, want: 403})
 
 	college := instToken(t, ck1, "college.example")
 	univ := instToken(t, uk, "univ.example")
@@ -534,7 +554,7 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	outcome := func(key, learner, sector string, level int, score string) map[string]any {
 		return map[string]any{
 			"idempotency_key": key, "learner": learner,
-			"unit":   map[string]any{"code": "CS101", "title": "Introduction to Programming"},
+			"unit":   map[string]any{"code": "CS101-" + key, "title": "Introduction to Programming"},
 			"sector": sector, "level": level, "field": "0613",
 			"credits": map[string]any{"amount": "3", "system": "cn-credit"}, "hours": 48,
 			"result": map[string]any{"passed": true, "score": score}, "completed_on": completed,
@@ -542,7 +562,7 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 		}
 	}
 	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: outcome("k-0", "L000123", "non_degree", 6, "86"), want: 401})
-	ck.call(t, request{route: "reinstate", path: "/v1/institutions/college.example/suspension", token: adm, want: 200})
+	ck.call(t, request{route: "reinstate", path: "/v1/institutions/college.example/suspension", token: adm, body: map[string]any{"reason": "audit closed"}, want: 200})
 	ck.call(t, request{route: "reinstate", path: "/v1/institutions/college.example/suspension", token: reg, want: 409})
 	ck.call(t, request{route: "reinstate", path: "/v1/institutions/nowhere.example/suspension", token: reg, want: 404})
 	ck.call(t, request{route: "reinstate", path: "/v1/institutions/college.example/suspension", token: learner, want: 403})
@@ -625,7 +645,8 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	ck.call(t, request{route: "publishRule", path: "/v1/rules", token: reg, body: rule("nd-cs-to-bsc", "univ.example", "20"), want: 201})
 	ck.call(t, request{route: "publishRule", path: "/v1/rules", token: adm, body: rule("nd-cs-to-bsc", "univ.example", "2"), want: 201})
 	openRule := rule("open-rule", "univ.example", nil)
-	openRule["source"] = map[string]any{"sectors": []string{"vocational"}}
+	openRule["source"] = map[string]any{"sectors": []string{"vocational"}, "min_level": 0, "fields": []string{},
+		"min_score": nil, "max_age_days": nil, "institutions": []string{}}
 	openRule["valid_until"] = "2099-12-31"
 	ck.call(t, request{route: "publishRule", path: "/v1/rules", token: adm, body: openRule, want: 201})
 	ck.call(t, request{route: "publishRule", path: "/v1/rules", token: adm, body: rule("retire-me", "univ.example", "5"), want: 201})
@@ -634,10 +655,21 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	badRatio["ratio"] = 0.5
 	ck.call(t, request{route: "publishRule", path: "/v1/rules", token: adm, body: badRatio, want: 400})
 	ck.call(t, request{route: "publishRule", path: "/v1/rules", token: college, body: rule("x-rule", "univ.example", "5"), want: 403})
-	ck.call(t, request{route: "retireRule", path: "/v1/rules/retire-me/retirement", token: reg, want: 201})
-	ck.call(t, request{route: "retireRule", path: "/v1/rules/retire-me/retirement", token: adm, want: 409})
-	ck.call(t, request{route: "retireRule", path: "/v1/rules/no-such-rule/retirement", token: adm, want: 404})
-	ck.call(t, request{route: "retireRule", path: "/v1/rules/nd-cs-to-bsc/retirement", token: learner, want: 403})
+	noCap := rule("no-cap", "univ.example", nil)
+	delete(noCap, "cap")
+	ck.call(t, request{route: "publishRule", path: "/v1/rules", token: adm, body: noCap, want: 400})
+	retire := map[string]any{"reason": "replaced by a new agreement"}
+	ck.call(t, request{route: "retireRule", path: "/v1/rules/retire-me/retirement", token: reg, body: retire, want: 201})
+	ck.call(t, request{route: "retireRule", path: "/v1/rules/retire-me/retirement", token: adm, body: retire, want: 409})
+	ck.call(t, request{route: "retireRule", path: "/v1/rules/retire-me/retirement", token: adm, body: map[string]any{}, want: 400})
+	ck.call(t, request{route: "retireRule", path: "/v1/rules/retire-me/retirement", token: adm, body: map[string]any{"reason": ""}, want: 422})
+	ck.call(t, request{route: "retireRule", path: "/v1/rules/no-such-rule/retirement", token: adm, body: retire, want: 404})
+	ck.call(t, request{route: "retireRule", path: "/v1/rules/nd-cs-to-bsc/retirement", token: learner, body: retire, want: 403})
+	ck.call(t, request{route: "publishRule", path: "/v1/rules", token: adm, body: rule("retire-me", "univ.example", "5"), want: 409})
+	reinstate := rule("retire-me", "univ.example", "5")
+	reinstate["reinstate"] = true
+	ck.call(t, request{route: "publishRule", path: "/v1/rules", token: adm, body: reinstate, want: 201})
+	ck.call(t, request{route: "retireRule", path: "/v1/rules/retire-me/retirement", token: adm, body: retire, want: 201})
 	ck.call(t, request{route: "getRule", path: "/v1/rules/nd-cs-to-bsc", token: learner, want: 200})
 	ck.call(t, request{route: "getRule", path: "/v1/rules/retire-me", token: college, want: 200})
 	ck.call(t, request{route: "getRule", path: "/v1/rules/open-rule", token: reg, want: 200})
@@ -646,7 +678,25 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	ck.call(t, request{route: "getRuleVersion", path: "/v1/rules/nd-cs-to-bsc/versions/9", token: adm, want: 404})
 	ck.call(t, request{route: "getRuleVersion", path: "/v1/rules/nd-cs-to-bsc/versions/01", token: adm, want: 404})
 
+	// --- equivalent units
+	group := map[string]any{"id": "intro-programming", "units": []any{
+		map[string]any{"institution": "college.example", "code": "CS101-k-1"},
+		map[string]any{"institution": "univ.example", "code": "CS-INTRO"}},
+		"valid_from": "2020-01-01", "valid_until": "2099-12-31"}
+	ck.call(t, request{route: "publishEquivalence", path: "/v1/equivalences", token: reg, body: group, want: 201})
+	ck.call(t, request{route: "publishEquivalence", path: "/v1/equivalences", token: learner, body: group, want: 403})
+	ck.call(t, request{route: "getEquivalence", path: "/v1/equivalences/intro-programming", token: college, want: 200})
+	ck.call(t, request{route: "getEquivalence", path: "/v1/equivalences/none-such", token: adm, want: 404})
+
 	// --- conversions
+	ck.call(t, request{route: "previewConversion", path: "/v1/conversions/preview", token: learner, want: 200,
+		body: map[string]any{"learner": "L000123", "rule": "nd-cs-to-bsc", "outcomes": []uint64{first, 999999}}})
+	ck.call(t, request{route: "previewConversion", path: "/v1/conversions/preview", token: other, want: 403,
+		body: map[string]any{"learner": "L000123", "rule": "nd-cs-to-bsc"}})
+	ck.call(t, request{route: "previewConversion", path: "/v1/conversions/preview", token: adm, want: 404,
+		body: map[string]any{"learner": "L000123", "rule": "no-such-rule"}})
+	ck.call(t, request{route: "previewConversion", path: "/v1/conversions/preview", token: adm, want: 422,
+		body: map[string]any{"learner": "L000123", "rule": "retire-me"}})
 	ck.call(t, request{route: "convert", path: "/v1/conversions", token: learner, want: 201,
 		body: map[string]any{"learner": "L000123", "rule": "nd-cs-to-bsc", "outcomes": []uint64{first}}})
 	ck.call(t, request{route: "convert", path: "/v1/conversions", token: adm, want: 201, // capped at 2
@@ -713,6 +763,14 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	ck.call(t, request{route: "transcript", path: "/v1/learners/L000123/transcript?limit=0", token: adm, want: 400})
 	ck.call(t, request{route: "transcript", path: "/v1/learners/-bad/transcript", token: adm, want: 404})
 	ck.call(t, request{route: "transcript", path: "/v1/learners/L000123/transcript?cursor=nonsense", token: adm, want: 400})
+	_, body = ck.call(t, request{route: "transcript", path: "/v1/learners/L000123/transcript?status=revoked&sector=non_degree&level=6&institution=college.example&from=2000-01-01&to=2099-12-31&limit=1", token: reg, want: 200})
+	if err := json.Unmarshal(body, &page); err != nil || page.NextCursor == "" {
+		t.Errorf("first filtered page of 1 has no next_cursor: %s", body)
+	}
+	ck.call(t, request{route: "transcript", path: "/v1/learners/L000123/transcript?limit=1&cursor=" + url.QueryEscape(page.NextCursor), token: reg, want: 200})
+	ck.call(t, request{route: "transcript", path: "/v1/learners/L000123/transcript?status=active&cursor=" + url.QueryEscape(page.NextCursor), token: reg, want: 400})
+	ck.call(t, request{route: "transcript", path: "/v1/learners/L000123/transcript?level=six", token: reg, want: 400})
+	ck.call(t, request{route: "transcript", path: "/v1/learners/L000123/transcript?colour=blue", token: reg, want: 400})
 	ck.call(t, request{route: "balance", path: "/v1/learners/L000123/balance", token: learner, want: 200})
 	ck.call(t, request{route: "balance", path: "/v1/learners/L000777/balance", token: univ, want: 403})
 	ck.call(t, request{route: "balance", path: "/v1/learners/L000777/balance", token: college, want: 200})
@@ -721,12 +779,32 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	ck.call(t, request{route: "balance", path: "/v1/learners/L000555/balance", token: reg, want: 200})
 	ck.call(t, request{route: "balance", path: "/v1/learners/L000123/balance?limit=5000", token: adm, want: 400})
 
+	// --- lists
+	_, body = ck.call(t, request{route: "listInstitutions", path: "/v1/institutions?limit=1", token: learner, want: 200})
+	if err := json.Unmarshal(body, &page); err != nil || page.NextCursor == "" {
+		t.Errorf("first page of 1 institution has no next_cursor: %s", body)
+	}
+	ck.call(t, request{route: "listInstitutions", path: "/v1/institutions?cursor=" + url.QueryEscape(page.NextCursor), token: college, want: 200})
+	ck.call(t, request{route: "listInstitutions", path: "/v1/institutions?kind=university", token: reg, want: 400})
+	ck.call(t, request{route: "listInstitutions", path: "/v1/institutions", auth: "Basic dTpw", want: 401})
+	ck.call(t, request{route: "listRules", path: "/v1/rules", token: learner, want: 200})
+	ck.call(t, request{route: "listRules", path: "/v1/rules?target_institution=univ.example&programme=BSC-CS&active=true&limit=1", token: univ, want: 200})
+	ck.call(t, request{route: "listRules", path: "/v1/rules?active=yes", token: adm, want: 400})
+	ck.call(t, request{route: "listRules", path: "/v1/rules?programme=BSC-CS&programme=BA", token: adm, want: 400})
+
 	// --- audit
 	ck.call(t, request{route: "auditConversions", path: "/v1/audit/conversions", token: reg, want: 200})
 	ck.call(t, request{route: "auditConversions", path: "/v1/audit/conversions?rule=nd-cs-to-bsc&institution=college.example&from=2020-01-01&to=2099-12-31&limit=1", token: adm, want: 200})
-	ck.call(t, request{route: "auditConversions", path: "/v1/audit/conversions?from=yesterday", token: adm, want: 422})
+	ck.call(t, request{route: "auditConversions", path: "/v1/audit/conversions?from=yesterday", token: adm, want: 400})
 	ck.call(t, request{route: "auditConversions", path: "/v1/audit/conversions?cursor=nonsense", token: adm, want: 400})
 	ck.call(t, request{route: "auditConversions", path: "/v1/audit/conversions", token: univ, want: 403})
+
+	// --- statistics
+	ck.call(t, request{route: "statistics", path: "/v1/statistics", token: reg, want: 200})
+	ck.call(t, request{route: "statistics", path: "/v1/statistics?institution=college.example&sector=non_degree&from=2020-01&to=2099-12&format=json", token: adm, want: 200})
+	ck.call(t, request{route: "statistics", path: "/v1/statistics?format=csv", token: adm, want: 200})
+	ck.call(t, request{route: "statistics", path: "/v1/statistics?from=2026-13", token: adm, want: 400})
+	ck.call(t, request{route: "statistics", path: "/v1/statistics", token: univ, want: 403})
 
 	// --- the log
 	if _, err := s.ledger.SignCheckpoint(t.Context()); err != nil {

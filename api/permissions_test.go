@@ -33,6 +33,11 @@ func newPermFixture(t *testing.T) *permFixture {
 	if resp, body := s.do(t, "POST", "/v1/rules", f.admin, ruleFor("r-beta")); resp.StatusCode != 201 {
 		t.Fatalf("rule: %d %s", resp.StatusCode, body)
 	}
+	if resp, body := s.do(t, "POST", "/v1/equivalences", f.admin, map[string]any{"id": "g-perm",
+		"units":      []any{map[string]any{"institution": "alpha.example", "code": "A0"}, map[string]any{"institution": "beta.example", "code": "B0"}},
+		"valid_from": "2020-01-01", "valid_until": nil}); resp.StatusCode != 201 {
+		t.Fatalf("group: %d %s", resp.StatusCode, body)
+	}
 	return f
 }
 
@@ -132,6 +137,16 @@ func TestPermissionTable(t *testing.T) {
 			id, _ := f.freshInstitution(t)
 			return permRequest{"POST", "/v1/institutions/" + id + "/suspension", map[string]any{"reason": "inspection"}}
 		},
+		"withdraw accreditation": func(t *testing.T, _ string) permRequest {
+			id, _ := f.freshInstitution(t)
+			resp, body := s.do(t, "POST", "/v1/institutions/"+id+"/accreditations", f.admin, map[string]any{
+				"sectors": []string{"non_degree"}, "max_level": 6, "valid_from": "2020-01-01", "valid_until": "2030-12-31"})
+			var acc struct{ Seq uint64 }
+			if resp.StatusCode != 201 || json.Unmarshal(body, &acc) != nil {
+				t.Fatalf("set-up accredit: %d %s", resp.StatusCode, body)
+			}
+			return permRequest{"POST", fmt.Sprintf("/v1/institutions/%s/accreditations/%d/withdrawal", id, acc.Seq), map[string]any{"reason": "closed"}}
+		},
 		"lift suspension": func(t *testing.T, _ string) permRequest {
 			id, _ := f.freshInstitution(t)
 			if resp, body := s.do(t, "POST", "/v1/institutions/"+id+"/suspension", f.admin, map[string]any{"reason": "x"}); resp.StatusCode != 201 {
@@ -147,7 +162,7 @@ func TestPermissionTable(t *testing.T) {
 			if resp, body := s.do(t, "POST", "/v1/rules", f.admin, ruleFor(id)); resp.StatusCode != 201 {
 				t.Fatalf("set-up rule: %d %s", resp.StatusCode, body)
 			}
-			return permRequest{"POST", "/v1/rules/" + id + "/retirement", nil}
+			return permRequest{"POST", "/v1/rules/" + id + "/retirement", map[string]any{"reason": "replaced"}}
 		},
 		"post outcome": func(t *testing.T, learner string) permRequest {
 			return permRequest{"POST", "/v1/outcomes", outcomeFor(learner)}
@@ -169,8 +184,24 @@ func TestPermissionTable(t *testing.T) {
 			f.post(t, f.alpha, learner)
 			return permRequest{"POST", "/v1/conversions", map[string]any{"learner": learner, "rule": "r-beta"}}
 		},
+		// The same request's preview, which writes nothing.
+		"preview conversion": func(t *testing.T, learner string) permRequest {
+			f.post(t, f.alpha, learner)
+			return permRequest{"POST", "/v1/conversions/preview", map[string]any{"learner": learner, "rule": "r-beta"}}
+		},
+		"publish equivalence": func(t *testing.T, _ string) permRequest {
+			return permRequest{"POST", "/v1/equivalences", map[string]any{"id": fmt.Sprintf("group-%d", nextID()),
+				"units":      []any{map[string]any{"institution": "alpha.example", "code": "A1"}, map[string]any{"institution": "beta.example", "code": "B1"}},
+				"valid_from": "2020-01-01", "valid_until": nil}}
+		},
+		"read equivalence": func(t *testing.T, _ string) permRequest {
+			return permRequest{"GET", "/v1/equivalences/g-perm", nil}
+		},
 		"audit listing": func(t *testing.T, _ string) permRequest {
 			return permRequest{"GET", "/v1/audit/conversions", nil}
+		},
+		"statistics": func(t *testing.T, _ string) permRequest {
+			return permRequest{"GET", "/v1/statistics", nil}
 		},
 		// Not rows of the table, but of section 3 / 4.
 		"read institution": func(t *testing.T, _ string) permRequest {
@@ -178,6 +209,12 @@ func TestPermissionTable(t *testing.T) {
 		},
 		"read rule": func(t *testing.T, _ string) permRequest {
 			return permRequest{"GET", "/v1/rules/r-beta", nil}
+		},
+		"list institutions": func(t *testing.T, _ string) permRequest {
+			return permRequest{"GET", "/v1/institutions", nil}
+		},
+		"list rules": func(t *testing.T, _ string) permRequest {
+			return permRequest{"GET", "/v1/rules?target_institution=beta.example", nil}
 		},
 		"read log entry": func(t *testing.T, _ string) permRequest {
 			return permRequest{"GET", "/v1/log/entries/0", nil}
@@ -217,6 +254,11 @@ func TestPermissionTable(t *testing.T) {
 		{action: "suspend", who: "regulator", want: 201},
 		{action: "suspend", who: "alpha", want: forbidden},
 		{action: "suspend", who: "learner:L1", want: forbidden},
+		// (withdrawing an accreditation goes with granting it)
+		{action: "withdraw accreditation", who: "admin", want: 201},
+		{action: "withdraw accreditation", who: "regulator", want: 201},
+		{action: "withdraw accreditation", who: "alpha", want: forbidden},
+		{action: "withdraw accreditation", who: "learner:L1", want: forbidden},
 		// (lifting a suspension goes with suspending it)
 		{action: "lift suspension", who: "admin", want: 200},
 		{action: "lift suspension", who: "regulator", want: 200},
@@ -269,11 +311,36 @@ func TestPermissionTable(t *testing.T) {
 		{action: "request conversion", who: "learner:self", learner: "new", want: 201},
 		{action: "request conversion", who: "learner:L1", learner: "new", want: forbidden}, // for another learner
 
+		// "request or preview a conversion": the preview's rights are the
+		// conversion's; it answers 200 and writes nothing.
+		{action: "preview conversion", who: "admin", learner: "new", want: 200},
+		{action: "preview conversion", who: "regulator", learner: "new", want: forbidden},
+		{action: "preview conversion", who: "beta", learner: "new", want: 200},
+		{action: "preview conversion", who: "alpha", learner: "new", want: forbidden},
+		{action: "preview conversion", who: "learner:self", learner: "new", want: 200},
+		{action: "preview conversion", who: "learner:L1", learner: "new", want: forbidden},
+
+		// Groups of equivalent units go with rules (section 8): published by
+		// admins and regulators, read with any valid token.
+		{action: "publish equivalence", who: "admin", want: 201},
+		{action: "publish equivalence", who: "regulator", want: 201},
+		{action: "publish equivalence", who: "beta", want: forbidden},
+		{action: "publish equivalence", who: "learner:L1", want: forbidden},
+		{action: "read equivalence", who: "admin", want: 200},
+		{action: "read equivalence", who: "regulator", want: 200},
+		{action: "read equivalence", who: "gamma", want: 200},
+		{action: "read equivalence", who: "learner:L1", want: 200},
+
 		// "audit listings | yes | yes | no | no"
 		{action: "audit listing", who: "admin", want: 200},
 		{action: "audit listing", who: "regulator", want: 200},
 		{action: "audit listing", who: "alpha", want: forbidden},
 		{action: "audit listing", who: "learner:L1", want: forbidden},
+		// statistics go with the audit listings
+		{action: "statistics", who: "admin", want: 200},
+		{action: "statistics", who: "regulator", want: 200},
+		{action: "statistics", who: "alpha", want: forbidden},
+		{action: "statistics", who: "learner:L1", want: forbidden},
 
 		// Section 3: "GET /v1/institutions/{id} (any valid token)"; rules are
 		// read by any valid token (OpenAPI); section 4: full log entries need
@@ -286,6 +353,14 @@ func TestPermissionTable(t *testing.T) {
 		{action: "read rule", who: "regulator", want: 200},
 		{action: "read rule", who: "alpha", want: 200},
 		{action: "read rule", who: "learner:L1", want: 200},
+		{action: "list institutions", who: "admin", want: 200},
+		{action: "list institutions", who: "regulator", want: 200},
+		{action: "list institutions", who: "gamma", want: 200},
+		{action: "list institutions", who: "learner:L1", want: 200},
+		{action: "list rules", who: "admin", want: 200},
+		{action: "list rules", who: "regulator", want: 200},
+		{action: "list rules", who: "gamma", want: 200},
+		{action: "list rules", who: "learner:L1", want: 200},
 		{action: "read log entry", who: "admin", want: 200},
 		{action: "read log entry", who: "regulator", want: 200},
 		{action: "read log entry", who: "alpha", want: forbidden},
@@ -334,7 +409,7 @@ func TestPermissionTable(t *testing.T) {
 				if after != before {
 					t.Errorf("forbidden request wrote: ledger %d → %d", before, after)
 				}
-			case r.want >= 400 || req.method == "GET":
+			case r.want >= 400 || req.method == "GET" || strings.HasSuffix(req.path, "/preview"): // a preview writes nothing
 				if after != before {
 					t.Errorf("ledger %d → %d on a %d %s", before, after, r.want, req.method)
 				}
@@ -353,11 +428,13 @@ func TestPermissionTable(t *testing.T) {
 	}
 	byRoute := map[string]string{
 		"registerInstitution": "register institution", "addKey": "add key", "removeKey": "revoke key",
-		"accredit": "accredit", "suspend": "suspend", "reinstate": "lift suspension",
+		"accredit": "accredit", "suspend": "suspend", "reinstate": "lift suspension", "withdrawAccreditation": "withdraw accreditation",
 		"postOutcomes": "post outcome", "revokeOutcome": "revoke outcome", "transcript": "read transcript",
 		"balance": "read balance", "publishRule": "publish rule", "getRule": "read rule",
-		"retireRule": "retire rule", "convert": "request conversion", "auditConversions": "audit listing",
+		"retireRule": "retire rule", "convert": "request conversion", "auditConversions": "audit listing", "statistics": "statistics",
 		"logEntry": "read log entry", "getInstitution": "read institution",
+		"listInstitutions": "list institutions", "listRules": "list rules",
+		"previewConversion": "preview conversion", "publishEquivalence": "publish equivalence", "getEquivalence": "read equivalence",
 		"getRuleVersion": "read rule", // same rights as the latest version
 	}
 	for _, rt := range Routes {

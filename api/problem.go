@@ -22,6 +22,9 @@ type Problem struct {
 	Status  int                        `json:"status"`
 	Detail  string                     `json:"detail,omitempty"`
 	Reasons []accreditation.Ineligible `json:"reasons,omitempty"`
+	// Existing, for a duplicate-outcome, is the seq of the outcome
+	// already recorded.
+	Existing *uint64 `json:"existing,omitempty"`
 }
 
 // newProblem builds the problem of a failure kind; kind is the type's last
@@ -80,7 +83,7 @@ func clip(s string) string {
 func problemFor(err error) Problem {
 	var de *accreditation.Error
 	if errors.As(err, &de) {
-		p := Problem{Type: problemBase + string(de.Code), Detail: clip(de.Detail), Reasons: de.Reasons}
+		p := Problem{Type: problemBase + string(de.Code), Detail: clip(de.Detail), Reasons: de.Reasons, Existing: de.Existing}
 		switch de.Code {
 		case accreditation.CodeInvalid:
 			p.Status, p.Title = http.StatusUnprocessableEntity, "Invalid request"
@@ -96,6 +99,20 @@ func problemFor(err error) Problem {
 			p.Status, p.Title = http.StatusUnprocessableEntity, "Nothing eligible"
 		case accreditation.CodeRuleInactive:
 			p.Status, p.Title = http.StatusUnprocessableEntity, "Rule not in force"
+		case accreditation.CodeBadParameter:
+			p.Status, p.Title = http.StatusBadRequest, "Bad query parameter"
+		case accreditation.CodeCreditsHoursMismatch:
+			p.Status, p.Title = http.StatusUnprocessableEntity, "Credits and hours disagree"
+		case accreditation.CodeRuleRetired:
+			p.Status, p.Title = http.StatusConflict, "Rule retired"
+		case accreditation.CodeLastKey:
+			p.Status, p.Title = http.StatusConflict, "Last key"
+		case accreditation.CodeAccreditationPolicy:
+			p.Status, p.Title = http.StatusUnprocessableEntity, "Outside the accreditation policy"
+		case accreditation.CodeDuplicateOutcome:
+			p.Status, p.Title = http.StatusConflict, "Duplicate outcome"
+		case accreditation.CodeInstitutionSuspended:
+			p.Status, p.Title = http.StatusUnprocessableEntity, "Institution suspended"
 		default:
 			p.Status, p.Title = http.StatusUnprocessableEntity, "Refused"
 		}

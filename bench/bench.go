@@ -19,12 +19,13 @@
 // cache, bloom filters, value separation) and committing with pebble.Sync,
 // commits for the same time the same keys and bytes per outcome from as many
 // goroutines: one batch per outcome after phase 1, one batch per
-// Config.BatchSize outcomes after phase 2. Per outcome the ledger writes 9
+// Config.BatchSize outcomes after phase 2. Per outcome the ledger writes 11
 // keys: the entry, ~2 stored Merkle hashes, 2 index keys (learner,
-// institution), the idempotency key and 3 state keys (out/ and posted/ set,
-// bald/ merged); per synced group one tree head. Raw Pebble writes each of
-// them through the ledger's exported layout (ledger.AppendEntryKey and the
-// rest, accreditation.StateKeysOfOutcome), so that a change of keys changes
+// institution), the idempotency key and 5 state keys (out/, posted/ and
+// outunit/ set, bald/ and stat/ merged); per synced group one tree head.
+// Raw Pebble writes each of them through the ledger's exported layout
+// (ledger.AppendEntryKey and the rest, accreditation.StateKeysOfOutcome,
+// UnitKeyOfOutcome and StatisticsKeyOfOutcome), so that a change of keys changes
 // the yardstick with it. The bytes are measured, not guessed: /metrics gives
 // the bytes of the ledger's batches and the entries they held during the
 // phase, and raw Pebble's entry values are sized so that its batches weigh as
@@ -67,7 +68,7 @@ const (
 	tokenTTL        = 10 * time.Minute
 	tokenRenew      = 5 * time.Minute // institutions sign a new token this often
 	readWriters     = 4               // clients posting while transcripts are read
-	keysPerOutcome  = 9               // keys the ledger writes per outcome (see the package doc)
+	keysPerOutcome  = 11              // keys the ledger writes per outcome (see the package doc)
 )
 
 // phaseNames are the phases Config.Phases may choose, in the order they run.

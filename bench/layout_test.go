@@ -70,7 +70,7 @@ func TestRawLayout(t *testing.T) {
 	defer r.close()
 	b := r.db.NewBatch()
 	defer b.Close()
-	r.add(b, nil, seq, learner, inst.id, "bench-"+w.run+"-1")
+	r.add(b, nil, seq, 1, learner, inst.id, "bench-"+w.run+"-1")
 	st := accreditation.StateKeysOfOutcome(seq, inst.id, learner)
 	free := map[string]bool{ // values whose bytes raw Pebble sizes as a whole
 		string(ledger.AppendEntryKey(nil, seq)):             true,
@@ -103,7 +103,7 @@ func TestRawLayout(t *testing.T) {
 	// keys; a commit adds the tree head.
 	b2 := r.db.NewBatch()
 	defer b2.Close()
-	r.add(b2, nil, 1<<20+1, learner, inst.id, "k")
+	r.add(b2, nil, 1<<20+1, 1, learner, inst.id, "k")
 	if n := len(batchKeys(t, b2)); n != keysPerOutcome || tlog.StoredHashCount(1<<20+2)-tlog.StoredHashIndex(0, 1<<20+1) != 2 {
 		t.Errorf("an outcome costs %d keys, want %d", n, keysPerOutcome)
 	}

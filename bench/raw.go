@@ -123,7 +123,7 @@ func (r *rawStore) calibrate(perOutcome float64) {
 		b := r.db.NewBatch()
 		defer b.Close()
 		// seq 1<<20+1 has two stored hashes, the mean.
-		r.add(b, nil, 1<<20+1, "L0012345", r.w.insts[0].id, "bench-"+r.w.run+"-1234567")
+		r.add(b, nil, 1<<20+1, 1234567, "L0012345", r.w.insts[0].id, "bench-"+r.w.run+"-1234567")
 		return b.Len() - batchHeader
 	}
 	r.entry = 0
@@ -133,19 +133,22 @@ func (r *rawStore) calibrate(perOutcome float64) {
 	r.entry = max(64, r.entry+int(math.Round(perOutcome))-measure()) // the value's length varint grew
 }
 
-// rawOutcome and rawBalance stand in for an outcome's state and a balance
-// change, with the sizes of the bank's.
+// rawOutcome, rawBalance and rawStatistics stand in for an outcome's state,
+// a balance change and a change of the statistics, with the sizes of the
+// bank's.
 var (
-	rawOutcome = []byte(`{"seq":1234567,"institution":"bench-00000000-00.example","learner":"L0012345","sector":"vocational","level":5,"field":"0613","standard_credits":"3.5","passed":true,"score":"86","completed_on":"2024-06-01","revoked":false}`)
-	rawBalance = []byte{'c', 2, 5, 0x8c, 0x05} // a balance change, appended (merged)
+	rawOutcome    = []byte(`{"seq":1234567,"institution":"bench-00000000-00.example","learner":"L0012345","sector":"vocational","level":5,"field":"0613","standard_credits":"3.5","passed":true,"score":"86","completed_on":"2024-06-01","revoked":false}`)
+	rawBalance    = []byte{'c', 2, 5, 0x8c, 0x05}             // a balance change, appended (merged)
+	rawStatistics = []byte{'d', 2, 5, 2, 0, 0x8c, 0x05, 0, 0} // one active outcome's change, appended (merged)
 )
 
-// add writes the keys the ledger writes for outcome seq, posted by inst for
-// learner with the idempotency key idem, each through the ledger's
-// exported layout: the entry, its stored hashes, its two index keys, the
-// idempotency record scoped by the institution, and the outcome's state
-// keys, the balance change merged. buf is scratch space, returned for reuse.
-func (r *rawStore) add(b *pebble.Batch, buf []byte, seq uint64, learner, inst, idem string) []byte {
+// add writes the keys the ledger writes for outcome seq, number n of the
+// workload, posted by inst for learner with the idempotency key idem, each
+// through the ledger's exported layout: the entry, its stored hashes, its
+// two index keys, the idempotency record scoped by the institution, and the
+// outcome's state keys, the balance and statistics changes merged. buf is scratch space,
+// returned for reuse.
+func (r *rawStore) add(b *pebble.Batch, buf []byte, seq, n uint64, learner, inst, idem string) []byte {
 	set := func(k, v []byte) { _ = b.Set(k, v, nil) }
 	buf = ledger.AppendEntryKey(buf[:0], seq)
 	off := int(seq*61) % (len(r.text) / 2)
@@ -169,6 +172,11 @@ func (r *rawStore) add(b *pebble.Batch, buf []byte, seq uint64, learner, inst, i
 	set(buf, []byte("1"))
 	buf = ledger.AppendStateKey(buf[:0], st.BalanceDelta)
 	_ = b.Merge(buf, rawBalance, nil)
+	unit := string(appendUnitCode(make([]byte, 0, 32), n))
+	buf = ledger.AppendStateKey(buf[:0], accreditation.UnitKeyOfOutcome(inst, learner, unit, completedOn(n)))
+	set(buf, binary.BigEndian.AppendUint64(nil, seq))
+	buf = ledger.AppendStateKey(buf[:0], accreditation.StatisticsKeyOfOutcome(inst, completedOn(n)))
+	_ = b.Merge(buf, rawStatistics, nil)
 	return buf
 }
 
@@ -185,7 +193,7 @@ func (r *rawStore) commit(wk, n int, rnd *rand.Rand) error {
 	idem := []byte("bench-" + r.w.run + "-")
 	for i := range n {
 		seq := first + uint64(i)
-		buf = r.add(b, buf, seq, poolLearner(rnd.IntN(pool)), inst, string(strconv.AppendUint(idem, seq+1<<40, 10)))
+		buf = r.add(b, buf, seq, seq+1<<40, poolLearner(rnd.IntN(pool)), inst, string(strconv.AppendUint(idem, seq+1<<40, 10)))
 	}
 	h := make([]byte, ledger.HeadValueLen)
 	binary.BigEndian.PutUint64(h, first+uint64(n))

@@ -119,9 +119,7 @@ func (w *workload) appendOutcome(b []byte, i uint64, learner string) []byte {
 	b = append(b, `","learner":"`...)
 	b = append(b, learner...)
 	b = append(b, `","unit":{"code":"`...)
-	b = append(b, u.code...)
-	b = append(b, '-')
-	b = strconv.AppendUint(b, 2019+i%6, 10)
+	b = appendUnitCode(b, i)
 	b = append(b, `","title":"`...)
 	b = append(b, u.title...)
 	b = append(b, `"},"sector":"`...)
@@ -135,10 +133,11 @@ func (w *workload) appendOutcome(b []byte, i uint64, learner string) []byte {
 	if i%2 == 1 {
 		b = append(b, ".5"...)
 	}
+	system := systems[i%uint64(len(systems))]
 	b = append(b, `","system":"`...)
-	b = append(b, systems[i%uint64(len(systems))]...)
+	b = append(b, system...)
 	b = append(b, `"},"hours":`...)
-	b = strconv.AppendUint(b, 16+i%150, 10)
+	b = strconv.AppendUint(b, agreeingHours(i, system), 10)
 	b = append(b, `,"result":{"passed":`...)
 	b = strconv.AppendBool(b, passed)
 	b = append(b, `,"score":"`...)
@@ -148,11 +147,38 @@ func (w *workload) appendOutcome(b []byte, i uint64, learner string) []byte {
 		b = strconv.AppendUint(b, 20+i%40, 10)
 	}
 	b = append(b, `"},"completed_on":"`...)
-	b = time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(i%2000)).AppendFormat(b, "2006-01-02")
+	b = append(b, completedOn(i)...)
 	b = append(b, `","evidence_sha256":"`...)
 	h := sha256.Sum256(binary.BigEndian.AppendUint64([]byte(w.run), i))
 	b = hex.AppendEncode(b, h[:])
 	return append(b, `"}`...)
+}
+
+// agreeingHours are learning hours for outcome number i of credits
+// 1+i%9 (and a half when i is odd) in system: what the credits stand for,
+// varied by up to a quarter either way, as a bank takes only hours within a
+// factor of two of them (docs/contract.md section 3).
+func agreeingHours(i uint64, system string) uint64 {
+	tenths, _ := accreditation.HoursPerCredit(system)
+	amount := (1+i%9)*100 + 50*(i%2) // hundredths of a credit
+	// hundredths × tenths of an hour is thousandths of an hour; the factor
+	// is in hundredths.
+	h := amount * uint64(tenths) * (75 + i%51) / 100 / 1000
+	return max(h, 1)
+}
+
+// appendUnitCode appends the unit code of outcome number i: a code of its
+// own, so that no two outcomes of a run are duplicates of one another
+// (the same institution, learner, unit and date), whichever learners they
+// go to.
+func appendUnitCode(b []byte, i uint64) []byte {
+	b = append(append(b, units[i%uint64(len(units))].code...), '-')
+	return strconv.AppendUint(b, i, 10)
+}
+
+// completedOn is the completion date of outcome number i.
+func completedOn(i uint64) string {
+	return time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(i%2000)).Format("2006-01-02")
 }
 
 // poolLearner is learner n of the pool every other outcome is spread over.

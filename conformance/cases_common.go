@@ -366,10 +366,13 @@ func (c *tc) accredit(id string, sectors []string, maxLevel int, from, until str
 }
 
 // accredited registers an institution accredited for the contract's
-// sectors at every level from 2000 to 2099.
+// sectors at every level from 2000 to 2099: beyond the accreditation policy
+// for most kinds, so with an override reason (docs/contract.md section 8).
 func (c *tc) accredited(tag, kind string, keys ...*ikey) *inst {
 	in := c.register(tag, kind, keys...)
-	c.accredit(in.id, contractSectors, 10, "2000-01-01", "2099-12-31")
+	c.want(c.do("POST", "/v1/institutions/"+in.id+"/accreditations", c.admin(), map[string]any{
+		"sectors": contractSectors, "max_level": 10, "valid_from": "2000-01-01", "valid_until": "2099-12-31",
+		"override_reason": "conformance fixture: every level of the contract's sectors"}), http.StatusCreated)
 	return in
 }
 
@@ -389,11 +392,15 @@ func today() time.Time { return time.Now().UTC() }
 func daysAgo(n int) string { return today().AddDate(0, 0, -n).Format("2006-01-02") }
 
 // outcome is a valid outcome of learner (the contract's example, completed
-// 30 days ago: 3 standard credits), changed by mod.
+// 30 days ago: 3 standard credits), changed by mod. Its unit code is its
+// own, so that two outcomes of a learner are never duplicates (the same
+// institution, learner, unit.code and completed_on) unless a case makes
+// them so.
 func (c *tc) outcome(learner string, mod func(o map[string]any)) map[string]any {
+	n := c.s.next()
 	o := map[string]any{
-		"idempotency_key": fmt.Sprintf("conf-%s-%d", c.s.runID, c.s.next()), "learner": learner,
-		"unit":   map[string]any{"code": "CS101", "title": "Introduction to Programming"},
+		"idempotency_key": fmt.Sprintf("conf-%s-%d", c.s.runID, n), "learner": learner,
+		"unit":   map[string]any{"code": fmt.Sprintf("CS101-%d", n), "title": "Introduction to Programming"},
 		"sector": "non_degree", "level": 6, "field": "0613",
 		"credits": map[string]any{"amount": "3", "system": "cn-credit"}, "hours": 48,
 		"result":       map[string]any{"passed": true, "score": "86"},
@@ -470,12 +477,7 @@ func (c *tc) outcomeStatus(tr map[string]any, seq uint64) string {
 func (c *tc) rule(mod func(r map[string]any)) (id, programme string) {
 	id = fmt.Sprintf("conf-%s-r%d", c.s.runID, c.s.next())
 	programme = fmt.Sprintf("P-%s-%d", c.s.runID, c.s.next())
-	r := map[string]any{
-		"id": id, "target": map[string]any{"institution": c.univ().id, "programme": programme},
-		"source": map[string]any{"sectors": []string{"non_degree", "vocational"}, "min_level": 5, "fields": []string{"06"},
-			"min_score": "60", "max_age_days": 1825, "institutions": []string{}},
-		"ratio": "0.5", "cap": "20", "valid_from": "2020-01-01", "valid_until": nil,
-	}
+	r := c.ruleBody(id, programme)
 	if mod != nil {
 		mod(r)
 	}

@@ -29,7 +29,8 @@ var reasonWords = map[string][]string{
 	"too_old": {"old", "age"}, "score": {"score"}, "level": {"level"}, "field": {"field"},
 	"sector": {"sector"}, "failed": {"fail", "pass"}, "revoked": {"revoked", "supersed"},
 	"already_used": {"used", "already"}, "institution": {"institution"}, "cap": {"cap"},
-	"not_found": {"found", "unknown", "learner"},
+	"not_found": {"found", "unknown", "learner"}, "institution_suspended": {"suspend"},
+	"equivalent_used": {"equivalent"},
 }
 
 // wantIneligible checks a 422 that names, for each outcome asked for, why
@@ -136,7 +137,7 @@ func ruleCases() []caseDef {
 			rf := versioned(c)
 			body := map[string]any{
 				"id": rf.id, "target": map[string]any{"institution": c.univ().id, "programme": rf.programme},
-				"source": map[string]any{"sectors": []string{"non_degree"}}, "ratio": "0.75", "cap": nil,
+				"source": openSource("non_degree"), "ratio": "0.75", "cap": nil,
 				"valid_from": "2020-01-01", "valid_until": nil,
 			}
 			got := c.obj(c.want(c.do("POST", "/v1/rules", c.admin(), body), http.StatusCreated))
@@ -171,7 +172,7 @@ func ruleCases() []caseDef {
 			first := c.converted(l, id, seqs[:1])
 			body := map[string]any{
 				"id": id, "target": map[string]any{"institution": c.univ().id, "programme": programme},
-				"source": map[string]any{"sectors": []string{"non_degree"}}, "ratio": "1", "cap": nil,
+				"source": openSource("non_degree"), "ratio": "1", "cap": nil,
 				"valid_from": "2020-01-01", "valid_until": nil,
 			}
 			c.want(c.do("POST", "/v1/rules", c.admin(), body), http.StatusCreated)
@@ -197,7 +198,7 @@ func ruleCases() []caseDef {
 			c.refused(func() {
 				c.wantProblem(c.do("POST", "/v1/rules", c.admin(), map[string]any{
 					"id": c.instID("badrule"), "target": map[string]any{"institution": c.univ().id, "programme": "X"},
-					"source": map[string]any{"sectors": []string{"non_degree"}}, "ratio": 0.5, "cap": nil,
+					"source": openSource("non_degree"), "ratio": 0.5, "cap": nil,
 					"valid_from": "2020-01-01", "valid_until": nil}), http.StatusBadRequest, http.StatusUnprocessableEntity)
 			})
 		}},
@@ -206,7 +207,7 @@ func ruleCases() []caseDef {
 			c.refused(func() {
 				c.wantProblem(c.do("POST", "/v1/rules", c.admin(), map[string]any{
 					"id": c.instID("badrule"), "target": map[string]any{"institution": u, "programme": "X"},
-					"source": map[string]any{"sectors": []string{"non_degree"}}, "ratio": "0.5", "cap": "-1",
+					"source": openSource("non_degree"), "ratio": "0.5", "cap": "-1",
 					"valid_from": "2020-01-01", "valid_until": nil}), http.StatusBadRequest, http.StatusUnprocessableEntity)
 			})
 		}},
@@ -245,9 +246,14 @@ func conversionCases() []caseDef {
 		{"conversion/rounds-half-even", func(c *tc) {
 			rule, _ := c.rule(nil)
 			l := c.learner()
-			// 0.25 × 0.5 = 0.125 → 0.12; 0.75 × 0.5 = 0.375 → 0.38.
-			a := c.posted(c.college(), l, 1, func(o map[string]any) { o["hours"] = 4 })
-			b := c.posted(c.college(), l, 1, func(o map[string]any) { o["hours"] = 12 })
+			// 0.25 × 0.5 = 0.125 → 0.12; 0.75 × 0.5 = 0.375 → 0.38. The
+			// credits agree with the hours, as they must (section 8).
+			a := c.posted(c.college(), l, 1, func(o map[string]any) {
+				o["hours"], o["credits"] = 4, map[string]any{"amount": "0.25", "system": "cn-credit"}
+			})
+			b := c.posted(c.college(), l, 1, func(o map[string]any) {
+				o["hours"], o["credits"] = 12, map[string]any{"amount": "0.75", "system": "cn-credit"}
+			})
 			c.wantItems(c.converted(l, rule, append(a, b...)), append(a, b...), []int64{12, 38})
 		}},
 		{"conversion/ratio-with-four-decimals", func(c *tc) {
@@ -286,7 +292,7 @@ func conversionCases() []caseDef {
 			c.wantItems(c.converted(l, id, seqs[:1]), seqs[:1], []int64{150})
 			body := map[string]any{
 				"id": id, "target": map[string]any{"institution": c.univ().id, "programme": programme},
-				"source": map[string]any{"sectors": []string{"non_degree"}}, "ratio": "0.5", "cap": "2",
+				"source": openSource("non_degree"), "ratio": "0.5", "cap": "2",
 				"valid_from": "2020-01-01", "valid_until": nil,
 			}
 			c.want(c.do("POST", "/v1/rules", c.admin(), body), http.StatusCreated)
@@ -427,6 +433,25 @@ func entryNames(c *tc, b []byte, n uint64) bool {
 	return containsNumber(v, n)
 }
 
+// wantEffect checks that an answer's effects list the item of conversion
+// conv that used outcome, with action.
+func (c *tc) wantEffect(answer map[string]any, conv, outcome uint64, action string) {
+	list, ok := answer["effects"].([]any)
+	if !ok {
+		c.fatalf("the answer lists no effects: %s", compact(answer))
+	}
+	for _, it := range list {
+		m, _ := it.(map[string]any)
+		if m != nil && c.num(m, "conversion") == conv && c.num(m, "outcome") == outcome {
+			if m["action"] != action {
+				c.fatalf("the item of outcome %d in conversion %d was %v, want %s", outcome, conv, m["action"], action)
+			}
+			return
+		}
+	}
+	c.fatalf("the effects do not name the item of outcome %d in conversion %d: %s", outcome, conv, compact(answer))
+}
+
 func revocationCases() []caseDef {
 	revoke := func(c *tc, seq uint64) map[string]any {
 		return c.obj(c.want(c.do("POST", "/v1/outcomes/"+itoa(seq)+"/revocation", c.college().tok(c), map[string]any{"reason": "entered in error"}), http.StatusCreated, http.StatusOK))
@@ -451,31 +476,33 @@ func revocationCases() []caseDef {
 			}
 			c.wantAmount(c.balance(l, c.admin()), "standard_credits", 300, "the balance after the revocation")
 		}},
-		{"revocation/reverses-conversions", func(c *tc) {
+		{"revocation/reverses-items", func(c *tc) {
 			r1, p1 := c.rule(nil)
 			r2, p2 := c.rule(nil)
 			l := c.learner()
 			seqs := c.posted(c.college(), l, 2, nil)
 			conv1 := c.num(c.converted(l, r1, seqs), "seq")
 			conv2 := c.num(c.converted(l, r2, seqs[:1]), "seq")
-			entries := c.written(func() { revoke(c, seqs[0]) })
+			var answer map[string]any
+			entries := c.written(func() { answer = revoke(c, seqs[0]) })
 			if len(entries) != 3 {
-				c.fatalf("revoking an outcome used by two conversions wrote %d entries, want 3 (the revocation and a reversal of each)", len(entries))
+				c.fatalf("revoking an outcome used by two conversions wrote %d entries, want 3 (the revocation and a change of each)", len(entries))
 			}
 			for _, conv := range []uint64{conv1, conv2} {
 				if !slices.ContainsFunc(entries[1:], func(b []byte) bool { return entryNames(c, b, conv) }) {
-					c.fatalf("no entry reverses conversion %d: %q", conv, entries)
+					c.fatalf("no entry changes conversion %d: %q", conv, entries)
 				}
+				c.wantEffect(answer, conv, seqs[0], "reversed")
 			}
+			// conv1's other item stands; conv2 had no other.
 			b := c.balance(l, c.admin())
-			if g := c.grantedToward(b, p1) + c.grantedToward(b, p2); g != 0 {
-				c.fatalf("after the reversals the balance still grants %s", fmtHundredths(g))
+			if g1, g2 := c.grantedToward(b, p1), c.grantedToward(b, p2); g1 != 150 || g2 != 0 {
+				c.fatalf("after the revocation the balance grants %s and %s, want 1.50 and 0", fmtHundredths(g1), fmtHundredths(g2))
 			}
 			c.wantAmount(b, "standard_credits", 300, "the balance after the revocation")
-			// The other outcome is free again.
-			c.wantItems(c.converted(l, r1, seqs[1:]), seqs[1:], []int64{150})
+			c.refused(func() { c.wantIneligible(c.convert(c.admin(), l, r1, seqs[1:]), seqs[1:], "already_used") })
 		}},
-		{"revocation/frees-the-cap", func(c *tc) {
+		{"revocation/frees-its-share-of-the-cap", func(c *tc) {
 			rule, programme := c.rule(capped("2"))
 			l := c.learner()
 			seqs := c.posted(c.college(), l, 3, nil)
@@ -483,7 +510,7 @@ func revocationCases() []caseDef {
 			c.wantItems(conv, seqs[:2], []int64{150, 50})
 			revoke(c, seqs[0])
 			again := c.converted(l, rule, nil)
-			c.wantItems(again, seqs[1:], []int64{150, 50})
+			c.wantItems(again, seqs[2:], []int64{150})
 			if g := c.grantedToward(c.balance(l, c.admin()), programme); g != 200 {
 				c.fatalf("the balance grants %s toward %s, want 2.00", fmtHundredths(g), programme)
 			}
@@ -513,19 +540,33 @@ func revocationCases() []caseDef {
 			}
 			c.wantAmount(c.balance(l, c.admin()), "standard_credits", 200, "the balance after the correction")
 		}},
-		{"supersession/reverses-conversions", func(c *tc) {
+		{"supersession/moves-items", func(c *tc) {
 			rule, programme := c.rule(nil)
 			l := c.learner()
 			old := c.posted(c.college(), l, 1, nil)
 			conv := c.num(c.converted(l, rule, old), "seq")
+			var answer map[string]any
 			entries := c.written(func() {
-				c.postOK(c.college(), c.outcome(l, func(o map[string]any) { o["supersedes"] = old[0] }))
+				answer = c.postOK(c.college(), c.outcome(l, func(o map[string]any) { o["supersedes"] = old[0]; o["hours"] = 64 }))
 			})
 			if len(entries) != 3 || !slices.ContainsFunc(entries, func(b []byte) bool { return entryNames(c, b, conv) }) {
-				c.fatalf("superseding a converted outcome wrote %d entries, want 3, one reversing conversion %d", len(entries), conv)
+				c.fatalf("superseding a converted outcome wrote %d entries, want 3, one changing conversion %d", len(entries), conv)
 			}
+			c.wantEffect(answer, conv, old[0], "moved")
+			// 4 standard credits at 0.5.
+			if g := c.grantedToward(c.balance(l, c.admin()), programme); g != 200 {
+				c.fatalf("after the correction the balance grants %s, want the moved item's 2.00", fmtHundredths(g))
+			}
+		}},
+		{"supersession/reverses-items-it-cannot-take", func(c *tc) {
+			rule, programme := c.rule(nil)
+			l := c.learner()
+			old := c.posted(c.college(), l, 1, nil)
+			conv := c.num(c.converted(l, rule, old), "seq")
+			answer := c.postOK(c.college(), c.outcome(l, func(o map[string]any) { o["supersedes"] = old[0]; o["field"] = "0111" }))
+			c.wantEffect(answer, conv, old[0], "reversed")
 			if g := c.grantedToward(c.balance(l, c.admin()), programme); g != 0 {
-				c.fatalf("after the correction the balance still grants %s", fmtHundredths(g))
+				c.fatalf("after a correction out of the rule's fields the balance still grants %s", fmtHundredths(g))
 			}
 		}},
 		{"supersession/other-institutions-outcome", func(c *tc) {

@@ -124,7 +124,7 @@ func rolePermissionCases() []caseDef {
 	cs = append(cs, row("publish-rule", adminReg, func(c *tc) func(string) reply {
 		body := map[string]any{
 			"id": c.instID("rule"), "target": map[string]any{"institution": c.univ().id, "programme": "PERM"},
-			"source": map[string]any{"sectors": []string{"non_degree"}}, "ratio": "1", "cap": nil,
+			"source": openSource("non_degree"), "ratio": "1", "cap": nil,
 			"valid_from": "2020-01-01", "valid_until": nil}
 		return func(tok string) reply { return c.do("POST", "/v1/rules", tok, body) }
 	}, http.StatusCreated)...)

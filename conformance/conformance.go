@@ -132,10 +132,10 @@ func allCases() []caseDef {
 	var cs []caseDef
 	for _, part := range [][]caseDef{
 		opsCases(), registrationCases(), keyCases(), scopeCases(), outcomeCases(),
-		inputCases(), authCases(), learnerCases(),
+		inputCases(), authCases(), learnerCases(), paramCases(), listCases(), statisticsCases(),
 		restartCases(),
-		permissionCases(), ruleCases(), conversionCases(), revocationCases(), logCases(),
-		afterRestartCases(),
+		permissionCases(), ruleCases(), ruleLifeCases(), historyCases(), policyCases(), conversionCases(), revocationCases(), duplicateCases(), previewCases(), suspensionCases(), equivalenceCases(), logCases(),
+		afterRestartCases(), statisticsAfterRestartCases(),
 	} {
 		cs = append(cs, part...)
 	}

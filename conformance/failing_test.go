@@ -163,7 +163,7 @@ func TestSuiteFails(t *testing.T) {
 				r.Header.Set("Content-Length", strconv.Itoa(len(b)))
 			}},
 			sample: []string{"conversion/cap-within-one", "conversion/cap-across-conversions",
-				"revocation/frees-the-cap"},
+				"revocation/frees-its-share-of-the-cap"},
 		},
 	}
 	for _, tt := range tests {

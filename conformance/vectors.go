@@ -141,7 +141,11 @@ type CreditVectors struct {
 // StandardCreditVector is one outcome's credits and the standard credits the
 // bank must record for it: hours / 16 when Hours is given, else Amount ×
 // the system's hours per credit / 16, rounded half-even to two decimals;
-// "0" when the outcome was not passed.
+// "0" when the outcome was not passed. Or, when Refusal is set, the
+// problem type the bank must refuse the outcome with instead: invalid for
+// hours below 1, credits-hours-mismatch for hours more than a factor of two
+// from Amount × the system's hours per credit (docs/contract.md section 8);
+// Exact and Expected are then left out.
 type StandardCreditVector struct {
 	Name   string `json:"name"`
 	System string `json:"system"`
@@ -150,8 +154,10 @@ type StandardCreditVector struct {
 	Passed bool   `json:"passed"`
 	// Exact is the unrounded quotient, for reading; it may have more
 	// decimals than an amount may.
-	Exact    string `json:"exact"`
-	Expected string `json:"expected"`
+	Exact    string `json:"exact,omitempty"`
+	Expected string `json:"expected,omitempty"`
+	// Refusal is the last segment of the problem type of a refused outcome.
+	Refusal string `json:"refusal,omitempty"`
 }
 
 // RatioVector is ratio × standard credits rounded half-even to hundredths,
@@ -177,7 +183,8 @@ type ConversionVectors struct {
 // same state by registering and accrediting every institution named, then
 // publishing OtherRules and Rule, posting Outcomes in seq order, making
 // EarlierConversions in order, and only then revoking the outcomes marked
-// Revoked (which reverses any earlier conversion that used them); every
+// Revoked (which reverses the items of earlier conversions that used them,
+// the other items standing); every
 // step happens on Date.
 type ConversionVector struct {
 	Name string `json:"name"`

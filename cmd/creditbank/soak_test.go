@@ -175,23 +175,26 @@ func (c *soakClient) do(ctx context.Context, method, url, token string, body []b
 	return resp.StatusCode, out, nil
 }
 
-// soakOutcome is the body of the outcome with idempotency key key: it
-// depends on nothing else, so a replay sends the same content.
+// soakOutcome is the body of the outcome with idempotency key key (which
+// must also be a valid unit code): it depends on nothing else, so a replay
+// sends the same content.
 func soakOutcome(key string, n int) []byte {
 	sectors := accreditation.Sectors()
 	o := map[string]any{
 		"idempotency_key": key,
 		"learner":         fmt.Sprintf("L%06d", n%997),
-		"unit":            map[string]any{"code": fmt.Sprintf("U%d", n%50), "title": "Soak unit " + strconv.Itoa(n%50)},
-		"sector":          sectors[n%len(sectors)],
-		"level":           1 + n%8,
-		"field":           []string{"0613", "06", "041", "0311"}[n%4],
-		"credits":         map[string]any{"amount": strconv.Itoa(1 + n%6), "system": "cn-credit"},
-		"result":          map[string]any{"passed": n%7 != 0, "score": strconv.Itoa(50 + n%50)},
-		"completed_on":    "2025-06-01",
+		// The unit code is the key: outcomes under two keys are never one
+		// unit on one day, which the bank would refuse as a duplicate.
+		"unit":         map[string]any{"code": key, "title": "Soak unit " + strconv.Itoa(n%50)},
+		"sector":       sectors[n%len(sectors)],
+		"level":        1 + n%8,
+		"field":        []string{"0613", "06", "041", "0311"}[n%4],
+		"credits":      map[string]any{"amount": strconv.Itoa(1 + n%6), "system": "cn-credit"},
+		"result":       map[string]any{"passed": n%7 != 0, "score": strconv.Itoa(50 + n%50)},
+		"completed_on": "2025-06-01",
 	}
 	if n%3 == 0 {
-		o["hours"] = 16 * (1 + n%5)
+		o["hours"] = 16*(1+n%6) + n%5 // agreeing with the credits, as hours must
 	}
 	b, err := json.Marshal(o)
 	if err != nil {

@@ -96,6 +96,8 @@ type audit struct {
 	replay      *accreditation.Replayer
 	replayErr   error
 	conversions int
+	// changes counts the conversion.adjusted entries re-decided.
+	changes int
 }
 
 func newAudit() *audit { return &audit{replay: accreditation.NewReplayer()} }
@@ -106,8 +108,11 @@ func (a *audit) onEntry(e ledger.Entry) {
 	if a.replayErr != nil {
 		return
 	}
-	if e.Type == accreditation.TypeConversionGranted {
+	switch e.Type {
+	case accreditation.TypeConversionGranted:
 		a.conversions++
+	case accreditation.TypeConversionAdjusted:
+		a.changes++
 	}
 	a.replayErr = a.replay.Apply(e)
 }
@@ -137,6 +142,7 @@ func (a *audit) print(w io.Writer) error {
 		line(c.Label, "%s", c.Result)
 	}
 	line("conversions re-run", "%d", a.conversions)
+	line("item changes re-run", "%d", a.changes)
 	for _, p := range rep.Problems {
 		fmt.Fprintf(w, "FAIL: %s\n", p)
 	}
@@ -145,7 +151,7 @@ func (a *audit) print(w io.Writer) error {
 	}
 	findings := a.replay.Findings()
 	for _, f := range findings {
-		fmt.Fprintf(w, "FAIL: conversion %d: %s\n", f.Seq, f.Problem)
+		fmt.Fprintf(w, "FAIL: entry %d: %s\n", f.Seq, f.Problem)
 	}
 	if !rep.OK() {
 		if rep.FirstBad >= 0 {
@@ -157,7 +163,7 @@ func (a *audit) print(w io.Writer) error {
 		return fmt.Errorf("ledger does not verify: the entries do not replay: %v", a.replayErr)
 	}
 	if len(findings) > 0 {
-		return fmt.Errorf("ledger does not verify: %d conversions the rules would not have granted so", len(findings))
+		return fmt.Errorf("ledger does not verify: %d conversions or item changes the rules would not have made so", len(findings))
 	}
 	fmt.Fprintln(w, "OK")
 	return nil

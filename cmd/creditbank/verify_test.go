@@ -200,7 +200,7 @@ func (b *httpBank) tryPost(token, path, body string) (uint64, error) {
 func (b *httpBank) outcome(learner, key string) (uint64, error) {
 	done := b.today.AddDate(0, 0, -30).Format("2006-01-02")
 	return b.tryPost(b.college, "/v1/outcomes", `{"idempotency_key":"`+key+`","learner":"`+learner+`",
-		"unit":{"code":"CS101","title":"Introduction to Programming"},
+		"unit":{"code":"CS101-`+key+`","title":"Introduction to Programming"},
 		"sector":"non_degree","level":6,"field":"0613",
 		"credits":{"amount":"3","system":"cn-credit"},"hours":48,
 		"result":{"passed":true,"score":"86"},"completed_on":"`+done+`"}`)

@@ -1,0 +1,41 @@
+package accreditation
+
+import (
+	"context"
+	"fmt"
+	"testing"
+)
+
+// BenchmarkPostOutcomes1000 posts batches of 1,000 new outcomes through a
+// real bank on Pebble: the write path of a term's batch, each outcome
+// checked against the state (idempotency, accreditation, duplicates) and
+// recorded with its state in one synced write.
+//
+//	go test ./accreditation -run '^$' -bench PostOutcomes1000 -benchtime 40x -count 5
+func BenchmarkPostOutcomes1000(b *testing.B) {
+	ctx := context.Background()
+	bank := newTestBank(b)
+	inst := bank.institution(b, "college.example")
+	const n = 1000
+	batch := make([]OutcomeInput, n)
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		for j := range batch {
+			o := outcome(fmt.Sprintf("L%05d", j%500), fmt.Sprintf("b%d-%d", i, j))
+			o.Unit.Code = fmt.Sprintf("U%d-%d", i, j/500)
+			batch[j] = o
+		}
+		b.StartTimer()
+		res, err := bank.PostOutcomes(ctx, inst, batch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Status != PostCreated {
+				b.Fatalf("%s %v", r.Status, r.Err)
+			}
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "outcomes/s")
+}

@@ -1,0 +1,62 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+
+	"creditbank/accreditation"
+)
+
+// appendEffects adds "effects" to the JSON object b, the answer to a post:
+// the conversion items a superseding outcome changed (docs/contract.md
+// section 8). A post that supersedes nothing (nil effects) answers b as it
+// is.
+func appendEffects(b []byte, effects []accreditation.ItemEffect) ([]byte, error) {
+	if effects == nil {
+		return b, nil
+	}
+	b = bytes.TrimRight(b, "\n")
+	if len(b) < 2 || b[len(b)-1] != '}' {
+		return b, nil
+	}
+	list, err := json.Marshal(effects)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b[:len(b)-1], `,"effects":`...)
+	return append(append(b, list...), '}'), nil
+}
+
+// previewView is what a conversion would grant now, as the API answers
+// with it: a conversion's answer without a seq.
+type previewView struct {
+	Rule       accreditation.RuleRef          `json:"rule"`
+	Learner    string                         `json:"learner"`
+	Target     accreditation.Target           `json:"target"`
+	On         string                         `json:"on"`
+	Granted    accreditation.Amount           `json:"granted"`
+	Capped     bool                           `json:"capped"`
+	Items      []accreditation.ConversionItem `json:"items"`
+	Ineligible []accreditation.Ineligible     `json:"not_converted"`
+}
+
+// previewConversion answers what POST /v1/conversions would grant now for
+// the same body, item by item with the reason for each outcome that would
+// not count, and writes nothing (docs/contract.md section 8). Whoever may
+// ask for the conversion may ask for its preview.
+func (h *Handler) previewConversion(w http.ResponseWriter, r *http.Request, a actor) {
+	var req accreditation.ConversionRequest
+	if !readJSON(w, r, maxBody, &req) {
+		return
+	}
+	pv, err := h.bank.Preview(a, req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, previewView{
+		Rule: pv.Rule, Learner: pv.Learner, Target: pv.Target, On: pv.On, Granted: pv.Granted, Capped: pv.Capped,
+		Items: pv.Items, Ineligible: orEmpty(pv.Ineligible),
+	})
+}
