@@ -5,7 +5,7 @@ DATA ?= ./data
 ADDR ?= 127.0.0.1:8080
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test bench soak lint fuzz conformance cover race mutate clean
+.PHONY: help build run test openapi bench soak lint fuzz conformance cover race mutate clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -18,6 +18,10 @@ run: build ## build and serve on $(ADDR) with the store in $(DATA)
 
 test: ## run every test (short crash and fault runs included)
 	$(GO) test -count=1 -timeout 15m ./...
+
+openapi: ## lint api/openapi.json with @redocly/cli (pinned, installed from npm into .cache/)
+	@test -x .cache/npm/node_modules/.bin/redocly || npm install --silent --no-audit --no-fund --prefix .cache/npm @redocly/cli@2.77.0
+	.cache/npm/node_modules/.bin/redocly lint api/openapi.json
 
 bench: ## benchmarks, with the ledger measured against raw Pebble in the same run
 	$(GO) test -count=1 ./ledger -run '^TestBenchRatios$$' -v -bench.ratios -bench.json=bench-ledger.json
