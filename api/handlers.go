@@ -518,18 +518,11 @@ func (h *Handler) retireRule(w http.ResponseWriter, r *http.Request, a actor) {
 	writeJSON(w, http.StatusCreated, map[string]any{"seq": seq, "rule": id, "reason": body.Reason})
 }
 
-// conversionView is a granted conversion as the API answers with it, with
-// the outcomes asked for that it did not use and why.
+// conversionView is a granted conversion as the API answers with it: its
+// seq, then what its preview would have answered.
 type conversionView struct {
-	Seq        uint64                         `json:"seq"`
-	Rule       accreditation.RuleRef          `json:"rule"`
-	Learner    string                         `json:"learner"`
-	Target     accreditation.Target           `json:"target"`
-	On         string                         `json:"on"`
-	Granted    accreditation.Amount           `json:"granted"`
-	Capped     bool                           `json:"capped"`
-	Items      []accreditation.ConversionItem `json:"items"`
-	Ineligible []accreditation.Ineligible     `json:"not_converted"`
+	Seq uint64 `json:"seq"`
+	previewView
 }
 
 func (h *Handler) convert(w http.ResponseWriter, r *http.Request, a actor) {
@@ -548,10 +541,10 @@ func (h *Handler) convert(w http.ResponseWriter, r *http.Request, a actor) {
 		return
 	}
 	h.metrics.conversions.WithLabelValues("granted").Inc()
-	writeJSON(w, http.StatusCreated, conversionView{
-		Seq: res.Seq, Rule: res.Rule, Learner: res.Learner, Target: res.Target, On: res.On,
+	writeJSON(w, http.StatusCreated, conversionView{Seq: res.Seq, previewView: previewView{
+		Rule: res.Rule, Learner: res.Learner, Target: res.Target, On: res.On,
 		Granted: res.Granted, Capped: res.Capped, Items: res.Items, Ineligible: orEmpty(res.Ineligible),
-	})
+	}})
 }
 
 func (h *Handler) auditConversions(w http.ResponseWriter, r *http.Request, _ actor) {

@@ -29,7 +29,8 @@ func appendEffects(b []byte, effects []accreditation.ItemEffect) ([]byte, error)
 }
 
 // previewView is what a conversion would grant now, as the API answers
-// with it: a conversion's answer without a seq.
+// with it, with the outcomes asked for that it would not use and why; a
+// granted conversion answers the same after its seq (conversionView).
 type previewView struct {
 	Rule       accreditation.RuleRef          `json:"rule"`
 	Learner    string                         `json:"learner"`
