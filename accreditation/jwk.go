@@ -15,6 +15,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"filippo.io/edwards25519"
 )
 
 // PublicJWK is a public signing key an institution registers, parsed from a
@@ -31,11 +33,13 @@ type PublicJWK struct {
 	// Kid names the key within its institution, so that a signature can say
 	// which registered key verifies it. It is 1 to 64 characters of
 	// [A-Za-z0-9._-], never "." and never containing "..", so it is safe in
-	// URLs, file names and log lines without escaping.
+	// URLs, file names and log lines without escaping. A JWK without one
+	// gets its [PublicJWK.Thumbprint], which satisfies the same rule.
 	Kid string
 	// Alg is the JWS algorithm the key verifies: "EdDSA" for Ed25519 or
 	// "ES256" for P-256. Each key type allows exactly one, so a signature
-	// cannot pick a weaker algorithm for a registered key.
+	// cannot pick a weaker algorithm for a registered key. The RFC 9864 name
+	// "Ed25519" is read as "EdDSA", so that one key has one encoding.
 	Alg string
 	// Key is the key itself: an ed25519.PublicKey or an *ecdsa.PublicKey on
 	// P-256, ready for ed25519.Verify or ecdsa.Verify.
@@ -50,13 +54,16 @@ const MaxJWKSize = 4 << 10
 // The algorithms and curves accepted, as JOSE names them.
 const (
 	jwkAlgEdDSA = "EdDSA"
-	jwkAlgES256 = "ES256"
-	jwkKtyOKP   = "OKP"
-	jwkKtyEC    = "EC"
-	jwkCrvEd    = "Ed25519"
-	jwkCrvP256  = "P-256"
-	jwkCoordLen = 32 // bytes in an Ed25519 key and in a P-256 coordinate
-	jwkMaxKid   = 64
+	// jwkAlgEd25519 is RFC 9864's fully specified name for EdDSA with
+	// Ed25519, the only EdDSA the bank accepts, so the two mean one thing.
+	jwkAlgEd25519 = "Ed25519"
+	jwkAlgES256   = "ES256"
+	jwkKtyOKP     = "OKP"
+	jwkKtyEC      = "EC"
+	jwkCrvEd      = "Ed25519"
+	jwkCrvP256    = "P-256"
+	jwkCoordLen   = 32 // bytes in an Ed25519 key and in a P-256 coordinate
+	jwkMaxKid     = 64
 )
 
 // jwkPrivateMembers are the members that carry private key material in any
@@ -81,14 +88,18 @@ var jwkAllowedMembers = []string{"kty", "crv", "x", "y", "kid", "alg", "use", "k
 //	{"kty":"OKP","crv":"Ed25519","x":...}
 //	{"kty":"EC","crv":"P-256","x":...,"y":...}
 //
-// with x and y unpadded base64url of 32 bytes each and the P-256 point on
-// the curve; a required kid (see [PublicJWK.Kid]); an optional alg, which
-// must be the one algorithm of the key type and is inferred when absent; an
-// optional use, which must be "sig"; and optional key_ops, which must be
-// exactly ["verify"]. It refuses private key members, certificate members,
-// any other member, duplicate member names, a body over [MaxJWKSize] bytes
-// and anything after the object, because each of these either hides a
-// mistake or lets two parties read the same bytes as different keys.
+// with x and y unpadded base64url of 32 bytes each; the P-256 point on the
+// curve; the Ed25519 point canonically encoded and not of small order (see
+// jwkCheckEd25519); an optional kid (see [PublicJWK.Kid]), the key's
+// thumbprint when absent, as keys exported by JOSE libraries have none; an
+// optional alg, which must be the one algorithm of the key type ("EdDSA" or
+// its RFC 9864 name "Ed25519" for Ed25519 keys) and is inferred when
+// absent; an optional use, which must be "sig"; and optional key_ops, which
+// must be exactly ["verify"]. It refuses private key members, certificate
+// members, any other member, duplicate member names, a body over
+// [MaxJWKSize] bytes and anything after the object, because each of these
+// either hides a mistake or lets two parties read the same bytes as
+// different keys.
 func ParsePublicJWK(data []byte) (PublicJWK, error) {
 	members, err := jwkMembers(data)
 	if err != nil {
@@ -131,46 +142,25 @@ func ParsePublicJWK(data []byte) (PublicJWK, error) {
 	}
 
 	var k PublicJWK
-	switch kty {
-	case jwkKtyOKP:
-		if _, ok := members["y"]; ok {
-			return PublicJWK{}, errors.New(`jwk member "y" is not allowed in an Ed25519 key`)
-		}
-		x, err := jwkCoordinate(members, "x")
-		if err != nil {
-			return PublicJWK{}, err
-		}
-		k.Key = ed25519.PublicKey(x)
-		k.Alg = jwkAlgEdDSA
-	default: // jwkKtyEC
-		x, err := jwkCoordinate(members, "x")
-		if err != nil {
-			return PublicJWK{}, err
-		}
-		y, err := jwkCoordinate(members, "y")
-		if err != nil {
-			return PublicJWK{}, err
-		}
-		point := make([]byte, 0, 1+2*jwkCoordLen)
-		point = append(point, 4) // SEC 1 uncompressed point
-		point = append(append(point, x...), y...)
-		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
-		if err != nil {
-			return PublicJWK{}, errors.New("jwk x and y are not a point on the P-256 curve")
-		}
-		k.Key = pub
-		k.Alg = jwkAlgES256
-	}
-
-	if k.Kid, err = jwkString(members, "kid", true); err != nil {
+	if k.Key, k.Alg, err = jwkKeyMaterial(kty, members); err != nil {
 		return PublicJWK{}, err
 	}
-	if err := jwkCheckKid(k.Kid); err != nil {
-		return PublicJWK{}, err
+	if _, ok := members["kid"]; ok {
+		if k.Kid, err = jwkString(members, "kid", true); err != nil {
+			return PublicJWK{}, err
+		}
+		if err := jwkCheckKid(k.Kid); err != nil {
+			return PublicJWK{}, err
+		}
+	} else {
+		k.Kid = k.Thumbprint()
 	}
 	alg, err := jwkString(members, "alg", false)
 	if err != nil {
 		return PublicJWK{}, err
+	}
+	if alg == jwkAlgEd25519 && k.Alg == jwkAlgEdDSA {
+		alg = jwkAlgEdDSA
 	}
 	if _, ok := members["alg"]; ok && alg != k.Alg {
 		return PublicJWK{}, fmt.Errorf("jwk alg %s does not match the key: a %s key uses %s", quoteInput(alg), crv, k.Alg)
@@ -190,6 +180,40 @@ func ParsePublicJWK(data []byte) (PublicJWK, error) {
 		}
 	}
 	return k, nil
+}
+
+// jwkKeyMaterial decodes the key of a JWK of type kty (OKP or EC, its
+// curve already checked) and returns it with its one algorithm.
+func jwkKeyMaterial(kty string, members map[string]json.RawMessage) (crypto.PublicKey, string, error) {
+	if kty == jwkKtyOKP {
+		if _, ok := members["y"]; ok {
+			return nil, "", errors.New(`jwk member "y" is not allowed in an Ed25519 key`)
+		}
+		x, err := jwkCoordinate(members, "x")
+		if err != nil {
+			return nil, "", err
+		}
+		if err := jwkCheckEd25519(x); err != nil {
+			return nil, "", err
+		}
+		return ed25519.PublicKey(x), jwkAlgEdDSA, nil
+	}
+	x, err := jwkCoordinate(members, "x")
+	if err != nil {
+		return nil, "", err
+	}
+	y, err := jwkCoordinate(members, "y")
+	if err != nil {
+		return nil, "", err
+	}
+	point := make([]byte, 0, 1+2*jwkCoordLen)
+	point = append(point, 4) // SEC 1 uncompressed point
+	point = append(append(point, x...), y...)
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
+	if err != nil {
+		return nil, "", errors.New("jwk x and y are not a point on the P-256 curve")
+	}
+	return pub, jwkAlgES256, nil
 }
 
 // UnmarshalJSON parses a JWK with [ParsePublicJWK], so that a registration
@@ -376,6 +400,30 @@ func jwkCoordinate(members map[string]json.RawMessage, name string) ([]byte, err
 		return nil, fmt.Errorf("jwk member %q is %d bytes, want %d", name, len(b), jwkCoordLen)
 	}
 	return b, nil
+}
+
+// jwkCheckEd25519 refuses the Ed25519 public keys no signature can be
+// trusted with. A small-order point (the identity among them) is no key
+// anyone holds, yet ed25519.Verify accepts (R = [S]B, S) under the identity
+// for any message, and under the other seven for at least one message in
+// eight, so anyone could sign for the institution without a private key.
+// A non-canonical encoding (y not reduced mod p, or x = 0 with the sign bit
+// set) names a point that has another, canonical one: the same key would
+// have two thumbprints, and verifiers that follow RFC 8032 refuse it. Bytes
+// that are no point at all could never verify a signature and are refused
+// as the mistake they are.
+func jwkCheckEd25519(x []byte) error {
+	p, err := new(edwards25519.Point).SetBytes(x)
+	if err != nil {
+		return errors.New(`jwk member "x" is not a point on the Ed25519 curve`)
+	}
+	if !bytes.Equal(p.Bytes(), x) {
+		return errors.New(`jwk member "x" is not the canonical encoding of an Ed25519 point`)
+	}
+	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return errors.New(`jwk member "x" is an Ed25519 point of small order: no private key belongs to it, and anyone could sign for it`)
+	}
+	return nil
 }
 
 // jwkCheckKid checks a key id against the rule documented on PublicJWK.Kid.

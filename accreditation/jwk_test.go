@@ -9,11 +9,15 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"filippo.io/edwards25519"
 )
 
 var jwkB64 = base64.RawURLEncoding
@@ -105,7 +109,10 @@ func TestParsePublicJWKGood(t *testing.T) {
 		{"kid of 64", jwkObj("kty", jwkQ("OKP"), "crv", jwkQ("Ed25519"), "x", jwkQ(k.edX), "kid", jwkQ(strings.Repeat("a", 64))), k.edPub, "EdDSA", strings.Repeat("a", 64)},
 		{"kid of 1", jwkObj("kty", jwkQ("OKP"), "crv", jwkQ("Ed25519"), "x", jwkQ(k.edX), "kid", jwkQ("Z")), k.edPub, "EdDSA", "Z"},
 		{"kid with single dots", jwkObj("kty", jwkQ("OKP"), "crv", jwkQ("Ed25519"), "x", jwkQ(k.edX), "kid", jwkQ(".a.b.")), k.edPub, "EdDSA", ".a.b."},
+		{"ed25519 alg Ed25519 (RFC 9864)", k.ed("alg", jwkQ("Ed25519")), k.edPub, "EdDSA", "k1"},
+		{"ed25519 without kid", jwkObj("kty", jwkQ("OKP"), "crv", jwkQ("Ed25519"), "x", jwkQ(k.edX)), k.edPub, "EdDSA", PublicJWK{Key: k.edPub}.Thumbprint()},
 		{"p256 minimal", k.ec(), k.ecPub, "ES256", "k1"},
+		{"p256 without kid", jwkObj("kty", jwkQ("EC"), "crv", jwkQ("P-256"), "x", jwkQ(k.ecX), "y", jwkQ(k.ecY)), k.ecPub, "ES256", PublicJWK{Key: k.ecPub}.Thumbprint()},
 		{"p256 all members", k.ec("alg", jwkQ("ES256"), "use", jwkQ("sig"), "key_ops", `["verify"]`), k.ecPub, "ES256", "k1"},
 	}
 	for _, tc := range tests {
@@ -226,7 +233,6 @@ func TestParsePublicJWKBad(t *testing.T) {
 		{"x number", jwkObj("kty", jwkQ("OKP"), "crv", jwkQ("Ed25519"), "x", "12", "kid", jwkQ("k1")), `"x" must be a string`},
 		{"y 31 bytes", jwkObj("kty", jwkQ("EC"), "crv", jwkQ("P-256"), "x", jwkQ(k.ecX), "y", jwkQ(jwkB64.EncodeToString(make([]byte, 31))), "kid", jwkQ("k1")), `"y" is 31 bytes`},
 		// kid.
-		{"kid missing", jwkObj(edBase...), `no "kid"`},
 		{"kid empty", withKid(jwkQ("")), "kid is empty"},
 		{"kid 65", withKid(jwkQ(strings.Repeat("a", 65))), "more than 64"},
 		{"kid slash", withKid(jwkQ("a/b")), "may contain only"},
@@ -240,6 +246,8 @@ func TestParsePublicJWKBad(t *testing.T) {
 		// alg, use, key_ops.
 		{"alg ES256 on ed25519", k.ed("alg", jwkQ("ES256")), `alg "ES256" does not match`},
 		{"alg EdDSA on p256", k.ec("alg", jwkQ("EdDSA")), `alg "EdDSA" does not match`},
+		{"alg Ed25519 on p256", k.ec("alg", jwkQ("Ed25519")), `alg "Ed25519" does not match`},
+		{"alg Ed448", k.ed("alg", jwkQ("Ed448")), `alg "Ed448" does not match`},
 		{"alg RS256", k.ed("alg", jwkQ("RS256")), "does not match"},
 		{"alg none", k.ec("alg", jwkQ("none")), "does not match"},
 		{"alg empty", k.ed("alg", jwkQ("")), "does not match"},
@@ -475,6 +483,9 @@ func FuzzParsePublicJWK(f *testing.F) {
 	k := newJWKTestKeys(f)
 	f.Add([]byte(k.ed()))
 	f.Add([]byte(k.ec("alg", jwkQ("ES256"), "use", jwkQ("sig"))))
+	for _, x := range jwkSmallOrderPoints(f) {
+		f.Add([]byte(jwkObj("kty", jwkQ("OKP"), "crv", jwkQ("Ed25519"), "x", jwkQ(jwkB64.EncodeToString(x)))))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		first, err := ParsePublicJWK(data)
 		if err != nil {
@@ -501,6 +512,13 @@ func FuzzParsePublicJWK(f *testing.F) {
 		if first.Thumbprint() == "" || first.Thumbprint() != second.Thumbprint() {
 			t.Fatalf("thumbprint %q then %q", first.Thumbprint(), second.Thumbprint())
 		}
+		// An accepted Ed25519 key is a canonical point of large order.
+		if ed, ok := first.Key.(ed25519.PublicKey); ok {
+			p, err := new(edwards25519.Point).SetBytes(ed)
+			if err != nil || !bytes.Equal(p.Bytes(), ed) || new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+				t.Fatalf("accepted the weak Ed25519 key %x", []byte(ed))
+			}
+		}
 	})
 }
 
@@ -515,5 +533,107 @@ func TestJWKFuzzSeeds(t *testing.T) {
 		if _, err := ParsePublicJWK([]byte(data)); (err == nil) != strings.HasPrefix(name, "good_") {
 			t.Errorf("seed %s: ParsePublicJWK = %v", name, err)
 		}
+	}
+}
+
+// jwkTorsionGenerator encodes a point of order 8 on edwards25519; its
+// multiples are the eight points of small order.
+const jwkTorsionGenerator = "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"
+
+// jwkSmallOrderPoints returns the canonical encodings of the eight points
+// of small order, checking that they are what the test says they are.
+func jwkSmallOrderPoints(t testing.TB) [][]byte {
+	t.Helper()
+	raw, _ := hex.DecodeString(jwkTorsionGenerator)
+	g, err := new(edwards25519.Point).SetBytes(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	p := edwards25519.NewIdentityPoint()
+	for range 8 {
+		if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) != 1 {
+			t.Fatalf("%x is not of small order", p.Bytes())
+		}
+		out = append(out, p.Bytes())
+		p = new(edwards25519.Point).Add(p, g)
+	}
+	if p.Equal(edwards25519.NewIdentityPoint()) != 1 || bytes.Equal(out[4], out[0]) {
+		t.Fatalf("%s does not have order 8", jwkTorsionGenerator)
+	}
+	return out
+}
+
+// TestParsePublicJWKWeakEd25519 refuses the Ed25519 keys anyone can sign
+// for (the eight points of small order, whatever their encoding) and the
+// non-canonical encodings of ordinary points, and shows why: under the
+// identity, a signature made without any private key verifies.
+func TestParsePublicJWKWeakEd25519(t *testing.T) {
+	jwk := func(x []byte) string {
+		return jwkObj("kty", jwkQ("OKP"), "crv", jwkQ("Ed25519"), "x", jwkQ(jwkB64.EncodeToString(x)), "kid", jwkQ("k1"))
+	}
+	type weak struct {
+		name string
+		x    []byte
+		want string
+	}
+	var tests []weak
+	for i, x := range jwkSmallOrderPoints(t) {
+		tests = append(tests, weak{fmt.Sprintf("small order %d (%x)", i, x[:4]), x, "small order"})
+	}
+	identitySigned := append([]byte{1}, make([]byte, 31)...)
+	identitySigned[31] |= 0x80 // x = 0 with the sign bit set: the identity again
+	tests = append(tests, weak{"identity with the sign bit", identitySigned, "canonical"})
+	// y = p + i, not reduced: each is another encoding of the point y = i,
+	// and for some i that point has large order, so only the canonical
+	// check refuses it.
+	largeOrder := 0
+	for i := range 19 {
+		x := bytes.Repeat([]byte{0xff}, 32)
+		x[0], x[31] = 0xed+byte(i), 0x7f
+		p, err := new(edwards25519.Point).SetBytes(x)
+		if err != nil {
+			tests = append(tests, weak{fmt.Sprintf("p+%d off the curve", i), x, "not a point"})
+			continue
+		}
+		if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) != 1 {
+			largeOrder++
+		}
+		tests = append(tests, weak{fmt.Sprintf("p+%d unreduced", i), x, "canonical"})
+	}
+	if largeOrder == 0 {
+		t.Fatal("no unreduced encoding of a point of large order: the canonical check is not tested alone")
+	}
+	notOnCurve := make([]byte, 32)
+	notOnCurve[0] = 2 // y = 2 has no x on edwards25519
+	if _, err := new(edwards25519.Point).SetBytes(notOnCurve); err == nil {
+		t.Fatal("y = 2 is on the curve after all")
+	}
+	tests = append(tests, weak{"not on the curve", notOnCurve, "not a point"})
+
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParsePublicJWK([]byte(jwk(tc.x)))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ParsePublicJWK(x = %x) = %+v, %v; want an error saying %q", tc.x, got, err, tc.want)
+			}
+			var via PublicJWK
+			if err := json.Unmarshal([]byte(jwk(tc.x)), &via); err == nil {
+				t.Fatalf("json.Unmarshal accepted x = %x", tc.x)
+			}
+		})
+	}
+
+	// The attack the check stops: a "signature" under the identity, made
+	// from a random scalar alone, verifies for any message.
+	var seed [64]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := new(edwards25519.Scalar).SetUniformBytes(seed[:])
+	r := new(edwards25519.Point).ScalarBaseMult(s)
+	sig := append(r.Bytes(), s.Bytes()...)
+	if !ed25519.Verify(ed25519.PublicKey(jwkSmallOrderPoints(t)[0]), []byte("any message"), sig) {
+		t.Fatal("the forged signature does not verify under the identity: the test no longer shows the risk")
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,7 +13,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/golang-jwt/jwt/v5"
 
 	"creditbank/accreditation"
@@ -23,10 +27,59 @@ const (
 	Leeway = 30 * time.Second
 	// MaxInstitutionTokenLifetime bounds exp − iat of an institution token.
 	MaxInstitutionTokenLifetime = 10 * time.Minute
-	maxTokenBytes               = 8 << 10
-	maxKidBytes                 = 64
-	tokenCacheSize              = 100000
+	// DefaultMaxAdminTokenLifetime, DefaultMaxRegulatorTokenLifetime and
+	// DefaultMaxLearnerTokenLifetime bound exp − iat of service tokens
+	// unless [AuthConfig] says otherwise: an admin token can register
+	// institutions and their keys, so a leaked one should be worth an hour
+	// at most; regulators and learners hold a working day's token.
+	DefaultMaxAdminTokenLifetime     = time.Hour
+	DefaultMaxRegulatorTokenLifetime = 24 * time.Hour
+	DefaultMaxLearnerTokenLifetime   = 24 * time.Hour
+	maxTokenBytes                    = 8 << 10
+	maxKidBytes                      = 64
+	maxSubBytes                      = 64
+	tokenCacheSize                   = 100000
 )
+
+// DefaultMaxTokenLifetime is the longest a service token of role may live
+// (exp − iat) under the default configuration, and 0 for a role that has
+// no service tokens.
+func DefaultMaxTokenLifetime(role accreditation.Role) time.Duration {
+	switch role {
+	case accreditation.RoleAdmin:
+		return DefaultMaxAdminTokenLifetime
+	case accreditation.RoleRegulator:
+		return DefaultMaxRegulatorTokenLifetime
+	case accreditation.RoleLearner:
+		return DefaultMaxLearnerTokenLifetime
+	}
+	return 0
+}
+
+// The JWS algorithms accepted: EdDSA (Ed25519 only), also under its RFC
+// 9864 name, and ES256.
+const (
+	algEdDSA   = "EdDSA"
+	algEd25519 = "Ed25519"
+	algES256   = "ES256"
+)
+
+// ed25519Method is EdDSA under its RFC 9864 name: the same signature, so
+// the same verification.
+type ed25519Method struct{ *jwt.SigningMethodEd25519 }
+
+// Alg is the name the token header gives.
+func (ed25519Method) Alg() string { return algEd25519 }
+
+// The JWT library knows Ed25519 signatures only as "EdDSA"; the parser
+// looks a header's alg up in its registry, so the RFC 9864 name must be
+// registered to be verified at all. A library that learns the name keeps
+// its own.
+func init() {
+	if jwt.GetSigningMethod(algEd25519) == nil {
+		jwt.RegisterSigningMethod(algEd25519, func() jwt.SigningMethod { return ed25519Method{jwt.SigningMethodEdDSA} })
+	}
+}
 
 // tokenError is why a token was refused; the reason is a small fixed set, safe
 // to use as a metric label, and never contains the token.
@@ -47,43 +100,94 @@ type Issuer struct {
 
 // Authenticator checks bearer tokens. Service tokens are verified with the
 // keys of a trusted issuer; institution tokens with the institution's key
-// registered in the bank, named by kid, which is looked up on every request
-// so that removing the key or suspending the institution takes effect at
-// once. A verified signature is cached until the token's exp, so a reused
-// token costs a map lookup, not a signature check.
+// registered in the bank, named by kid. A verified signature is cached
+// until the token's exp, so a reused token costs a map lookup, not a
+// signature check; the key its kid names is looked up again on every
+// request and must still be the one that verified it, so that removing
+// the key, rotating it under the same kid or suspending the institution
+// takes effect at once.
 type Authenticator struct {
-	audience string
-	issuers  atomic.Pointer[map[string]Issuer]
-	bank     *accreditation.Bank
-	parser   *jwt.Parser
-	now      func() time.Time
+	audience    string
+	issuers     atomic.Pointer[map[string]Issuer]
+	bank        *accreditation.Bank
+	parser      *jwt.Parser
+	now         func() time.Time
+	maxLifetime map[accreditation.Role]time.Duration
 
 	mu    sync.Mutex
 	cache map[[32]byte]verifiedToken
 }
 
+// AuthConfig configures an [Authenticator].
+type AuthConfig struct {
+	// Audience is the aud every token must hold.
+	Audience string
+	// Issuers are trusted to sign service tokens (admin, regulator,
+	// learner); any other iss is taken as an institution id.
+	Issuers []Issuer
+	// Bank holds the institutions and their registered keys.
+	Bank *accreditation.Bank
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// MaxAdminTokenLifetime, MaxRegulatorTokenLifetime and
+	// MaxLearnerTokenLifetime bound exp − iat of the service tokens of each
+	// role (exp − now for a token without iat); a longer-lived token is
+	// refused however it was signed. Zero means the default
+	// (DefaultMaxAdminTokenLifetime and the others); negative is an error.
+	MaxAdminTokenLifetime     time.Duration
+	MaxRegulatorTokenLifetime time.Duration
+	MaxLearnerTokenLifetime   time.Duration
+}
+
 // verifiedToken is a token whose signature and claims checked out, as the
-// cache keeps it: whom it names, the key that signed it and until when.
+// cache keeps it: whom it names, the key that signed it (by its issuer and
+// kid, to look it up, and its RFC 7638 thumbprint, to know it is still the
+// same key) and until when.
 type verifiedToken struct {
-	actor accreditation.Actor
-	kid   string
-	exp   time.Time
+	actor      accreditation.Actor
+	issuer     string
+	kid        string
+	thumbprint string
+	exp        time.Time
 }
 
 // NewAuthenticator checks tokens for audience, trusting issuers for service
-// tokens and bank's registered keys for institution tokens.
+// tokens and bank's registered keys for institution tokens, with the
+// default lifetimes of service tokens.
 func NewAuthenticator(audience string, issuers []Issuer, bank *accreditation.Bank, now func() time.Time) *Authenticator {
+	a, _ := NewAuthenticatorFromConfig(AuthConfig{Audience: audience, Issuers: issuers, Bank: bank, Now: now})
+	return a
+}
+
+// NewAuthenticatorFromConfig checks tokens as cfg says; it fails only for a
+// negative lifetime.
+func NewAuthenticatorFromConfig(cfg AuthConfig) (*Authenticator, error) {
+	now := cfg.Now
 	if now == nil {
 		now = time.Now
 	}
+	lifetimes := map[accreditation.Role]time.Duration{
+		accreditation.RoleAdmin:     cfg.MaxAdminTokenLifetime,
+		accreditation.RoleRegulator: cfg.MaxRegulatorTokenLifetime,
+		accreditation.RoleLearner:   cfg.MaxLearnerTokenLifetime,
+	}
+	for role, d := range lifetimes {
+		switch {
+		case d < 0:
+			return nil, fmt.Errorf("the longest lifetime of %s tokens is %s: it must not be negative", role, d)
+		case d == 0:
+			lifetimes[role] = DefaultMaxTokenLifetime(role)
+		}
+	}
 	a := &Authenticator{
-		audience: audience,
-		bank:     bank,
-		now:      now,
-		cache:    map[[32]byte]verifiedToken{},
+		audience:    cfg.Audience,
+		bank:        cfg.Bank,
+		now:         now,
+		maxLifetime: lifetimes,
+		cache:       map[[32]byte]verifiedToken{},
 		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{"EdDSA", "ES256"}),
-			jwt.WithAudience(audience),
+			jwt.WithValidMethods([]string{algEdDSA, algEd25519, algES256}),
+			jwt.WithAudience(cfg.Audience),
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(Leeway),
@@ -91,8 +195,8 @@ func NewAuthenticator(audience string, issuers []Issuer, bank *accreditation.Ban
 			jwt.WithStrictDecoding(),
 		),
 	}
-	a.SetIssuers(issuers)
-	return a
+	a.SetIssuers(cfg.Issuers)
+	return a, nil
 }
 
 // SetIssuers replaces the trusted service-token issuers atomically.
@@ -102,7 +206,8 @@ func (a *Authenticator) SetIssuers(issuers []Issuer) {
 		m[issuer.Name] = issuer
 	}
 	a.issuers.Store(&m)
-	// Tokens verified with keys that may now be gone must be checked again.
+	// A cached token whose key is gone would be refused on its next use
+	// (stillValid); dropping them all frees the memory at once.
 	a.mu.Lock()
 	a.cache = map[[32]byte]verifiedToken{}
 	a.mu.Unlock()
@@ -165,80 +270,89 @@ func (a *Authenticator) Authenticate(r *http.Request) (accreditation.Actor, erro
 	return v.actor, nil
 }
 
-// stillValid re-checks what can change while a token lives: the
-// institution's key and suspension.
+// stillValid re-checks what can change while a token lives: the key its
+// kid names must still be there, still the same key (a kid removed and
+// then given to another key names a different thumbprint), and an
+// institution must not be suspended. The thumbprint is computed again each
+// time, about 1 µs for an Ed25519 key and 2.4 µs for a P-256 one, rather
+// than kept beside the key where a changed key could leave it stale.
 func (a *Authenticator) stillValid(v verifiedToken) error {
-	if v.actor.Role != accreditation.RoleInstitution {
-		return nil
+	key, _, err := a.tokenKey(v.issuer, v.kid)
+	if err != nil {
+		return err
 	}
-	_, err := a.institutionKey(v.actor.ID, v.kid)
-	return err
+	if tp := key.Thumbprint(); tp == "" || tp != v.thumbprint {
+		return refuseToken("unknown key")
+	}
+	return nil
 }
 
-// institutionKey is the key kid of institution id, refusing the token when
-// the institution is unknown or suspended or holds no such key.
-func (a *Authenticator) institutionKey(id, kid string) (accreditation.PublicJWK, error) {
-	in, err := a.bank.Institution(id)
+// tokenKey is the key kid of the token's issuer: a trusted issuer's key,
+// or else the key the institution iss registered, refusing the token when
+// the institution is unknown or suspended or either holds no such key.
+func (a *Authenticator) tokenKey(iss, kid string) (key accreditation.PublicJWK, institution bool, err error) {
+	if issuer, ok := a.Issuers()[iss]; ok {
+		if key, ok = issuer.Keys[kid]; !ok {
+			return accreditation.PublicJWK{}, false, refuseToken("unknown key")
+		}
+		return key, false, nil
+	}
+	in, err := a.bank.Institution(iss)
 	if accreditation.CodeOf(err) == accreditation.CodeNotFound {
-		return accreditation.PublicJWK{}, refuseToken("unknown issuer")
+		return accreditation.PublicJWK{}, true, refuseToken("unknown issuer")
 	}
 	if err != nil {
-		return accreditation.PublicJWK{}, err
+		return accreditation.PublicJWK{}, true, err
 	}
 	if in.Suspension != nil {
-		return accreditation.PublicJWK{}, refuseToken("institution suspended")
+		return accreditation.PublicJWK{}, true, refuseToken("institution suspended")
 	}
-	k, ok := in.Key(kid)
+	key, ok := in.Key(kid)
 	if !ok {
-		return accreditation.PublicJWK{}, refuseToken("unknown key")
+		return accreditation.PublicJWK{}, true, refuseToken("unknown key")
 	}
-	return k, nil
+	return key, true, nil
 }
 
-// verify checks a token that is not in the cache: its signature with the
-// key its iss and kid name, then the claims its kind of token requires.
+// verify checks a token that is not in the cache: its form (checkTokenForm),
+// its signature with the key its iss and kid name, then the claims its
+// kind of token requires.
 func (a *Authenticator) verify(token string) (verifiedToken, error) {
+	if err := checkTokenForm(token); err != nil {
+		return verifiedToken{}, err
+	}
 	var (
 		c           claims
-		kid         string
+		key         accreditation.PublicJWK
 		institution bool
 		keyErr      error
 	)
-	_, err := a.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		kid, _ = t.Header["kid"].(string)
+	parsed, err := a.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
 		if kid == "" || len(kid) > maxKidBytes {
 			keyErr = refuseToken("bad kid")
 			return nil, keyErr
 		}
-		var key accreditation.PublicJWK
-		if issuer, ok := a.Issuers()[c.Issuer]; ok {
-			if key, ok = issuer.Keys[kid]; !ok {
-				keyErr = refuseToken("unknown key")
-				return nil, keyErr
-			}
-		} else {
-			institution = true
-			if key, keyErr = a.institutionKey(c.Issuer, kid); keyErr != nil {
-				return nil, keyErr
-			}
+		if key, institution, keyErr = a.tokenKey(c.Issuer, kid); keyErr != nil {
+			return nil, keyErr
 		}
 		// The method must be the key's: an EdDSA key never checks an ES256
 		// signature and the other way round.
+		alg := t.Method.Alg()
 		switch k := key.Key.(type) {
 		case ed25519.PublicKey:
-			if t.Method != jwt.SigningMethodEdDSA {
-				keyErr = refuseToken("algorithm does not match key")
-				return nil, keyErr
+			if alg == algEdDSA || alg == algEd25519 {
+				return k, nil
 			}
-			return k, nil
 		case *ecdsa.PublicKey:
-			if t.Method != jwt.SigningMethodES256 {
-				keyErr = refuseToken("algorithm does not match key")
-				return nil, keyErr
+			if alg == algES256 {
+				return k, nil
 			}
-			return k, nil
+		default:
+			keyErr = refuseToken("unknown key")
+			return nil, keyErr
 		}
-		keyErr = refuseToken("unknown key")
+		keyErr = refuseToken("algorithm does not match key")
 		return nil, keyErr
 	})
 	if keyErr != nil {
@@ -251,33 +365,149 @@ func (a *Authenticator) verify(token string) (verifiedToken, error) {
 	if err != nil {
 		return verifiedToken{}, refuseToken(jwtReason(err))
 	}
-	exp := c.ExpiresAt.Time
+	kid, _ := parsed.Header["kid"].(string)
+	v := verifiedToken{issuer: c.Issuer, kid: kid, thumbprint: key.Thumbprint(), exp: c.ExpiresAt.Time}
 	if institution {
-		switch {
-		case c.Subject != c.Issuer:
-			return verifiedToken{}, refuseToken("sub differs from iss")
-		case c.IssuedAt == nil:
-			return verifiedToken{}, refuseToken("missing iat")
-		case exp.Sub(c.IssuedAt.Time) > MaxInstitutionTokenLifetime:
-			return verifiedToken{}, refuseToken("lifetime over 10 minutes")
-		case c.Role != "":
-			return verifiedToken{}, refuseToken("institution token with a role")
-		}
-		return verifiedToken{actor: accreditation.Actor{Role: accreditation.RoleInstitution, ID: c.Issuer}, kid: kid, exp: exp}, nil
+		v.actor, err = institutionActor(c)
+	} else {
+		v.actor, err = a.serviceActor(c)
 	}
+	if err != nil {
+		return verifiedToken{}, err
+	}
+	return v, nil
+}
+
+// institutionActor is the institution a token signed with its registered
+// key names, once the claims an institution token needs are checked.
+func institutionActor(c claims) (accreditation.Actor, error) {
+	switch {
+	case c.Subject != c.Issuer:
+		return accreditation.Actor{}, refuseToken("sub differs from iss")
+	case c.IssuedAt == nil:
+		return accreditation.Actor{}, refuseToken("missing iat")
+	case c.ExpiresAt.Sub(c.IssuedAt.Time) > MaxInstitutionTokenLifetime:
+		return accreditation.Actor{}, refuseToken("lifetime over 10 minutes")
+	case c.Role != "":
+		return accreditation.Actor{}, refuseToken("institution token with a role")
+	}
+	return accreditation.Actor{Role: accreditation.RoleInstitution, ID: c.Issuer}, nil
+}
+
+// serviceActor is the admin, regulator or learner a trusted issuer's token
+// names, once its role, sub, jti and lifetime are checked. The sub becomes
+// the actor every ledger entry records, so it is held to the entries' rule
+// for text: a control character in it is a refusal here rather than a
+// failed write later.
+func (a *Authenticator) serviceActor(c claims) (accreditation.Actor, error) {
 	role := accreditation.Role(c.Role)
-	switch role {
-	case accreditation.RoleAdmin, accreditation.RoleRegulator, accreditation.RoleLearner:
-	default:
-		return verifiedToken{}, refuseToken("bad role")
+	maxLifetime, ok := a.maxLifetime[role]
+	if !ok {
+		return accreditation.Actor{}, refuseToken("bad role")
 	}
-	if c.Subject == "" || len(c.Subject) > 64 {
-		return verifiedToken{}, refuseToken("bad sub")
+	if c.Subject == "" || len(c.Subject) > maxSubBytes || !plainText(c.Subject) {
+		return accreditation.Actor{}, refuseToken("bad sub")
 	}
 	if c.ID == "" {
-		return verifiedToken{}, refuseToken("missing jti")
+		return accreditation.Actor{}, refuseToken("missing jti")
 	}
-	return verifiedToken{actor: accreditation.Actor{Role: role, ID: c.Subject}, kid: kid, exp: exp}, nil
+	from := a.now()
+	if c.IssuedAt != nil {
+		from = c.IssuedAt.Time
+	}
+	if c.ExpiresAt.Sub(from) > maxLifetime {
+		return accreditation.Actor{}, refuseToken("lifetime over role maximum")
+	}
+	return accreditation.Actor{Role: role, ID: c.Subject}, nil
+}
+
+// plainText reports whether s is valid UTF-8 without control characters
+// (C0, DEL, C1).
+func plainText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenSegment is the strict unpadded base64url of a token's segments, as
+// the parser decodes them (WithStrictDecoding).
+var tokenSegment = base64.RawURLEncoding.Strict()
+
+// checkTokenForm refuses what the JWT library would let through: the
+// library decodes the header and the claims with encoding/json, which
+// keeps the last of a repeated member, matches claim names without regard
+// to case and reads a NumericDate from a string holding a number, so two
+// verifiers could read one signed token as two different sets of claims.
+// It refuses a header with crit (the bank understands no extension, and
+// RFC 7515 says a verifier must refuse a token whose critical extensions
+// it does not understand), an alg other than EdDSA, Ed25519 and ES256, a
+// member name repeated in any object of the header or the claims, a claim
+// the bank reads spelled in another case, exp, iat and nbf that are not
+// JSON numbers, and either part that is not one JSON object in UTF-8.
+func checkTokenForm(token string) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return refuseToken("malformed")
+	}
+	header, err := tokenObject(parts[0])
+	if err != nil {
+		return err
+	}
+	if _, ok := header["crit"]; ok {
+		return refuseToken("critical header")
+	}
+	var alg string
+	if raw, ok := header["alg"]; !ok || json.Unmarshal(raw, &alg) != nil {
+		return refuseToken("malformed")
+	}
+	if alg != algEdDSA && alg != algEd25519 && alg != algES256 {
+		return refuseToken("unsupported algorithm")
+	}
+	payload, err := tokenObject(parts[1])
+	if err != nil {
+		return err
+	}
+	for name, raw := range payload {
+		switch lower := strings.ToLower(name); lower {
+		case "exp", "iat", "nbf":
+			if name != lower {
+				return refuseToken("malformed")
+			}
+			if c := raw[0]; c != '-' && (c < '0' || c > '9') {
+				return refuseToken("time not a number")
+			}
+		case "iss", "sub", "aud", "jti", "role":
+			if name != lower {
+				return refuseToken("malformed")
+			}
+		}
+	}
+	return nil
+}
+
+// tokenObject decodes a token segment holding one JSON object into its
+// members. The segment must be valid JSON in UTF-8 whose escapes are all
+// Unicode characters, and use each member name once in every object, as
+// RFC 7493 (I-JSON) has it; encoding/json would let each of these through.
+func tokenObject(segment string) (map[string]json.RawMessage, error) {
+	b, err := tokenSegment.DecodeString(segment)
+	if err != nil || !jsontext.Value(b).IsValid(jsontext.AllowDuplicateNames(true)) {
+		return nil, refuseToken("malformed")
+	}
+	if !jsontext.Value(b).IsValid() {
+		return nil, refuseToken("duplicate member")
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(b, &members); err != nil || members == nil {
+		return nil, refuseToken("malformed")
+	}
+	return members, nil
 }
 
 // jwtReason maps the library's errors onto our fixed set of reasons.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"creditbank/accreditation"
@@ -156,6 +158,11 @@ func FuzzKeyBody(f *testing.F) {
 	f.Add([]byte(`{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","kid":"k1","alg":"EdDSA"}`))
 	f.Add([]byte(`{"kty":"EC","crv":"P-256","x":"AA","y":"AA","kid":"k2","alg":"ES256"}`))
 	f.Add([]byte(`{"kty":"RSA","n":"AQAB","e":"AQAB","kid":"k3","alg":"RS256"}`))
+	f.Add([]byte(`{"kty":"OKP","crv":"Ed25519","x":"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","kid":"identity"}`))
+	f.Add([]byte(`{"kty":"OKP","crv":"Ed25519","x":"` + smallOrderX + `","kid":"order8"}`))
+	f.Add([]byte(`{"kty":"OKP","crv":"Ed25519","x":"8P_______________________________________38","kid":"unreduced"}`))
+	f.Add(bytes.Replace(ed, []byte(`"alg":"EdDSA"`), []byte(`"alg":"Ed25519"`), 1))
+	f.Add(bytes.Replace(ed, []byte(`"kid":"`+edPub.Kid+`",`), nil, 1))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		a.check(t, "/v1/institutions/fuzz.example/keys", a.admin, body, strictInto[accreditation.PublicJWK]())
 	})
@@ -182,6 +189,25 @@ func FuzzToken(f *testing.F) {
 		f.Add("Bearer " + parts[0] + "." + parts[1] + ".")
 		f.Add("Bearer " + base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + ".")
 		f.Add("Bearer " + base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT","kid":"x"}`)) + "." + parts[1] + "." + parts[2])
+	}
+	// Signed tokens the form check refuses, and two forms it accepts.
+	now := time.Now().Unix()
+	edHdr := fmt.Sprintf(`{"alg":"EdDSA","kid":%q}`, a.instKey.Kid)
+	instPayload := fmt.Sprintf(`{"iss":"fuzz.example","sub":"fuzz.example","aud":"creditbank","iat":%d,"exp":%d`, now, now+600)
+	for _, hp := range [][2]string{
+		{fmt.Sprintf(`{"alg":"EdDSA","kid":%q,"crit":["exp"]}`, a.instKey.Kid), instPayload + `}`},
+		{fmt.Sprintf(`{"alg":"EdDSA","kid":"x","kid":%q}`, a.instKey.Kid), instPayload + `}`},
+		{edHdr, instPayload + `,"sub":"fuzz.example"}`},
+		{edHdr, `{"iss":"fuzz.example","sub":"fuzz.example","aud":"creditbank","iat":"1","exp":"99999999999"}`},
+		{edHdr, instPayload + `,"EXP":1}`},
+		{fmt.Sprintf(`{"alg":"Ed25519","kid":%q}`, a.instKey.Kid), instPayload + `}`},
+	} {
+		f.Add("Bearer " + signRaw(f, a.instKey, hp[0], hp[1]))
+	}
+	if parts := strings.Split(esTok, "."); len(parts) == 3 {
+		sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+		s := new(big.Int).Sub(elliptic.P256().Params().N, new(big.Int).SetBytes(sig[32:]))
+		f.Add("Bearer " + parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(append(sig[:32:32], s.FillBytes(make([]byte, 32))...)))
 	}
 	f.Add("")
 	f.Add("Basic dXNlcjpwYXNz")
@@ -233,7 +259,75 @@ func FuzzToken(f *testing.F) {
 		if err := json.Unmarshal(payload, &c); err != nil || c.Sub != actor.ID {
 			t.Fatalf("Authenticate(%q) = %+v, but the token's sub is %q (%v)", header, actor, c.Sub, err)
 		}
+		checkAcceptedForm(t, parts[0], payload)
 	})
+}
+
+// checkAcceptedForm fails t unless an accepted token's header and claims
+// have the form docs/contract.md section 2 requires, checked here by a
+// walk of encoding/json's tokens rather than by the code under test.
+func checkAcceptedForm(t *testing.T, headerSegment string, payload []byte) {
+	h, err := base64.RawURLEncoding.DecodeString(headerSegment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range [][]byte{h, payload} {
+		if !utf8.Valid(part) || !uniqueNames(json.NewDecoder(bytes.NewReader(part))) {
+			t.Fatalf("accepted a token part %q that repeats a name or is not UTF-8", part)
+		}
+	}
+	var hdr map[string]any
+	if err := json.Unmarshal(h, &hdr); err != nil {
+		t.Fatal(err)
+	}
+	if _, crit := hdr["crit"]; crit {
+		t.Fatalf("accepted a header with crit: %s", h)
+	}
+	if alg := hdr["alg"]; alg != "EdDSA" && alg != "Ed25519" && alg != "ES256" {
+		t.Fatalf("accepted alg %v", alg)
+	}
+	var claims map[string]any
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	if err := dec.Decode(&claims); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"exp", "iat", "nbf"} {
+		if v, ok := claims[name]; ok {
+			if _, number := v.(json.Number); !number {
+				t.Fatalf("accepted %s = %v", name, v)
+			}
+		}
+	}
+}
+
+// uniqueNames reports whether the JSON value dec reads next uses each
+// member name once in every object.
+func uniqueNames(dec *json.Decoder) bool {
+	tok, err := dec.Token()
+	if err != nil {
+		return false
+	}
+	delim, ok := tok.(json.Delim)
+	if !ok {
+		return true
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		if delim == '{' {
+			t, err := dec.Token()
+			name, _ := t.(string)
+			if err != nil || seen[name] {
+				return false
+			}
+			seen[name] = true
+		}
+		if !uniqueNames(dec) {
+			return false
+		}
+	}
+	_, err = dec.Token()
+	return err == nil
 }
 
 // outcomeSeeds are outcome bodies in the shapes the fast decoder reads and

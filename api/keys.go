@@ -117,7 +117,9 @@ func (k PrivateKey) MarshalJSON() ([]byte, error) {
 	return json.Marshal(members)
 }
 
-// ParsePrivateKey reads a private JWK written by MarshalJSON.
+// ParsePrivateKey reads a private JWK written by MarshalJSON, or exported
+// by another JOSE tool: one without a kid is named by its RFC 7638
+// thumbprint, as the bank names its public half.
 func ParsePrivateKey(data []byte) (PrivateKey, error) {
 	var j privateJWK
 	if err := json.Unmarshal(data, &j); err != nil {
@@ -141,6 +143,12 @@ func ParsePrivateKey(data []byte) (PrivateKey, error) {
 		return PrivateKey{}, fmt.Errorf("private key: unsupported kty %q crv %q", j.Kty, j.Crv)
 	}
 	k.Kid = j.Kid
+	if k.Kid == "" {
+		// A key exported by a JOSE library has no kid; the bank names such
+		// a key by its thumbprint when it is registered (docs/contract.md
+		// section 2), so its tokens must name it so too.
+		k.Kid = accreditation.PublicJWK{Key: k.Signer.Public()}.Thumbprint()
+	}
 	// The public members must belong to the private part.
 	pub, err := k.Public()
 	if err != nil {

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"net/url"
 )
@@ -91,11 +92,6 @@ func registrationCases() []caseDef {
 		badRegistration("private-p256-jwk", func(c *tc, b map[string]any) {
 			b["keys"] = []any{newKey(c, "ES256").privateJWK()}
 		}),
-		badRegistration("jwk-without-kid", func(c *tc, b map[string]any) {
-			j := newKey(c, "EdDSA").jwk()
-			delete(j, "kid")
-			b["keys"] = []any{j}
-		}),
 		badRegistration("rsa-jwk", func(c *tc, b map[string]any) {
 			b["keys"] = []any{map[string]any{"kty": "RSA", "kid": "rsa-1", "e": "AQAB",
 				"n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw"}}
@@ -115,6 +111,30 @@ func keyCases() []caseDef {
 			got := c.obj(c.want(c.do("GET", "/v1/institutions/"+in.id, c.admin(), nil), http.StatusOK))
 			if keys, _ := got["keys"].([]any); len(keys) != 2 {
 				c.fatalf("after adding a key the institution has keys %v, want 2", got["keys"])
+			}
+			tok := c.sign(k, c.instClaims(in.id))
+			c.want(c.do("POST", "/v1/outcomes", tok, c.outcome(c.learner(), nil)), http.StatusCreated)
+		}},
+		{"keys/without-kid-named-by-thumbprint", func(c *tc) {
+			// docs/contract.md section 2: a JWK without kid (as jose
+			// exports them) is named by its RFC 7638 thumbprint, the
+			// SHA-256 of its required members in lexical order.
+			in := c.accredited("nokid", "university")
+			k := newKey(c, "EdDSA")
+			j := k.jwk()
+			delete(j, "kid")
+			sum := sha256.Sum256([]byte(`{"crv":"Ed25519","kty":"OKP","x":"` + j["x"].(string) + `"}`))
+			k.kid = b64url.EncodeToString(sum[:])
+			c.want(c.do("POST", "/v1/institutions/"+in.id+"/keys", c.admin(), j), http.StatusCreated, http.StatusOK)
+			got := c.obj(c.want(c.do("GET", "/v1/institutions/"+in.id, c.admin(), nil), http.StatusOK))
+			found := false
+			for _, key := range got["keys"].([]any) {
+				if m, _ := key.(map[string]any); m["kid"] == k.kid {
+					found = true
+				}
+			}
+			if !found {
+				c.fatalf("a key added without kid is not listed under its thumbprint %s: %v", k.kid, got["keys"])
 			}
 			tok := c.sign(k, c.instClaims(in.id))
 			c.want(c.do("POST", "/v1/outcomes", tok, c.outcome(c.learner(), nil)), http.StatusCreated)
