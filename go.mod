@@ -2,7 +2,10 @@ module creditbank
 
 go 1.26.0
 
+toolchain go1.26.8
+
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/cockroachdb/pebble/v2 v2.1.7
 	github.com/go-json-experiment/json v1.27.2
 	github.com/golang-jwt/jwt/v5 v5.3.1

@@ -11,8 +11,9 @@
 // answers, with failures as RFC 9457 problem details
 // (application/problem+json) whose type is stable per kind of failure and
 // mapped from the bank's and the ledger's errors in one function,
-// problemFor; a token bucket per institution; the Prometheus [Metrics];
-// and the OpenAPI document served at /openapi.json.
+// problemFor; a token bucket per institution, and one per client address
+// for what needs no token; the Prometheus [Metrics]; and the OpenAPI
+// document served at /openapi.json.
 //
 // It decides nothing about credit. A handler decodes the request, calls
 // the [accreditation.Bank] and writes the answer; the only permissions it
@@ -28,7 +29,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"math"
 	"net/http"
 	"runtime"
 	"slices"
@@ -36,6 +36,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
@@ -52,6 +53,13 @@ type Config struct {
 	Metrics *Metrics
 	// InstitutionRate limits each institution's requests; zero Rate: none.
 	InstitutionRate RateLimit
+	// AnonymousRate limits the requests each client address makes to the
+	// routes that need no token, but for /healthz and /readyz
+	// (anonymous.go); zero Rate: none.
+	AnonymousRate RateLimit
+	// MetricsElsewhere leaves /metrics out of this handler (it answers 404
+	// here): [Handler.MetricsHandler] serves it on a listener of its own.
+	MetricsElsewhere bool
 }
 
 // Handler is the HTTP API.
@@ -63,6 +71,8 @@ type Handler struct {
 	router  *mux.Router
 	metrics *Metrics
 	limit   *limiter
+	// anonymous limits requests without a token per client address.
+	anonymous *limiter
 	// longReads admits transcript and audit reads a few at a time.
 	longReads chan struct{}
 }
@@ -138,29 +148,70 @@ var Routes = []Route{
 
 // New returns the API handler.
 func New(cfg Config) *Handler {
-	// Paths are matched as sent: no cleaning of dot segments (which would
-	// redirect a POST) and no decoding of %2F into a separator.
-	h := &Handler{bank: cfg.Bank, ledger: cfg.Bank.Ledger(), auth: cfg.Auth, log: cfg.Log,
-		router: mux.NewRouter().SkipClean(true).UseEncodedPath(), metrics: cfg.Metrics,
-		limit: newLimiter(cfg.InstitutionRate, nil), longReads: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
+	h := &Handler{bank: cfg.Bank, ledger: cfg.Bank.Ledger(), auth: cfg.Auth, log: cfg.Log, metrics: cfg.Metrics,
+		limit: newLimiter(cfg.InstitutionRate, nil), anonymous: newLimiter(cfg.AnonymousRate, nil),
+		longReads: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
 	if h.metrics == nil {
 		h.metrics = NewMetrics()
 	}
-	for _, rt := range Routes {
-		h.router.Handle(rt.Path, h.endpoint(rt)).Methods(rt.Method).Name(rt.Name)
-	}
-	h.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		refuse(w, accreditation.CodeNotFound, "no such resource")
-	})
-	h.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", h.allowedMethods(r))
-		writeProblem(w, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed here")
-	})
+	h.router = h.newRouter(func(rt Route) bool { return !cfg.MetricsElsewhere || rt.Name != "metrics" })
 	return h
 }
 
+// MetricsHandler serves /metrics alone, with the request ids, access log,
+// panic recovery and per-address limit of the API, for a listener of its
+// own (Config.MetricsElsewhere); any other path is 404.
+func (h *Handler) MetricsHandler() http.Handler {
+	m := *h
+	m.router = m.newRouter(func(rt Route) bool { return rt.Name == "metrics" })
+	return &m
+}
+
+// newRouter routes the routes that keep accepts, with the API's answers
+// for a path or method that matches none.
+func (h *Handler) newRouter(keep func(Route) bool) *mux.Router {
+	// Paths are matched as sent: no cleaning of dot segments (which would
+	// redirect a POST) and no decoding of %2F into a separator.
+	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
+	for _, rt := range Routes {
+		if keep(rt) {
+			r.Handle(rt.Path, h.endpoint(rt)).Methods(rt.Method).Name(rt.Name)
+		}
+	}
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		refuse(w, accreditation.CodeNotFound, "no such resource")
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Allow", h.allowedMethods(req))
+		writeProblem(w, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", req.Method+" is not allowed here")
+	})
+	return r
+}
+
+// maxLoggedPath and maxLoggedMethod bound a path and a method in the log:
+// each is as long as a client makes it, up to the 64 KiB of headers, and
+// every byte would be written to the log of each request.
+const (
+	maxLoggedPath   = 256
+	maxLoggedMethod = 16
+)
+
+// logged cuts s to n bytes on a rune boundary, marked with its length.
+func logged(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "...(" + strconv.Itoa(len(s)) + " bytes)"
+}
+
 // ServeHTTP wraps the router from outside (mux middleware does not run for
-// 404 and 405): a request id, panic recovery and an access log line.
+// 404 and 405): a request id, panic recovery and an access log line, whose
+// method and path are cut to a length that keeps the line short whatever
+// the client sent.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := r.Header.Get("X-Request-Id")
 	if id == "" || len(id) > 64 {
@@ -176,7 +227,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			h.log.Error("panic serving request", "request_id", id, "panic", p, "method", r.Method, "path", r.URL.Path)
+			h.log.Error("panic serving request", "request_id", id, "panic", p, "method", logged(r.Method, maxLoggedMethod), "path", logged(r.URL.Path, maxLoggedPath))
 			if !sw.wrote {
 				writeProblem(sw, http.StatusInternalServerError, "internal", "Internal error", "")
 			}
@@ -189,7 +240,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.metrics.requests.WithLabelValues(route, method, strconv.Itoa(sw.status)).Inc()
 		h.metrics.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
 		h.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id),
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
+			slog.String("method", logged(r.Method, maxLoggedMethod)), slog.String("path", logged(r.URL.Path, maxLoggedPath)), slog.Int("status", sw.status),
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
 	}()
 	h.router.ServeHTTP(sw, r)
@@ -250,12 +301,16 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
-// endpoint authenticates and authorizes by the route's roles, refuses a
-// query parameter the route does not define, then calls its handler.
+// endpoint authenticates and authorizes by the route's roles (or, for a
+// route that needs no token, limits the client's address), refuses a query
+// parameter the route does not define, then calls its handler.
 func (h *Handler) endpoint(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sw, ok := w.(*statusWriter); ok {
 			sw.route = rt.Path
+		}
+		if rt.Roles == nil && !h.admitAnonymous(w, r, rt) {
+			return
 		}
 		var actor accreditation.Actor
 		if rt.Roles != nil {
@@ -267,9 +322,7 @@ func (h *Handler) endpoint(rt Route) http.Handler {
 			}
 			if actor.Role == accreditation.RoleInstitution {
 				if ok, wait := h.limit.allow(actor.ID); !ok {
-					w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-					writeProblem(w, http.StatusTooManyRequests, "rate-limited", "Too many requests",
-						"this institution is over its request rate; retry after the Retry-After seconds")
+					tooManyRequests(w, wait, "this institution is over its request rate; retry after the Retry-After seconds")
 					return
 				}
 			}
@@ -311,6 +364,9 @@ func (h *Handler) allowedMethods(req *http.Request) string {
 	var methods []string
 	for _, rt := range Routes {
 		route := h.router.Get(rt.Name)
+		if route == nil { // not served by this handler
+			continue
+		}
 		probe := req.Clone(req.Context())
 		probe.Method = rt.Method
 		var match mux.RouteMatch

@@ -142,6 +142,31 @@ func (m *Metrics) RegisterLedger(l *ledger.Ledger) {
 	)
 }
 
+// ConnectionLimit is what a listener that admits a limited number of
+// connections reports: how many are open, the most it admits, and how many
+// idle ones it closed to admit new ones.
+type ConnectionLimit interface {
+	Open() int
+	Max() int
+	ClosedIdle() uint64
+}
+
+// RegisterConnections adds the gauges and the counter of the API
+// listener's connection limit c.
+func (m *Metrics) RegisterConnections(c ConnectionLimit) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "creditbank_http_connections", Help: "HTTP connections open on the API's listener.",
+		}, func() float64 { return float64(c.Open()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "creditbank_http_connections_limit", Help: "The most HTTP connections the API's listener admits at once.",
+		}, func() float64 { return float64(c.Max()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "creditbank_http_idle_connections_closed_total", Help: "Idle HTTP connections closed to admit new ones at the connection limit.",
+		}, func() float64 { return float64(c.ClosedIdle()) }),
+	)
+}
+
 // storeCollector reports Pebble's own health from DB.Metrics at scrape time.
 type storeCollector struct{ l *ledger.Ledger }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -136,4 +137,30 @@ func (b *syncBuffer) Reset() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf.Reset()
+}
+
+// TestAccessLogLongPath: a path of 60 KB is logged cut to its first 256
+// bytes, with a marker giving its length, and the request id and status
+// are logged as for any other.
+func TestAccessLogLongPath(t *testing.T) {
+	s := newTestServer(t)
+	var buf syncBuffer
+	s.handler.log = slog.New(slog.NewJSONHandler(&buf, nil))
+	path := "/v1/" + strings.Repeat("a", 60<<10)
+	resp, _ := s.do(t, "GET", path, "", nil)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET a 60 KB path: %d, want 404", resp.StatusCode)
+	}
+	var line struct {
+		Msg    string `json:"msg"`
+		Path   string `json:"path"`
+		Status int    `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(buf.String())), &line); err != nil {
+		t.Fatalf("log %q: %v", buf.String(), err)
+	}
+	want := path[:256] + "...(" + strconv.Itoa(len(path)) + " bytes)"
+	if line.Msg != "request" || line.Status != 404 || line.Path != want {
+		t.Errorf("access log line: msg %q, status %d, path of %d bytes %q...; want the path as %q", line.Msg, line.Status, len(line.Path), line.Path[:min(len(line.Path), 40)], want[250:])
+	}
 }

@@ -269,7 +269,7 @@ func start(ctx context.Context, cfg Config, work string, stderr io.Writer) (*run
 			return nil, err
 		}
 		r.srv, base = srv, srv.URL()
-		if admin, err = srv.IssueToken(accreditation.RoleAdmin, "bench", 24*time.Hour); err != nil {
+		if admin, err = srv.IssueToken(accreditation.RoleAdmin, "bench", time.Hour); err != nil {
 			r.close()
 			return nil, err
 		}
@@ -299,7 +299,7 @@ func start(ctx context.Context, cfg Config, work string, stderr io.Writer) (*run
 func startServer(dir, audience string, cacheMiB int) (*server.Server, error) {
 	cfg := server.DefaultConfig()
 	cfg.Data, cfg.Addr, cfg.Audience, cfg.CacheMiB = dir, "127.0.0.1:0", audience, cacheMiB
-	cfg.InstitutionRate = 0
+	cfg.InstitutionRate, cfg.AnonymousRate = 0, 0
 	return server.Start(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 }
 

@@ -74,7 +74,7 @@ func startAdmin(data string, l *ledger.Ledger, log *slog.Logger) *adminServer {
 		log.Info("backup", "out", req.Out, "size", l.Size(), "duration_ms", time.Since(start).Milliseconds())
 		reply(http.StatusOK, backupResponse{Out: req.Out, Size: l.Size()})
 	})
-	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}
 	go func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("admin socket", "err", err)

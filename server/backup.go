@@ -45,7 +45,9 @@ type BackupResult struct {
 // server's disk.
 //
 // The copy holds the private keys (the ledger's checkpoint signing key and
-// the token key): keep it as safe as the data folder itself.
+// the token key): keep it as safe as the data folder itself. It is made
+// private, every folder 0700 and every file 0600, whatever the modes of
+// what it copied.
 //
 // To restore a backup:
 //
@@ -82,6 +84,10 @@ func Backup(ctx context.Context, data, dest, origin string, prog *progress.Displ
 	prog.Clear()
 	if err != nil {
 		return nil, fmt.Errorf("the backup in %s does not verify (it is left there for inspection): %v", dest, err)
+	}
+	// Opening the copy to verify it made Pebble's lock file, 0644.
+	if err := makePrivate(dest); err != nil {
+		return nil, fmt.Errorf("backup folder: %v", err)
 	}
 	return res, nil
 }
@@ -176,28 +182,30 @@ func backupTo(l *ledger.Ledger, data, dest string) (err error) {
 	if err := copyDir(filepath.Join(data, "keys"), filepath.Join(dest, "keys")); err != nil {
 		return fmt.Errorf("copy the keys: %v", err)
 	}
+	// Pebble makes the store's folder 0755 and its files 0644; a backup
+	// holds the private keys and every record, and may be moved out of the
+	// data folder that kept them private, so it is private itself.
+	if err := makePrivate(dest); err != nil {
+		return fmt.Errorf("backup folder: %v", err)
+	}
 	return syncDir(dest)
 }
 
-// copyDir copies the regular files of src into a new folder dst, keeping
-// their permissions, and syncs them.
+// copyDir copies the regular files of src into a new folder dst, each
+// 0600, and syncs them.
 func copyDir(src, dst string) error {
 	ents, err := os.ReadDir(src)
 	if err != nil {
 		return err
 	}
-	if err := os.Mkdir(dst, 0o700); err != nil {
+	if err := os.Mkdir(dst, privateDir); err != nil {
 		return err
 	}
 	for _, e := range ents {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		info, err := e.Info()
-		if err != nil {
-			return err
-		}
-		if err := copyFile(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), info.Mode().Perm()); err != nil {
+		if err := copyFile(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), privateFile); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"creditbank/accreditation"
 	"creditbank/api"
@@ -25,6 +26,20 @@ type Config struct {
 	// Addr is the HTTP listen address (--addr), host:port. Port 0 picks a
 	// free port; Server.Addr tells which.
 	Addr string
+	// MetricsAddr, when set (--metrics-addr), is a second listen address,
+	// host:port, that serves /metrics alone; Addr then answers 404 there.
+	// Keeping the metrics on an address only the monitoring can reach
+	// spares the public address their cost (2 to 3.4 ms of CPU a scrape).
+	// Empty: /metrics is served on Addr.
+	MetricsAddr string
+	// MaxConnections is the most HTTP connections Addr admits at once
+	// (--max-connections); at the limit, a new connection closes the one
+	// that has waited longest for a request, or waits while every one is
+	// busy. 0 derives it from the limit on open files, which the server
+	// raises to its hard limit at start, keeping back what the store and
+	// the rest of the process may need (DefaultMaxConnections). A value that
+	// leaves fewer than 128 descriptors for the rest is refused.
+	MaxConnections int
 	// Origin is the checkpoint origin line and the ledger key's name
 	// (--origin). It is fixed when the key is created; a different value
 	// later is refused.
@@ -40,6 +55,25 @@ type Config struct {
 	// turns the limit off.
 	InstitutionRate  float64
 	InstitutionBurst int
+	// AnonymousRate (--anonymous-rate) and AnonymousBurst
+	// (--anonymous-burst) limit, with a token bucket per client address
+	// (per /64 for IPv6), the requests to the endpoints that need no token:
+	// the checkpoint, the verifier key, proofs, /metrics, /openapi.json and
+	// the JWKS. /healthz and /readyz are not limited. Over the limit the
+	// answer is 429 with Retry-After. A Rate of 0 turns the limit off;
+	// behind a reverse proxy, where every client has the proxy's address,
+	// limit there instead.
+	AnonymousRate  float64
+	AnonymousBurst int
+	// MaxAdminTokenLifetime, MaxRegulatorTokenLifetime and
+	// MaxLearnerTokenLifetime (--max-admin-token-lifetime and the others)
+	// bound exp − iat of the service's own and trusted issuers' tokens of
+	// each role, so a leaked token is worth little for long; 0 takes the
+	// defaults (api.DefaultMaxAdminTokenLifetime: 1 h for admins, 24 h for
+	// regulators and learners).
+	MaxAdminTokenLifetime     time.Duration
+	MaxRegulatorTokenLifetime time.Duration
+	MaxLearnerTokenLifetime   time.Duration
 	// TrustedIssuers names a JSON file (--trusted-issuers) of other issuers
 	// whose public keys may sign admin, regulator and learner tokens:
 	// [{"issuer":"https://idp.example","keys":[JWK, ...]}]. Empty: none.
@@ -53,8 +87,14 @@ type Config struct {
 
 // DefaultConfig is the configuration `creditbank serve` runs with when no
 // flag is given: ./data, 127.0.0.1:8080, the default origin, audience and
-// issuer, 1000 requests a second per institution in bursts of 2000, and a
-// cache sized by DefaultCacheMiB.
+// issuer, 1000 requests a second per institution in bursts of 2000, 20
+// requests a second without a token per client address in bursts of 100,
+// the connection limit derived from the open files limit, and a cache sized
+// by DefaultCacheMiB.
+//
+// The limit without a token is far above what a checkpoint monitor, an
+// auditor checking proofs or a scraper needs, and holds a client that asks
+// for /metrics in a loop to at most some 7% of a core.
 func DefaultConfig() Config {
 	return Config{
 		Data:             "./data",
@@ -64,6 +104,8 @@ func DefaultConfig() Config {
 		Issuer:           "creditbank",
 		InstitutionRate:  1000,
 		InstitutionBurst: 2000,
+		AnonymousRate:    20,
+		AnonymousBurst:   100,
 		CacheMiB:         DefaultCacheMiB(),
 	}
 }
@@ -75,8 +117,26 @@ func (c *Config) Check() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("--addr %q: %v", c.Addr, err)
 	}
+	if c.MetricsAddr != "" {
+		_, port, err := net.SplitHostPort(c.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr %q: %v", c.MetricsAddr, err)
+		}
+		if c.MetricsAddr == c.Addr && port != "0" {
+			return fmt.Errorf("--metrics-addr %q must differ from --addr", c.MetricsAddr)
+		}
+	}
+	if c.MaxConnections < 0 {
+		return errors.New("--max-connections must be 0 (derived from the open files limit) or more")
+	}
 	if c.InstitutionRate < 0 || c.InstitutionRate > 0 && c.InstitutionBurst < 1 {
 		return errors.New("--institution-rate must be 0 or more, with --institution-burst at least 1")
+	}
+	if c.AnonymousRate < 0 || c.AnonymousRate > 0 && c.AnonymousBurst < 1 {
+		return errors.New("--anonymous-rate must be 0 or more, with --anonymous-burst at least 1")
+	}
+	if c.MaxAdminTokenLifetime < 0 || c.MaxRegulatorTokenLifetime < 0 || c.MaxLearnerTokenLifetime < 0 {
+		return errors.New("--max-admin-token-lifetime, --max-regulator-token-lifetime and --max-learner-token-lifetime must be 0 (the default) or more")
 	}
 	if c.CacheMiB < 8 || c.CacheMiB > 1<<20 {
 		return fmt.Errorf("--cache-mb %d: want 8 to %d", c.CacheMiB, 1<<20)

@@ -89,3 +89,12 @@ func TestSlowClientsCutOff(t *testing.T) {
 		}
 	})
 }
+
+// TestDefaultIdleTimeout: an idle keep-alive connection is closed within
+// 30 s, so that connections a client leaves open give their descriptors
+// back soon (TestSlowClientsCutOff shows the timeout is applied).
+func TestDefaultIdleTimeout(t *testing.T) {
+	if d := DefaultTimeouts.Idle; d <= 0 || d > 30*time.Second {
+		t.Errorf("DefaultTimeouts.Idle is %v, want at most 30s", d)
+	}
+}

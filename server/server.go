@@ -20,30 +20,46 @@ import (
 // requests at once nor waits for ever on a stalled client.
 const ShutdownTimeout = 30 * time.Second
 
+// metricsConnections is the most connections the metrics listener admits:
+// a scraper or two needs one each.
+const metricsConnections = 8
+
 // Server is the credit bank service running in this process: the ledger
-// in its data folder, the HTTP API on a TCP listener and the admin socket.
-// It holds the data folder's lock until Shutdown or Close.
+// in its data folder, the HTTP API on a TCP listener (and the metrics on
+// another, when configured) and the admin socket. It holds the data
+// folder's lock until Shutdown or Close.
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
+	repeats  *repeats
 	ledger   *ledger.Ledger
 	tokenKey api.PrivateKey
 	metrics  *api.Metrics
 	http     *http.Server
 	addr     net.Addr
-	admin    *adminServer
-	// served receives what http.Server.Serve returned.
+	// metricsHTTP and metricsAddr serve Config.MetricsAddr; nil without it.
+	metricsHTTP *http.Server
+	metricsAddr net.Addr
+	// files is the soft limit on open files, filesHard the hard one, and
+	// maxConns the most connections the API's listener admits.
+	files, filesHard uint64
+	maxConns         int
+	admin            *adminServer
+	// served receives what each http.Server.Serve returned.
 	served chan error
 
 	once     sync.Once
 	closeErr error
 }
 
-// Start checks cfg, opens the ledger in cfg.Data and checks its integrity,
-// loads or creates the token key, and serves the API on cfg.Addr and the
-// admin socket in the data folder. It returns once the listener is open, so
-// that a client may connect at once. A nil log logs nothing. The caller
-// must call Shutdown or Close.
+// Start checks cfg, raises the soft limit on open files to the hard limit,
+// closes the data folder to others (0700) and refuses a private key file
+// others may read, opens the ledger in cfg.Data and checks its integrity,
+// loads or creates the token key, and serves the API on cfg.Addr (and the
+// metrics on cfg.MetricsAddr, when set) and the admin socket in the data
+// folder. It returns once the listeners are open, so that a client may
+// connect at once. A nil log logs nothing; repeated warnings and errors are
+// held back (see repeats). The caller must call Shutdown or Close.
 //
 // The trusted issuers file is read before the data folder is touched, so
 // that a bad configuration creates nothing.
@@ -58,7 +74,12 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, metrics: api.NewMetrics(), served: make(chan error, 1)}
+	reps := newRepeats()
+	log = slog.New(reps.handler(log.Handler()))
+	s := &Server{cfg: cfg, log: log, repeats: reps, metrics: api.NewMetrics(), served: make(chan error, 2)}
+	if err := s.prepare(); err != nil {
+		return nil, err
+	}
 	s.ledger, err = OpenLedger(cfg.Data, cfg.Origin, false, log, s.metrics.ObserveGroup, int64(cfg.CacheMiB)<<20)
 	if err != nil {
 		return nil, err
@@ -68,11 +89,41 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.admin = startAdmin(cfg.Data, s.ledger, log)
-	log.Info("serving", "addr", s.addr.String(), "data", cfg.Data, "size", s.ledger.Size())
+	attrs := []any{"addr", s.addr.String(), "data", cfg.Data, "size", s.ledger.Size(),
+		"open_files", s.files, "open_files_hard", s.filesHard, "max_connections", s.maxConns}
+	if s.metricsAddr != nil {
+		attrs = append(attrs, "metrics_addr", s.metricsAddr.String())
+	}
+	log.Info("serving", attrs...)
 	return s, nil
 }
 
-// listen builds the API on the open ledger and serves it on cfg.Addr.
+// prepare raises the open files limit and derives the connection limit
+// from it, and closes the data folder and checks its keys, before anything
+// is opened.
+func (s *Server) prepare() error {
+	var err error
+	s.files, s.filesHard, err = raiseFileLimit()
+	if err != nil {
+		s.log.Warn("the soft limit on open files stays below the hard limit", "open_files", s.files, "open_files_hard", s.filesHard, "err", err)
+	}
+	store := storeFiles()
+	var crowded bool
+	s.maxConns, crowded, err = connectionLimit(s.cfg.MaxConnections, s.files, store)
+	if err != nil {
+		return err
+	}
+	if crowded {
+		s.log.Warn("the store's open files and the connections together may exceed the open files limit: raise it (ulimit -n) before the ledger grows large",
+			"open_files", s.files, "store_files", store, "max_connections", s.maxConns)
+	}
+	if err := closeDataFolder(s.cfg.Data, s.log); err != nil {
+		return err
+	}
+	return checkKeyFiles(s.cfg.Data)
+}
+
+// listen builds the API on the open ledger and serves it.
 func (s *Server) listen(trusted []api.Issuer) error {
 	s.metrics.RegisterLedger(s.ledger)
 	if err := s.ledger.Integrity(); err != nil {
@@ -89,21 +140,64 @@ func (s *Server) listen(trusted []api.Issuer) error {
 	}
 	own := api.Issuer{Name: s.cfg.Issuer, Keys: map[string]accreditation.PublicJWK{pub.Kid: pub}}
 	bank := accreditation.New(s.ledger)
-	handler := api.New(api.Config{
-		Bank:            bank,
-		Auth:            api.NewAuthenticator(s.cfg.Audience, append([]api.Issuer{own}, trusted...), bank, nil),
-		Log:             s.log,
-		Metrics:         s.metrics,
-		InstitutionRate: api.RateLimit{Rate: s.cfg.InstitutionRate, Burst: s.cfg.InstitutionBurst},
+	auth, err := api.NewAuthenticatorFromConfig(api.AuthConfig{
+		Audience: s.cfg.Audience, Issuers: append([]api.Issuer{own}, trusted...), Bank: bank,
+		MaxAdminTokenLifetime:     s.cfg.MaxAdminTokenLifetime,
+		MaxRegulatorTokenLifetime: s.cfg.MaxRegulatorTokenLifetime,
+		MaxLearnerTokenLifetime:   s.cfg.MaxLearnerTokenLifetime,
 	})
-	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
+		return err
+	}
+	handler := api.New(api.Config{
+		Bank:             bank,
+		Auth:             auth,
+		Log:              s.log,
+		Metrics:          s.metrics,
+		InstitutionRate:  api.RateLimit{Rate: s.cfg.InstitutionRate, Burst: s.cfg.InstitutionBurst},
+		AnonymousRate:    api.RateLimit{Rate: s.cfg.AnonymousRate, Burst: s.cfg.AnonymousBurst},
+		MetricsElsewhere: s.cfg.MetricsAddr != "",
+	})
+	var mln *limitListener
+	if s.cfg.MetricsAddr != "" {
+		if mln, err = s.limitedListen(s.cfg.MetricsAddr, metricsConnections); err != nil {
+			return fmt.Errorf("listen on --metrics-addr: %v", err)
+		}
+	}
+	ln, err := s.limitedListen(s.cfg.Addr, s.maxConns)
+	if err != nil {
+		if mln != nil {
+			mln.Close()
+		}
 		return fmt.Errorf("listen: %v", err)
 	}
-	s.addr = ln.Addr()
-	s.http = NewHTTPServer(handler, DefaultTimeouts)
+	s.metrics.RegisterConnections(ln)
+	s.addr, s.http = ln.Addr(), s.newHTTPServer(handler, ln)
 	go func() { s.served <- s.http.Serve(ln) }()
+	if mln != nil {
+		s.metricsAddr, s.metricsHTTP = mln.Addr(), s.newHTTPServer(handler.MetricsHandler(), mln)
+		go func() { s.served <- s.metricsHTTP.Serve(mln) }()
+	}
 	return nil
+}
+
+// limitedListen listens on addr, admitting at most max connections.
+func (s *Server) limitedListen(addr string, max int) (*limitListener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return newLimitListener(ln, max), nil
+}
+
+// newHTTPServer is NewHTTPServer for h on ln, which learns from it which
+// connections are idle, with the server's own errors (a failed accept, a
+// panic outside a handler) in the service's log.
+func (s *Server) newHTTPServer(h http.Handler, ln *limitListener) *http.Server {
+	srv := NewHTTPServer(h, DefaultTimeouts)
+	srv.ConnState = ln.ConnState
+	srv.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelError)
+	return srv
 }
 
 // Run starts the service with cfg and serves until ctx is done, then shuts
@@ -118,8 +212,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	select {
 	case err := <-s.served:
 		s.once.Do(func() {
+			s.http.Close()
+			if s.metricsHTTP != nil {
+				s.metricsHTTP.Close()
+			}
 			s.admin.Close()
 			s.ledger.Close()
+			s.repeats.close()
 		})
 		return fmt.Errorf("serve: %v", err)
 	case <-ctx.Done():
@@ -133,11 +232,20 @@ func (s *Server) Addr() string { return s.addr.String() }
 // URL is the API's base URL, such as http://127.0.0.1:8080.
 func (s *Server) URL() string { return "http://" + s.addr.String() }
 
+// MetricsURL is the base URL of the metrics listener, such as
+// http://127.0.0.1:9090, or "" when the metrics are served at URL.
+func (s *Server) MetricsURL() string {
+	if s.metricsAddr == nil {
+		return ""
+	}
+	return "http://" + s.metricsAddr.String()
+}
+
 // Ledger is the service's ledger. The server owns it: Shutdown closes it.
 func (s *Server) Ledger() *ledger.Ledger { return s.ledger }
 
-// Metrics are the service's metrics, served at /metrics; they already see
-// every group commit of the ledger.
+// Metrics are the service's metrics, served at /metrics (on MetricsURL
+// when set); they already see every group commit of the ledger.
 func (s *Server) Metrics() *api.Metrics { return s.metrics }
 
 // IssueToken returns a token for sub in role, signed with the service's
@@ -159,11 +267,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) shutdown(ctx context.Context) error {
 	s.log.Info("shutting down")
-	if err := s.http.Shutdown(ctx); err != nil {
-		s.log.Error("shutdown", "err", err)
+	for _, srv := range []*http.Server{s.http, s.metricsHTTP} {
+		if srv == nil {
+			continue
+		}
+		if err := srv.Shutdown(ctx); err != nil {
+			s.log.Error("shutdown", "err", err)
+		}
 	}
 	s.admin.Close()
-	if err := s.ledger.Close(); err != nil {
+	err := s.ledger.Close()
+	s.repeats.close()
+	if err != nil {
 		return fmt.Errorf("close store: %v", err)
 	}
 	s.log.Info("stopped")

@@ -26,6 +26,9 @@ import (
 const otherProcessEnv = "SERVER_TEST_OTHER_PROCESS_DATA"
 
 func TestMain(m *testing.M) {
+	if data := os.Getenv(fileLimitEnv); data != "" {
+		os.Exit(serveWithFileLimit(data))
+	}
 	if data := os.Getenv(otherProcessEnv); data != "" {
 		cfg := DefaultConfig()
 		cfg.Data, cfg.Addr, cfg.CacheMiB = data, "127.0.0.1:0", 8
@@ -204,6 +207,13 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
+// String is everything written so far.
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // line returns the first log line with msg, or nil.
 func (s *syncBuffer) line(msg string) map[string]any {
 	s.mu.Lock()
@@ -321,10 +331,17 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"bad addr", func(c *Config) { c.Addr = "nope" }, "", `--addr "nope"`},
 		{"empty addr", func(c *Config) { c.Addr = "" }, "", `--addr ""`},
+		{"bad metrics addr", func(c *Config) { c.MetricsAddr = "nope" }, "", `--metrics-addr "nope"`},
+		{"metrics addr is addr", func(c *Config) { c.Addr, c.MetricsAddr = "127.0.0.1:8080", "127.0.0.1:8080" }, "", "must differ from --addr"},
+		{"negative max connections", func(c *Config) { c.MaxConnections = -1 }, "", "--max-connections must be 0"},
+		{"more connections than files", func(c *Config) { c.MaxConnections = 1 << 30 }, "", "--max-connections 1073741824: the process may open "},
+		{"negative anonymous rate", func(c *Config) { c.AnonymousRate = -1 }, "", "--anonymous-rate must be 0 or more"},
+		{"anonymous rate without burst", func(c *Config) { c.AnonymousBurst = 0 }, "", "--anonymous-burst at least 1"},
 		{"negative rate", func(c *Config) { c.InstitutionRate = -1 }, "", "--institution-rate must be 0 or more"},
 		{"rate without burst", func(c *Config) { c.InstitutionBurst = 0 }, "", "--institution-burst at least 1"},
 		{"tiny cache", func(c *Config) { c.CacheMiB = 1 }, "", "--cache-mb 1: want 8 to 1048576"},
 		{"huge cache", func(c *Config) { c.CacheMiB = 1<<20 + 1 }, "", "--cache-mb 1048577: want 8 to"},
+		{"negative token lifetime", func(c *Config) { c.MaxLearnerTokenLifetime = -time.Second }, "", "--max-learner-token-lifetime must be 0 (the default) or more"},
 		{"no issuers file", func(c *Config) { c.TrustedIssuers = filepath.Join(t.TempDir(), "none.json") }, "", "--trusted-issuers: open "},
 		{"issuers not JSON", nil, `{"issuer":`, "--trusted-issuers "},
 		{"issuers not a list", nil, `{"issuer":"https://idp.example"}`, "--trusted-issuers "},
@@ -386,5 +403,35 @@ func TestTrustedIssuers(t *testing.T) {
 	}
 	if code, _ := get(t, s.URL()+"/v1/audit/conversions", forged); code != http.StatusUnauthorized {
 		t.Errorf("a trusted issuer's key signing as the service: %d, want 401", code)
+	}
+}
+
+// TestTokenLifetimes: the service's tokens are held to their role's
+// longest lifetime, 1 h for admins by default, and the configuration moves
+// that bound.
+func TestTokenLifetimes(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		max  time.Duration
+		ttl  time.Duration
+		want int
+	}{
+		{"default, within", 0, time.Hour, http.StatusOK},
+		{"default, longer", 0, 90 * time.Minute, http.StatusUnauthorized},
+		{"raised, within", 2 * time.Hour, 90 * time.Minute, http.StatusOK},
+		{"lowered, longer", 10 * time.Minute, 30 * time.Minute, http.StatusUnauthorized},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.MaxAdminTokenLifetime = tt.max
+			s := startServer(t, cfg)
+			tok, err := s.IssueToken(accreditation.RoleAdmin, "root", tt.ttl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code, body := get(t, s.URL()+"/v1/audit/conversions", tok); code != tt.want {
+				t.Errorf("an admin token of %s under a bound of %s: %d %s, want %d", tt.ttl, tt.max, code, body, tt.want)
+			}
+		})
 	}
 }

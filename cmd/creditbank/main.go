@@ -145,10 +145,17 @@ func serve(args []string, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	tokenFlags(fs, &cfg)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTP listen address")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", cfg.MetricsAddr, "listen address that serves /metrics alone, which --addr then does not serve (empty: /metrics on --addr)")
+	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "most HTTP connections at once (0: derived from the open files limit)")
 	fs.StringVar(&cfg.Origin, "origin", cfg.Origin, "checkpoint origin")
 	fs.StringVar(&cfg.TrustedIssuers, "trusted-issuers", cfg.TrustedIssuers, "JSON file of other token issuers and their public keys")
 	fs.Float64Var(&cfg.InstitutionRate, "institution-rate", cfg.InstitutionRate, "requests per second each institution may make on average (0: no limit)")
 	fs.IntVar(&cfg.InstitutionBurst, "institution-burst", cfg.InstitutionBurst, "requests each institution may make at once")
+	fs.Float64Var(&cfg.AnonymousRate, "anonymous-rate", cfg.AnonymousRate, "requests per second each client address may make on average without a token, but to /healthz and /readyz (0: no limit)")
+	fs.IntVar(&cfg.AnonymousBurst, "anonymous-burst", cfg.AnonymousBurst, "requests without a token each client address may make at once")
+	fs.DurationVar(&cfg.MaxAdminTokenLifetime, "max-admin-token-lifetime", 0, "longest exp - iat of an admin token (0: 1h)")
+	fs.DurationVar(&cfg.MaxRegulatorTokenLifetime, "max-regulator-token-lifetime", 0, "longest exp - iat of a regulator token (0: 24h)")
+	fs.DurationVar(&cfg.MaxLearnerTokenLifetime, "max-learner-token-lifetime", 0, "longest exp - iat of a learner token (0: 24h)")
 	fs.IntVar(&cfg.CacheMiB, "cache-mb", cfg.CacheMiB, "size of the store's block cache in MiB; the default is an eighth of memory, within 256 to 4096")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -178,8 +185,11 @@ func token(args []string, stdout, stderr io.Writer) error {
 	if *sub == "" || len(*sub) > 64 {
 		return errors.New("--sub must be 1 to 64 characters")
 	}
-	if *ttl <= 0 || *ttl > 366*24*time.Hour {
-		return fmt.Errorf("--ttl %s must be positive and at most a year", *ttl)
+	// The server refuses a longer-lived token unless it is configured to
+	// allow one; the command does not know that configuration, so it keeps
+	// to the defaults.
+	if maxTTL := api.DefaultMaxTokenLifetime(accreditation.Role(*role)); *ttl <= 0 || *ttl > maxTTL {
+		return fmt.Errorf("--ttl %s must be positive and at most %s for a %s token", *ttl, maxTTL, *role)
 	}
 	k, err := api.LoadKeyFile(filepath.Join(cfg.Data, "keys", "token.jwk"))
 	if err != nil {

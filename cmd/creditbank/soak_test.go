@@ -260,7 +260,7 @@ func TestSoak(t *testing.T) {
 		srv.kill()
 		t.Fatal(err)
 	}
-	adminTok, err := api.IssueToken(tokenKey, "creditbank", "creditbank", "admin", "soak", 24*time.Hour)
+	adminTok, err := api.IssueToken(tokenKey, "creditbank", "creditbank", "admin", "soak", time.Hour)
 	if err != nil {
 		srv.kill()
 		t.Fatal(err)

@@ -430,6 +430,13 @@ func copyData(t *testing.T, src, dst string) {
 	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
 		t.Fatal(err)
 	}
+	// CopyFS writes every file 0644; the server refuses private keys that
+	// others may read, as an operator's copy with cp -a would not be.
+	for _, k := range []string{"ledger.key", "token.jwk"} {
+		if err := os.Chmod(filepath.Join(dst, "keys", k), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // withPebble opens the ledger store of a data folder with Pebble directly.
