@@ -65,20 +65,7 @@ func TestVectors(t *testing.T) {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		want := vecMarshal(t, files[name])
-		if *rewrite {
-			if err := os.WriteFile(name, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatalf("%v (run go test ./conformance -run TestVectors -rewrite)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from what the code generates now; if the change is intended, run go test ./conformance -run TestVectors -rewrite", name)
-		}
+		vecGolden(t, name, files[name], "TestVectors", "what the code generates now; if the change is intended")
 	}
 
 	t.Run("tree", func(t *testing.T) {
@@ -115,19 +102,48 @@ func TestVectors(t *testing.T) {
 		if len(cv.Cases) == 0 {
 			t.Fatal("no conversion cases")
 		}
-		for _, c := range cv.Cases {
-			t.Run(c.Name, func(t *testing.T) {
-				got := vecRunConversion(t, c)
-				if g, w := vecMarshal(t, got.Expected), vecMarshal(t, c.Expected); !bytes.Equal(g, w) {
-					t.Errorf("the bank gives\n%s\nthe vector expects\n%s", g, w)
-				}
-				got.Expected = c.Expected
-				if g, w := vecMarshal(t, got), vecMarshal(t, c); !bytes.Equal(g, w) {
-					t.Errorf("the bank's state before the conversion differs from the vector's inputs:\n%s\nvector:\n%s", g, w)
-				}
-			})
-		}
+		vecCheckConversions(t, cv, "vector")
 	})
+}
+
+// vecGolden compares file name with v as vecMarshal writes it, or writes
+// it with -rewrite; test names the test to rerun and what names what the
+// file must equal.
+func vecGolden(t *testing.T, name string, v any, test, what string) {
+	t.Helper()
+	want := vecMarshal(t, v)
+	if *rewrite {
+		if err := os.WriteFile(name, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	got, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatalf("%v (run go test ./conformance -run %s -rewrite)", err, test)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from %s; run go test ./conformance -run %s -rewrite", name, what, test)
+	}
+}
+
+// vecCheckConversions runs each conversion vector on a real bank: the bank
+// must grant what the vector (of the given kind) expects, from the same
+// state before the conversion.
+func vecCheckConversions(t *testing.T, cv *ConversionVectors, kind string) {
+	t.Helper()
+	for _, c := range cv.Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			got := vecRunConversion(t, c)
+			if g, w := vecMarshal(t, got.Expected), vecMarshal(t, c.Expected); !bytes.Equal(g, w) {
+				t.Errorf("the bank gives\n%s\nthe %s expects\n%s", g, kind, w)
+			}
+			got.Expected = c.Expected
+			if g, w := vecMarshal(t, got), vecMarshal(t, c); !bytes.Equal(g, w) {
+				t.Errorf("the bank's state before the conversion differs from the %s's inputs:\n%s\nvector:\n%s", kind, g, w)
+			}
+		})
+	}
 }
 
 // vecMarshal writes v as the files hold it: two-space indentation, no HTML
@@ -1707,20 +1723,7 @@ func TestVectorsByHand(t *testing.T) {
 		Cases: vecHandConversions(),
 	}
 	for name, v := range map[string]any{vecByHandFiles.credits: credits, vecByHandFiles.conversions: conversions} {
-		want := vecMarshal(t, v)
-		if *rewrite {
-			if err := os.WriteFile(name, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatalf("%v (run go test ./conformance -run TestVectorsByHand -rewrite)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from the hand-written vectors in vectors_test.go; run go test ./conformance -run TestVectorsByHand -rewrite", name)
-		}
+		vecGolden(t, name, v, "TestVectorsByHand", "the hand-written vectors in vectors_test.go")
 	}
 
 	t.Run("credits", func(t *testing.T) {
@@ -1735,17 +1738,6 @@ func TestVectorsByHand(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range cv.Cases {
-			t.Run(c.Name, func(t *testing.T) {
-				got := vecRunConversion(t, c)
-				if g, w := vecMarshal(t, got.Expected), vecMarshal(t, c.Expected); !bytes.Equal(g, w) {
-					t.Errorf("the bank gives\n%s\nthe hand-written vector expects\n%s", g, w)
-				}
-				got.Expected = c.Expected
-				if g, w := vecMarshal(t, got), vecMarshal(t, c); !bytes.Equal(g, w) {
-					t.Errorf("the bank's state before the conversion differs from the hand-written inputs:\n%s\nvector:\n%s", g, w)
-				}
-			})
-		}
+		vecCheckConversions(t, cv, "hand-written vector")
 	})
 }
