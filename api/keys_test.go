@@ -15,8 +15,9 @@ import (
 	"testing"
 )
 
-// jwkMembers is a private JWK as a map, for tests that change one member.
-func jwkMembers(t *testing.T, k PrivateKey) map[string]any {
+// jwkMembers is a JWK, private or public, as a map, for tests that change
+// its members.
+func jwkMembers(t testing.TB, k json.Marshaler) map[string]any {
 	t.Helper()
 	b, err := k.MarshalJSON()
 	if err != nil {

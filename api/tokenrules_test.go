@@ -281,7 +281,7 @@ func TestKeysWithoutKid(t *testing.T) {
 	adm := s.token(t, "admin", "root")
 	k := mustKey(t, "EdDSA")
 	pub, _ := k.Public()
-	jwk := jwkMembersOf(t, pub)
+	jwk := jwkMembers(t, pub)
 	delete(jwk, "kid")
 	delete(jwk, "use")
 	if resp, out := s.do(t, "POST", "/v1/institutions", adm, map[string]any{"id": "nokid.example", "name": "No kid", "kind": "university", "keys": []any{jwk}}); resp.StatusCode != http.StatusCreated {
@@ -294,7 +294,7 @@ func TestKeysWithoutKid(t *testing.T) {
 
 	k2 := mustKey(t, "EdDSA")
 	pub2, _ := k2.Public()
-	jwk2 := jwkMembersOf(t, pub2)
+	jwk2 := jwkMembers(t, pub2)
 	delete(jwk2, "kid")
 	jwk2["alg"] = "Ed25519"
 	resp, out := s.do(t, "POST", "/v1/institutions/nokid.example/keys", adm, jwk2)
@@ -326,20 +326,6 @@ func TestKeysWithoutKid(t *testing.T) {
 			t.Fatalf("%s: %d %s", name, resp.StatusCode, out)
 		}
 	}
-}
-
-// jwkMembersOf is a public JWK as a map, to change its members.
-func jwkMembersOf(t testing.TB, k accreditation.PublicJWK) map[string]any {
-	t.Helper()
-	b, err := k.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // TestCachedTokenNeedsTheSameKey: a token verified and cached under a key
