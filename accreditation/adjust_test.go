@@ -317,16 +317,7 @@ func adJournal(t *testing.T) ([]ledger.Entry, uint64) {
 func TestAuditNamesTamperedItemChange(t *testing.T) {
 	entries, revocation := adJournal(t)
 	moved, reversed := revocation+1, revocation+2
-	replay := func(t *testing.T, es []ledger.Entry) []Finding {
-		t.Helper()
-		rp := NewReplayer()
-		for _, e := range es {
-			if err := rp.Apply(e); err != nil {
-				t.Fatalf("replay: %v", err)
-			}
-		}
-		return rp.Findings()
-	}
+	replay := func(t *testing.T, es []ledger.Entry) []Finding { return replayed(t, es).Findings() }
 	if f := replay(t, entries); len(f) != 0 {
 		t.Fatalf("untampered journal: findings %+v", f)
 	}

@@ -173,13 +173,7 @@ func TestAuditNamesConversionOfEquivalentUnits(t *testing.T) {
 		t.Fatal(err)
 	}
 	entries[c.Seq].Content = content
-	rp := NewReplayer()
-	for _, e := range entries {
-		if err := rp.Apply(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if f := rp.Findings(); len(f) != 1 || f[0].Seq != c.Seq || !strings.Contains(f[0].Problem, ReasonEquivalentUsed) {
+	if f := replayed(t, entries).Findings(); len(f) != 1 || f[0].Seq != c.Seq || !strings.Contains(f[0].Problem, ReasonEquivalentUsed) {
 		t.Fatalf("findings %+v", f)
 	}
 }

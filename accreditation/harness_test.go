@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -166,4 +167,29 @@ func (b *testBank) checkReplay(t testing.TB) {
 			t.Errorf("state %s only in the replay", k)
 		}
 	}
+}
+
+// replayed applies es in order to a new Replayer, failing the test on an
+// error, and returns it.
+func replayed(t testing.TB, es []ledger.Entry) *Replayer {
+	t.Helper()
+	rp := NewReplayer()
+	for _, e := range es {
+		if err := rp.Apply(e); err != nil {
+			t.Fatalf("replay entry %d: %v", e.Seq, err)
+		}
+	}
+	return rp
+}
+
+// handEntry is an entry written by hand, as an earlier version wrote it.
+type handEntry struct{ typ, actor, content string }
+
+// handJournal makes es a journal: seqs from 0, every entry recorded at at.
+func handJournal(at time.Time, es []handEntry) []ledger.Entry {
+	out := make([]ledger.Entry, len(es))
+	for i, e := range es {
+		out[i] = ledger.Entry{Seq: uint64(i), Type: e.typ, RecordedAt: at, Actor: e.actor, Content: json.RawMessage(e.content)}
+	}
+	return out
 }

@@ -2,7 +2,6 @@ package accreditation
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -165,18 +164,13 @@ func TestLastKeyNotRemovable(t *testing.T) {
 // before the history was kept: a lift without a reason.
 func TestOldInstitutionEntriesReplay(t *testing.T) {
 	at := time.Date(2026, 7, 1, 9, 0, 0, 0, time.UTC)
-	entries := []struct{ typ, actor, content string }{
+	entries := []handEntry{
 		{TypeInstitutionRegistered, "admin:root", `{"id":"old.example","name":"Old","kind":"university","keys":[]}`},
 		{TypeAccredited, "regulator:moe", `{"institution":"old.example","sectors":["degree"],"max_level":8,"valid_from":"2000-01-01","valid_until":"2099-12-31"}`},
 		{TypeSuspended, "regulator:moe", `{"institution":"old.example","reason":"audit"}`},
 		{TypeReinstated, "admin:root", `{"institution":"old.example"}`},
 	}
-	rp := NewReplayer()
-	for i, e := range entries {
-		if err := rp.Apply(ledger.Entry{Seq: uint64(i), Type: e.typ, RecordedAt: at, Actor: e.actor, Content: json.RawMessage(e.content)}); err != nil {
-			t.Fatalf("entry %d: %v", i, err)
-		}
-	}
+	rp := replayed(t, handJournal(at, entries))
 	in, err := getJSON[Institution](rp.state, instKey("old.example"))
 	if err != nil {
 		t.Fatal(err)

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"creditbank/ledger"
 )
 
 // Tests of the accreditation policy table (policy.go,
@@ -160,15 +158,10 @@ func TestAccreditationPolicyEnforced(t *testing.T) {
 // stands.
 func TestAccreditationsNotJudgedAgain(t *testing.T) {
 	at := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
-	rp := NewReplayer()
-	for i, e := range []struct{ typ, content string }{
-		{TypeInstitutionRegistered, `{"id":"venue.example","name":"Museum","kind":"cultural_venue","keys":[]}`},
-		{TypeAccredited, `{"institution":"venue.example","sectors":["degree"],"max_level":10,"valid_from":"2000-01-01","valid_until":"2099-12-31"}`},
-	} {
-		if err := rp.Apply(ledger.Entry{Seq: uint64(i), Type: e.typ, RecordedAt: at, Actor: "admin:root", Content: json.RawMessage(e.content)}); err != nil {
-			t.Fatalf("entry %d: %v", i, err)
-		}
-	}
+	rp := replayed(t, handJournal(at, []handEntry{
+		{TypeInstitutionRegistered, "admin:root", `{"id":"venue.example","name":"Museum","kind":"cultural_venue","keys":[]}`},
+		{TypeAccredited, "admin:root", `{"institution":"venue.example","sectors":["degree"],"max_level":10,"valid_from":"2000-01-01","valid_until":"2099-12-31"}`},
+	}))
 	in, err := getJSON[Institution](rp.state, instKey("venue.example"))
 	if err != nil || len(in.Accreditations) != 1 || !in.Accreditations[0].covers("degree", 10, "2025-01-01") {
 		t.Fatalf("replayed institution %+v, %v", in, err)

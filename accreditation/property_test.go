@@ -882,16 +882,7 @@ func ptTamperJournal(t *testing.T) (entries []ledger.Entry, convA, failedA, outc
 // untampered journal reports nothing.
 func TestAuditNamesTamperedConversion(t *testing.T) {
 	entries, convA, failedA, outcomeB := ptTamperJournal(t)
-	replay := func(t *testing.T, es []ledger.Entry) []Finding {
-		t.Helper()
-		rp := NewReplayer()
-		for _, e := range es {
-			if err := rp.Apply(e); err != nil {
-				t.Fatalf("replay: %v", err)
-			}
-		}
-		return rp.Findings()
-	}
+	replay := func(t *testing.T, es []ledger.Entry) []Finding { return replayed(t, es).Findings() }
 	if f := replay(t, entries); len(f) != 0 {
 		t.Fatalf("untampered journal: findings %+v", f)
 	}

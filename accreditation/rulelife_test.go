@@ -137,17 +137,12 @@ func TestRetiredRuleNeedsReinstate(t *testing.T) {
 // took a reason: its rule.retired entry has none.
 func TestOldRetirementReplays(t *testing.T) {
 	at := time.Date(2026, 7, 1, 9, 0, 0, 0, time.UTC)
-	entries := []struct{ typ, actor, content string }{
+	entries := []handEntry{
 		{TypeInstitutionRegistered, "admin:root", `{"id":"univ.example","name":"U","kind":"university","keys":[]}`},
 		{TypeRulePublished, "regulator:moe", `{"id":"old-rule","target":{"institution":"univ.example","programme":"P"},"source":{"sectors":["degree"],"min_level":0,"fields":null,"min_score":null,"max_age_days":null,"institutions":null},"ratio":"1","cap":null,"valid_from":"2026-01-01","valid_until":null,"version":1}`},
 		{TypeRuleRetired, "regulator:moe", `{"rule":"old-rule","version":1}`},
 	}
-	rp := NewReplayer()
-	for i, e := range entries {
-		if err := rp.Apply(ledger.Entry{Seq: uint64(i), Type: e.typ, RecordedAt: at, Actor: e.actor, Content: json.RawMessage(e.content)}); err != nil {
-			t.Fatalf("entry %d: %v", i, err)
-		}
-	}
+	rp := replayed(t, handJournal(at, entries))
 	head, err := getJSON[ruleHead](rp.state, ruleKey("old-rule"))
 	if err != nil || head == nil || !head.Retired || head.Retirement == nil || head.Retirement.Seq != 2 || head.Retirement.Reason != "" {
 		t.Fatalf("rule head after an old retirement: %+v, %v", head, err)

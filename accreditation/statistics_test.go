@@ -2,7 +2,6 @@ package accreditation
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"strconv"
@@ -176,21 +175,16 @@ func TestStatisticsSurviveRestart(t *testing.T) {
 // conversion's items.
 func TestStatisticsOfOldReversal(t *testing.T) {
 	at := time.Date(2026, 7, 15, 12, 0, 0, 0, time.UTC)
-	entries := []struct{ typ, content string }{
-		{TypeInstitutionRegistered, `{"id":"univ.example","name":"U","kind":"university","keys":[]}`},
-		{TypeAccredited, `{"institution":"univ.example","sectors":["degree"],"max_level":8,"valid_from":"2000-01-01","valid_until":"2099-12-31"}`},
-		{TypeOutcomeRecorded, `{"idempotency_key":"k1","learner":"L1","unit":{"code":"C1","title":"T"},"sector":"degree","level":6,"field":"0613","credits":{"amount":"3","system":"cn-credit"},"result":{"passed":true},"completed_on":"2026-07-01","institution":"univ.example","standard_credits":"3"}`},
-		{TypeRulePublished, `{"id":"r","target":{"institution":"univ.example","programme":"P"},"source":{"sectors":["degree"],"min_level":0,"fields":null,"min_score":null,"max_age_days":null,"institutions":null},"ratio":"1","cap":null,"valid_from":"2026-01-01","valid_until":null,"version":1}`},
-		{TypeConversionGranted, `{"learner":"L1","rule":{"id":"r","version":1},"target":{"institution":"univ.example","programme":"P"},"on":"2026-07-15","items":[{"outcome":2,"standard_credits":"3","granted":"3"}],"granted":"3","capped":false}`},
-		{TypeOutcomeRevoked, `{"outcome":2,"institution":"univ.example","learner":"L1","reason":"error"}`},
-		{TypeConversionReversed, `{"conversion":4,"learner":"L1","rule":{"id":"r","version":1},"target":{"institution":"univ.example","programme":"P"},"granted":"3","outcome":2,"reason":"outcome 2 revoked: error"}`},
+	entries := []handEntry{
+		{TypeInstitutionRegistered, "admin:root", `{"id":"univ.example","name":"U","kind":"university","keys":[]}`},
+		{TypeAccredited, "admin:root", `{"institution":"univ.example","sectors":["degree"],"max_level":8,"valid_from":"2000-01-01","valid_until":"2099-12-31"}`},
+		{TypeOutcomeRecorded, "admin:root", `{"idempotency_key":"k1","learner":"L1","unit":{"code":"C1","title":"T"},"sector":"degree","level":6,"field":"0613","credits":{"amount":"3","system":"cn-credit"},"result":{"passed":true},"completed_on":"2026-07-01","institution":"univ.example","standard_credits":"3"}`},
+		{TypeRulePublished, "admin:root", `{"id":"r","target":{"institution":"univ.example","programme":"P"},"source":{"sectors":["degree"],"min_level":0,"fields":null,"min_score":null,"max_age_days":null,"institutions":null},"ratio":"1","cap":null,"valid_from":"2026-01-01","valid_until":null,"version":1}`},
+		{TypeConversionGranted, "admin:root", `{"learner":"L1","rule":{"id":"r","version":1},"target":{"institution":"univ.example","programme":"P"},"on":"2026-07-15","items":[{"outcome":2,"standard_credits":"3","granted":"3"}],"granted":"3","capped":false}`},
+		{TypeOutcomeRevoked, "admin:root", `{"outcome":2,"institution":"univ.example","learner":"L1","reason":"error"}`},
+		{TypeConversionReversed, "admin:root", `{"conversion":4,"learner":"L1","rule":{"id":"r","version":1},"target":{"institution":"univ.example","programme":"P"},"granted":"3","outcome":2,"reason":"outcome 2 revoked: error"}`},
 	}
-	rp := NewReplayer()
-	for i, e := range entries {
-		if err := rp.Apply(ledger.Entry{Seq: uint64(i), Type: e.typ, RecordedAt: at, Actor: "admin:root", Content: json.RawMessage(e.content)}); err != nil {
-			t.Fatalf("entry %d: %v", i, err)
-		}
-	}
+	rp := replayed(t, handJournal(at, entries))
 	var sum StatisticsCounts
 	if err := eachStatDelta(rp.state[statKey("univ.example", "2026-07")], func(_ string, _ int, c StatisticsCounts) { sum.add(c) }); err != nil {
 		t.Fatal(err)

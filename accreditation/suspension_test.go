@@ -70,15 +70,7 @@ func TestReplaySuspensionByContractVersion(t *testing.T) {
 	if entries[conv].Type != TypeConversionGranted || !strings.Contains(string(entries[conv].Content), `"L3"`) {
 		t.Fatalf("entry %d is not the fixture's conversion while suspended: %s", conv, entries[conv].Content)
 	}
-	replay := func(es []ledger.Entry) []Finding {
-		rp := NewReplayer()
-		for _, e := range es {
-			if err := rp.Apply(e); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return rp.Findings()
-	}
+	replay := func(es []ledger.Entry) []Finding { return replayed(t, es).Findings() }
 	if f := replay(entries); len(f) != 0 {
 		t.Fatalf("findings %+v", f)
 	}
