@@ -128,7 +128,12 @@ func (f *unitFilter) add(key string) {
 	if !f.built {
 		return // the build reads it from the state
 	}
-	h1, h2 := f.hashes(key)
+	f.set(maphash.String(f.seed, key))
+}
+
+// set adds the key whose hash is h.
+func (f *unitFilter) set(h uint64) {
+	h1, h2 := h, h>>32|1
 	for i := range uint64(4) {
 		b := (h1 + i*h2) % uint64(len(f.bits)*64)
 		f.bits[b/64] |= 1 << (b % 64)
@@ -142,27 +147,33 @@ func (f *unitFilter) hashes(key string) (uint64, uint64) {
 }
 
 // build fills the filter from the unit keys the view holds and those the
-// command wrote already, sized for four times as many.
+// command wrote already, sized for four times as many. It reads the keys
+// twice, counting and then hashing them, rather than holding them all:
+// a store of tens of millions of outcomes would need gigabytes for that.
 func (f *unitFilter) build(t *tx) error {
-	var keys []string
-	err := t.view.Scan([]byte(unitPrefix), nil, func(k, _ []byte) bool {
-		keys = append(keys, string(k))
-		return true
-	})
-	if err != nil {
+	scan := func(fn func(k []byte)) error {
+		return t.view.Scan([]byte(unitPrefix), nil, func(k, _ []byte) bool { fn(k); return true })
+	}
+	n := 0
+	if err := scan(func([]byte) { n++ }); err != nil {
 		return err
 	}
+	var written []string
 	for k := range t.writes {
 		if strings.HasPrefix(k, unitPrefix) {
-			keys = append(keys, k)
+			written = append(written, k)
 		}
 	}
 	size := unitFilterBits
-	for size < 4*12*len(keys) {
+	for size < 4*12*(n+len(written)) {
 		size *= 4
 	}
 	*f = unitFilter{bits: make([]uint64, size/64), built: true, seed: maphash.MakeSeed()}
-	for _, k := range keys {
+	// maphash.Bytes and maphash.String hash the same bytes alike.
+	if err := scan(func(k []byte) { f.set(maphash.Bytes(f.seed, k)) }); err != nil {
+		return err
+	}
+	for _, k := range written {
 		f.add(k)
 	}
 	return nil
