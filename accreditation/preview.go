@@ -27,6 +27,9 @@ type plan struct {
 // force on date, and evaluates the rule's latest version on the outcomes
 // req names (or every outcome of the learner, in seq order).
 func planConversion(s store, ix journal, actor Actor, req ConversionRequest, date string) (plan, error) {
+	if err := mayConvert(actor, req); err != nil {
+		return plan{}, err
+	}
 	head, err := getJSON[ruleHead](s, ruleKey(req.Rule))
 	if err != nil {
 		return plan{}, err
@@ -39,9 +42,6 @@ func planConversion(s store, ix journal, actor Actor, req ConversionRequest, dat
 	}
 	rule, err := getJSON[Rule](s, ruleVersionKey(req.Rule, head.Latest))
 	if err != nil {
-		return plan{}, err
-	}
-	if err := mayConvert(actor, req, rule); err != nil {
 		return plan{}, err
 	}
 	if err := rule.validOn(date); err != nil {
@@ -77,18 +77,17 @@ func planConversion(s store, ix journal, actor Actor, req ConversionRequest, dat
 }
 
 // mayConvert applies the data-dependent rows of the permission table to a
-// conversion or its preview: a learner for itself, an institution under
-// rules whose target it is, an admin for anyone.
-func mayConvert(actor Actor, req ConversionRequest, rule *Rule) error {
+// conversion or its preview: a learner for itself, an admin on a learner's
+// behalf. Since contract version 2 no institution may, not even the rule's
+// target: the learner decides, and a refusal's reasons would tell an
+// institution which outcomes a learner holds elsewhere. It is checked
+// before anything about the learner's outcomes is read.
+func mayConvert(actor Actor, req ConversionRequest) error {
 	switch actor.Role {
 	case RoleAdmin:
 	case RoleLearner:
 		if actor.ID != req.Learner {
 			return errorf(CodeForbidden, "a learner may only convert their own outcomes")
-		}
-	case RoleInstitution:
-		if actor.ID != rule.Target.Institution {
-			return errorf(CodeForbidden, "only the rule's target institution may ask for this conversion")
 		}
 	default:
 		return errorf(CodeForbidden, "%s may not ask for conversions", actor.Role)

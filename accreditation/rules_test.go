@@ -1397,7 +1397,7 @@ func TestRulesConversionPermissions(t *testing.T) {
 	}{
 		{"learner for itself", rtLearner("L1"), "L1", ""},
 		{"learner for another", rtLearner("L2"), "L1", CodeForbidden},
-		{"target institution", univ, "L1", ""},
+		{"target institution", univ, "L1", CodeForbidden}, // the learner decides (version 2)
 		{"another institution", college, "L1", CodeForbidden},
 		{"regulator", regulator, "L1", CodeForbidden},
 		{"admin", admin, "L1", ""},

@@ -426,6 +426,17 @@ func (m *simModel) convert(actor Actor, req ConversionRequest, date string) simC
 // decide predicts what a conversion would grant, changing nothing: what a
 // preview answers.
 func (m *simModel) decide(actor Actor, req ConversionRequest, date string) simConvWant {
+	// Only the learner, or an admin for them, asks (contract version 2),
+	// and that is settled before the rule is looked at.
+	switch actor.Role {
+	case RoleAdmin:
+	case RoleLearner:
+		if actor.ID != req.Learner {
+			return simConvWant{code: CodeForbidden}
+		}
+	default:
+		return simConvWant{code: CodeForbidden}
+	}
 	r := m.rules[req.Rule]
 	if r == nil {
 		return simConvWant{code: CodeNotFound}
@@ -434,19 +445,6 @@ func (m *simModel) decide(actor Actor, req ConversionRequest, date string) simCo
 		return simConvWant{code: CodeRuleInactive}
 	}
 	rv := r.versions[len(r.versions)-1]
-	switch actor.Role {
-	case RoleAdmin:
-	case RoleLearner:
-		if actor.ID != req.Learner {
-			return simConvWant{code: CodeForbidden}
-		}
-	case RoleInstitution:
-		if actor.ID != rv.in.Target.Institution {
-			return simConvWant{code: CodeForbidden}
-		}
-	default:
-		return simConvWant{code: CodeForbidden}
-	}
 	if date < rv.in.ValidFrom || (rv.in.ValidUntil != nil && date > *rv.in.ValidUntil) {
 		return simConvWant{code: CodeRuleInactive}
 	}

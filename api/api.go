@@ -84,6 +84,9 @@ var (
 	anyToken = []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleRegulator, accreditation.RoleInstitution, accreditation.RoleLearner}
 	admin    = []accreditation.Role{accreditation.RoleAdmin}
 	adminReg = []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleRegulator}
+	// adminLearner asks for conversions: the learner decides (contract
+	// version 2), or an admin on the learner's behalf.
+	adminLearner = []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleLearner}
 )
 
 // page is the query of a listing that only pages: limit and cursor.
@@ -133,8 +136,8 @@ var Routes = []Route{
 	{"getRule", "GET", "/v1/rules/{id}", anyToken, nil, (*Handler).getRule},
 	{"getRuleVersion", "GET", "/v1/rules/{id}/versions/{version}", anyToken, nil, (*Handler).getRuleVersion},
 	{"retireRule", "POST", "/v1/rules/{id}/retirement", adminReg, nil, (*Handler).retireRule},
-	{"convert", "POST", "/v1/conversions", []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleInstitution, accreditation.RoleLearner}, nil, (*Handler).convert},
-	{"previewConversion", "POST", "/v1/conversions/preview", []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleInstitution, accreditation.RoleLearner}, nil, (*Handler).previewConversion},
+	{"convert", "POST", "/v1/conversions", adminLearner, nil, (*Handler).convert},
+	{"previewConversion", "POST", "/v1/conversions/preview", adminLearner, nil, (*Handler).previewConversion},
 	{"publishEquivalence", "POST", "/v1/equivalences", adminReg, nil, (*Handler).publishEquivalence},
 	{"getEquivalence", "GET", "/v1/equivalences/{id}", anyToken, nil, (*Handler).getEquivalence},
 	{"auditConversions", "GET", "/v1/audit/conversions", adminReg, []string{"rule", "institution", "from", "to", "limit", "cursor"}, (*Handler).auditConversions},

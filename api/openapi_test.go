@@ -706,7 +706,9 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	if !bytes.Contains(body, []byte(`"reasons"`)) {
 		t.Errorf("not-eligible problem without reasons: %s", body)
 	}
-	ck.call(t, request{route: "convert", path: "/v1/conversions", token: univ, want: 201,
+	ck.call(t, request{route: "convert", path: "/v1/conversions", token: adm, want: 201,
+		body: map[string]any{"learner": "L000777", "rule": "open-rule"}})
+	ck.call(t, request{route: "convert", path: "/v1/conversions", token: univ, want: 403, // the learner decides
 		body: map[string]any{"learner": "L000777", "rule": "open-rule"}})
 	ck.call(t, request{route: "convert", path: "/v1/conversions", token: learner, want: 422,
 		body: map[string]any{"learner": "L000123", "rule": "retire-me"}})

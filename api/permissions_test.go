@@ -303,10 +303,11 @@ func TestPermissionTable(t *testing.T) {
 		{action: "read balance", who: "learner:L1", learner: "L1", want: 200},
 		{action: "read balance", who: "learner:L1", learner: "L2", want: forbidden},
 
-		// "request a conversion | yes | no | as the rule's target institution | for itself"
+		// "request or preview a conversion | yes, on the learner's behalf | no |
+		// no (version 2: the learner decides) | for itself"
 		{action: "request conversion", who: "admin", learner: "new", want: 201},
 		{action: "request conversion", who: "regulator", learner: "new", want: forbidden},
-		{action: "request conversion", who: "beta", learner: "new", want: 201},        // the rule's target
+		{action: "request conversion", who: "beta", learner: "new", want: forbidden},  // the rule's target, no longer
 		{action: "request conversion", who: "alpha", learner: "new", want: forbidden}, // not the target (though it posted)
 		{action: "request conversion", who: "learner:self", learner: "new", want: 201},
 		{action: "request conversion", who: "learner:L1", learner: "new", want: forbidden}, // for another learner
@@ -315,7 +316,7 @@ func TestPermissionTable(t *testing.T) {
 		// conversion's; it answers 200 and writes nothing.
 		{action: "preview conversion", who: "admin", learner: "new", want: 200},
 		{action: "preview conversion", who: "regulator", learner: "new", want: forbidden},
-		{action: "preview conversion", who: "beta", learner: "new", want: 200},
+		{action: "preview conversion", who: "beta", learner: "new", want: forbidden},
 		{action: "preview conversion", who: "alpha", learner: "new", want: forbidden},
 		{action: "preview conversion", who: "learner:self", learner: "new", want: 200},
 		{action: "preview conversion", who: "learner:L1", learner: "new", want: forbidden},

@@ -215,8 +215,9 @@ func readPermissionCases() []caseDef {
 	return cs
 }
 
-// conversionPermissionCases: requesting a conversion is for an admin, the
-// rule's target institution and the learner for itself.
+// conversionPermissionCases: requesting a conversion is for an admin and
+// the learner for itself; since version 2 no institution may, not even the
+// rule's target.
 func conversionPermissionCases() []caseDef {
 	conv := func(name string, allowed bool, tok func(c *tc, learner string) string) caseDef {
 		return caseDef{"permission/request-conversion/" + name, func(c *tc) {
@@ -234,7 +235,7 @@ func conversionPermissionCases() []caseDef {
 	return []caseDef{
 		conv("admin", true, func(c *tc, _ string) string { return c.admin() }),
 		conv("regulator", false, func(c *tc, _ string) string { return c.regulator() }),
-		conv("institution-target", true, func(c *tc, _ string) string { return c.univ().tok(c) }),
+		conv("institution-target", false, func(c *tc, _ string) string { return c.univ().tok(c) }),
 		conv("institution-not-target", false, func(c *tc, _ string) string { return c.college().tok(c) }),
 		conv("learner-own", true, func(c *tc, l string) string { return c.learnerToken(l) }),
 		conv("learner-other", false, func(c *tc, _ string) string { return c.learnerToken(c.learner()) }),
