@@ -438,6 +438,8 @@ type Transcript struct {
 	Conversions []TranscriptConversion `json:"conversions"`
 	Totals      *Balance               `json:"totals"`
 	NextCursor  string                 `json:"next_cursor"`
+	// Cost is what reading the page took.
+	Cost Cost `json:"-"`
 }
 
 // Transcript reads up to limit of a learner's entries after cursor, all as
@@ -562,6 +564,8 @@ type AuditedConversion struct {
 type AuditPage struct {
 	Conversions []AuditedConversion `json:"conversions"`
 	NextCursor  string              `json:"next_cursor"`
+	// Cost is what reading the page took.
+	Cost Cost `json:"-"`
 }
 
 // auditScanLimit bounds how many conversions one page looks at, so a filter

@@ -512,6 +512,8 @@ type ConversionResult struct {
 	Seq uint64
 	Conversion
 	Ineligible []Ineligible
+	// Cost is what planning the conversion read, also when it was refused.
+	Cost Cost `json:"-"`
 }
 
 func (c convertCmd) decide(t *tx) (any, error) {

@@ -111,6 +111,8 @@ func (p plan) conversion(learner string) Conversion {
 type Preview struct {
 	Conversion
 	Ineligible []Ineligible
+	// Cost is what planning the preview read, also when it was refused.
+	Cost Cost `json:"-"`
 }
 
 // Preview evaluates req as Convert would now, against one durable read of

@@ -267,6 +267,8 @@ type Balance struct {
 	BySector map[string]map[string]Amount `json:"by_sector"`
 	// Granted maps "institution/programme" → credits granted toward it.
 	Granted map[string]Amount `json:"granted"`
+	// Cost is what reading the balance took.
+	Cost Cost `json:"-"`
 }
 
 func newBalance(learner string) *Balance {
