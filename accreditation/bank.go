@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 
 	"creditbank/ledger"
 )
@@ -26,11 +27,22 @@ type Bank struct {
 	l     *ledger.Ledger
 	insts institutionCache
 	units unitFilter
+	// stalePlans counts conversions planned outside the sequencer that
+	// an entry written meanwhile made plan again (Convert).
+	stalePlans atomic.Int64
+	// revoked are the token revocations in force (revocation.go).
+	revoked tokenRevocations
 }
 
 // New returns a bank over l. The caller keeps ownership of l, and writes to
-// it only through this bank: the bank caches what it wrote.
-func New(l *ledger.Ledger) *Bank { return &Bank{l: l} }
+// it only through this bank: the bank caches what it wrote. The token
+// revocations in force are read from l here; should that fail, the first
+// check of a token reads them again (revocation.go).
+func New(l *ledger.Ledger) *Bank {
+	b := &Bank{l: l}
+	_ = b.revoked.load(b)
+	return b
+}
 
 // Ledger is the ledger the bank writes to.
 func (b *Bank) Ledger() *ledger.Ledger { return b.l }
@@ -148,6 +160,7 @@ func (b *Bank) PostOutcomes(ctx context.Context, actor Actor, items []OutcomeInp
 	if len(items) == 0 || len(items) > MaxBatch {
 		return nil, errorf(CodeInvalid, "a post carries 1 to %d outcomes", MaxBatch)
 	}
+	items = withCanonicalLearners(items) // before the hashes and keys below, so l1 and L1 are one learner
 	c := postCmd{Actor: actor, Items: items, Hashes: make([][32]byte, len(items)), Invalid: make([]error, len(items)),
 		Prepared: make([]preparedOutcome, len(items))}
 	for i, o := range items {
@@ -212,15 +225,44 @@ func (b *Bank) RetireRule(ctx context.Context, actor Actor, id, reason string) (
 }
 
 // Convert applies the latest version of a rule to a learner's outcomes.
+// It plans the conversion against a durable read, outside the sequencer,
+// and answers a refusal from there; the sequencer only checks that nothing
+// the plan read has changed and writes it. When something has, it plans
+// once more outside, and then, if that plan is overtaken too, inside the
+// sequencer, where the scan is as bounded as outside (maxConversionScan).
+// A refusal after reading returns a ConversionResult with only Cost set
+// beside the error: what the refused request read is charged too.
 func (b *Bank) Convert(ctx context.Context, actor Actor, req ConversionRequest) (ConversionResult, error) {
 	if err := req.Validate(); err != nil {
 		return ConversionResult{}, err
 	}
-	res, err := b.do(ctx, convertCmd{Actor: actor, Req: req})
-	if err != nil {
-		return ConversionResult{}, err
+	var cost Cost
+	for attempt := 0; ; attempt++ {
+		p, c, err := b.planDurable(actor, req)
+		cost.Rows += c.Rows
+		if err == nil && len(p.decision.Items) == 0 {
+			err = notEligible(req.Learner, p)
+		}
+		if err != nil {
+			return ConversionResult{Cost: cost}, err
+		}
+		res, err := b.do(ctx, convertCmd{Actor: actor, Req: req, Plan: &p, PlanInside: attempt > 0})
+		var ce *costError
+		if errors.As(err, &ce) {
+			cost.Rows += ce.cost.Rows
+			err = ce.err
+		}
+		if errors.Is(err, errStalePlan) {
+			b.stalePlans.Add(1)
+			continue
+		}
+		if err != nil {
+			return ConversionResult{Cost: cost}, err
+		}
+		r := res.(ConversionResult)
+		r.Cost.Rows += cost.Rows
+		return r, nil
 	}
-	return res.(ConversionResult), nil
 }
 
 // read runs fn over the durable state.
@@ -291,6 +333,7 @@ func (b *Bank) RuleStatus(id string, version int) (Rule, bool, *Retirement, erro
 // HasPosted reports whether an institution ever posted an outcome for a
 // learner: what lets it read the learner's transcript.
 func (b *Bank) HasPosted(institution, learner string) (bool, error) {
+	learner = CanonicalLearnerID(learner)
 	var ok bool
 	err := b.read(func(_ *ledger.Reader, s store) error {
 		v, err := s.get(postedKey(institution, learner))
@@ -302,10 +345,13 @@ func (b *Bank) HasPosted(institution, learner string) (bool, error) {
 
 // Balance returns what a learner holds now.
 func (b *Bank) Balance(learner string) (*Balance, error) {
+	learner = CanonicalLearnerID(learner)
 	var bal *Balance
-	err := b.read(func(_ *ledger.Reader, s store) error {
+	err := b.read(func(r *ledger.Reader, s store) error {
 		var err error
-		bal, err = loadBalance(s, learner)
+		if bal, err = loadBalance(s, learner); bal != nil {
+			bal.Cost.Rows = r.Rows()
+		}
 		return err
 	})
 	return bal, err
@@ -459,6 +505,7 @@ func (b *Bank) TranscriptUndecoded(learner, cursor string, limit int) (*Transcri
 }
 
 func (b *Bank) transcript(q TranscriptQuery) (*Transcript, error) {
+	q.Learner = CanonicalLearnerID(q.Learner)
 	if q.Limit < 1 {
 		return nil, errorf(CodeInvalid, "limit must be at least 1")
 	}
@@ -485,6 +532,7 @@ func (b *Bank) transcript(q TranscriptQuery) (*Transcript, error) {
 			}
 		}
 		tr.Totals, err = loadBalance(s, q.Learner)
+		tr.Cost.Rows = r.Rows()
 		return err
 	})
 	if err != nil {
@@ -606,6 +654,7 @@ func (b *Bank) AuditConversions(f AuditFilter, cursor string, limit int) (*Audit
 			}
 			return true
 		})
+		page.Cost.Rows = r.Rows()
 		return errors.Join(err, ierr)
 	})
 	if err != nil {

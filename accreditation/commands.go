@@ -2,6 +2,7 @@ package accreditation
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -504,36 +505,115 @@ func (c retireRuleCmd) decide(t *tx) (any, error) {
 type convertCmd struct {
 	Actor Actor
 	Req   ConversionRequest
+	// Plan, when set, is the conversion as planned outside the sequencer
+	// against a durable read (Bank.Convert). decide writes it when nothing
+	// it read has changed since (planCurrent); when something has, decide
+	// refuses with errStalePlan, or plans again itself if PlanInside.
+	Plan       *plan
+	PlanInside bool
 }
+
+// errStalePlan refuses a conversion whose plan read something that changed
+// before the sequencer came to it; Bank.Convert plans again.
+var errStalePlan = errors.New("the conversion's plan is out of date")
+
+// costError is a refusal decided in the sequencer with what deciding read,
+// which the ledger hands back as it is and Bank.Convert takes apart.
+type costError struct {
+	err  error
+	cost Cost
+}
+
+func (e *costError) Error() string { return e.err.Error() }
+func (e *costError) Unwrap() error { return e.err }
 
 // ConversionResult is a granted conversion, with the outcomes asked for (or,
 // when none were named, of the learner) that it did not use and why.
 type ConversionResult struct {
 	Seq uint64
 	Conversion
-	Ineligible []Ineligible
+	// Ineligible is the first MaxReasons outcomes not used, and
+	// IneligibleOmitted how many more there are.
+	Ineligible        []Ineligible
+	IneligibleOmitted int
 	// Cost is what planning the conversion read, also when it was refused.
 	Cost Cost `json:"-"`
 }
 
 func (c convertCmd) decide(t *tx) (any, error) {
-	p, err := planConversion(t, txJournal{t}, c.Actor, c.Req, t.date())
-	if err != nil {
-		return nil, err
+	before := t.view.Rows()
+	p, err := c.plan(t)
+	cost := Cost{Rows: t.view.Rows() - before}
+	if err == nil && len(p.decision.Items) == 0 {
+		err = notEligible(c.Req.Learner, p)
 	}
-	rule, d := p.rule, p.decision
-	if len(d.Items) == 0 {
-		e := errorf(CodeNotEligible, "no outcome of learner %s is eligible under rule %s version %d", c.Req.Learner, rule.ID, rule.Version)
-		e.Reasons = d.Ineligible
-		return nil, e
+	if err != nil {
+		return nil, &costError{err: err, cost: cost}
 	}
 	conv := p.conversion(c.Req.Learner)
-	idx := []ledger.IndexKey{learnerIndex(c.Req.Learner), ruleIndex(rule.ID), institutionIndex(rule.Target.Institution)}
+	idx := []ledger.IndexKey{learnerIndex(c.Req.Learner), ruleIndex(p.rule.ID), institutionIndex(p.rule.Target.Institution)}
 	seq, err := t.emit(TypeConversionGranted, c.Actor, conv, idx, nil)
 	if err != nil {
 		return nil, err
 	}
-	return ConversionResult{Seq: seq, Conversion: conv, Ineligible: d.Ineligible}, nil
+	res := ConversionResult{Seq: seq, Conversion: conv, Cost: cost}
+	res.Ineligible, res.IneligibleOmitted = boundReasons(p.decision.Ineligible)
+	return res, nil
+}
+
+// plan is the command's plan when it is still current, else (when the
+// command says so) the plan made here, else errStalePlan.
+func (c convertCmd) plan(t *tx) (plan, error) {
+	if c.Plan != nil {
+		ok, err := planCurrent(t, c.Req.Learner, *c.Plan)
+		if err != nil || ok {
+			return *c.Plan, err
+		}
+		if !c.PlanInside {
+			return plan{}, errStalePlan
+		}
+	}
+	return planConversion(t, txJournal{t}, c.Actor, c.Req, t.date())
+}
+
+// notEligible is the refusal of a plan that grants nothing, with its
+// first MaxReasons reasons.
+func notEligible(learner string, p plan) error {
+	e := errorf(CodeNotEligible, "no outcome of learner %s is eligible under rule %s version %d", learner, p.rule.ID, p.rule.Version)
+	e.Reasons, e.ReasonsOmitted = boundReasons(p.decision.Ineligible)
+	return e
+}
+
+// planTypes are the entry types that change what a plan read beside the
+// learner's own entries: the rule (published, retired), the groups of
+// equivalent units, and whether an institution is suspended. They are rare,
+// and the ledger lists entries by type, so one seek each tells whether any
+// was written since the plan.
+var planTypes = []string{TypeRulePublished, TypeRuleRetired, TypeEquivalencePublished, TypeSuspended, TypeReinstated}
+
+// planCurrent reports whether planning in t would give p: the date is the
+// same and no entry written since p's read changes anything it read. What a
+// plan reads is the rule, the target's and the outcomes' institutions, the
+// groups of equivalent units, and the learner's outcomes, their uses and
+// what the rule granted the learner; every entry that changes the last
+// three is listed under the learner (outcomes, revocations, conversions and
+// their adjustments), and the others are planTypes. An outcome named that
+// is not the learner's stays not found whatever happens to it.
+func planCurrent(t *tx, learner string, p plan) (bool, error) {
+	if p.date != t.date() || p.size > t.view.Size() {
+		return false, nil
+	}
+	changed := false
+	since := func(seq uint64) bool { changed = true; return false }
+	if err := t.view.Index(IndexLearner, learner, p.size, since); err != nil || changed {
+		return false, err
+	}
+	for _, typ := range planTypes {
+		if err := t.view.Index(ledger.IndexType, typ, p.size, since); err != nil || changed {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // candidates loads what the engine needs of each outcome seq.

@@ -52,6 +52,9 @@ const (
 	// CodeInstitutionSuspended: a conversion toward the programmes of a
 	// suspended institution, refused while the suspension lasts.
 	CodeInstitutionSuspended Code = "institution-suspended"
+	// CodeLearnerIDPersonal: a learner id looks like a national identity
+	// number (identifiers.go); learner ids are pseudonyms.
+	CodeLearnerIDPersonal Code = "learner-id-personal"
 )
 
 // Error is a domain failure: what kind, a human-readable detail, and for
@@ -60,6 +63,9 @@ type Error struct {
 	Code    Code
 	Detail  string
 	Reasons []Ineligible
+	// ReasonsOmitted is how many reasons were left out of Reasons, which
+	// lists the first MaxReasons.
+	ReasonsOmitted int
 	// Existing is the outcome a CodeDuplicateOutcome repeats.
 	Existing *uint64
 }

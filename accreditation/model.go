@@ -64,7 +64,10 @@ func (p *idPattern) MatchString(s string) bool {
 // String returns the regular expression, which messages quote.
 func (p *idPattern) String() string { return p.re.String() }
 
-// ValidLearnerID reports whether id can name a learner at all.
+// ValidLearnerID reports whether id can name a learner at all, in any case
+// (identifiers.go): a read by an id that looks like a national identity
+// number is not refused, so that what a store recorded before the rule
+// stays readable.
 func ValidLearnerID(id string) bool { return learnerIDPattern.MatchString(id) }
 
 // ValidRuleID reports whether id can name a rule at all.
@@ -132,7 +135,9 @@ func daysBetween(a, b string) int {
 	return int(tb.Sub(ta).Hours() / 24)
 }
 
-// checkText accepts 1 to max runes of valid UTF-8 without control characters.
+// checkText accepts 1 to max runes of valid UTF-8 without control
+// characters, bidirectional controls, invisible format characters other
+// than the joiners, or U+FFFD (hiddenRune, identifiers.go).
 func checkText(what, s string, max int) error {
 	if s == "" || !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
 		return errorf(CodeInvalid, "%s must be 1 to %d characters of UTF-8", what, max)
@@ -140,6 +145,9 @@ func checkText(what, s string, max int) error {
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
 			return errorf(CodeInvalid, "%s contains a control character", what)
+		}
+		if why := hiddenRune(r); why != "" {
+			return errorf(CodeInvalid, "%s contains U+%04X, %s", what, r, why)
 		}
 	}
 	return nil
@@ -252,7 +260,7 @@ func (r Registration) Validate() error {
 	if err := checkPattern("institution id", r.ID, institutionIDPattern); err != nil {
 		return err
 	}
-	if err := checkText("name", r.Name, 200); err != nil {
+	if err := checkName("name", r.Name, 200); err != nil {
 		return err
 	}
 	if !slices.Contains(institutionKinds, r.Kind) {
@@ -358,7 +366,7 @@ func (o OutcomeInput) Validate() error {
 	if err := checkPattern("idempotency_key", o.IdempotencyKey, idemKeyPattern); err != nil {
 		return err
 	}
-	if err := checkPattern("learner", o.Learner, learnerIDPattern); err != nil {
+	if err := checkLearnerID("learner", o.Learner); err != nil {
 		return err
 	}
 	if err := checkPattern("unit.code", o.Unit.Code, unitCodePattern); err != nil {
@@ -554,11 +562,14 @@ type ConversionRequest struct {
 // maxConversionOutcomes bounds one conversion request.
 const maxConversionOutcomes = 1000
 
-// Validate checks the request's own form.
-func (c ConversionRequest) Validate() error {
-	if err := checkPattern("learner", c.Learner, learnerIDPattern); err != nil {
+// Validate checks the request's own form, and writes its learner id in
+// canonical form (CanonicalLearnerID): a conversion and its preview then
+// read and record the one learner whatever case the request used.
+func (c *ConversionRequest) Validate() error {
+	if err := checkLearnerID("learner", c.Learner); err != nil {
 		return err
 	}
+	c.Learner = CanonicalLearnerID(c.Learner)
 	if err := checkPattern("rule", c.Rule, ruleIDPattern); err != nil {
 		return err
 	}

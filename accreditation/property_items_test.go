@@ -64,10 +64,10 @@ func (s *ptSim) previewThenConvert() {
 			s.fatalf("op %d %+v: preview refused %v, conversion %v", s.ops, req, perr, err)
 		}
 	case len(pv.Items) == 0:
-		if !errors.As(err, &de) || de.Code != CodeNotEligible || !reflect.DeepEqual(de.Reasons, pv.Ineligible) {
+		if !errors.As(err, &de) || de.Code != CodeNotEligible || !reflect.DeepEqual(de.Reasons, pv.Ineligible) || de.ReasonsOmitted != pv.IneligibleOmitted {
 			s.fatalf("op %d %+v: preview showed nothing eligible (%+v), conversion %v", s.ops, req, pv.Ineligible, err)
 		}
-	case err != nil || !reflect.DeepEqual(pv.Conversion, res.Conversion) || !reflect.DeepEqual(pv.Ineligible, res.Ineligible):
+	case err != nil || !reflect.DeepEqual(pv.Conversion, res.Conversion) || !reflect.DeepEqual(pv.Ineligible, res.Ineligible) || pv.IneligibleOmitted != res.IneligibleOmitted:
 		s.fatalf("op %d %+v: preview %+v, conversion %+v %v", s.ops, req, pv, res, err)
 	default:
 		s.convs[res.Seq] = res.Conversion

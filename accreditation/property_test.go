@@ -425,7 +425,7 @@ func (s *ptSim) convert() {
 	if len(res.Items) == 0 || res.Granted <= 0 {
 		s.fatalf("op %d convert %+v: granted nothing: %+v", s.ops, req, res)
 	}
-	if req.Outcomes != nil && len(res.Items)+len(res.Ineligible) != len(req.Outcomes) {
+	if req.Outcomes != nil && len(res.Items)+len(res.Ineligible)+res.IneligibleOmitted != len(req.Outcomes) {
 		s.fatalf("op %d convert %+v: %d items and %d reasons", s.ops, req, len(res.Items), len(res.Ineligible))
 	}
 	s.convs[res.Seq] = res.Conversion

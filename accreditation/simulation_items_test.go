@@ -127,11 +127,13 @@ func (s *simRun) preview(op string, actor Actor, req ConversionRequest, date str
 	case "":
 		c := want.conv
 		wc := Conversion{Learner: c.learner, Rule: c.rule, Target: c.target, On: c.on, Items: c.items, Granted: c.granted, Capped: c.capped, Contract: 2}
-		if err != nil || !reflect.DeepEqual(got.Conversion, wc) || !reflect.DeepEqual(got.Ineligible, want.ineligible) {
+		wi, omitted := simBound(want.ineligible)
+		if err != nil || !reflect.DeepEqual(got.Conversion, wc) || !reflect.DeepEqual(got.Ineligible, wi) || got.IneligibleOmitted != omitted {
 			s.fatalf("%s: bank %+v %+v %v; model %+v %+v", op, got.Conversion, got.Ineligible, err, wc, want.ineligible)
 		}
 	case CodeNotEligible:
-		if err != nil || len(got.Items) != 0 || got.Granted != 0 || !reflect.DeepEqual(got.Ineligible, want.reasons) {
+		wr, omitted := simBound(want.reasons)
+		if err != nil || len(got.Items) != 0 || got.Granted != 0 || !reflect.DeepEqual(got.Ineligible, wr) || got.IneligibleOmitted != omitted {
 			s.fatalf("%s: bank %+v %v; model nothing eligible: %+v", op, got, err, want.reasons)
 		}
 	default:

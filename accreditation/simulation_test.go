@@ -575,6 +575,19 @@ type simRun struct {
 	ops, created, duplicates, conflicts, rejected, conversions, refusedConv, revocations, reversals, moved, rulesOK, crashes, dupOutcomes, groupsOK, previews int
 	groupLearner                                                                                                                                              string         // the learner whose units the last group named
 	v2reasons                                                                                                                                                 map[string]int // institution_suspended and equivalent_used given
+
+	// plans are conversions planned outside the sequencer and not yet
+	// checked (checkPlans); the figures count those the sequencer took as
+	// current (with entries written since, and without) and as stale.
+	plans                                    []simPlan
+	plansCurrent, plansOvertaken, plansStale int
+}
+
+// simPlan is a conversion planned against a durable read at one step.
+type simPlan struct {
+	actor Actor
+	req   ConversionRequest
+	p     plan
 }
 
 func (s *simRun) fatalf(format string, args ...any) {
@@ -1129,6 +1142,12 @@ func (s *simRun) convert() {
 	if s.chance(0.4) {
 		s.preview(op, actor, req, date)
 	}
+	if s.chance(0.3) && req.Validate() == nil {
+		// Checked some steps later, after whatever they wrote.
+		if p, _, err := s.b.planDurable(actor, req); err == nil {
+			s.plans = append(s.plans, simPlan{actor: actor, req: req, p: p})
+		}
+	}
 	got, err := s.b.Convert(s.ctx, actor, req)
 	var want simConvWant
 	if req.Outcomes != nil && len(req.Outcomes) == 0 {
@@ -1140,8 +1159,8 @@ func (s *simRun) convert() {
 	if want.code == CodeNotEligible {
 		var de *Error
 		errors.As(err, &de)
-		if !reflect.DeepEqual(de.Reasons, want.reasons) {
-			s.fatalf("%s: bank reasons %v, model %v", op, de.Reasons, want.reasons)
+		if wr, omitted := simBound(want.reasons); !reflect.DeepEqual(de.Reasons, wr) || de.ReasonsOmitted != omitted {
+			s.fatalf("%s: bank reasons %v and %d more, model %v", op, de.Reasons, de.ReasonsOmitted, want.reasons)
 		}
 	}
 	for _, in := range slices.Concat(want.reasons, want.ineligible) {
@@ -1155,10 +1174,39 @@ func (s *simRun) convert() {
 	}
 	c := want.conv
 	wc := Conversion{Learner: c.learner, Rule: c.rule, Target: c.target, On: c.on, Items: c.items, Granted: c.granted, Capped: c.capped, Contract: 2}
-	if got.Seq != c.seq || !reflect.DeepEqual(got.Conversion, wc) || !reflect.DeepEqual(got.Ineligible, want.ineligible) {
+	wi, omitted := simBound(want.ineligible)
+	if got.Seq != c.seq || !reflect.DeepEqual(got.Conversion, wc) || !reflect.DeepEqual(got.Ineligible, wi) || got.IneligibleOmitted != omitted {
 		s.fatalf("%s:\nbank  seq %d %+v ineligible %v\nmodel seq %d %+v ineligible %v", op, got.Seq, got.Conversion, got.Ineligible, c.seq, wc, want.ineligible)
 	}
 	s.conversions++
+}
+
+// checkPlans decides some plans made at earlier steps against the state now,
+// beside planning them in the sequencer (checkPlan): one taken as current
+// must decide exactly as planning now would.
+func (s *simRun) checkPlans() {
+	for len(s.plans) > 0 && (len(s.plans) > 6 || s.chance(0.2)) {
+		i := s.rng.IntN(len(s.plans))
+		sp := s.plans[i]
+		s.plans = slices.Delete(s.plans, i, i+1)
+		switch v := checkPlan(s.t, s.b, sp.actor, sp.req, sp.p); {
+		case !v.current:
+			s.plansStale++
+		case sp.p.size < s.l.Size():
+			s.plansOvertaken++
+		default:
+			s.plansCurrent++
+		}
+	}
+}
+
+// simBound is what an answer lists of the model's reasons: the first
+// MaxReasons, and how many it leaves out.
+func simBound(reasons []Ineligible) ([]Ineligible, int) {
+	if len(reasons) <= MaxReasons {
+		return reasons, 0
+	}
+	return reasons[:MaxReasons], len(reasons) - MaxReasons
 }
 
 // crash cuts the power: a clone of the file system keeping what was synced
@@ -1190,6 +1238,7 @@ func (s *simRun) crash() {
 
 func simNormBalance(b *Balance) *Balance {
 	out := *b
+	out.Cost = Cost{} // what the read took, which the model does not know
 	if len(out.BySector) == 0 {
 		out.BySector = map[string]map[string]Amount{}
 	}
@@ -1357,6 +1406,7 @@ func (s *simRun) run(steps int) {
 			s.clock.addDays(days)
 		}
 		s.ops++
+		s.checkPlans()
 		s.checkBalances("after the step")
 		if s.chance(0.03) {
 			s.crash()
@@ -1482,6 +1532,9 @@ func TestSimulation(t *testing.T) {
 				total.v2reasons[k] += n
 			}
 			total.rulesOK += s.rulesOK
+			total.plansCurrent += s.plansCurrent
+			total.plansOvertaken += s.plansOvertaken
+			total.plansStale += s.plansStale
 		})
 		if !ok {
 			t.Logf("replay with: go test ./accreditation -run 'TestSimulation$' -sim.seed=%d -v", seed)
@@ -1491,4 +1544,9 @@ func TestSimulation(t *testing.T) {
 	t.Logf("%d seeds in %v: %d steps, %d power cuts; %d outcomes created, %d duplicates, %d rejected (%d conflicts); %d conversions granted, %d refused; %d revocations, %d items reversed, %d moved; %d duplicate outcomes refused; %d rule versions, %d group versions; %d previews; outcomes not eligible for %v — every answer and balance as the model predicted",
 		len(seeds), time.Since(start).Round(time.Millisecond), total.ops, total.crashes, total.created, total.duplicates, total.rejected, total.conflicts,
 		total.conversions, total.refusedConv, total.revocations, total.reversals, total.moved, total.dupOutcomes, total.rulesOK, total.groupsOK, total.previews, total.v2reasons)
+	t.Logf("conversions planned outside the sequencer, checked steps later: %d current with entries written since, %d current with none, %d stale; every current one decided as planning in the sequencer",
+		total.plansOvertaken, total.plansCurrent, total.plansStale)
+	if total.plansOvertaken+total.plansCurrent+total.plansStale >= 100 && (total.plansOvertaken == 0 || total.plansStale == 0) {
+		t.Errorf("the plans checked never met both cases: %d current with entries since, %d stale", total.plansOvertaken, total.plansStale)
+	}
 }

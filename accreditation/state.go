@@ -451,6 +451,8 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		return applyAdjustment(s, e.Seq, a)
 	case TypeEquivalencePublished:
 		return applyEquivalence(s, e)
+	case TypeTokenRevoked:
+		return applyTokenRevocation(s, e)
 	}
 	return fmt.Errorf("unknown entry type %q", e.Type)
 }

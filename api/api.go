@@ -57,6 +57,14 @@ type Config struct {
 	// routes that need no token, but for /healthz and /readyz
 	// (anonymous.go); zero Rate: none.
 	AnonymousRate RateLimit
+	// Rows is each caller's budget in rows read (budget.go): a request is
+	// let in while its caller's balance holds a row and charged what it
+	// read once it ran. BodyBytes is each caller's budget in request body
+	// bytes, charged as the body is read. A role whose Rate is zero has no
+	// budget; the zero Budgets: none (DefaultRowBudgets and
+	// DefaultBodyBudgets are what `creditbank serve` starts with).
+	Rows      Budgets
+	BodyBytes Budgets
 	// MetricsElsewhere leaves /metrics out of this handler (it answers 404
 	// here): [Handler.MetricsHandler] serves it on a listener of its own.
 	MetricsElsewhere bool
@@ -73,7 +81,10 @@ type Handler struct {
 	limit   *limiter
 	// anonymous limits requests without a token per client address.
 	anonymous *limiter
-	// longReads admits transcript and audit reads a few at a time.
+	// rows and bodyBytes are the budgets of every caller (budget.go).
+	rows      *budget
+	bodyBytes *budget
+	// longReads admits transcript, balance and audit reads a few at a time.
 	longReads chan struct{}
 }
 
@@ -143,6 +154,7 @@ var Routes = []Route{
 	{"auditConversions", "GET", "/v1/audit/conversions", adminReg, []string{"rule", "institution", "from", "to", "limit", "cursor"}, (*Handler).auditConversions},
 	{"statistics", "GET", "/v1/statistics", adminReg, []string{"institution", "sector", "from", "to", "format"}, (*Handler).statistics},
 	{"logEntry", "GET", "/v1/log/entries/{seq}", adminReg, nil, (*Handler).logEntry},
+	{"revokeTokens", "POST", "/v1/token-revocations", admin, nil, (*Handler).revokeTokens},
 	{"checkpoint", "GET", "/v1/log/checkpoint", anyone, nil, (*Handler).checkpoint},
 	{"logKey", "GET", "/v1/log/key", anyone, nil, (*Handler).logKey},
 	{"inclusionProof", "GET", "/v1/log/proof/inclusion", anyone, []string{"index", "size"}, (*Handler).inclusion},
@@ -157,6 +169,9 @@ func New(cfg Config) *Handler {
 	if h.metrics == nil {
 		h.metrics = NewMetrics()
 	}
+	refusals := newBudgetRefusals(h.metrics.Registry)
+	h.rows = newBudget("rows", "rows read", cfg.Rows, refusals, nil)
+	h.bodyBytes = newBudget("body_bytes", "body bytes", cfg.BodyBytes, refusals, nil)
 	h.router = h.newRouter(func(rt Route) bool { return !cfg.MetricsElsewhere || rt.Name != "metrics" })
 	return h
 }
@@ -305,8 +320,10 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 }
 
 // endpoint authenticates and authorizes by the route's roles (or, for a
-// route that needs no token, limits the client's address), refuses a query
-// parameter the route does not define, then calls its handler.
+// route that needs no token, limits the client's address), admits the
+// caller by its budget of rows read, refuses a query parameter the route
+// does not define, then calls its handler with the body charged to the
+// caller's body budget, and charges what the request read.
 func (h *Handler) endpoint(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sw, ok := w.(*statusWriter); ok {
@@ -334,6 +351,19 @@ func (h *Handler) endpoint(rt Route) http.Handler {
 				return
 			}
 		}
+		// Health and readiness probes cost nothing and are asked often
+		// from one address: they have no budget, as they have no rate.
+		if !unlimitedRoutes[rt.Name] {
+			c := callerOf(r, rt.Roles != nil, actor)
+			if err := h.rows.admit(c); err != nil {
+				err.write(w)
+				return
+			}
+			var m *meter
+			r, m = withMeter(r)
+			defer func() { h.rows.charge(c, float64(baseRows+m.rows)) }()
+			h.budgetBody(r, c)
+		}
 		if err := checkQuery(r, rt.Query); err != nil {
 			writeError(w, err)
 			return
@@ -343,9 +373,20 @@ func (h *Handler) endpoint(rt Route) http.Handler {
 }
 
 // unauthorized answers a refused token with 401 and a WWW-Authenticate
-// challenge, and counts the refusal by its reason; a failure to look the
-// key up is no refusal and is answered as the error it is.
+// challenge, and counts the refusal by its reason; a token whose issuer is
+// over its rate of signature verifications with 429 and Retry-After (the
+// token may be good); a failure to look the key up is no refusal and is
+// answered as the error it is.
 func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, err error) {
+	if rl, ok := err.(*rateLimitedError); ok {
+		h.metrics.authFailures.WithLabelValues("rate limited").Inc()
+		if rl.address {
+			tooManyRequests(w, rl.wait, "this address sent too many refused tokens; retry after the Retry-After seconds")
+			return
+		}
+		tooManyRequests(w, rl.wait, "this token's issuer is over its rate of new tokens; reuse a token, or retry after the Retry-After seconds")
+		return
+	}
 	ae, ok := err.(*tokenError)
 	if !ok {
 		h.requestLog(w).Error("authenticate", "err", err)

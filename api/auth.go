@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -39,8 +38,34 @@ const (
 	maxTokenBytes                    = 8 << 10
 	maxKidBytes                      = 64
 	maxSubBytes                      = 64
-	tokenCacheSize                   = 100000
 )
+
+// DefaultVerifyRate is the default budget of signature verifications of
+// each institution: a token the cache does not hold costs one. An
+// institution mints a token every few minutes and reuses it; 50 a second
+// with a burst of 200 is far above that, and bounds what one
+// institution's stream of new tokens costs the service to a twentieth of
+// a core at most (an Ed25519 verification takes about 50 µs, a P-256 one
+// about 100 µs).
+var DefaultVerifyRate = RateLimit{Rate: 50, Burst: 200}
+
+// DefaultServiceVerifyRate is the default budget of each trusted issuer of
+// service tokens, ten times an institution's: the service's own issuer
+// signs a token for every learner who signs in, and a morning's sign-ins
+// come at once.
+var DefaultServiceVerifyRate = RateLimit{Rate: 500, Burst: 2000}
+
+// DefaultRefusedTokenRate is the default budget of refused tokens of each
+// client address (an IPv6 one per /64). An issuer's budget of
+// verifications is spent only by tokens that verify (a refused one gives
+// its verification back): else anyone who read an institution's kid from
+// its public record could send badly signed tokens in its name and keep
+// its real new tokens out. The refused ones are charged to the address
+// they came from instead. An honest client is refused a token now and then
+// (one that expired on the way), and a test suite probing the token rules
+// a few hundred times; at 5 a second past a burst of 500, refused tokens
+// cost the service at most 5 signature checks a second per address.
+var DefaultRefusedTokenRate = RateLimit{Rate: 5, Burst: 500}
 
 // DefaultMaxTokenLifetime is the longest a service token of role may live
 // (exp − iat) under the default configuration, and 0 for a role that has
@@ -82,6 +107,26 @@ func init() {
 	}
 }
 
+// rateLimitedError refuses a token not in the cache because its issuer is
+// over its rate of signature verifications (AuthConfig.VerifyRate), or the
+// client's address over its rate of refused tokens
+// (AuthConfig.RefusedTokenRate); the endpoint answers 429 with
+// Retry-After, not 401: the token may be good.
+type rateLimitedError struct {
+	wait time.Duration
+	// address is set when the client's address is over its rate, not the
+	// issuer.
+	address bool
+}
+
+// Error says the issuer is over its rate.
+func (e *rateLimitedError) Error() string {
+	if e.address {
+		return "client address over its rate of refused tokens; retry in " + e.wait.String()
+	}
+	return "token issuer over its rate of new tokens; retry in " + e.wait.String()
+}
+
 // tokenError is why a token was refused; the reason is a small fixed set, safe
 // to use as a metric label, and never contains the token.
 type tokenError struct{ reason string }
@@ -102,11 +147,15 @@ type Issuer struct {
 // Authenticator checks bearer tokens. Service tokens are verified with the
 // keys of a trusted issuer; institution tokens with the institution's key
 // registered in the bank, named by kid. A verified signature is cached
-// until the token's exp, so a reused token costs a map lookup, not a
-// signature check; the key its kid names is looked up again on every
-// request and must still be the one that verified it, so that removing
-// the key, rotating it under the same kid or suspending the institution
-// takes effect at once.
+// until the token's exp (tokencache.go), so a reused token costs a map
+// lookup, not a signature check; the key its kid names is looked up again
+// on every request and must still be the one that verified it, so that
+// removing the key, rotating it under the same kid or suspending the
+// institution takes effect at once, and a service token is checked against
+// the bank's token revocations on every request. A token the cache does
+// not hold spends one of its issuer's signature verifications
+// (AuthConfig.VerifyRate), taken only once the issuer and its key are
+// known, so a token naming no issuer costs nothing but its parsing.
 type Authenticator struct {
 	audience    string
 	issuers     atomic.Pointer[map[string]Issuer]
@@ -115,8 +164,15 @@ type Authenticator struct {
 	now         func() time.Time
 	maxLifetime map[accreditation.Role]time.Duration
 
-	mu    sync.Mutex
-	cache map[[32]byte]verifiedToken
+	cache *tokenCache
+	// perInstitution and perServiceIssuer are the most tokens of one
+	// institution and of one trusted issuer the cache holds.
+	perInstitution, perServiceIssuer int
+	// verifications and serviceVerifications limit the signature
+	// verifications of each institution and of each trusted issuer.
+	verifications, serviceVerifications *limiter
+	// refused limits the refused tokens of each client address.
+	refused *limiter
 }
 
 // AuthConfig configures an [Authenticator].
@@ -138,18 +194,40 @@ type AuthConfig struct {
 	MaxAdminTokenLifetime     time.Duration
 	MaxRegulatorTokenLifetime time.Duration
 	MaxLearnerTokenLifetime   time.Duration
+	// VerifyRate and ServiceVerifyRate are the budgets of signature
+	// verifications of each institution and of each trusted issuer, which
+	// a token not in the cache spends; an issuer over its budget gets 429.
+	// Zero: DefaultVerifyRate and DefaultServiceVerifyRate; a negative
+	// Rate: no limit.
+	VerifyRate        RateLimit
+	ServiceVerifyRate RateLimit
+	// RefusedTokenRate is the budget of refused tokens of each client
+	// address; an address over it gets 429 for any token the cache does
+	// not hold. Zero: DefaultRefusedTokenRate; a negative Rate: no limit.
+	RefusedTokenRate RateLimit
+	// TokenCacheSize, TokenCachePerInstitution and
+	// TokenCachePerServiceIssuer bound the verified-token cache in all, for
+	// one institution and for one trusted issuer; zero means the defaults
+	// (DefaultTokenCacheSize and the others), negative is an error.
+	TokenCacheSize             int
+	TokenCachePerInstitution   int
+	TokenCachePerServiceIssuer int
 }
 
 // verifiedToken is a token whose signature and claims checked out, as the
 // cache keeps it: whom it names, the key that signed it (by its issuer and
 // kid, to look it up, and the key itself, to know it is still the same key)
-// and until when.
+// and until when; for a service token, also what a revocation names (its
+// jti and iat).
 type verifiedToken struct {
-	actor  accreditation.Actor
-	issuer string
-	kid    string
-	key    crypto.PublicKey
-	exp    time.Time
+	actor       accreditation.Actor
+	issuer      string
+	kid         string
+	key         crypto.PublicKey
+	exp         time.Time
+	institution bool
+	jti         string
+	iat         time.Time
 }
 
 // NewAuthenticator checks tokens for audience, trusting issuers for service
@@ -161,7 +239,7 @@ func NewAuthenticator(audience string, issuers []Issuer, bank *accreditation.Ban
 }
 
 // NewAuthenticatorFromConfig checks tokens as cfg says; it fails only for a
-// negative lifetime.
+// negative lifetime or cache size.
 func NewAuthenticatorFromConfig(cfg AuthConfig) (*Authenticator, error) {
 	now := cfg.Now
 	if now == nil {
@@ -180,12 +258,43 @@ func NewAuthenticatorFromConfig(cfg AuthConfig) (*Authenticator, error) {
 			lifetimes[role] = DefaultMaxTokenLifetime(role)
 		}
 	}
+	sizes := []struct {
+		name string
+		n    *int
+		def  int
+	}{
+		{"token cache size", &cfg.TokenCacheSize, DefaultTokenCacheSize},
+		{"token cache share of an institution", &cfg.TokenCachePerInstitution, DefaultTokenCachePerInstitution},
+		{"token cache share of a service issuer", &cfg.TokenCachePerServiceIssuer, DefaultTokenCachePerServiceIssuer},
+	}
+	for _, sz := range sizes {
+		switch {
+		case *sz.n < 0:
+			return nil, fmt.Errorf("the %s is %d: it must not be negative", sz.name, *sz.n)
+		case *sz.n == 0:
+			*sz.n = sz.def
+		}
+	}
+	rate := func(r, def RateLimit) RateLimit {
+		switch {
+		case r.Rate == 0:
+			return def
+		case r.Rate < 0:
+			return RateLimit{}
+		}
+		return r
+	}
 	a := &Authenticator{
-		audience:    cfg.Audience,
-		bank:        cfg.Bank,
-		now:         now,
-		maxLifetime: lifetimes,
-		cache:       map[[32]byte]verifiedToken{},
+		audience:             cfg.Audience,
+		bank:                 cfg.Bank,
+		now:                  now,
+		maxLifetime:          lifetimes,
+		cache:                newTokenCache(cfg.TokenCacheSize, now),
+		perInstitution:       cfg.TokenCachePerInstitution,
+		perServiceIssuer:     cfg.TokenCachePerServiceIssuer,
+		verifications:        newLimiter(rate(cfg.VerifyRate, DefaultVerifyRate), now),
+		serviceVerifications: newLimiter(rate(cfg.ServiceVerifyRate, DefaultServiceVerifyRate), now),
+		refused:              newLimiter(rate(cfg.RefusedTokenRate, DefaultRefusedTokenRate), now),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{algEdDSA, algEd25519, algES256}),
 			jwt.WithAudience(cfg.Audience),
@@ -209,9 +318,9 @@ func (a *Authenticator) SetIssuers(issuers []Issuer) {
 	a.issuers.Store(&m)
 	// A cached token whose key is gone would be refused on its next use
 	// (stillValid); dropping them all frees the memory at once.
-	a.mu.Lock()
-	a.cache = map[[32]byte]verifiedToken{}
-	a.mu.Unlock()
+	if a.cache != nil {
+		a.cache.clear()
+	}
 }
 
 // Issuers returns the trusted issuers (for the JWKS document).
@@ -223,8 +332,9 @@ type claims struct {
 	Role string `json:"role,omitempty"`
 }
 
-// Authenticate returns the actor of the request's bearer token, or an
-// *tokenError saying why there is none.
+// Authenticate returns the actor of the request's bearer token, or a
+// *tokenError saying why there is none, or a *rateLimitedError when the
+// token is not cached and its issuer is over its rate of verifications.
 func (a *Authenticator) Authenticate(r *http.Request) (accreditation.Actor, error) {
 	header := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(header, " ")
@@ -238,37 +348,62 @@ func (a *Authenticator) Authenticate(r *http.Request) (accreditation.Actor, erro
 		return accreditation.Actor{}, refuseToken("malformed")
 	}
 	sum := sha256.Sum256([]byte(token))
-	a.mu.Lock()
-	v, hit := a.cache[sum]
-	a.mu.Unlock()
+	v, hit, expired := a.cache.get(sum)
+	if expired {
+		return accreditation.Actor{}, refuseToken("expired")
+	}
 	if hit {
-		if !a.now().Before(v.exp.Add(Leeway)) {
-			a.mu.Lock()
-			delete(a.cache, sum)
-			a.mu.Unlock()
-			return accreditation.Actor{}, refuseToken("expired")
-		}
 		if err := a.stillValid(v); err != nil {
+			return accreditation.Actor{}, err
+		}
+		if err := a.notRevoked(v); err != nil {
 			return accreditation.Actor{}, err
 		}
 		return v.actor, nil
 	}
-	v, err := a.verify(token)
+	// A token the cache does not hold costs a verification: an address
+	// that sent too many refused ones waits before it may try another.
+	addr := clientKey(r)
+	if ok, wait := a.refused.admit(addr); !ok {
+		return accreditation.Actor{}, &rateLimitedError{wait: wait, address: true}
+	}
+	v, spent, err := a.verify(token)
+	if err == nil {
+		err = a.notRevoked(v)
+	}
 	if err != nil {
+		var ae *tokenError
+		if errors.As(err, &ae) {
+			// Refused: the verification goes back to the issuer whose name
+			// the token only claimed, and is charged to the sender.
+			spent.refund()
+			a.refused.charge(addr, 1)
+		}
 		return accreditation.Actor{}, err
 	}
-	a.mu.Lock()
-	if len(a.cache) >= tokenCacheSize {
-		now := a.now()
-		for k, c := range a.cache {
-			if !now.Before(c.exp.Add(Leeway)) || len(a.cache) >= tokenCacheSize {
-				delete(a.cache, k)
-			}
-		}
+	share := a.perServiceIssuer
+	if v.institution {
+		share = a.perInstitution
 	}
-	a.cache[sum] = v
-	a.mu.Unlock()
+	a.cache.put(sum, v, share)
 	return v.actor, nil
+}
+
+// notRevoked refuses a service token the bank's revocations name (by jti,
+// or by sub and issue time); institution tokens are never revoked so, an
+// institution's key is removed instead.
+func (a *Authenticator) notRevoked(v verifiedToken) error {
+	if v.institution || a.bank == nil {
+		return nil
+	}
+	revoked, err := a.bank.TokenIsRevoked(accreditation.ServiceToken{Role: v.actor.Role, Subject: v.actor.ID, JTI: v.jti, IssuedAt: v.iat})
+	if err != nil {
+		return fmt.Errorf("check token revocations: %w", err)
+	}
+	if revoked {
+		return refuseToken("revoked")
+	}
+	return nil
 }
 
 // stillValid re-checks what can change while a token lives: the key its
@@ -316,12 +451,29 @@ func (a *Authenticator) tokenKey(iss, kid string) (key accreditation.PublicJWK, 
 	return key, true, nil
 }
 
+// spentVerification is the verification a token took from its issuer's
+// bucket, to give back when the token is refused; the zero value took
+// none.
+type spentVerification struct {
+	bucket *limiter
+	issuer string
+}
+
+// refund gives the verification back.
+func (s spentVerification) refund() {
+	if s.bucket != nil {
+		s.bucket.charge(s.issuer, -1)
+	}
+}
+
 // verify checks a token that is not in the cache: its form (checkTokenForm),
 // its signature with the key its iss and kid name, then the claims its
-// kind of token requires.
-func (a *Authenticator) verify(token string) (verifiedToken, error) {
+// kind of token requires. It also returns the verification it took from
+// the issuer's bucket, if it got that far.
+func (a *Authenticator) verify(token string) (verifiedToken, spentVerification, error) {
+	var spent spentVerification
 	if err := checkTokenForm(token); err != nil {
-		return verifiedToken{}, err
+		return verifiedToken{}, spent, err
 	}
 	var (
 		c           claims
@@ -338,6 +490,18 @@ func (a *Authenticator) verify(token string) (verifiedToken, error) {
 		if key, institution, keyErr = a.tokenKey(c.Issuer, kid); keyErr != nil {
 			return nil, keyErr
 		}
+		// The issuer and its key exist: only now is the verification worth
+		// spending, from the bucket of the iss the token claims (unverified,
+		// and used for nothing else).
+		bucket := a.serviceVerifications
+		if institution {
+			bucket = a.verifications
+		}
+		if ok, wait := bucket.allow(c.Issuer); !ok {
+			keyErr = &rateLimitedError{wait: wait}
+			return nil, keyErr
+		}
+		spent = spentVerification{bucket: bucket, issuer: c.Issuer}
 		// The method must be the key's: an EdDSA key never checks an ES256
 		// signature and the other way round.
 		alg := t.Method.Alg()
@@ -358,26 +522,32 @@ func (a *Authenticator) verify(token string) (verifiedToken, error) {
 		return nil, keyErr
 	})
 	if keyErr != nil {
-		var ae *tokenError
-		if errors.As(keyErr, &ae) {
-			return verifiedToken{}, keyErr
+		var (
+			ae *tokenError
+			rl *rateLimitedError
+		)
+		if errors.As(keyErr, &ae) || errors.As(keyErr, &rl) {
+			return verifiedToken{}, spent, keyErr
 		}
-		return verifiedToken{}, fmt.Errorf("look up token key: %w", keyErr)
+		return verifiedToken{}, spent, fmt.Errorf("look up token key: %w", keyErr)
 	}
 	if err != nil {
-		return verifiedToken{}, refuseToken(jwtReason(err))
+		return verifiedToken{}, spent, refuseToken(jwtReason(err))
 	}
 	kid, _ := parsed.Header["kid"].(string)
-	v := verifiedToken{issuer: c.Issuer, kid: kid, key: key.Key, exp: c.ExpiresAt.Time}
+	v := verifiedToken{issuer: c.Issuer, kid: kid, key: key.Key, exp: c.ExpiresAt.Time, institution: institution, jti: c.ID}
+	if c.IssuedAt != nil {
+		v.iat = c.IssuedAt.Time
+	}
 	if institution {
 		v.actor, err = institutionActor(c)
 	} else {
 		v.actor, err = a.serviceActor(c)
 	}
 	if err != nil {
-		return verifiedToken{}, err
+		return verifiedToken{}, spent, err
 	}
-	return v, nil
+	return v, spent, nil
 }
 
 // institutionActor is the institution a token signed with its registered

@@ -476,11 +476,7 @@ func TestTokenCacheStillChecksInstitution(t *testing.T) {
 	k := mustKey(t, "EdDSA")
 	s.registerWithKeys(t, "cache.example", true, k, mustKey(t, "ES256")) // the last key cannot be removed
 	tok := instToken(t, k, "cache.example")
-	cacheLen := func() int {
-		s.auth.mu.Lock()
-		defer s.auth.mu.Unlock()
-		return len(s.auth.cache)
-	}
+	cacheLen := s.auth.cache.len
 	base := cacheLen() // the admin token used for set-up
 	for i := range 3 {
 		if resp, body := s.do(t, "POST", "/v1/outcomes", tok, outcomeFor("L3")); resp.StatusCode != 201 {

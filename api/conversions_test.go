@@ -278,3 +278,47 @@ func TestEquivalencesOverHTTP(t *testing.T) {
 		t.Fatalf("conversion %s", body)
 	}
 }
+
+// TestReasonsBoundOverHTTP: a not-eligible refusal lists the first 100
+// reasons and counts the rest in reasons_omitted; a preview the same in
+// not_converted and not_converted_omitted (docs/contract.md section 8).
+func TestReasonsBoundOverHTTP(t *testing.T) {
+	c := newCVSetup(t)
+	const failed, bound = 130, accreditation.MaxReasons
+	batch := make([]map[string]any, failed)
+	for i := range batch {
+		batch[i] = c.outcome("L1", "2")
+		batch[i]["result"] = map[string]any{"passed": false, "score": "20"}
+	}
+	c.ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: c.college, body: map[string]any{"outcomes": batch}, want: 200})
+	learner := c.s.token(t, "learner", "L1")
+	body := map[string]any{"learner": "L1", "rule": "to-bsc"}
+	cases := []struct {
+		name, route, path string
+		want              int
+		list, omitted     string
+	}{
+		{"conversion refused", "convert", "/v1/conversions", 422, "reasons", "reasons_omitted"},
+		{"preview", "previewConversion", "/v1/conversions/preview", 200, "not_converted", "not_converted_omitted"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, answer := c.ck.call(t, request{route: tc.route, path: tc.path, token: learner, body: body, want: tc.want})
+			var v map[string]json.RawMessage
+			if err := json.Unmarshal(answer, &v); err != nil {
+				t.Fatal(err)
+			}
+			var list []accreditation.Ineligible
+			var omitted int
+			if err := json.Unmarshal(v[tc.list], &list); err != nil {
+				t.Fatalf("%s: %v in %s", tc.list, err, answer)
+			}
+			if err := json.Unmarshal(v[tc.omitted], &omitted); err != nil {
+				t.Fatalf("%s: %v in %s", tc.omitted, err, answer)
+			}
+			if len(list) != bound || omitted != failed-bound || len(answer) > 8<<10 {
+				t.Fatalf("%d reasons and %d omitted in %d bytes; want %d and %d", len(list), omitted, len(answer), bound, failed-bound)
+			}
+		})
+	}
+}

@@ -47,6 +47,13 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 	}
 	data, err := readAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
 	if err != nil {
+		// The caller's body budget (budget.go) ran out as the body came
+		// in: it is refused before any of it is checked.
+		var over *overBudgetError
+		if errors.As(err, &over) {
+			over.write(w)
+			return nil, false
+		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeProblem(w, http.StatusRequestEntityTooLarge, "too-large", "Body too large",

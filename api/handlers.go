@@ -192,6 +192,7 @@ func (h *Handler) postOutcomes(w http.ResponseWriter, r *http.Request, a actor) 
 		return
 	}
 	inputs := []accreditation.OutcomeInput{input}
+	chargeRows(r, 1) // a post is charged per outcome
 	results, err := h.bank.PostOutcomes(r.Context(), a, inputs)
 	if err != nil {
 		writeError(w, err)
@@ -243,6 +244,8 @@ func (h *Handler) postBatch(w http.ResponseWriter, r *http.Request, a actor, dat
 			items[i] = raw
 		}
 	}
+	// A post is charged per outcome, as each is decided and written.
+	chargeRows(r, int64(len(items)))
 	if len(items) == 0 || len(items) > accreditation.MaxBatch {
 		refuse(w, accreditation.CodeInvalid, "a batch carries 1 to "+strconv.Itoa(accreditation.MaxBatch)+" outcomes")
 		return
@@ -356,7 +359,7 @@ func (h *Handler) mayReadLearner(w http.ResponseWriter, a actor, learner string)
 	case accreditation.RoleAdmin, accreditation.RoleRegulator:
 		return true
 	case accreditation.RoleLearner:
-		if a.ID == learner {
+		if accreditation.SameLearner(a.ID, learner) {
 			return true
 		}
 	case accreditation.RoleInstitution:
@@ -421,6 +424,9 @@ func (h *Handler) transcript(w http.ResponseWriter, r *http.Request, a actor) {
 	}
 	defer done()
 	tr, err := h.bank.TranscriptPage(q)
+	if tr != nil {
+		chargeRows(r, tr.Cost.Rows)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -441,7 +447,17 @@ func (h *Handler) balance(w http.ResponseWriter, r *http.Request, a actor) {
 	if _, _, ok := pageParams(w, r); !ok {
 		return
 	}
+	// A balance sums, when read, a stored change for every outcome and
+	// conversion of the learner: admitted as a long read, as a transcript.
+	done, ok := h.admitLongRead(r)
+	if !ok {
+		return
+	}
+	defer done()
 	bal, err := h.bank.Balance(learner)
+	if bal != nil {
+		chargeRows(r, bal.Cost.Rows)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -531,6 +547,9 @@ func (h *Handler) convert(w http.ResponseWriter, r *http.Request, a actor) {
 		return
 	}
 	res, err := h.bank.Convert(r.Context(), a, req)
+	// A refused conversion read its candidates too: its cost comes with
+	// the error.
+	chargeRows(r, res.Cost.Rows)
 	if err != nil {
 		result := string(accreditation.CodeOf(err))
 		if result == "" {
@@ -543,7 +562,7 @@ func (h *Handler) convert(w http.ResponseWriter, r *http.Request, a actor) {
 	h.metrics.conversions.WithLabelValues("granted").Inc()
 	writeJSON(w, http.StatusCreated, conversionView{Seq: res.Seq, previewView: previewView{
 		Rule: res.Rule, Learner: res.Learner, Target: res.Target, On: res.On,
-		Granted: res.Granted, Capped: res.Capped, Items: res.Items, Ineligible: orEmpty(res.Ineligible),
+		Granted: res.Granted, Capped: res.Capped, Items: res.Items, Ineligible: orEmpty(res.Ineligible), Omitted: res.IneligibleOmitted,
 	}})
 }
 
@@ -560,6 +579,9 @@ func (h *Handler) auditConversions(w http.ResponseWriter, r *http.Request, _ act
 	}
 	defer done()
 	page, err := h.bank.AuditConversions(f, cursor, limit)
+	if page != nil {
+		chargeRows(r, page.Cost.Rows)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -633,6 +655,7 @@ func (h *Handler) inclusion(w http.ResponseWriter, r *http.Request, _ actor) {
 	}
 	index, size := params[0], params[1]
 	hashes, err := h.ledger.InclusionProof(index, size)
+	chargeRows(r, int64(len(hashes))) // each hash is a stored row
 	if err != nil {
 		writeError(w, err)
 		return
@@ -647,6 +670,7 @@ func (h *Handler) consistency(w http.ResponseWriter, r *http.Request, _ actor) {
 	}
 	from, to := params[0], params[1]
 	hashes, err := h.ledger.ConsistencyProof(from, to)
+	chargeRows(r, int64(len(hashes))) // each hash is a stored row
 	if err != nil {
 		writeError(w, err)
 		return

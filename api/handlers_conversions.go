@@ -29,8 +29,10 @@ func appendEffects(b []byte, effects []accreditation.ItemEffect) ([]byte, error)
 }
 
 // previewView is what a conversion would grant now, as the API answers
-// with it, with the outcomes asked for that it would not use and why; a
-// granted conversion answers the same after its seq (conversionView).
+// with it, with the outcomes asked for that it would not use and why (the
+// first accreditation.MaxReasons, and how many more when some were left
+// out); a granted conversion answers the same after its seq
+// (conversionView).
 type previewView struct {
 	Rule       accreditation.RuleRef          `json:"rule"`
 	Learner    string                         `json:"learner"`
@@ -40,6 +42,7 @@ type previewView struct {
 	Capped     bool                           `json:"capped"`
 	Items      []accreditation.ConversionItem `json:"items"`
 	Ineligible []accreditation.Ineligible     `json:"not_converted"`
+	Omitted    int                            `json:"not_converted_omitted,omitempty"`
 }
 
 // previewConversion answers what POST /v1/conversions would grant now for
@@ -52,12 +55,15 @@ func (h *Handler) previewConversion(w http.ResponseWriter, r *http.Request, a ac
 		return
 	}
 	pv, err := h.bank.Preview(a, req)
+	// A refused preview read its candidates too: its cost comes with the
+	// error.
+	chargeRows(r, pv.Cost.Rows)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, previewView{
 		Rule: pv.Rule, Learner: pv.Learner, Target: pv.Target, On: pv.On, Granted: pv.Granted, Capped: pv.Capped,
-		Items: pv.Items, Ineligible: orEmpty(pv.Ineligible),
+		Items: pv.Items, Ineligible: orEmpty(pv.Ineligible), Omitted: pv.IneligibleOmitted,
 	})
 }

@@ -43,6 +43,9 @@ func (h *Handler) listInstitutions(w http.ResponseWriter, r *http.Request, _ act
 	}
 	defer done()
 	page, err := h.bank.Institutions(queryValue(r, "cursor"), limit)
+	if page != nil {
+		chargeRows(r, int64(len(page.Institutions)))
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -71,6 +74,9 @@ func (h *Handler) listRules(w http.ResponseWriter, r *http.Request, _ actor) {
 	}
 	defer done()
 	page, err := h.bank.Rules(f, queryValue(r, "cursor"), limit)
+	if page != nil {
+		chargeRows(r, int64(len(page.Rules)))
+	}
 	if err != nil {
 		writeError(w, err)
 		return

@@ -32,6 +32,9 @@ func (h *Handler) statistics(w http.ResponseWriter, r *http.Request, _ actor) {
 	}
 	defer done()
 	st, err := h.bank.Statistics(f)
+	if st != nil {
+		chargeRows(r, int64(len(st.Rows)))
+	}
 	if err != nil {
 		writeError(w, err)
 		return

@@ -808,6 +808,20 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	ck.call(t, request{route: "statistics", path: "/v1/statistics?from=2026-13", token: adm, want: 400})
 	ck.call(t, request{route: "statistics", path: "/v1/statistics", token: univ, want: 403})
 
+	// --- token revocations
+	ck.call(t, request{route: "revokeTokens", path: "/v1/token-revocations", token: adm, want: 201,
+		body: map[string]any{"jti": "openapi-unused-jti", "reason": "leaked"}})
+	ck.call(t, request{route: "revokeTokens", path: "/v1/token-revocations", token: adm, want: 201,
+		body: map[string]any{"sub": "openapi-nobody", "role": "learner", "reason": "left"}})
+	ck.call(t, request{route: "revokeTokens", path: "/v1/token-revocations", token: adm, want: 409,
+		body: map[string]any{"jti": "openapi-unused-jti", "reason": "again"}})
+	ck.call(t, request{route: "revokeTokens", path: "/v1/token-revocations", token: adm, want: 422,
+		body: map[string]any{"reason": "names nothing"}})
+	ck.call(t, request{route: "revokeTokens", path: "/v1/token-revocations", token: adm, want: 400,
+		body: map[string]any{"jti": "x", "reason": "y", "extra": 1}})
+	ck.call(t, request{route: "revokeTokens", path: "/v1/token-revocations", token: reg, want: 403,
+		body: map[string]any{"jti": "x", "reason": "y"}})
+
 	// --- the log
 	if _, err := s.ledger.SignCheckpoint(t.Context()); err != nil {
 		t.Fatal(err)

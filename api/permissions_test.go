@@ -219,6 +219,10 @@ func TestPermissionTable(t *testing.T) {
 		"read log entry": func(t *testing.T, _ string) permRequest {
 			return permRequest{"GET", "/v1/log/entries/0", nil}
 		},
+		// A jti no token of the fixture carries, fresh for each row.
+		"revoke tokens": func(t *testing.T, _ string) permRequest {
+			return permRequest{"POST", "/v1/token-revocations", map[string]any{"jti": fmt.Sprintf("unused-%d", nextID()), "reason": "leaked"}}
+		},
 	}
 
 	// learner "new" means a learner id unique to the row.
@@ -323,6 +327,10 @@ func TestPermissionTable(t *testing.T) {
 
 		// Groups of equivalent units go with rules (section 8): published by
 		// admins and regulators, read with any valid token.
+		{action: "revoke tokens", who: "admin", want: 201},
+		{action: "revoke tokens", who: "regulator", want: forbidden},
+		{action: "revoke tokens", who: "alpha", want: forbidden},
+		{action: "revoke tokens", who: "learner:L1", want: forbidden},
 		{action: "publish equivalence", who: "admin", want: 201},
 		{action: "publish equivalence", who: "regulator", want: 201},
 		{action: "publish equivalence", who: "beta", want: forbidden},
@@ -437,6 +445,7 @@ func TestPermissionTable(t *testing.T) {
 		"listInstitutions": "list institutions", "listRules": "list rules",
 		"previewConversion": "preview conversion", "publishEquivalence": "publish equivalence", "getEquivalence": "read equivalence",
 		"getRuleVersion": "read rule", // same rights as the latest version
+		"revokeTokens":   "revoke tokens",
 	}
 	for _, rt := range Routes {
 		if rt.Roles == nil {

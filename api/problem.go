@@ -15,13 +15,15 @@ import (
 const problemBase = "urn:creditbank:problem:"
 
 // Problem is an RFC 9457 problem details object. Reasons, an extension
-// member, lists why each outcome asked for could not be converted.
+// member, lists why each outcome asked for could not be converted: the
+// first accreditation.MaxReasons, and ReasonsOmitted how many more.
 type Problem struct {
-	Type    string                     `json:"type"`
-	Title   string                     `json:"title"`
-	Status  int                        `json:"status"`
-	Detail  string                     `json:"detail,omitempty"`
-	Reasons []accreditation.Ineligible `json:"reasons,omitempty"`
+	Type           string                     `json:"type"`
+	Title          string                     `json:"title"`
+	Status         int                        `json:"status"`
+	Detail         string                     `json:"detail,omitempty"`
+	Reasons        []accreditation.Ineligible `json:"reasons,omitempty"`
+	ReasonsOmitted int                        `json:"reasons_omitted,omitempty"`
 	// Existing, for a duplicate-outcome, is the seq of the outcome
 	// already recorded.
 	Existing *uint64 `json:"existing,omitempty"`
@@ -83,7 +85,7 @@ func clip(s string) string {
 func problemFor(err error) Problem {
 	var de *accreditation.Error
 	if errors.As(err, &de) {
-		p := Problem{Type: problemBase + string(de.Code), Detail: clip(de.Detail), Reasons: de.Reasons, Existing: de.Existing}
+		p := Problem{Type: problemBase + string(de.Code), Detail: clip(de.Detail), Reasons: de.Reasons, ReasonsOmitted: de.ReasonsOmitted, Existing: de.Existing}
 		switch de.Code {
 		case accreditation.CodeInvalid:
 			p.Status, p.Title = http.StatusUnprocessableEntity, "Invalid request"
@@ -113,6 +115,8 @@ func problemFor(err error) Problem {
 			p.Status, p.Title = http.StatusConflict, "Duplicate outcome"
 		case accreditation.CodeInstitutionSuspended:
 			p.Status, p.Title = http.StatusUnprocessableEntity, "Institution suspended"
+		case accreditation.CodeLearnerIDPersonal:
+			p.Status, p.Title = http.StatusUnprocessableEntity, "Learner id looks personal"
 		default:
 			p.Status, p.Title = http.StatusUnprocessableEntity, "Refused"
 		}

@@ -6,9 +6,11 @@ import (
 	"time"
 )
 
-// RateLimit is a token bucket per institution: Rate requests a second on
-// average, Burst at once. An institution that posts a term's results in
-// batches needs few requests; one that floods the bank slows only itself.
+// RateLimit is a token bucket per key: Rate tokens a second on average,
+// Burst at once. The token is a request for the request rates (an
+// institution that posts a term's results in batches needs few requests;
+// one that floods the bank slows only itself), a row read for the cost
+// budgets and a byte for the body budgets (budget.go).
 type RateLimit struct {
 	Rate  float64
 	Burst int
@@ -45,13 +47,67 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 	if l == nil || l.cfg.Rate <= 0 {
 		return true, 0
 	}
-	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	b := l.refill(key)
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	return false, l.waitFor(1 - b.tokens)
+}
+
+// admit reports whether key's balance holds a token, the test of the cost
+// budgets: a request is let in while it does, and its cost, known only
+// once it ran, is charged after (charge), so one large request drives the
+// balance below zero and the caller waits until it holds a token again.
+// When it does not, admit returns how long that takes.
+func (l *limiter) admit(key string) (bool, time.Duration) {
+	if l == nil || l.cfg.Rate <= 0 {
+		return true, 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.refill(key)
+	if b.tokens >= 1 {
+		return true, 0
+	}
+	return false, l.waitFor(1 - b.tokens)
+}
+
+// charge takes n tokens from key's bucket, below zero if it holds fewer,
+// and reports whether the balance still holds a token and, if not, how
+// long until it does.
+func (l *limiter) charge(key string, n float64) (bool, time.Duration) {
+	if l == nil || l.cfg.Rate <= 0 {
+		return true, 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.refill(key)
+	b.tokens -= n
+	if b.tokens >= 1 {
+		return true, 0
+	}
+	return false, l.waitFor(1 - b.tokens)
+}
+
+// waitFor is how long the bucket takes to gain n tokens.
+func (l *limiter) waitFor(n float64) time.Duration {
+	return time.Duration(n / l.cfg.Rate * float64(time.Second))
+}
+
+// refill returns key's bucket, made full when new, with the tokens gained
+// since it was last seen; l.mu is held. Buckets idle long enough to be full
+// again are swept first, at most once per such interval, so the sweep
+// costs each request little. A bucket below zero is kept until it is full
+// again: dropping it sooner would forgive a debt.
+func (l *limiter) refill(key string) *bucket {
+	now := l.now()
 	full := time.Duration(float64(l.cfg.Burst) / l.cfg.Rate * float64(time.Second))
 	if now.Sub(l.swept) > full {
 		for k, b := range l.buckets {
-			if now.Sub(b.at) >= full {
+			if b.tokens+now.Sub(b.at).Seconds()*l.cfg.Rate >= float64(l.cfg.Burst) {
 				delete(l.buckets, k)
 			}
 		}
@@ -64,10 +120,5 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 	}
 	b.tokens = math.Min(float64(l.cfg.Burst), b.tokens+now.Sub(b.at).Seconds()*l.cfg.Rate)
 	b.at = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
-	}
-	wait := time.Duration((1 - b.tokens) / l.cfg.Rate * float64(time.Second))
-	return false, wait
+	return b
 }

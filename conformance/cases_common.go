@@ -330,7 +330,9 @@ func (c *tc) instID(tag string) string {
 }
 
 func (c *tc) learner() string {
-	id := fmt.Sprintf("C%s-%d", c.s.runID, c.s.next())
+	// Upper case, the form a learner id is shown in (docs/contract.md,
+	// "Identifiers"): the run id is lower-case hex.
+	id := strings.ToUpper(fmt.Sprintf("C%s-%d", c.s.runID, c.s.next()))
 	c.s.mu.Lock()
 	c.s.learners = append(c.s.learners, id)
 	c.s.mu.Unlock()

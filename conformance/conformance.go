@@ -132,7 +132,7 @@ func allCases() []caseDef {
 	var cs []caseDef
 	for _, part := range [][]caseDef{
 		opsCases(), registrationCases(), keyCases(), scopeCases(), outcomeCases(),
-		inputCases(), authCases(), learnerCases(), paramCases(), listCases(), statisticsCases(),
+		inputCases(), authCases(), learnerCases(), identifierCases(), paramCases(), listCases(), statisticsCases(),
 		restartCases(),
 		permissionCases(), ruleCases(), ruleLifeCases(), historyCases(), policyCases(), conversionCases(), revocationCases(), duplicateCases(), previewCases(), suspensionCases(), equivalenceCases(), logCases(),
 		afterRestartCases(), statisticsAfterRestartCases(),

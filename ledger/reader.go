@@ -17,13 +17,23 @@ import (
 type Reader struct {
 	r    pebble.Reader
 	size uint64
+	// rows counts what the read looked at, for Rows.
+	rows int64
 }
 
 // Size is the number of entries the reader sees; the next entry gets this seq.
 func (r *Reader) Size() uint64 { return r.size }
 
+// Rows is how many stored rows the reader has read so far: each entry,
+// state key (a Get, or a key a Scan visited), idempotency record and index
+// row. It is what a read costs, in the currency the API charges callers in
+// (docs/contract.md section 5); a Reader is used by one goroutine, so the
+// count is a plain field.
+func (r *Reader) Rows() int64 { return r.rows }
+
 // Entry returns the stored bytes of entry seq.
 func (r *Reader) Entry(seq uint64) ([]byte, error) {
+	r.rows++
 	if seq >= r.size {
 		return nil, fmt.Errorf("entry %d: %w", seq, ErrNotFound)
 	}
@@ -36,6 +46,7 @@ func (r *Reader) Entry(seq uint64) ([]byte, error) {
 
 // Get returns the domain state stored under key.
 func (r *Reader) Get(key []byte) ([]byte, error) {
+	r.rows++
 	return getCopy(r.r, stateKey(key))
 }
 
@@ -52,6 +63,7 @@ func (r *Reader) Scan(prefix, start []byte, fn func(key, value []byte) bool) err
 		return fmt.Errorf("scan state: %w", err)
 	}
 	for ok := it.First(); ok; ok = it.Next() {
+		r.rows++
 		v, err := it.ValueAndErr()
 		if err != nil {
 			it.Close()
@@ -75,6 +87,7 @@ type Idempotent struct {
 
 // Idempotency looks up (scope, key) in the idempotency index.
 func (r *Reader) Idempotency(scope, key string) (Idempotent, bool, error) {
+	r.rows++
 	v, err := getCopy(r.r, idemKey(scope, key))
 	if errors.Is(err, ErrNotFound) {
 		return Idempotent{}, false, nil
@@ -108,6 +121,7 @@ func (r *Reader) Index(name, value string, start uint64, fn func(seq uint64) boo
 			continue // a longer value sharing our prefix cannot occur: values hold no NUL
 		}
 		seq := binary.BigEndian.Uint64(k[len(p):])
+		r.rows++
 		if seq >= r.size || !fn(seq) {
 			break
 		}

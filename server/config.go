@@ -65,6 +65,35 @@ type Config struct {
 	// limit there instead.
 	AnonymousRate  float64
 	AnonymousBurst int
+	// Rows are each caller's budget in rows read, per role: a token's
+	// subject, or a client address on the routes that need no token
+	// (anonymous). A request is let in while its caller's balance is
+	// positive and charged one row plus what it read, or one per outcome
+	// posted, once it ran; over the budget the answer is 429 with
+	// Retry-After. Each role's is a flag, --admin-rows, --regulator-rows,
+	// --institution-rows, --learner-rows and --anonymous-rows, written
+	// RATE,BURST (rows a second, rows at once) or 0 for none. The defaults
+	// are api.DefaultRowBudgets.
+	Rows api.Budgets
+	// BodyBytes are each caller's budget in request body bytes, charged as
+	// the body is read, before it is checked: --admin-body-bytes and so on
+	// for each role, RATE,BURST or 0 for none. The burst must hold the
+	// largest body the role may send (api.MaxBodyBytes: 16 MiB for an
+	// institution, 64 KiB for the others). The defaults are
+	// api.DefaultBodyBudgets.
+	BodyBytes api.Budgets
+	// InstitutionNewTokens (--institution-new-tokens) and
+	// ServiceNewTokens (--service-new-tokens) limit the signature
+	// verifications of each institution and of each trusted issuer: a
+	// token the cache of verified tokens does not hold costs one, and over
+	// the limit it is answered 429. RefusedTokens (--refused-tokens) limits
+	// the refused tokens of each client address; a refused token costs its
+	// issuer nothing. Each is RATE,BURST or 0 for no limit; the defaults
+	// are api.DefaultVerifyRate, api.DefaultServiceVerifyRate and
+	// api.DefaultRefusedTokenRate.
+	InstitutionNewTokens api.RateLimit
+	ServiceNewTokens     api.RateLimit
+	RefusedTokens        api.RateLimit
 	// MaxAdminTokenLifetime, MaxRegulatorTokenLifetime and
 	// MaxLearnerTokenLifetime (--max-admin-token-lifetime and the others)
 	// bound exp − iat of the service's own and trusted issuers' tokens of
@@ -89,7 +118,8 @@ type Config struct {
 // flag is given: ./data, 127.0.0.1:8080, the default origin, audience and
 // issuer, 1000 requests a second per institution in bursts of 2000, 20
 // requests a second without a token per client address in bursts of 100,
-// the connection limit derived from the open files limit, and a cache sized
+// the budgets of api.DefaultRowBudgets and api.DefaultBodyBudgets, the
+// connection limit derived from the open files limit, and a cache sized
 // by DefaultCacheMiB.
 //
 // The limit without a token is far above what a checkpoint monitor, an
@@ -97,16 +127,21 @@ type Config struct {
 // for /metrics in a loop to at most some 7% of a core.
 func DefaultConfig() Config {
 	return Config{
-		Data:             "./data",
-		Addr:             "127.0.0.1:8080",
-		Origin:           ledger.DefaultOrigin,
-		Audience:         "creditbank",
-		Issuer:           "creditbank",
-		InstitutionRate:  1000,
-		InstitutionBurst: 2000,
-		AnonymousRate:    20,
-		AnonymousBurst:   100,
-		CacheMiB:         DefaultCacheMiB(),
+		Data:                 "./data",
+		Addr:                 "127.0.0.1:8080",
+		Origin:               ledger.DefaultOrigin,
+		Audience:             "creditbank",
+		Issuer:               "creditbank",
+		InstitutionRate:      1000,
+		InstitutionBurst:     2000,
+		AnonymousRate:        20,
+		AnonymousBurst:       100,
+		Rows:                 api.DefaultRowBudgets(),
+		BodyBytes:            api.DefaultBodyBudgets(),
+		InstitutionNewTokens: api.DefaultVerifyRate,
+		ServiceNewTokens:     api.DefaultServiceVerifyRate,
+		RefusedTokens:        api.DefaultRefusedTokenRate,
+		CacheMiB:             DefaultCacheMiB(),
 	}
 }
 
@@ -135,11 +170,36 @@ func (c *Config) Check() error {
 	if c.AnonymousRate < 0 || c.AnonymousRate > 0 && c.AnonymousBurst < 1 {
 		return errors.New("--anonymous-rate must be 0 or more, with --anonymous-burst at least 1")
 	}
+	if err := c.checkBudgets(); err != nil {
+		return err
+	}
 	if c.MaxAdminTokenLifetime < 0 || c.MaxRegulatorTokenLifetime < 0 || c.MaxLearnerTokenLifetime < 0 {
 		return errors.New("--max-admin-token-lifetime, --max-regulator-token-lifetime and --max-learner-token-lifetime must be 0 (the default) or more")
 	}
 	if c.CacheMiB < 8 || c.CacheMiB > 1<<20 {
 		return fmt.Errorf("--cache-mb %d: want 8 to %d", c.CacheMiB, 1<<20)
+	}
+	return nil
+}
+
+// checkBudgets checks each role's budgets in rows and body bytes: a rate
+// of 0 (none) or more, a burst of at least one row, and a body burst that
+// holds the largest body the role may send, without which its every such
+// body would be refused.
+func (c *Config) checkBudgets() error {
+	for flag, l := range map[string]api.RateLimit{"institution-new-tokens": c.InstitutionNewTokens, "service-new-tokens": c.ServiceNewTokens, "refused-tokens": c.RefusedTokens} {
+		if l.Rate < 0 || l.Rate > 0 && l.Burst < 1 {
+			return fmt.Errorf("--%s %s: want a rate of 0 (no limit) or more, with a burst of at least 1", flag, &l)
+		}
+	}
+	for _, role := range api.BudgetRoles {
+		rows, body := c.Rows.For(role), c.BodyBytes.For(role)
+		if rows.Rate < 0 || rows.Rate > 0 && rows.Burst < 1 {
+			return fmt.Errorf("--%s-rows %s: want a rate of 0 (no budget) or more, with a burst of at least 1", role, rows)
+		}
+		if most := api.MaxBodyBytes(role); body.Rate < 0 || body.Rate > 0 && int64(body.Burst) < most {
+			return fmt.Errorf("--%s-body-bytes %s: want a rate of 0 (no budget) or more, with a burst of at least %d, the largest body a caller of this role may send", role, body, most)
+		}
 	}
 	return nil
 }

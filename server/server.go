@@ -145,6 +145,9 @@ func (s *Server) listen(trusted []api.Issuer) error {
 		MaxAdminTokenLifetime:     s.cfg.MaxAdminTokenLifetime,
 		MaxRegulatorTokenLifetime: s.cfg.MaxRegulatorTokenLifetime,
 		MaxLearnerTokenLifetime:   s.cfg.MaxLearnerTokenLifetime,
+		VerifyRate:                tokenLimit(s.cfg.InstitutionNewTokens),
+		ServiceVerifyRate:         tokenLimit(s.cfg.ServiceNewTokens),
+		RefusedTokenRate:          tokenLimit(s.cfg.RefusedTokens),
 	})
 	if err != nil {
 		return err
@@ -156,6 +159,8 @@ func (s *Server) listen(trusted []api.Issuer) error {
 		Metrics:          s.metrics,
 		InstitutionRate:  api.RateLimit{Rate: s.cfg.InstitutionRate, Burst: s.cfg.InstitutionBurst},
 		AnonymousRate:    api.RateLimit{Rate: s.cfg.AnonymousRate, Burst: s.cfg.AnonymousBurst},
+		Rows:             s.cfg.Rows,
+		BodyBytes:        s.cfg.BodyBytes,
 		MetricsElsewhere: s.cfg.MetricsAddr != "",
 	})
 	var mln *limitListener
@@ -290,4 +295,14 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	return s.Shutdown(ctx)
+}
+
+// tokenLimit is a token-verification limit of the configuration as
+// api.AuthConfig takes it: there a zero Rate means the default and a
+// negative one no limit, while a flag's 0 means no limit.
+func tokenLimit(l api.RateLimit) api.RateLimit {
+	if l.Rate == 0 {
+		return api.RateLimit{Rate: -1}
+	}
+	return l
 }

@@ -2,11 +2,13 @@
 //
 //	creditbank serve  [--data DIR] [--addr HOST:PORT] [--origin ORIGIN]
 //	creditbank token  [--data DIR] --role admin|regulator|learner --sub ID [--ttl 1h]
+//	creditbank token  [--data DIR] --url URL --revoke-jti J | --revoke-sub S [--revoke-role R] [--issued-before T] --reason TEXT
 //	creditbank keygen --out FILE [--alg EdDSA|ES256]
 //	creditbank sign   --key FILE --iss INSTITUTION_ID [--aud A] [--ttl 5m]
 //	creditbank verify --url URL [--token T] [--key VKEY] | --data DIR [--since FILE] [--save FILE]
 //	creditbank backup --data DIR --out DIR
 //	creditbank bench  [--url URL --token ADMIN_TOKEN] [--duration 10s] [--preload N] [--json FILE]
+//	creditbank abuse  [--preload N] [--attack 40s] [--attacks A,B] [--enforce]
 //
 // Every flag can also be set with a CREDITBANK_* environment variable
 // (--data is CREDITBANK_DATA); a flag given on the command line wins.
@@ -42,6 +44,7 @@ commands:
   backup   copy a data folder, online through a running server or offline
   conformance  check a running server against the contract from outside
   bench    measure the service over HTTP against raw Pebble in one run
+  abuse    measure a well-behaved institution's latency while each attack runs
 
 run 'creditbank <command> -h' for the flags of a command.
 `
@@ -71,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return conformanceCmd(args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
+	case "abuse":
+		return abuseCmd(args[1:], stdout, stderr)
 	case "token":
 		return token(args[1:], stdout, stderr)
 	case "keygen":
@@ -153,6 +158,17 @@ func serve(args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.InstitutionBurst, "institution-burst", cfg.InstitutionBurst, "requests each institution may make at once")
 	fs.Float64Var(&cfg.AnonymousRate, "anonymous-rate", cfg.AnonymousRate, "requests per second each client address may make on average without a token, but to /healthz and /readyz (0: no limit)")
 	fs.IntVar(&cfg.AnonymousBurst, "anonymous-burst", cfg.AnonymousBurst, "requests without a token each client address may make at once")
+	for _, role := range api.BudgetRoles {
+		who := "each " + role
+		if role == "anonymous" {
+			who = "each client address without a token"
+		}
+		fs.Var(cfg.Rows.For(role), role+"-rows", "rows read "+who+" may cost, RATE,BURST: a second on average, at once (0: no budget)")
+		fs.Var(cfg.BodyBytes.For(role), role+"-body-bytes", "request body bytes "+who+" may send, RATE,BURST: a second on average, at once (0: no budget)")
+	}
+	fs.Var(&cfg.InstitutionNewTokens, "institution-new-tokens", "signature checks of tokens not yet verified each institution may cost, RATE,BURST (0: no limit)")
+	fs.Var(&cfg.ServiceNewTokens, "service-new-tokens", "signature checks of tokens not yet verified each trusted issuer's tokens may cost, RATE,BURST (0: no limit)")
+	fs.Var(&cfg.RefusedTokens, "refused-tokens", "refused tokens each client address may send, RATE,BURST (0: no limit)")
 	fs.DurationVar(&cfg.MaxAdminTokenLifetime, "max-admin-token-lifetime", 0, "longest exp - iat of an admin token (0: 1h)")
 	fs.DurationVar(&cfg.MaxRegulatorTokenLifetime, "max-regulator-token-lifetime", 0, "longest exp - iat of a regulator token (0: 24h)")
 	fs.DurationVar(&cfg.MaxLearnerTokenLifetime, "max-learner-token-lifetime", 0, "longest exp - iat of a learner token (0: 24h)")
@@ -167,15 +183,46 @@ func serve(args []string, stderr io.Writer) error {
 	return server.Run(ctx, cfg, slog.New(slog.NewJSONHandler(stderr, nil)))
 }
 
+// token is `creditbank token`: print a service token signed with the
+// token key of --data, or, with --revoke-jti or --revoke-sub, have the
+// server at --url revoke service tokens (revoke.go).
 func token(args []string, stdout, stderr io.Writer) error {
 	cfg := server.DefaultConfig()
 	fs := newFlagSet("token", stderr)
 	tokenFlags(fs, &cfg)
 	role := fs.String("role", "", "admin, regulator or learner")
-	sub := fs.String("sub", "", "the subject: who the token is for")
+	sub := fs.String("sub", "", "the subject: who the token is for (with --revoke-*: who revokes, default the login name)")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime")
+	url := fs.String("url", "", "with --revoke-*: the running server's base URL")
+	revokeJTI := fs.String("revoke-jti", "", "revoke the service token with this jti")
+	revokeSubject := fs.String("revoke-sub", "", "revoke the service tokens of this sub issued before --issued-before")
+	revokeRole := fs.String("revoke-role", "", "with --revoke-sub: only this role's tokens (default: every role)")
+	issuedBefore := fs.String("issued-before", "", "with --revoke-sub: RFC 3339 time (default: now, on the server's clock)")
+	reason := fs.String("reason", "", "with --revoke-*: why, recorded in the ledger")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *revokeJTI != "" || *revokeSubject != "" {
+		if *revokeJTI != "" && *revokeSubject != "" {
+			return errors.New("give --revoke-jti or --revoke-sub, not both")
+		}
+		if *reason == "" {
+			return errors.New("--revoke-jti and --revoke-sub need --reason")
+		}
+		if *revokeJTI != "" && (*revokeRole != "" || *issuedBefore != "") {
+			return errors.New("--revoke-role and --issued-before go with --revoke-sub")
+		}
+		k, err := api.LoadKeyFile(filepath.Join(cfg.Data, "keys", "token.jwk"))
+		if err != nil {
+			return fmt.Errorf("token key of --data: %v", err)
+		}
+		who := *sub
+		if who == "" {
+			who = revokeSub()
+		}
+		return revokeTokens(revocation{url: *url, issuer: cfg.Issuer, audience: cfg.Audience, sub: who, key: k,
+			body: accreditation.TokenRevoked{JTI: *revokeJTI, Subject: *revokeSubject, Role: accreditation.Role(*revokeRole),
+				IssuedBefore: *issuedBefore, Reason: *reason}}, stdout)
 	}
 	switch accreditation.Role(*role) {
 	case accreditation.RoleAdmin, accreditation.RoleRegulator, accreditation.RoleLearner:
