@@ -590,7 +590,14 @@ func (a *Authenticator) serviceActor(c claims) (accreditation.Actor, error) {
 	if c.ExpiresAt.Sub(from) > maxLifetime {
 		return accreditation.Actor{}, refuseToken("lifetime over role maximum")
 	}
-	return accreditation.Actor{Role: role, ID: c.Subject}, nil
+	id := c.Subject
+	if role == accreditation.RoleLearner {
+		// One learner whatever the case of the sub: the entries a learner
+		// writes, their budget and the revocations of their tokens all
+		// name the canonical id.
+		id = accreditation.CanonicalLearnerID(id)
+	}
+	return accreditation.Actor{Role: role, ID: id}, nil
 }
 
 // plainText reports whether s is valid UTF-8 without control characters

@@ -58,6 +58,21 @@ func TestLearnerIDFoldingOverHTTP(t *testing.T) {
 	if !strings.Contains(string(conv), `"learner":"L000123"`) || !strings.Contains(string(conv), `"granted":"5"`) {
 		t.Errorf("conversion %s", conv)
 	}
+	// The entry names the learner who asked in the canonical form too: a
+	// token's sub is folded as every other learner id is.
+	var res struct {
+		Seq uint64 `json:"seq"`
+	}
+	if err := json.Unmarshal(conv, &res); err != nil {
+		t.Fatal(err)
+	}
+	entry, err := c.s.ledger.Entry(res.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(entry), `"actor":"learner:L000123"`) {
+		t.Errorf("conversion entry %s, want actor learner:L000123", entry)
+	}
 }
 
 // TestLearnerIDPersonalOverHTTP posts and converts for learner ids that
