@@ -68,6 +68,11 @@ type Config struct {
 	// MetricsElsewhere leaves /metrics out of this handler (it answers 404
 	// here): [Handler.MetricsHandler] serves it on a listener of its own.
 	MetricsElsewhere bool
+	// HeldRefusals is how many 429 answers may be held at once before they
+	// are sent (tarpit.go); past that a 429 is sent at once and closes its
+	// connection. Zero holds none. It should be well under the connections
+	// the server admits.
+	HeldRefusals int
 }
 
 // Handler is the HTTP API.
@@ -86,6 +91,8 @@ type Handler struct {
 	bodyBytes *budget
 	// longReads admits transcript, balance and audit reads a few at a time.
 	longReads chan struct{}
+	// tarpit holds 429s (tarpit.go).
+	tarpit *tarpit
 }
 
 // anyone marks a route that needs no token; anyToken one that takes any
@@ -165,7 +172,8 @@ var Routes = []Route{
 func New(cfg Config) *Handler {
 	h := &Handler{bank: cfg.Bank, ledger: cfg.Bank.Ledger(), auth: cfg.Auth, log: cfg.Log, metrics: cfg.Metrics,
 		limit: newLimiter(cfg.InstitutionRate, nil), anonymous: newLimiter(cfg.AnonymousRate, nil),
-		longReads: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
+		longReads: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+		tarpit:    newTarpit(cfg.HeldRefusals)}
 	if h.metrics == nil {
 		h.metrics = NewMetrics()
 	}
@@ -238,7 +246,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id = hex.EncodeToString(b)
 	}
 	w.Header().Set("X-Request-Id", id)
-	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, requestID: id}
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, requestID: id, tarpit: h.tarpit}
 	start := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
@@ -262,6 +270,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
 	}()
 	h.router.ServeHTTP(sw, r)
+	if sw.held {
+		// The 429 is still in the response's buffer (a problem is far
+		// smaller than it): holding here holds the answer.
+		h.tarpit.hold(r, sw.Header().Get("Retry-After"))
+	}
 }
 
 // methodLabel folds a request's method to a fixed set for metric labels.
@@ -302,12 +315,26 @@ type statusWriter struct {
 	route     string
 	status    int
 	wrote     bool
+	// tarpit, when set, holds this request's 429 (tarpit.go); held says
+	// it reserved a place to.
+	tarpit *tarpit
+	held   bool
 }
 
-// WriteHeader records the first status written.
+// WriteHeader records the first status written. A 429 takes a place in
+// the tarpit, to be held once the handler returns, or, when there is none,
+// closes the connection after it: the header must be set now, before the
+// status line goes out.
 func (s *statusWriter) WriteHeader(code int) {
 	if !s.wrote {
 		s.status, s.wrote = code, true
+		if code == http.StatusTooManyRequests && s.tarpit != nil {
+			if s.tarpit.reserve() {
+				s.held = true
+			} else {
+				s.Header().Set("Connection", "close")
+			}
+		}
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
@@ -362,7 +389,10 @@ func (h *Handler) endpoint(rt Route) http.Handler {
 			var m *meter
 			r, m = withMeter(r)
 			defer func() { h.rows.charge(c, float64(baseRows+m.rows)) }()
-			h.budgetBody(r, c)
+			if err := h.budgetBody(r, c); err != nil {
+				err.write(w)
+				return
+			}
 		}
 		if err := checkQuery(r, rt.Query); err != nil {
 			writeError(w, err)

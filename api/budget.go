@@ -71,15 +71,17 @@ func (b *Budgets) For(role string) *RateLimit {
 // starts with. A row costs some 15 µs of CPU (a conversion over 100,000
 // outcomes took 1.2 to 1.8 s), so a learner at its rate takes under 1% of
 // a core, and its burst covers a lifetime's transcript read page by page
-// and a few dozen previews. Regulators and admins may read 100 audit pages
-// of 10,000 rows at once; an institution's rate is the server's whole
+// and a few dozen previews. An admin may read 100 audit pages of 10,000
+// rows at once, a regulator 10 and then one every two seconds (a
+// regulator's transcript reads at a million rows at once took more than a
+// core for 40 s, creditbank abuse); an institution's rate is the server's whole
 // throughput of batch posts (about 25,000 outcomes a second), so posting
 // never meets it; an address without a token asks for checkpoints and
 // proofs of a few dozen hashes each.
 func DefaultRowBudgets() Budgets {
 	return Budgets{
 		Admin:       RateLimit{Rate: 10_000, Burst: 1_000_000},
-		Regulator:   RateLimit{Rate: 10_000, Burst: 1_000_000},
+		Regulator:   RateLimit{Rate: 5_000, Burst: 100_000},
 		Institution: RateLimit{Rate: 25_000, Burst: 1_000_000},
 		Learner:     RateLimit{Rate: 500, Burst: 50_000},
 		Anonymous:   RateLimit{Rate: 2_000, Burst: 20_000},
@@ -173,6 +175,16 @@ func newBudget(name, unit string, cfg Budgets, refusals *prometheus.CounterVec, 
 // not, it counts the refusal and returns the problem to answer with.
 func (b *budget) admit(c caller) *overBudgetError {
 	ok, wait := b.byRole[c.role].admit(c.id)
+	if ok {
+		return nil
+	}
+	return b.refuse(c, wait)
+}
+
+// admitN admits c for a request known to cost n, such as a body whose
+// length its header gives: it must hold n, not only one.
+func (b *budget) admitN(c caller, n float64) *overBudgetError {
+	ok, wait := b.byRole[c.role].admitN(c.id, n)
 	if ok {
 		return nil
 	}
@@ -298,9 +310,19 @@ func (b *budgetedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// budgetBody makes r's body, if it has one, charge c's body budget.
-func (h *Handler) budgetBody(r *http.Request, c caller) {
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &budgetedBody{ReadCloser: r.Body, budget: h.bodyBytes, caller: c}
+// budgetBody makes r's body, if it has one, charge c's body budget. A body
+// whose length is declared must fit the balance before a byte of it is
+// read: else a client could send body after body the budget refuses only
+// once read, each costing the reading and the check of up to 16 MiB.
+func (h *Handler) budgetBody(r *http.Request, c caller) *overBudgetError {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
 	}
+	if r.ContentLength > 0 {
+		if err := h.bodyBytes.admitN(c, float64(r.ContentLength)); err != nil {
+			return err
+		}
+	}
+	r.Body = &budgetedBody{ReadCloser: r.Body, budget: h.bodyBytes, caller: c}
+	return nil
 }

@@ -300,10 +300,11 @@ func TestBodyBudget(t *testing.T) {
 	learnerBody := []byte(`{"learner":"L1","rule":"r"` + strings.Repeat(" ", 40<<10) + `,"rule":"r"}`)
 	run(t, front, []step{
 		{name: "alpha's first invalid body is read and refused", token: alpha, method: "POST", path: "/v1/outcomes", body: big, want: 400},
-		{name: "alpha's second is over its budget", token: alpha, method: "POST", path: "/v1/outcomes", body: big, want: 429,
+		{name: "alpha's second is over its budget before a byte is read", token: alpha, method: "POST", path: "/v1/outcomes", body: big, want: 429,
 			unit: "body bytes", minWait: 1, maxWait: 100 << 10},
-		{name: "alpha's valid post over its budget writes nothing", token: alpha, method: "POST", path: "/v1/outcomes", body: outcomeFor("L1"), want: 429,
+		{name: "alpha's valid batch over what is left writes nothing", token: alpha, method: "POST", path: "/v1/outcomes", body: outcomeBatch(80), want: 429,
 			unit: "body bytes", minWait: 1, maxWait: 100 << 10},
+		{name: "alpha's single post fits what is left", token: alpha, method: "POST", path: "/v1/outcomes", body: outcomeFor("L1"), want: 201},
 		{name: "alpha's reads go on", token: alpha, method: "GET", path: "/v1/institutions/alpha.example", want: 200},
 		{name: "beta unaffected", token: beta, method: "POST", path: "/v1/outcomes", body: big, want: 400},
 		{name: "beta posts", token: beta, method: "POST", path: "/v1/outcomes", body: outcomeFor("L2"), want: 201},

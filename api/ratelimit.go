@@ -75,6 +75,21 @@ func (l *limiter) admit(key string) (bool, time.Duration) {
 	return false, l.waitFor(1 - b.tokens)
 }
 
+// admitN is admit for a request known to cost n: it is let in while the
+// balance holds n, else admitN returns how long until it does.
+func (l *limiter) admitN(key string, n float64) (bool, time.Duration) {
+	if l == nil || l.cfg.Rate <= 0 {
+		return true, 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.refill(key)
+	if b.tokens >= n {
+		return true, 0
+	}
+	return false, l.waitFor(n - b.tokens)
+}
+
 // charge takes n tokens from key's bucket, below zero if it holds fewer,
 // and reports whether the balance still holds a token and, if not, how
 // long until it does.

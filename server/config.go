@@ -92,8 +92,14 @@ type Config struct {
 	// are api.DefaultVerifyRate, api.DefaultServiceVerifyRate and
 	// api.DefaultRefusedTokenRate.
 	InstitutionNewTokens api.RateLimit
-	ServiceNewTokens     api.RateLimit
-	RefusedTokens        api.RateLimit
+	// HeldRefusals (--held-refusals) is how many 429 answers may be held
+	// at once, each for the shorter of its Retry-After and a second,
+	// before it is sent, which slows a client that does not wait as told
+	// without costing CPU; 0 derives it from the connection limit (a
+	// quarter of it), -1 holds none.
+	HeldRefusals     int
+	ServiceNewTokens api.RateLimit
+	RefusedTokens    api.RateLimit
 	// MaxAdminTokenLifetime, MaxRegulatorTokenLifetime and
 	// MaxLearnerTokenLifetime (--max-admin-token-lifetime and the others)
 	// bound exp − iat of the service's own and trusted issuers' tokens of
@@ -160,6 +166,9 @@ func (c *Config) Check() error {
 		if c.MetricsAddr == c.Addr && port != "0" {
 			return fmt.Errorf("--metrics-addr %q must differ from --addr", c.MetricsAddr)
 		}
+	}
+	if c.HeldRefusals < -1 {
+		return fmt.Errorf("--held-refusals %d: want -1 (none), 0 (a quarter of --max-connections) or more", c.HeldRefusals)
 	}
 	if c.MaxConnections < 0 {
 		return errors.New("--max-connections must be 0 (derived from the open files limit) or more")

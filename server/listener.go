@@ -19,6 +19,17 @@ import (
 // as the idle timeout does: the oldest idle connection is the least likely
 // to be reused, which is why it is the one closed.
 //
+// A connection the server has finished with but not yet closed comes
+// first: net/http half-closes a connection whose client may still be
+// sending (a body the handler did not read, as when a request is refused
+// before its body is read, or an answer that closes the connection) and
+// waits half a second before closing it, so that the client reads the
+// answer before a reset. A client refused again and again makes such
+// connections faster than they close; were they kept, they would fill
+// the slots and push out the idle keep-alive connections of well-behaved
+// clients. Closing one early costs at most a client that did not wait for
+// its answer the end of that answer.
+//
 // Its ConnState method must be the http.Server's ConnState hook: that is
 // how it learns which connections wait for a request.
 type limitListener struct {
@@ -33,11 +44,13 @@ type limitListener struct {
 
 	mu   sync.Mutex
 	idle map[*limitedConn]time.Time // connections waiting for a request, since when
+	// closing holds the connections half-closed by the server (CloseWrite).
+	closing map[*limitedConn]struct{}
 }
 
 func newLimitListener(ln net.Listener, max int) *limitListener {
 	return &limitListener{Listener: ln, slots: make(chan struct{}, max), waiting: make(chan struct{}, 1),
-		done: make(chan struct{}), idle: map[*limitedConn]time.Time{}}
+		done: make(chan struct{}), idle: map[*limitedConn]time.Time{}, closing: map[*limitedConn]struct{}{}}
 }
 
 // Accept waits for a connection, then for a slot for it.
@@ -78,18 +91,25 @@ func (l *limitListener) acquire() bool {
 	}
 }
 
-// closeOldestIdle closes the connection that has waited longest for a
-// request, if there is one.
+// closeOldestIdle closes a connection the server is done with, or else the
+// one that has waited longest for a request, if there is one.
 func (l *limitListener) closeOldestIdle() bool {
 	l.mu.Lock()
 	var oldest *limitedConn
-	var since time.Time
-	for c, t := range l.idle {
-		if oldest == nil || t.Before(since) {
-			oldest, since = c, t
+	for c := range l.closing {
+		oldest = c
+		break
+	}
+	if oldest == nil {
+		var since time.Time
+		for c, t := range l.idle {
+			if oldest == nil || t.Before(since) {
+				oldest, since = c, t
+			}
 		}
 	}
 	delete(l.idle, oldest)
+	delete(l.closing, oldest)
 	l.mu.Unlock()
 	if oldest == nil {
 		return false
@@ -145,12 +165,32 @@ type limitedConn struct {
 	closed atomic.Bool
 }
 
+// CloseWrite half-closes the connection, as net/http does when it is done
+// with it but the client may still be sending, and makes it the first to
+// close when a slot is needed.
+func (c *limitedConn) CloseWrite() error {
+	c.l.mu.Lock()
+	if !c.closed.Load() {
+		c.l.closing[c] = struct{}{}
+	}
+	c.l.mu.Unlock()
+	select {
+	case c.l.waiting <- struct{}{}:
+	default:
+	}
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // Close closes the connection and frees its slot.
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	if c.closed.CompareAndSwap(false, true) {
 		c.l.mu.Lock()
 		delete(c.l.idle, c)
+		delete(c.l.closing, c)
 		c.l.mu.Unlock()
 		<-c.l.slots
 	}

@@ -162,6 +162,7 @@ func (s *Server) listen(trusted []api.Issuer) error {
 		Rows:             s.cfg.Rows,
 		BodyBytes:        s.cfg.BodyBytes,
 		MetricsElsewhere: s.cfg.MetricsAddr != "",
+		HeldRefusals:     heldRefusals(s.cfg.HeldRefusals, s.maxConns),
 	})
 	var mln *limitListener
 	if s.cfg.MetricsAddr != "" {
@@ -305,4 +306,17 @@ func tokenLimit(l api.RateLimit) api.RateLimit {
 		return api.RateLimit{Rate: -1}
 	}
 	return l
+}
+
+// heldRefusals is how many 429s the API holds at once: configured, or a
+// quarter of the connections admitted, so that held answers never take
+// the connections well-behaved callers need; -1 holds none.
+func heldRefusals(configured, maxConns int) int {
+	switch {
+	case configured < 0:
+		return 0
+	case configured > 0:
+		return configured
+	}
+	return max(1, maxConns/4)
 }

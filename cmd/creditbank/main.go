@@ -168,6 +168,7 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	fs.Var(&cfg.InstitutionNewTokens, "institution-new-tokens", "signature checks of tokens not yet verified each institution may cost, RATE,BURST (0: no limit)")
 	fs.Var(&cfg.ServiceNewTokens, "service-new-tokens", "signature checks of tokens not yet verified each trusted issuer's tokens may cost, RATE,BURST (0: no limit)")
+	fs.IntVar(&cfg.HeldRefusals, "held-refusals", cfg.HeldRefusals, "429 answers held at once, each up to a second, to slow clients that do not wait as told (0: a quarter of --max-connections, -1: none)")
 	fs.Var(&cfg.RefusedTokens, "refused-tokens", "refused tokens each client address may send, RATE,BURST (0: no limit)")
 	fs.DurationVar(&cfg.MaxAdminTokenLifetime, "max-admin-token-lifetime", 0, "longest exp - iat of an admin token (0: 1h)")
 	fs.DurationVar(&cfg.MaxRegulatorTokenLifetime, "max-regulator-token-lifetime", 0, "longest exp - iat of a regulator token (0: 24h)")
