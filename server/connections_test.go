@@ -371,3 +371,63 @@ func TestLimitListener(t *testing.T) {
 		t.Errorf("once b then c were idle, the new connection closed b: %t, c: %t, itself: %t; want b only", closed(cb), closed(cc), closed(cd))
 	}
 }
+
+// TestLimitListenerClosesHalfClosedFirst: net/http half-closes a
+// connection it is done with while its client may still send (a refused
+// body it did not read) and closes it half a second later. At the cap such
+// a connection goes before any idle keep-alive one: before, a client
+// refused in a loop made these faster than they closed, and each new one
+// pushed out a well-behaved client's idle connection (creditbank abuse:
+// 357 of the victim's connections reset in 3 s).
+func TestLimitListenerClosesHalfClosedFirst(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := newLimitListener(inner, 2)
+	defer ln.Close()
+	var clients []net.Conn
+	accept := func() *limitedConn {
+		c, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		clients = append(clients, c)
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s.(*limitedConn)
+	}
+	readErr := func(c net.Conn) error {
+		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		_, err := c.Read(make([]byte, 1))
+		return err
+	}
+	keepAlive := accept() // a well-behaved client, idle between requests
+	ln.ConnState(keepAlive, http.StateNew)
+	ln.ConnState(keepAlive, http.StateActive)
+	ln.ConnState(keepAlive, http.StateIdle)
+	refused := accept() // answered 429 without its body being read
+	ln.ConnState(refused, http.StateNew)
+	ln.ConnState(refused, http.StateActive)
+	if err := refused.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(readErr(clients[1]), io.EOF) {
+		t.Fatal("CloseWrite did not half-close the connection")
+	}
+	next := accept() // at the cap: the half-closed one goes
+	ln.ConnState(next, http.StateNew)
+	if !refused.closed.Load() {
+		t.Error("the half-closed connection is still open")
+	}
+	if err := readErr(clients[0]); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the idle keep-alive connection was closed (read: %v); want it open", err)
+	}
+	if ln.Open() != 2 {
+		t.Errorf("open %d, want 2", ln.Open())
+	}
+}
