@@ -70,8 +70,13 @@ func loadBalance(s store, learner string) (*Balance, error) {
 
 var errBadDelta = errors.New("malformed balance change")
 
+// addDeltas adds the appended changes d to the balance, and counts each
+// in its Cost: one stored key holds every change since the balance was
+// last compacted (a learner's hundred thousand outcomes are a hundred
+// thousand changes to merge and sum), so the key alone would understate
+// what a read of it costs.
 func (b *Balance) addDeltas(d []byte) error {
-	for len(d) > 0 {
+	for ; len(d) > 0; b.Cost.Rows++ {
 		switch d[0] {
 		case 'c':
 			if len(d) < 3 || int(d[1]) >= len(sectors) {

@@ -350,7 +350,7 @@ func (b *Bank) Balance(learner string) (*Balance, error) {
 	err := b.read(func(r *ledger.Reader, s store) error {
 		var err error
 		if bal, err = loadBalance(s, learner); bal != nil {
-			bal.Cost.Rows = r.Rows()
+			bal.Cost.Rows += r.Rows() // the changes summed, and the keys read
 		}
 		return err
 	})
@@ -533,6 +533,9 @@ func (b *Bank) transcript(q TranscriptQuery) (*Transcript, error) {
 		}
 		tr.Totals, err = loadBalance(s, q.Learner)
 		tr.Cost.Rows = r.Rows()
+		if tr.Totals != nil {
+			tr.Cost.Rows += tr.Totals.Cost.Rows // the balance changes summed
+		}
 		return err
 	})
 	if err != nil {

@@ -95,6 +95,14 @@ type Handler struct {
 	tarpit *tarpit
 }
 
+// longReadSlots is how many long reads (transcript pages, balances, audit
+// pages, statistics, lists) run at once on procs cores: one fewer than the
+// cores, so that one is always left for the sequencer and the short
+// requests. Two per core, as before, let a regulator and a learner reading
+// a large record in a loop hold a victim's single posts at ×30 their p99
+// on two cores (creditbank abuse).
+func longReadSlots(procs int) int { return max(1, procs-1) }
+
 // anyone marks a route that needs no token; anyToken one that takes any
 // valid token.
 var (
@@ -172,7 +180,7 @@ var Routes = []Route{
 func New(cfg Config) *Handler {
 	h := &Handler{bank: cfg.Bank, ledger: cfg.Bank.Ledger(), auth: cfg.Auth, log: cfg.Log, metrics: cfg.Metrics,
 		limit: newLimiter(cfg.InstitutionRate, nil), anonymous: newLimiter(cfg.AnonymousRate, nil),
-		longReads: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+		longReads: make(chan struct{}, longReadSlots(runtime.GOMAXPROCS(0))),
 		tarpit:    newTarpit(cfg.HeldRefusals)}
 	if h.metrics == nil {
 		h.metrics = NewMetrics()
