@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"runtime"
 	"strconv"
 	"unicode/utf8"
 
@@ -63,6 +64,16 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 		writeProblem(w, http.StatusBadRequest, "bad-json", "Bad JSON body", "reading the body failed")
 		return nil, false
 	}
+	if len(data) > largeBody {
+		// Checking a large body is long work, done as many at a time as
+		// long reads are, for the same reason.
+		select {
+		case largeBodyChecks <- struct{}{}:
+			defer func() { <-largeBodyChecks }()
+		case <-r.Context().Done():
+			return nil, false
+		}
+	}
 	// encoding/json would turn invalid UTF-8 into U+FFFD and store text the
 	// client never sent.
 	if !utf8.Valid(data) {
@@ -75,6 +86,14 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 	}
 	return data, true
 }
+
+// largeBody is the size past which a body's check waits for one of
+// largeBodyChecks: one fewer than the cores, so that a client sending 16
+// MiB bodies from many connections (each some 100 ms of checking) leaves a
+// core to the sequencer and the short requests.
+const largeBody = 1 << 20
+
+var largeBodyChecks = make(chan struct{}, longReadSlots(runtime.GOMAXPROCS(0)))
 
 // readAll is io.ReadAll with the buffer sized from the Content-Length, when
 // the client sent one within the limit: a batch body grown from

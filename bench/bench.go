@@ -58,6 +58,7 @@ import (
 	"creditbank/accreditation"
 	"creditbank/client"
 	"creditbank/progress"
+	"creditbank/api"
 	"creditbank/server"
 )
 
@@ -293,13 +294,15 @@ func start(ctx context.Context, cfg Config, work string, stderr io.Writer) (*run
 }
 
 // startServer starts what `serve` runs, on a free loopback port with its
-// data folder in dir. Institutions have no rate limit, so that the load is
-// measured rather than refused; the access log is formatted as serve's is
-// (its cost is part of what is measured) and thrown away.
+// data folder in dir. No caller has a rate limit or a budget, so that the
+// load is measured rather than refused (creditbank abuse measures the
+// limits); the access log is formatted as serve's is (its cost is part of
+// what is measured) and thrown away.
 func startServer(dir, audience string, cacheMiB int) (*server.Server, error) {
 	cfg := server.DefaultConfig()
 	cfg.Data, cfg.Addr, cfg.Audience, cfg.CacheMiB = dir, "127.0.0.1:0", audience, cacheMiB
 	cfg.InstitutionRate, cfg.AnonymousRate = 0, 0
+	cfg.Rows, cfg.BodyBytes = api.Budgets{}, api.Budgets{}
 	return server.Start(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 }
 
