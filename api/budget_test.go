@@ -219,21 +219,11 @@ func TestRowBudgetChargesCost(t *testing.T) {
 // fromAddress sends a GET to srv from the loopback address local.
 func fromAddress(t *testing.T, srv *httptest.Server, local, path string) (*http.Response, []byte) {
 	t.Helper()
-	c := clientFrom(local)
 	req, err := http.NewRequestWithContext(context.Background(), "GET", srv.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
+	return sendWith(t, clientFrom(local), req)
 }
 
 // TestAnonymousRowBudget: a client address on the routes that need no

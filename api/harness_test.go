@@ -97,7 +97,13 @@ func (s *testServer) do(t testing.TB, method, path, token string, body any) (*ht
 // send sends req and returns the answer with its whole body.
 func send(t testing.TB, req *http.Request) (*http.Response, []byte) {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	return sendWith(t, http.DefaultClient, req)
+}
+
+// sendWith is send through the client c.
+func sendWith(t testing.TB, c *http.Client, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,18 +62,7 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 // once it ran, is charged after (charge), so one large request drives the
 // balance below zero and the caller waits until it holds a token again.
 // When it does not, admit returns how long that takes.
-func (l *limiter) admit(key string) (bool, time.Duration) {
-	if l == nil || l.cfg.Rate <= 0 {
-		return true, 0
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.refill(key)
-	if b.tokens >= 1 {
-		return true, 0
-	}
-	return false, l.waitFor(1 - b.tokens)
-}
+func (l *limiter) admit(key string) (bool, time.Duration) { return l.admitN(key, 1) }
 
 // admitN is admit for a request known to cost n: it is let in while the
 // balance holds n, else admitN returns how long until it does.

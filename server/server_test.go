@@ -344,7 +344,7 @@ func TestConfigErrors(t *testing.T) {
 		{"negative refused tokens", func(c *Config) { c.RefusedTokens.Rate = -1 }, "", "--refused-tokens -1,500: want a rate of 0 (no limit) or more"},
 		{"new tokens without burst", func(c *Config) { c.InstitutionNewTokens.Burst = 0 }, "", "--institution-new-tokens 50,0: want a rate of 0 (no limit) or more, with a burst of at least 1"},
 		{"institution body burst below a batch", func(c *Config) { c.BodyBytes.Institution.Burst = 1 << 20 }, "",
-			"--institution-body-bytes 33554432,1048576: want a rate of 0 (no budget) or more, with a burst of at least 16777216"},
+			"--institution-body-bytes 2097152,1048576: want a rate of 0 (no budget) or more, with a burst of at least 16777216"},
 		{"anonymous body burst below a body", func(c *Config) { c.BodyBytes.Anonymous = api.RateLimit{Rate: 1, Burst: 1000} }, "",
 			"--anonymous-body-bytes 1,1000: want a rate of 0 (no budget) or more, with a burst of at least 65536"},
 		{"tiny cache", func(c *Config) { c.CacheMiB = 1 }, "", "--cache-mb 1: want 8 to 1048576"},
