@@ -331,7 +331,8 @@ func (b *Bank) RuleStatus(id string, version int) (Rule, bool, *Retirement, erro
 }
 
 // HasPosted reports whether an institution ever posted an outcome for a
-// learner: what lets it read the learner's transcript.
+// learner. It no longer lets the institution read the learner's record:
+// that takes the learner's grant (ActiveGrant, grants.go).
 func (b *Bank) HasPosted(institution, learner string) (bool, error) {
 	learner = CanonicalLearnerID(learner)
 	var ok bool
@@ -714,4 +715,95 @@ func unmarshalContent(b []byte, v any) error {
 		return fmt.Errorf("decode entry content: %w", err)
 	}
 	return nil
+}
+
+// InstitutionOutcomesQuery asks for one page of what an institution may read
+// of a learner without the learner's grant (docs/contract.md section 7): the
+// outcomes it posted for the learner, and the conversions toward its own
+// programmes with their items.
+type InstitutionOutcomesQuery struct {
+	Institution string
+	Learner     string
+	// Cursor is "" for the first page, or a next_cursor of an earlier page.
+	Cursor string
+	Limit  int
+	// Reader is who reads: only the posting institution sees an
+	// outcome's idempotency key.
+	Reader Actor
+}
+
+// InstitutionOutcomes is one page of an institution's view of a learner.
+type InstitutionOutcomes struct {
+	Institution string              `json:"institution"`
+	Learner     string              `json:"learner"`
+	Outcomes    []TranscriptOutcome `json:"outcomes"`
+	// Conversions are the learner's conversions toward the institution's
+	// programmes, with their items (outcomes of any institution, by seq).
+	Conversions []TranscriptConversion `json:"conversions"`
+	NextCursor  string                 `json:"next_cursor"`
+	// Cost is what reading the page took.
+	Cost Cost `json:"-"`
+}
+
+// InstitutionOutcomes reads up to q.Limit of the learner's entries that
+// q.Institution may see without a grant, in seq order after q.Cursor, as of
+// one durable tree size: its own outcomes (active or revoked) and the
+// conversions whose target is one of its programmes. Nothing else of the
+// learner is read out, not even its totals. Like a filtered transcript
+// page, a page looks at no more than transcriptScanLimit of the learner's
+// entries, so it may come back short, even empty, with a next_cursor.
+func (b *Bank) InstitutionOutcomes(q InstitutionOutcomesQuery) (*InstitutionOutcomes, error) {
+	q.Learner = CanonicalLearnerID(q.Learner)
+	start, err := ledger.ParseCursor(q.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	if q.Limit < 1 {
+		return nil, errorf(CodeInvalid, "limit must be at least 1")
+	}
+	tr := &Transcript{Learner: q.Learner, Outcomes: []TranscriptOutcome{}, Conversions: []TranscriptConversion{}}
+	out := &InstitutionOutcomes{Institution: q.Institution, Learner: q.Learner}
+	rd := &transcriptRead{bank: b, reader: q.Reader, decode: true, names: map[string]string{}}
+	err = b.read(func(r *ledger.Reader, s store) error {
+		var (
+			scanned, taken int
+			ierr           error
+		)
+		err := r.Index(IndexLearner, q.Learner, start, func(seq uint64) bool {
+			if taken == q.Limit || scanned == transcriptScanLimit {
+				out.NextCursor = ledger.FormatCursor(seq)
+				return false
+			}
+			scanned++
+			var mine bool
+			if mine, ierr = institutionSees(s, q.Institution, seq); ierr != nil {
+				return false
+			}
+			if mine {
+				taken++
+				ierr = addToTranscript(tr, r, s, seq, rd)
+			}
+			return ierr == nil
+		})
+		out.Cost.Rows = r.Rows()
+		return errors.Join(err, ierr)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out.Outcomes, out.Conversions = tr.Outcomes, tr.Conversions
+	return out, nil
+}
+
+// institutionSees reports whether entry seq of a learner is one that inst
+// reads without a grant: an outcome it posted, or a conversion toward one
+// of its programmes. Revocations and adjustments are shown on the outcome
+// and the conversion they change.
+func institutionSees(s store, inst string, seq uint64) (bool, error) {
+	st, err := getJSON[outcomeState](s, outKey(seq))
+	if err != nil || st != nil {
+		return st != nil && st.Institution == inst, err
+	}
+	cs, err := getJSON[conversionState](s, convKey(seq))
+	return cs != nil && cs.Target.Institution == inst, err
 }

@@ -157,6 +157,7 @@ const instPrefix = "inst/"
 //	revocation/<seq>          OutcomeRevocation of outcome seq (transcript.go);
 //	                          none for revocations of stores written before
 //	stat/<inst>/<YYYY-MM>     statistics changes, appended (statistics.go)
+//	consent/, consentby/      a learner's grants (grants.go)
 func instKey(id string) string               { return instPrefix + id }
 func outKey(seq uint64) string               { return hexKey("out/", seq) }
 func ruleKey(id string) string               { return "rule/" + id }
@@ -453,6 +454,8 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		return applyEquivalence(s, e)
 	case TypeTokenRevoked:
 		return applyTokenRevocation(s, e)
+	case TypeGrantCreated, TypeGrantWithdrawn:
+		return applyGrant(s, e)
 	}
 	return fmt.Errorf("unknown entry type %q", e.Type)
 }

@@ -18,8 +18,8 @@
 // It decides nothing about credit. A handler decodes the request, calls
 // the [accreditation.Bank] and writes the answer; the only permissions it
 // checks itself are the route table's and who may read a learner's record,
-// for which it asks the bank whether the institution posted for the
-// learner.
+// for which it asks the bank whether the learner's grant to the
+// institution is in force.
 // It reaches the ledger only to serve entries, checkpoints and proofs and
 // to report its health; it must not know Pebble, the ledger's keys or the
 // bank's state, and mux types never leave it.
@@ -40,6 +40,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"creditbank/access"
 	"creditbank/accreditation"
 	"creditbank/ledger"
 )
@@ -73,6 +74,11 @@ type Config struct {
 	// connection. Zero holds none. It should be well under the connections
 	// the server admits.
 	HeldRefusals int
+	// Access is the access log (package access) that reads of a learner's
+	// record by others are recorded in and that
+	// GET /v1/learners/{id}/access-log lists; nil keeps none (that route
+	// then answers 404). The caller closes it, after the handler is done.
+	Access *access.Log
 }
 
 // Handler is the HTTP API.
@@ -93,6 +99,8 @@ type Handler struct {
 	longReads chan struct{}
 	// tarpit holds 429s (tarpit.go).
 	tarpit *tarpit
+	// access is the access log; nil when none is kept (handlers_access.go).
+	access *access.Log
 }
 
 // longReadSlots is how many long reads (transcript pages, balances, audit
@@ -113,6 +121,16 @@ var (
 	// adminLearner asks for conversions: the learner decides (contract
 	// version 2), or an admin on the learner's behalf.
 	adminLearner = []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleLearner}
+	// learnerOnly grants and withdraws access to a learner's record: the
+	// learner's own decision (docs/contract.md section 7).
+	learnerOnly = []accreditation.Role{accreditation.RoleLearner}
+	// adminRegLearner lists a learner's grants: the learner, and those who
+	// answer for the bank.
+	adminRegLearner = []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleRegulator, accreditation.RoleLearner}
+	// adminRegInstitution reads what an institution posted for a learner:
+	// the institution itself (the handler checks which), admins and
+	// regulators.
+	adminRegInstitution = []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleRegulator, accreditation.RoleInstitution}
 )
 
 // page is the query of a listing that only pages: limit and cursor.
@@ -157,6 +175,11 @@ var Routes = []Route{
 	{"revokeOutcome", "POST", "/v1/outcomes/{seq}/revocation", []accreditation.Role{accreditation.RoleInstitution, accreditation.RoleRegulator}, nil, (*Handler).revokeOutcome},
 	{"transcript", "GET", "/v1/learners/{id}/transcript", anyToken, []string{"sector", "level", "institution", "status", "from", "to", "limit", "cursor"}, (*Handler).transcript},
 	{"balance", "GET", "/v1/learners/{id}/balance", anyToken, page, (*Handler).balance},
+	{"createGrant", "POST", "/v1/learners/{id}/grants", learnerOnly, nil, (*Handler).createGrant},
+	{"listGrants", "GET", "/v1/learners/{id}/grants", adminRegLearner, page, (*Handler).listGrants},
+	{"withdrawGrant", "DELETE", "/v1/learners/{id}/grants/{grant}", learnerOnly, nil, (*Handler).withdrawGrant},
+	{"institutionOutcomes", "GET", "/v1/institutions/{id}/outcomes", adminRegInstitution, []string{"learner", "limit", "cursor"}, (*Handler).institutionOutcomes},
+	{"accessLog", "GET", "/v1/learners/{id}/access-log", adminRegLearner, page, (*Handler).accessLog},
 	{"publishRule", "POST", "/v1/rules", adminReg, nil, (*Handler).publishRule},
 	{"listRules", "GET", "/v1/rules", anyToken, []string{"target_institution", "programme", "active", "limit", "cursor"}, (*Handler).listRules},
 	{"getRule", "GET", "/v1/rules/{id}", anyToken, nil, (*Handler).getRule},
@@ -185,6 +208,7 @@ func New(cfg Config) *Handler {
 	if h.metrics == nil {
 		h.metrics = NewMetrics()
 	}
+	h.access = cfg.Access
 	refusals := newBudgetRefusals(h.metrics.Registry)
 	h.rows = newBudget("rows", "rows read", cfg.Rows, refusals, nil)
 	h.bodyBytes = newBudget("body_bytes", "body bytes", cfg.BodyBytes, refusals, nil)

@@ -111,7 +111,7 @@ func TestRowBudgetPerCaller(t *testing.T) {
 			want: 429, unit: "rows read", minWait: 1, maxWait: 1000},
 		{name: "another learner unaffected", token: l2, method: "GET", path: "/v1/learners/L2/balance", want: 200},
 		{name: "an institution unaffected", token: college, method: "POST", path: "/v1/outcomes", body: outcomeFor("L1"), want: 201},
-		{name: "an institution reads L1", token: college, method: "GET", path: "/v1/learners/L1/transcript", want: 200},
+		{name: "an institution reads what it posted for L1", token: college, method: "GET", path: "/v1/institutions/college.example/outcomes?learner=L1", want: 200},
 		{name: "regulator 1 of its burst", token: reg1, method: "GET", path: inst, want: 200},
 		{name: "regulator 2 of its burst", token: reg1, method: "GET", path: inst, want: 200},
 		{name: "regulator 3 of its burst", token: reg1, method: "GET", path: inst, want: 200},

@@ -347,33 +347,39 @@ func orEmpty[T any](s []T) []T {
 
 // --- learners
 
-// mayReadLearner applies the data-dependent rows of the permission table:
-// a learner reads only its own record, an institution only the records of
-// learners it posted for.
-func (h *Handler) mayReadLearner(w http.ResponseWriter, a actor, learner string) bool {
+// mayReadLearner applies the data-dependent rows of the permission table
+// (docs/contract.md sections 2 and 7): a learner reads only its own record,
+// an institution only under the learner's grant in force today. It returns
+// the id of that grant ("" for the other roles), for the access log. The
+// grant is read from the durable state on every request, never cached, so
+// that a withdrawal or an expiry refuses the very next read.
+func (h *Handler) mayReadLearner(w http.ResponseWriter, a actor, learner string) (string, bool) {
 	if !accreditation.ValidLearnerID(learner) {
 		refuse(w, accreditation.CodeNotFound, "no learner can have this id")
-		return false
+		return "", false
 	}
 	switch a.Role {
 	case accreditation.RoleAdmin, accreditation.RoleRegulator:
-		return true
+		return "", true
 	case accreditation.RoleLearner:
 		if accreditation.SameLearner(a.ID, learner) {
-			return true
+			return "", true
 		}
 	case accreditation.RoleInstitution:
-		ok, err := h.bank.HasPosted(a.ID, learner)
+		grant, err := h.bank.ActiveGrant(a.ID, learner)
 		if err != nil {
 			writeError(w, err)
-			return false
+			return "", false
 		}
-		if ok {
-			return true
+		if grant != "" {
+			return grant, true
 		}
+		refuse(w, accreditation.CodeForbidden, "institution "+a.ID+" holds no grant in force from learner "+learner+
+			"; without one it reads GET /v1/institutions/"+a.ID+"/outcomes?learner="+learner)
+		return "", false
 	}
 	refuse(w, accreditation.CodeForbidden, "this token may not read learner "+learner)
-	return false
+	return "", false
 }
 
 // pageParams reads the query's limit (default 100, at most 1000) and
@@ -410,7 +416,8 @@ func (h *Handler) admitLongRead(r *http.Request) (func(), bool) {
 
 func (h *Handler) transcript(w http.ResponseWriter, r *http.Request, a actor) {
 	learner := mux.Vars(r)["id"]
-	if !h.mayReadLearner(w, a, learner) {
+	grant, ok := h.mayReadLearner(w, a, learner)
+	if !ok {
 		return
 	}
 	q, err := transcriptQuery(r, learner, a)
@@ -436,12 +443,14 @@ func (h *Handler) transcript(w http.ResponseWriter, r *http.Request, a actor) {
 		writeError(w, err)
 		return
 	}
+	h.recordRead(r, a, learner, "transcript", grant) // only what is served is a read
 	writeJSONBytes(w, http.StatusOK, append(b, '\n'))
 }
 
 func (h *Handler) balance(w http.ResponseWriter, r *http.Request, a actor) {
 	learner := mux.Vars(r)["id"]
-	if !h.mayReadLearner(w, a, learner) {
+	grant, ok := h.mayReadLearner(w, a, learner)
+	if !ok {
 		return
 	}
 	if _, _, ok := pageParams(w, r); !ok {
@@ -462,6 +471,7 @@ func (h *Handler) balance(w http.ResponseWriter, r *http.Request, a actor) {
 		writeError(w, err)
 		return
 	}
+	h.recordRead(r, a, learner, "balance", grant) // only what is served is a read
 	// A balance is one small document: it always fits in one page.
 	writeJSON(w, http.StatusOK, map[string]any{
 		"learner": bal.Learner, "standard_credits": bal.StandardCredits,

@@ -54,6 +54,9 @@ func TestTranscriptReaders(t *testing.T) {
 	if resp, body := s.do(t, "POST", fmt.Sprintf("/v1/outcomes/%d/revocation", int(first)), alpha, map[string]any{"reason": "wrong learner"}); resp.StatusCode != 201 {
 		t.Fatalf("revoke: %d %s", resp.StatusCode, body)
 	}
+	// The institutions read under the learner's grants (section 7).
+	grantAccess(t, s, "L000123", "alpha.example")
+	grantAccess(t, s, "L000123", "beta.example")
 	readers := map[string]string{
 		"admin": s.token(t, "admin", "root"), "regulator": s.token(t, "regulator", "moe"),
 		"learner": s.token(t, "learner", "L000123"), "alpha.example": alpha, "beta.example": beta,

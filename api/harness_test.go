@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"creditbank/access"
 	"creditbank/accreditation"
 	"creditbank/ledger"
 )
@@ -25,6 +26,8 @@ type testServer struct {
 	metrics  *Metrics
 	tokenKey PrivateKey
 	handler  *Handler
+	// access is the access log the handler records reads in.
+	access *access.Log
 }
 
 const testAudience = "creditbank"
@@ -43,6 +46,13 @@ func newTestServer(t testing.TB) *testServer {
 	}
 	t.Cleanup(func() { l.Close() })
 	metrics.RegisterLedger(l)
+	// Closed before the ledger (cleanups run last first), which closes the
+	// store it writes to.
+	acc, err := access.Open(l.Store(), access.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { acc.Close() })
 	tk, err := GenerateKey("EdDSA")
 	if err != nil {
 		t.Fatal(err)
@@ -50,10 +60,10 @@ func newTestServer(t testing.TB) *testServer {
 	pub, _ := tk.Public()
 	bank := accreditation.New(l)
 	auth := NewAuthenticator(testAudience, []Issuer{{Name: "creditbank", Keys: map[string]accreditation.PublicJWK{tk.Kid: pub}}}, bank, nil)
-	h := New(Config{Bank: bank, Auth: auth, Log: log, Metrics: metrics})
+	h := New(Config{Bank: bank, Auth: auth, Log: log, Metrics: metrics, Access: acc})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &testServer{Server: srv, ledger: l, bank: bank, auth: auth, metrics: metrics, tokenKey: tk, handler: h}
+	return &testServer{Server: srv, ledger: l, bank: bank, auth: auth, metrics: metrics, tokenKey: tk, handler: h, access: acc}
 }
 
 // token issues a service token.

@@ -20,6 +20,7 @@ func TestLearnerIDFoldingOverHTTP(t *testing.T) {
 		t.Fatalf("posted as l000123, stored as %q: %s", posted.Learner, body)
 	}
 	c.post(t, c.outcome("L000123", "2"))
+	grantAccess(t, c.s, "l000123", "college.example") // the college reads under the learner's grant
 
 	readers := []struct{ name, token string }{
 		{"admin", c.adm},

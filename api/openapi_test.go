@@ -749,6 +749,45 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	ck.call(t, request{route: "revokeOutcome", path: fmt.Sprintf("/v1/outcomes/%d/revocation", corrected), token: college,
 		body: []byte(`{"reason":"a","reason":"b"}`), want: 400})
 
+	// --- grants (section 7): the college reads L000123's and L000777's
+	// records below under their grants; univ holds none.
+	expires := today.AddDate(0, 0, 90).Format("2006-01-02")
+	grant := func(inst string) map[string]any {
+		return map[string]any{"institution": inst, "purpose": "admission to the BSc", "expires_on": expires}
+	}
+	learner777 := s.token(t, "learner", "L000777")
+	ck.call(t, request{route: "createGrant", path: "/v1/learners/L000123/grants", token: learner, body: grant("college.example"), want: 201})
+	ck.call(t, request{route: "createGrant", path: "/v1/learners/L000777/grants", token: learner777, body: grant("college.example"), want: 201})
+	ck.call(t, request{route: "createGrant", path: "/v1/learners/L000123/grants", token: learner, body: grant("college.example"), want: 409})
+	ck.call(t, request{route: "createGrant", path: "/v1/learners/L000123/grants", token: learner, body: grant("nowhere.example"), want: 422})
+	ck.call(t, request{route: "createGrant", path: "/v1/learners/L000123/grants", token: learner, want: 400,
+		body: map[string]any{"institution": "univ.example", "purpose": "x", "expires_on": expires, "name": "Ann"}})
+	ck.call(t, request{route: "createGrant", path: "/v1/learners/L000123/grants", token: other, body: grant("univ.example"), want: 403})
+	ck.call(t, request{route: "createGrant", path: "/v1/learners/L000123/grants", token: adm, body: grant("univ.example"), want: 403})
+	_, body = ck.call(t, request{route: "createGrant", path: "/v1/learners/L000123/grants", token: learner, body: grant("univ.example"), want: 201})
+	var univGrant struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(body, &univGrant); err != nil || univGrant.ID == "" {
+		t.Fatalf("grant without id: %s", body)
+	}
+	ck.call(t, request{route: "withdrawGrant", path: "/v1/learners/L000123/grants/" + univGrant.ID, token: other, want: 403})
+	ck.call(t, request{route: "withdrawGrant", path: "/v1/learners/L000123/grants/" + univGrant.ID, token: learner, want: 204})
+	ck.call(t, request{route: "withdrawGrant", path: "/v1/learners/L000123/grants/" + univGrant.ID, token: learner, want: 409})
+	ck.call(t, request{route: "withdrawGrant", path: "/v1/learners/L000123/grants/g999999", token: learner, want: 404})
+	ck.call(t, request{route: "withdrawGrant", path: "/v1/learners/L000123/grants/x1", token: learner, want: 404})
+	ck.call(t, request{route: "listGrants", path: "/v1/learners/L000123/grants", token: learner, want: 200})
+	ck.call(t, request{route: "listGrants", path: "/v1/learners/L000123/grants?limit=1", token: reg, want: 200})
+	ck.call(t, request{route: "listGrants", path: "/v1/learners/L000123/grants", token: other, want: 403})
+	ck.call(t, request{route: "listGrants", path: "/v1/learners/L000123/grants", token: college, want: 403})
+	ck.call(t, request{route: "listGrants", path: "/v1/learners/L000123/grants?cursor=nonsense", token: adm, want: 400})
+	ck.call(t, request{route: "institutionOutcomes", path: "/v1/institutions/univ.example/outcomes?learner=L000123", token: univ, want: 200})
+	ck.call(t, request{route: "institutionOutcomes", path: "/v1/institutions/college.example/outcomes?learner=l000123&limit=2", token: reg, want: 200})
+	ck.call(t, request{route: "institutionOutcomes", path: "/v1/institutions/college.example/outcomes?learner=L000123", token: univ, want: 403})
+	ck.call(t, request{route: "institutionOutcomes", path: "/v1/institutions/univ.example/outcomes", token: univ, want: 400})
+	ck.call(t, request{route: "institutionOutcomes", path: "/v1/institutions/nowhere.example/outcomes?learner=L000123", token: adm, want: 404})
+	ck.call(t, request{route: "institutionOutcomes", path: "/v1/institutions/univ.example/outcomes?learner=L000123", token: learner, want: 403})
+
 	// --- learners
 	ck.call(t, request{route: "transcript", path: "/v1/learners/L000123/transcript", token: learner, want: 200})
 	_, body = ck.call(t, request{route: "transcript", path: "/v1/learners/L000123/transcript?limit=2", token: college, want: 200})
@@ -780,6 +819,15 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	ck.call(t, request{route: "balance", path: "/v1/learners/-bad/balance", token: adm, want: 404})
 	ck.call(t, request{route: "balance", path: "/v1/learners/L000555/balance", token: reg, want: 200})
 	ck.call(t, request{route: "balance", path: "/v1/learners/L000123/balance?limit=5000", token: adm, want: 400})
+	// A regulator's read of the access log is itself recorded, so the
+	// learner's answer has a record to check against the schema.
+	ck.call(t, request{route: "accessLog", path: "/v1/learners/l000123/access-log?limit=1", token: reg, want: 200})
+	s.access.Flush()
+	ck.call(t, request{route: "accessLog", path: "/v1/learners/L000123/access-log", token: learner, want: 200})
+	ck.call(t, request{route: "accessLog", path: "/v1/learners/L000123/access-log", token: other, want: 403})
+	ck.call(t, request{route: "accessLog", path: "/v1/learners/L000123/access-log", token: univ, want: 403})
+	ck.call(t, request{route: "accessLog", path: "/v1/learners/L000123/access-log?cursor=nonsense", token: adm, want: 400})
+	ck.call(t, request{route: "accessLog", path: "/v1/learners/-bad/access-log", token: adm, want: 404})
 
 	// --- lists
 	_, body = ck.call(t, request{route: "listInstitutions", path: "/v1/institutions?limit=1", token: learner, want: 200})

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // permFixture is the state the permission table runs against: institutions
@@ -65,6 +66,25 @@ func (f *permFixture) post(t *testing.T, tok, learner string) uint64 {
 		t.Fatal(err)
 	}
 	return o.Seq
+}
+
+// grant has learner grant inst read access for 90 days and returns the
+// grant's id.
+func (f *permFixture) grant(t *testing.T, learner, inst string) string {
+	t.Helper()
+	resp, body := f.s.do(t, "POST", "/v1/learners/"+learner+"/grants", f.s.token(t, "learner", learner), grantFor(inst))
+	var g struct {
+		ID string `json:"id"`
+	}
+	if resp.StatusCode != 201 || json.Unmarshal(body, &g) != nil {
+		t.Fatalf("grant %s → %s: %d %s", learner, inst, resp.StatusCode, body)
+	}
+	return g.ID
+}
+
+// grantFor is a grant body to inst, in force for 90 days.
+func grantFor(inst string) map[string]any {
+	return map[string]any{"institution": inst, "purpose": "admission", "expires_on": time.Now().UTC().AddDate(0, 0, 90).Format("2006-01-02")}
 }
 
 // freshInstitution registers (as admin) a new institution with two keys and
@@ -178,6 +198,36 @@ func TestPermissionTable(t *testing.T) {
 		"read balance": func(t *testing.T, learner string) permRequest {
 			return permRequest{"GET", "/v1/learners/" + learner + "/balance", nil}
 		},
+		// The same reads after learner granted alpha access (section 7).
+		"read transcript granted alpha": func(t *testing.T, learner string) permRequest {
+			f.grant(t, learner, "alpha.example")
+			return permRequest{"GET", "/v1/learners/" + learner + "/transcript", nil}
+		},
+		"read balance granted alpha": func(t *testing.T, learner string) permRequest {
+			f.grant(t, learner, "alpha.example")
+			return permRequest{"GET", "/v1/learners/" + learner + "/balance", nil}
+		},
+		// ... and after the learner withdrew that grant.
+		"read transcript withdrawn": func(t *testing.T, learner string) permRequest {
+			id := f.grant(t, learner, "alpha.example")
+			if resp, body := s.do(t, "DELETE", "/v1/learners/"+learner+"/grants/"+id, s.token(t, "learner", learner), nil); resp.StatusCode != 204 {
+				t.Fatalf("set-up withdraw: %d %s", resp.StatusCode, body)
+			}
+			return permRequest{"GET", "/v1/learners/" + learner + "/transcript", nil}
+		},
+		"grant access": func(t *testing.T, learner string) permRequest {
+			return permRequest{"POST", "/v1/learners/" + learner + "/grants", grantFor("beta.example")}
+		},
+		"list grants": func(t *testing.T, learner string) permRequest {
+			return permRequest{"GET", "/v1/learners/" + learner + "/grants", nil}
+		},
+		"withdraw grant": func(t *testing.T, learner string) permRequest {
+			return permRequest{"DELETE", "/v1/learners/" + learner + "/grants/" + f.grant(t, learner, "beta.example"), nil}
+		},
+		// What alpha posted for learner (L1: one outcome).
+		"read institution outcomes": func(t *testing.T, learner string) permRequest {
+			return permRequest{"GET", "/v1/institutions/alpha.example/outcomes?learner=" + learner, nil}
+		},
 		// A conversion under r-beta (target beta.example) for learner, who
 		// has one eligible outcome of alpha's.
 		"request conversion": func(t *testing.T, learner string) permRequest {
@@ -188,6 +238,10 @@ func TestPermissionTable(t *testing.T) {
 		"preview conversion": func(t *testing.T, learner string) permRequest {
 			f.post(t, f.alpha, learner)
 			return permRequest{"POST", "/v1/conversions/preview", map[string]any{"learner": learner, "rule": "r-beta"}}
+		},
+		// Who read learner's record (section 7); L1's has reads in it.
+		"read access log": func(t *testing.T, learner string) permRequest {
+			return permRequest{"GET", "/v1/learners/" + learner + "/access-log", nil}
 		},
 		"publish equivalence": func(t *testing.T, _ string) permRequest {
 			return permRequest{"POST", "/v1/equivalences", map[string]any{"id": fmt.Sprintf("group-%d", nextID()),
@@ -293,19 +347,50 @@ func TestPermissionTable(t *testing.T) {
 		{action: "revoke outcome", who: "beta", learner: "new", want: forbidden}, // another institution's outcome
 		{action: "revoke outcome", who: "learner:L1", learner: "L1", want: forbidden},
 
-		// "read a learner's transcript and balance | yes | yes | learners it posted for | its own sub only"
+		// "read a learner's transcript and balance | yes | yes | only under the
+		// learner's active grant (section 7) | its own sub only"
 		{action: "read transcript", who: "admin", learner: "L1", want: 200},
 		{action: "read transcript", who: "regulator", learner: "L1", want: 200},
-		{action: "read transcript", who: "alpha", learner: "L1", want: 200},            // posted for L1
-		{action: "read transcript", who: "alpha", learner: "L2", want: forbidden},      // did not post for L2
+		{action: "read transcript", who: "alpha", learner: "L1", want: forbidden}, // posted for L1, no grant
+		{action: "read transcript", who: "alpha", learner: "L2", want: forbidden}, // did not post for L2
+		{action: "read transcript granted alpha", who: "alpha", learner: "new", want: 200},
+		{action: "read transcript granted alpha", who: "beta", learner: "new", want: forbidden}, // granted to alpha only
+		{action: "read transcript withdrawn", who: "alpha", learner: "new", want: forbidden},
 		{action: "read transcript", who: "learner:L1", learner: "L1", want: 200},       // its own sub
 		{action: "read transcript", who: "learner:L1", learner: "L2", want: forbidden}, // another learner
 		{action: "read balance", who: "admin", learner: "L1", want: 200},
 		{action: "read balance", who: "regulator", learner: "L1", want: 200},
-		{action: "read balance", who: "alpha", learner: "L1", want: 200},
+		{action: "read balance", who: "alpha", learner: "L1", want: forbidden},
 		{action: "read balance", who: "alpha", learner: "L2", want: forbidden},
+		{action: "read balance granted alpha", who: "alpha", learner: "new", want: 200},
+		{action: "read balance granted alpha", who: "beta", learner: "new", want: forbidden},
 		{action: "read balance", who: "learner:L1", learner: "L1", want: 200},
 		{action: "read balance", who: "learner:L1", learner: "L2", want: forbidden},
+
+		// "read the outcomes an institution posted | yes | yes | its own, by learner | no"
+		{action: "read institution outcomes", who: "admin", learner: "L1", want: 200},
+		{action: "read institution outcomes", who: "regulator", learner: "L1", want: 200},
+		{action: "read institution outcomes", who: "alpha", learner: "L1", want: 200},
+		{action: "read institution outcomes", who: "beta", learner: "L1", want: forbidden}, // alpha's, not its own
+		{action: "read institution outcomes", who: "learner:L1", learner: "L1", want: forbidden},
+
+		// "grant or withdraw an institution's access to a learner's record |
+		// no | no | no | for itself"; listing: the learner, admin, regulator
+		{action: "grant access", who: "admin", learner: "new", want: forbidden},
+		{action: "grant access", who: "regulator", learner: "new", want: forbidden},
+		{action: "grant access", who: "beta", learner: "new", want: forbidden},
+		{action: "grant access", who: "learner:self", learner: "new", want: 201},
+		{action: "grant access", who: "learner:L1", learner: "new", want: forbidden}, // for another learner
+		{action: "withdraw grant", who: "admin", learner: "new", want: forbidden},
+		{action: "withdraw grant", who: "regulator", learner: "new", want: forbidden},
+		{action: "withdraw grant", who: "beta", learner: "new", want: forbidden}, // even the grantee
+		{action: "withdraw grant", who: "learner:self", learner: "new", want: 204},
+		{action: "withdraw grant", who: "learner:L1", learner: "new", want: forbidden},
+		{action: "list grants", who: "admin", learner: "L1", want: 200},
+		{action: "list grants", who: "regulator", learner: "L1", want: 200},
+		{action: "list grants", who: "alpha", learner: "L1", want: forbidden},
+		{action: "list grants", who: "learner:L1", learner: "L1", want: 200},
+		{action: "list grants", who: "learner:L1", learner: "L2", want: forbidden},
 
 		// "request or preview a conversion | yes, on the learner's behalf | no |
 		// no (version 2: the learner decides) | for itself"
@@ -350,6 +435,14 @@ func TestPermissionTable(t *testing.T) {
 		{action: "statistics", who: "regulator", want: 200},
 		{action: "statistics", who: "alpha", want: forbidden},
 		{action: "statistics", who: "learner:L1", want: forbidden},
+
+		// Section 7: "GET /v1/learners/{id}/access-log (the learner, admin,
+		// regulator)"
+		{action: "read access log", who: "admin", learner: "L1", want: 200},
+		{action: "read access log", who: "regulator", learner: "L1", want: 200},
+		{action: "read access log", who: "alpha", learner: "L1", want: forbidden}, // though it posted for L1
+		{action: "read access log", who: "learner:L1", learner: "L1", want: 200},
+		{action: "read access log", who: "learner:L1", learner: "L2", want: forbidden},
 
 		// Section 3: "GET /v1/institutions/{id} (any valid token)"; rules are
 		// read by any valid token (OpenAPI); section 4: full log entries need
@@ -441,11 +534,13 @@ func TestPermissionTable(t *testing.T) {
 		"postOutcomes": "post outcome", "revokeOutcome": "revoke outcome", "transcript": "read transcript",
 		"balance": "read balance", "publishRule": "publish rule", "getRule": "read rule",
 		"retireRule": "retire rule", "convert": "request conversion", "auditConversions": "audit listing", "statistics": "statistics",
-		"logEntry": "read log entry", "getInstitution": "read institution",
+		"logEntry": "read log entry", "getInstitution": "read institution", "accessLog": "read access log",
 		"listInstitutions": "list institutions", "listRules": "list rules",
 		"previewConversion": "preview conversion", "publishEquivalence": "publish equivalence", "getEquivalence": "read equivalence",
 		"getRuleVersion": "read rule", // same rights as the latest version
 		"revokeTokens":   "revoke tokens",
+		"createGrant":    "grant access", "listGrants": "list grants", "withdrawGrant": "withdraw grant",
+		"institutionOutcomes": "read institution outcomes",
 	}
 	for _, rt := range Routes {
 		if rt.Roles == nil {

@@ -44,7 +44,7 @@ func TestRateLimitPerInstitution(t *testing.T) {
 		{"beta unaffected: 1 of its burst", beta, "GET", "/v1/institutions/beta.example", nil, 200, false},
 		{"beta unaffected: 2 of its burst", beta, "POST", "/v1/outcomes", outcomeFor("L2"), 201, true},
 		{"alpha still refused", alpha, "GET", "/v1/institutions/alpha.example", nil, 429, false},
-		{"beta unaffected: 3 of its burst", beta, "GET", "/v1/learners/L2/transcript", nil, 200, false},
+		{"beta unaffected: 3 of its burst", beta, "GET", "/v1/institutions/beta.example/outcomes?learner=L2", nil, 200, false},
 		{"beta over its own burst", beta, "GET", "/v1/institutions/beta.example", nil, 429, false},
 		{"admin never limited", admin, "GET", "/v1/institutions/alpha.example", nil, 200, false},
 	}

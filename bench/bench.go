@@ -13,6 +13,12 @@
 //     posting outcomes.
 //  4. inclusion and checkpoint: Config.Clients clients fetch inclusion
 //     proofs of random entries, then the checkpoint, through package client.
+//  5. access-log: the transcript reads of phase 3 on the same store four
+//     times, the in-process server restarted before each with the access
+//     log off (serve --access-log=false), on, on, off: the mean reads per
+//     second with the log (every admin read recorded) over the mean
+//     without it is what the log costs, held to at least 0.9. Not run
+//     against --url.
 //
 // After phases 1 and 2 raw Pebble, on a fresh store in the same folder, opened
 // with the ledger's own store options (ledger.StoreOptions: memtable, block
@@ -56,9 +62,9 @@ import (
 	"time"
 
 	"creditbank/accreditation"
+	"creditbank/api"
 	"creditbank/client"
 	"creditbank/progress"
-	"creditbank/api"
 	"creditbank/server"
 )
 
@@ -73,7 +79,7 @@ const (
 )
 
 // phaseNames are the phases Config.Phases may choose, in the order they run.
-var phaseNames = []string{"single", "batch", "transcript", "proof"}
+var phaseNames = []string{"single", "batch", "transcript", "proof", "access-log"}
 
 // Config says what to measure and how hard. Each field is a flag of
 // `creditbank bench`, named in its comment; errors about a field name its
@@ -299,8 +305,14 @@ func start(ctx context.Context, cfg Config, work string, stderr io.Writer) (*run
 // limits); the access log is formatted as serve's is (its cost is part of
 // what is measured) and thrown away.
 func startServer(dir, audience string, cacheMiB int) (*server.Server, error) {
+	return startServerLogging(dir, audience, cacheMiB, true)
+}
+
+// startServerLogging is startServer with the access log on or off.
+func startServerLogging(dir, audience string, cacheMiB int, accessLog bool) (*server.Server, error) {
 	cfg := server.DefaultConfig()
 	cfg.Data, cfg.Addr, cfg.Audience, cfg.CacheMiB = dir, "127.0.0.1:0", audience, cacheMiB
+	cfg.AccessLog = accessLog
 	cfg.InstitutionRate, cfg.AnonymousRate = 0, 0
 	cfg.Rows, cfg.BodyBytes = api.Budgets{}, api.Budgets{}
 	return server.Start(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
@@ -346,6 +358,7 @@ func (r *runner) measure(ctx context.Context) error {
 	}
 	phases := map[string]func(context.Context) ([]Phase, error){
 		"single": r.single, "batch": r.batch, "transcript": r.transcript, "proof": r.proof,
+		"access-log": r.accessLog,
 	}
 	for _, name := range phaseNames {
 		if !r.cfg.runs(name) {
@@ -469,6 +482,92 @@ func (r *runner) transcript(ctx context.Context) ([]Phase, error) {
 	p := phaseOf("transcript", "reads", reads)
 	p.Writes, p.TranscriptEntries = &writes, entries
 	return []Phase{p}, nil
+}
+
+// accessLog is phase 5: the transcript reads of phase 3 four times more on
+// the same store, with the access log off, on, on and off, each after a
+// restart of the server (serve --access-log=false, or as serve runs), so
+// that each starts alike: a cold block cache warmed by one read of each
+// learner's transcript. Reads slow down as the writers grow the ledger
+// (307, 246, 193 reads/s in three back-to-back runs); in this order a drift
+// that is steady over the phase weighs on both sides equally, and the
+// ratio, the mean reads per second with the log over the mean without,
+// measures the log.
+func (r *runner) accessLog(ctx context.Context) ([]Phase, error) {
+	if r.srv == nil {
+		return nil, nil // --url: the server's own configuration decides
+	}
+	var out []Phase
+	var on, off float64
+	var written uint64
+	var ons, offs int
+	for _, logged := range []bool{false, true, true, false} {
+		p, err := r.readsAfterRestart(ctx, logged)
+		if err != nil {
+			return nil, err
+		}
+		if logged {
+			on += p.PerSec / 2
+			// Every read (the admin's) was recorded: count the records, to
+			// show the log was on.
+			a := r.srv.AccessLog()
+			a.Flush()
+			written += a.Stats().Written
+			ons++
+			p.Phase = fmt.Sprintf("acc-on-%d", ons)
+		} else {
+			off += p.PerSec / 2
+			offs++
+			p.Phase = fmt.Sprintf("acc-off-%d", offs)
+		}
+		out = append(out, p)
+	}
+	last := &out[len(out)-1]
+	if off > 0 {
+		last.Ratio = on / off
+	}
+	meets := last.Ratio >= 0.9
+	last.Target, last.Meets = "on ≥0.9×off", &meets
+	last.AccessRecords = &written
+	return out, nil
+}
+
+// readsAfterRestart restarts the server with the access log on or off,
+// reads each learner's transcript once, and measures the transcript reads.
+func (r *runner) readsAfterRestart(ctx context.Context, accessLog bool) (Phase, error) {
+	if err := r.restart(accessLog); err != nil {
+		return Phase{}, err
+	}
+	for _, learner := range r.w.readers {
+		if err := r.c.get(ctx, "/v1/learners/"+learner+"/transcript?limit=1000", r.admin); err != nil {
+			return Phase{}, fmt.Errorf("warming the cache: %v", err)
+		}
+	}
+	ps, err := r.transcript(ctx)
+	if err != nil {
+		return Phase{}, err
+	}
+	return ps[0], nil
+}
+
+// restart stops the in-process server and starts it again on the same
+// store, with the access log on or off, and connects to it afresh. The
+// token key is the store's, so the run's tokens still hold.
+func (r *runner) restart(accessLog bool) error {
+	r.c.closeLean()
+	r.c.hc.CloseIdleConnections()
+	if err := r.srv.Close(); err != nil {
+		return fmt.Errorf("stop the server: %v", err)
+	}
+	r.srv = nil
+	srv, err := startServerLogging(r.work, r.cfg.Audience, r.cfg.CacheMiB, accessLog)
+	if err != nil {
+		return fmt.Errorf("restart the server: %v", err)
+	}
+	r.srv = srv
+	r.c = newAPIClient(srv.URL(), r.cfg.Clients+r.cfg.BatchClients+readWriters+8)
+	r.log = client.New(client.Config{URL: srv.URL(), HTTPClient: r.c.hc})
+	return nil
 }
 
 // proof is phase 4: inclusion proofs of random entries of the latest

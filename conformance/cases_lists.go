@@ -130,6 +130,10 @@ func listCases() []caseDef {
 				}
 			}
 			check(c.admin(), "admin")
+			// An institution reads a learner's transcript only under the
+			// learner's grant (section 7), whoever posted what on it.
+			c.granted(f.learner, c.college().id)
+			c.granted(f.learner, c.univ().id)
 			check(c.college().tok(c), c.college().id)
 			check(c.univ().tok(c), c.univ().id)
 			check(c.learnerToken(f.learner), "learner")

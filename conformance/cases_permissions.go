@@ -169,8 +169,8 @@ func revocationPermissionCases() []caseDef {
 }
 
 // readPermissionCases: reading a learner's transcript and balance, which
-// an institution may only for learners it posted for and a learner only
-// for itself.
+// an institution may only under the learner's grant (cases_grants.go), not
+// for having posted for the learner, and a learner only for itself.
 func readPermissionCases() []caseDef {
 	var cs []caseDef
 	for _, what := range []string{"transcript", "balance"} {
@@ -191,7 +191,7 @@ func readPermissionCases() []caseDef {
 			caseDef{"permission/read-" + what + "/institution-posted-for", func(c *tc) {
 				l := c.learner()
 				c.posted(c.college(), l, 1, nil)
-				c.want(read(c, c.college().tok(c), l), http.StatusOK)
+				c.wantProblem(read(c, c.college().tok(c), l), http.StatusForbidden)
 			}},
 			caseDef{"permission/read-" + what + "/institution-not-posted-for", func(c *tc) {
 				l := c.learner()

@@ -21,6 +21,10 @@
 // synced group: readers go through a Pebble snapshot taken after the sync, and
 // checkpoints are signed only over that durable size.
 //
+// The same store also holds the access log (package access) under keys of
+// its own ([AccessTag]), written through [Ledger.Store] in batches of its
+// own: those keys are no part of the tree, the checkpoints or Verify.
+//
 // Checkpoints are C2SP tlog-checkpoint bodies (origin, tree size, base64 root
 // hash) signed as C2SP signed notes with Ed25519 (golang.org/x/mod/sumdb/note).
 package ledger

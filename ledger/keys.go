@@ -17,6 +17,9 @@ import (
 //	'i' name 0x00 value 0x00 seq     -> empty (secondary index)
 //	'k' scope 0x00 key               -> seq, SHA-256 of the request (idempotency)
 //	's' domain key                   -> domain state
+//	'a' ...                          -> the access log (package access),
+//	                                    written through [Ledger.Store]
+//	                                    beside the tree, never in it
 const (
 	tagEntry      = 'e'
 	tagHash       = 'h'

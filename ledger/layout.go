@@ -40,3 +40,9 @@ const (
 	IdempotencyValueLen = 8 + 32
 	HeadValueLen        = 48
 )
+
+// AccessTag is the first byte of every key of the access log (package
+// access), which is kept in the ledger's store through [Ledger.Store] but is
+// no part of the ledger: no entry, hash, index or state key starts with it,
+// and the ledger never reads, verifies or signs what is under it.
+const AccessTag byte = 'a'

@@ -464,6 +464,16 @@ func (l *Ledger) Close() error {
 	return nil
 }
 
+// Store is the Pebble store the ledger keeps its keys in, for data kept
+// beside the ledger in the same store and the same backups but outside its
+// tree: the access log, under keys that start with [AccessTag]. Whoever
+// writes through it writes only under such a tag, never the ledger's keys;
+// what it writes is not an entry, is not hashed, verified or served by the
+// ledger, and is durable only as its own batches are synced. Reads through
+// it see the latest writes, not the durable view the ledger serves. The
+// ledger owns the store: stop writing before [Ledger.Close], which closes it.
+func (l *Ledger) Store() *pebble.DB { return l.db }
+
 // CheckpointTime is when the latest checkpoint was signed (or, for one
 // signed before the ledger opened, when it was loaded).
 func (l *Ledger) CheckpointTime() time.Time { return time.Unix(0, l.ckptAt.Load()) }

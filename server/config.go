@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"creditbank/access"
 	"creditbank/accreditation"
 	"creditbank/api"
 	"creditbank/ledger"
@@ -118,6 +119,18 @@ type Config struct {
 	// learners) miss it once the Merkle hashes and indexes outgrow it: at
 	// ten million entries the stored hashes alone are about 800 MiB.
 	CacheMiB int
+	// AccessLog keeps the access log of docs/contract.md section 7
+	// (--access-log, default true): every read of a learner's record by
+	// anyone but the learner is recorded in the store, beside the ledger,
+	// within a second (package access). Off, nothing is recorded and
+	// GET /v1/learners/{id}/access-log answers 404; the load generator
+	// turns it off to measure what it costs.
+	AccessLog bool
+	// AccessLogRetention is how long an access record is kept
+	// (--access-log-retention, default access.DefaultRetention: five years
+	// of 365.25 days, 43830h); older ones are deleted at start and then
+	// every hour. At least a day.
+	AccessLogRetention time.Duration
 }
 
 // DefaultConfig is the configuration `creditbank serve` runs with when no
@@ -125,8 +138,8 @@ type Config struct {
 // issuer, 1000 requests a second per institution in bursts of 2000, 20
 // requests a second without a token per client address in bursts of 100,
 // the budgets of api.DefaultRowBudgets and api.DefaultBodyBudgets, the
-// connection limit derived from the open files limit, and a cache sized
-// by DefaultCacheMiB.
+// connection limit derived from the open files limit, a cache sized by
+// DefaultCacheMiB, and the access log on, kept access.DefaultRetention.
 //
 // The limit without a token is far above what a checkpoint monitor, an
 // auditor checking proofs or a scraper needs, and holds a client that asks
@@ -148,6 +161,8 @@ func DefaultConfig() Config {
 		ServiceNewTokens:     api.DefaultServiceVerifyRate,
 		RefusedTokens:        api.DefaultRefusedTokenRate,
 		CacheMiB:             DefaultCacheMiB(),
+		AccessLog:            true,
+		AccessLogRetention:   access.DefaultRetention,
 	}
 }
 
@@ -184,6 +199,9 @@ func (c *Config) Check() error {
 	}
 	if c.MaxAdminTokenLifetime < 0 || c.MaxRegulatorTokenLifetime < 0 || c.MaxLearnerTokenLifetime < 0 {
 		return errors.New("--max-admin-token-lifetime, --max-regulator-token-lifetime and --max-learner-token-lifetime must be 0 (the default) or more")
+	}
+	if c.AccessLog && c.AccessLogRetention < 24*time.Hour {
+		return fmt.Errorf("--access-log-retention %v: want at least 24h (default %v, five years)", c.AccessLogRetention, access.DefaultRetention)
 	}
 	if c.CacheMiB < 8 || c.CacheMiB > 1<<20 {
 		return fmt.Errorf("--cache-mb %d: want 8 to %d", c.CacheMiB, 1<<20)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"creditbank/access"
 	"creditbank/accreditation"
 	"creditbank/api"
 	"creditbank/ledger"
@@ -33,6 +34,7 @@ type Server struct {
 	log      *slog.Logger
 	repeats  *repeats
 	ledger   *ledger.Ledger
+	access   *access.Log // in the ledger's store, closed before it; nil when Config.AccessLog is off
 	tokenKey api.PrivateKey
 	metrics  *api.Metrics
 	http     *http.Server
@@ -85,6 +87,7 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	if err := s.listen(trusted); err != nil {
+		s.closeAccess()
 		s.ledger.Close()
 		return nil, err
 	}
@@ -129,6 +132,9 @@ func (s *Server) listen(trusted []api.Issuer) error {
 	if err := s.ledger.Integrity(); err != nil {
 		return fmt.Errorf("store in %s failed its integrity check: %v", s.cfg.Data, err)
 	}
+	if err := s.openAccess(); err != nil {
+		return err
+	}
 	var err error
 	s.tokenKey, err = api.LoadOrCreateTokenKey(filepath.Join(s.cfg.Data, "keys"))
 	if err != nil {
@@ -163,6 +169,7 @@ func (s *Server) listen(trusted []api.Issuer) error {
 		BodyBytes:        s.cfg.BodyBytes,
 		MetricsElsewhere: s.cfg.MetricsAddr != "",
 		HeldRefusals:     heldRefusals(s.cfg.HeldRefusals, s.maxConns),
+		Access:           s.access,
 	})
 	var mln *limitListener
 	if s.cfg.MetricsAddr != "" {
@@ -223,6 +230,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 				s.metricsHTTP.Close()
 			}
 			s.admin.Close()
+			s.closeAccess()
 			s.ledger.Close()
 			s.repeats.close()
 		})
@@ -282,6 +290,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		}
 	}
 	s.admin.Close()
+	s.closeAccess()
 	err := s.ledger.Close()
 	s.repeats.close()
 	if err != nil {
@@ -290,6 +299,33 @@ func (s *Server) shutdown(ctx context.Context) error {
 	s.log.Info("stopped")
 	return nil
 }
+
+// openAccess opens the access log in the ledger's store when the
+// configuration keeps one, with its metrics.
+func (s *Server) openAccess() error {
+	if !s.cfg.AccessLog {
+		return nil
+	}
+	a, err := access.Open(s.ledger.Store(), access.Options{Retention: s.cfg.AccessLogRetention, Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("access log: %v", err)
+	}
+	s.access = a
+	s.metrics.Registry.MustRegister(a.Collectors()...)
+	return nil
+}
+
+// closeAccess writes the access records still queued and stops the access
+// log, which must be done before the store closes.
+func (s *Server) closeAccess() {
+	if s.access != nil {
+		s.access.Close()
+	}
+}
+
+// AccessLog is the access log, or nil when Config.AccessLog is off. The
+// server owns it: Shutdown closes it.
+func (s *Server) AccessLog() *access.Log { return s.access }
 
 // Close is Shutdown bounded by ShutdownTimeout.
 func (s *Server) Close() error {

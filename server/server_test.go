@@ -349,6 +349,7 @@ func TestConfigErrors(t *testing.T) {
 			"--anonymous-body-bytes 1,1000: want a rate of 0 (no budget) or more, with a burst of at least 65536"},
 		{"tiny cache", func(c *Config) { c.CacheMiB = 1 }, "", "--cache-mb 1: want 8 to 1048576"},
 		{"huge cache", func(c *Config) { c.CacheMiB = 1<<20 + 1 }, "", "--cache-mb 1048577: want 8 to"},
+		{"short access log retention", func(c *Config) { c.AccessLogRetention = time.Hour }, "", "--access-log-retention 1h0m0s: want at least 24h"},
 		{"negative token lifetime", func(c *Config) { c.MaxLearnerTokenLifetime = -time.Second }, "", "--max-learner-token-lifetime must be 0 (the default) or more"},
 		{"no issuers file", func(c *Config) { c.TrustedIssuers = filepath.Join(t.TempDir(), "none.json") }, "", "--trusted-issuers: open "},
 		{"issuers not JSON", nil, `{"issuer":`, "--trusted-issuers "},

@@ -174,6 +174,8 @@ func serve(args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.MaxRegulatorTokenLifetime, "max-regulator-token-lifetime", 0, "longest exp - iat of a regulator token (0: 24h)")
 	fs.DurationVar(&cfg.MaxLearnerTokenLifetime, "max-learner-token-lifetime", 0, "longest exp - iat of a learner token (0: 24h)")
 	fs.IntVar(&cfg.CacheMiB, "cache-mb", cfg.CacheMiB, "size of the store's block cache in MiB; the default is an eighth of memory, within 256 to 4096")
+	fs.BoolVar(&cfg.AccessLog, "access-log", cfg.AccessLog, "record every read of a learner's record by anyone but the learner (GET /v1/learners/{id}/access-log)")
+	fs.DurationVar(&cfg.AccessLogRetention, "access-log-retention", cfg.AccessLogRetention, "how long access records are kept before they are deleted (default five years; at least 24h)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -68,7 +68,8 @@ func TestReadmeWalkthrough(t *testing.T) {
 	}
 	first := run("first")
 	check("first", first,
-		[]string{`"standard_credits":"3"`, `"granted":"1.5"`, "HTTP 201\n", `"version":1,`, "creditbank.local/ledger\n"},
+		[]string{`"standard_credits":"3"`, `"granted":"1.5"`, "HTTP 201\n", `"version":1,`, "creditbank.local/ledger\n",
+			`"purpose":"admission to BSC-CS"`, "HTTP 403\n", "HTTP 204\n"},
 		[]string{"already", "kept"})
 	second := run("second")
 	check("second", second,
@@ -77,6 +78,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 			"college.example is already registered", "univ.example is already registered",
 			"college.example is already accredited", "HTTP 200\n", `"version":2,`,
 			"nothing left to convert", `"granted":"1.5"`, "creditbank.local/ledger\n",
+			`"status":"withdrawn"`, "HTTP 204\n", // the first run's grant, listed; a new one granted and withdrawn
 		},
 		[]string{"HTTP 201\n"})
 }
