@@ -66,16 +66,7 @@ func parseTimeKey(k []byte) (int64, uint64, error) {
 }
 
 // prefixEnd returns the first key after every key that starts with p.
-func prefixEnd(p []byte) []byte {
-	end := append([]byte(nil), p...)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
-}
+var prefixEnd = ledger.PrefixEnd
 
 // A record's value: a version byte, then who, role, what and grant, each
 // as a uvarint length and its bytes. The learner and the time are in the

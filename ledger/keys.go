@@ -63,8 +63,9 @@ func appendIndexKey(b []byte, name, value string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(appendIndexPrefix(b, name, value), seq)
 }
 
-// prefixEnd returns the first key after every key that starts with p.
-func prefixEnd(p []byte) []byte {
+// PrefixEnd returns the first key after every key that starts with p: the
+// upper bound of an iterator over the prefix (nil when there is none).
+func PrefixEnd(p []byte) []byte {
 	end := append([]byte(nil), p...)
 	for i := len(end) - 1; i >= 0; i-- {
 		if end[i] < 0xff {

@@ -58,7 +58,7 @@ func (r *Reader) Scan(prefix, start []byte, fn func(key, value []byte) bool) err
 	if start != nil {
 		lower = stateKey(start)
 	}
-	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(stateKey(prefix))})
+	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: PrefixEnd(stateKey(prefix))})
 	if err != nil {
 		return fmt.Errorf("scan state: %w", err)
 	}
@@ -111,7 +111,7 @@ func (r *Reader) Idempotency(scope, key string) (Idempotent, bool, error) {
 // order from start (inclusive), until fn returns false.
 func (r *Reader) Index(name, value string, start uint64, fn func(seq uint64) bool) error {
 	p := indexPrefix(name, value)
-	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: indexKey(name, value, start), UpperBound: prefixEnd(p)})
+	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: indexKey(name, value, start), UpperBound: PrefixEnd(p)})
 	if err != nil {
 		return fmt.Errorf("read index %s: %w", name, err)
 	}
