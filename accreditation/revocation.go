@@ -123,6 +123,13 @@ func (r *TokenRevoked) Validate(now time.Time) error {
 	return checkText("reason", r.Reason, 500)
 }
 
+// RevocableClaims reports whether a service token's sub and jti are ones a
+// revocation can name (TokenRevoked.Validate): a token the authenticator
+// accepted with any other could never be revoked before its exp.
+func RevocableClaims(sub, jti string) bool {
+	return checkTokenText("sub", sub, maxSubjectBytes) == nil && checkTokenText("jti", jti, maxJTIBytes) == nil
+}
+
 // checkTokenText accepts what a token's claim may hold: 1 to max bytes of
 // UTF-8 without control characters.
 func checkTokenText(what, s string, max int) error {

@@ -301,11 +301,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("method", logged(r.Method, maxLoggedMethod)), slog.String("path", logged(r.URL.Path, maxLoggedPath)), slog.Int("status", sw.status),
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
 	}()
+	defer func() {
+		if sw.hold > 0 {
+			h.tarpit.release() // also when the handler panicked
+		}
+	}()
 	h.router.ServeHTTP(sw, r)
-	if sw.held {
+	if sw.hold > 0 {
 		// The 429 is still in the response's buffer (a problem is far
 		// smaller than it): holding here holds the answer.
-		h.tarpit.hold(r, sw.Header().Get("Retry-After"))
+		h.tarpit.wait(r, sw.hold)
 	}
 }
 
@@ -347,10 +352,10 @@ type statusWriter struct {
 	route     string
 	status    int
 	wrote     bool
-	// tarpit, when set, holds this request's 429 (tarpit.go); held says
-	// it reserved a place to.
+	// tarpit, when set, holds this request's 429 (tarpit.go); hold is how
+	// long, once it reserved a place to.
 	tarpit *tarpit
-	held   bool
+	hold   time.Duration
 }
 
 // WriteHeader records the first status written. A 429 takes a place in
@@ -361,8 +366,8 @@ func (s *statusWriter) WriteHeader(code int) {
 	if !s.wrote {
 		s.status, s.wrote = code, true
 		if code == http.StatusTooManyRequests && s.tarpit != nil {
-			if s.tarpit.reserve() {
-				s.held = true
+			if hold := s.tarpit.reserve(s.Header()); hold > 0 {
+				s.hold = hold
 			} else {
 				s.Header().Set("Connection", "close")
 			}

@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -362,26 +364,27 @@ func (a *Authenticator) Authenticate(r *http.Request) (accreditation.Actor, erro
 		}
 		return v.actor, nil
 	}
-	// A token the cache does not hold costs a verification: an address
-	// that sent too many refused ones waits before it may try another.
+	// A token the cache does not hold may cost a signature check. The
+	// sender's address pays for it up front, so that one address has as
+	// many checks in flight as its budget holds, and gets it back unless
+	// the token is refused after its signature was checked: a refused
+	// token costs its sender, never the issuer it names. The issuer pays
+	// only for a token that verified (verify admits it first).
 	addr := clientKey(r)
-	if ok, wait := a.refused.admit(addr); !ok {
+	if ok, wait := a.refused.allow(addr); !ok {
 		return accreditation.Actor{}, &rateLimitedError{wait: wait, address: true}
 	}
 	v, spent, err := a.verify(token)
 	if err == nil {
 		err = a.notRevoked(v)
 	}
+	if err == nil || spent.bucket == nil {
+		a.refused.charge(addr, -1)
+	}
 	if err != nil {
-		var ae *tokenError
-		if errors.As(err, &ae) {
-			// Refused: the verification goes back to the issuer whose name
-			// the token only claimed, and is charged to the sender.
-			spent.refund()
-			a.refused.charge(addr, 1)
-		}
 		return accreditation.Actor{}, err
 	}
+	spent.bucket.charge(spent.issuer, 1)
 	share := a.perServiceIssuer
 	if v.institution {
 		share = a.perInstitution
@@ -452,28 +455,27 @@ func (a *Authenticator) tokenKey(iss, kid string) (key accreditation.PublicJWK, 
 	return key, true, nil
 }
 
-// spentVerification is the verification a token took from its issuer's
-// bucket, to give back when the token is refused; the zero value took
-// none.
+// spentVerification is the signature check a token cost: the bucket of
+// the issuer it names, which pays for it once the token verified; the
+// zero value means no signature was checked.
 type spentVerification struct {
 	bucket *limiter
 	issuer string
 }
 
-// refund gives the verification back.
-func (s spentVerification) refund() {
-	if s.bucket != nil {
-		s.bucket.charge(s.issuer, -1)
-	}
-}
-
 // verify checks a token that is not in the cache: its form (checkTokenForm),
 // its signature with the key its iss and kid name, then the claims its
-// kind of token requires. It also returns the verification it took from
-// the issuer's bucket, if it got that far.
+// kind of token requires. It also returns the signature check it made,
+// if it got that far. A token whose exp has passed or whose nbf has not
+// come is refused before its signature is checked: the refusal grants
+// nothing, and a client retrying an expired token then costs a parse.
 func (a *Authenticator) verify(token string) (verifiedToken, spentVerification, error) {
 	var spent spentVerification
-	if err := checkTokenForm(token); err != nil {
+	payload, err := checkTokenForm(token)
+	if err != nil {
+		return verifiedToken{}, spent, err
+	}
+	if err := a.checkTimes(payload); err != nil {
 		return verifiedToken{}, spent, err
 	}
 	var (
@@ -498,7 +500,7 @@ func (a *Authenticator) verify(token string) (verifiedToken, spentVerification, 
 		if institution {
 			bucket = a.verifications
 		}
-		if ok, wait := bucket.allow(c.Issuer); !ok {
+		if ok, wait := bucket.admit(c.Issuer); !ok {
 			keyErr = &rateLimitedError{wait: wait}
 			return nil, keyErr
 		}
@@ -584,6 +586,12 @@ func (a *Authenticator) serviceActor(c claims) (accreditation.Actor, error) {
 	if c.ID == "" {
 		return accreditation.Actor{}, refuseToken("missing jti")
 	}
+	if !accreditation.RevocableClaims(c.Subject, c.ID) {
+		// A sub or jti no revocation could name (an invisible or bidi
+		// character, a jti over 128 bytes) would make a token that lives
+		// until its exp whatever an admin does.
+		return accreditation.Actor{}, refuseToken("bad sub or jti")
+	}
 	from := a.now()
 	if c.IssuedAt != nil {
 		from = c.IssuedAt.Time
@@ -630,43 +638,70 @@ var tokenSegment = base64.RawURLEncoding.Strict()
 // member name repeated in any object of the header or the claims, a claim
 // the bank reads spelled in another case, exp, iat and nbf that are not
 // JSON numbers, and either part that is not one JSON object in UTF-8.
-func checkTokenForm(token string) error {
+func checkTokenForm(token string) (map[string]json.RawMessage, error) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return refuseToken("malformed")
+		return nil, refuseToken("malformed")
 	}
 	header, err := tokenObject(parts[0])
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, ok := header["crit"]; ok {
-		return refuseToken("critical header")
+		return nil, refuseToken("critical header")
 	}
 	var alg string
 	if raw, ok := header["alg"]; !ok || json.Unmarshal(raw, &alg) != nil {
-		return refuseToken("malformed")
+		return nil, refuseToken("malformed")
 	}
 	if alg != algEdDSA && alg != algEd25519 && alg != algES256 {
-		return refuseToken("unsupported algorithm")
+		return nil, refuseToken("unsupported algorithm")
 	}
 	payload, err := tokenObject(parts[1])
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for name, raw := range payload {
 		switch lower := strings.ToLower(name); lower {
 		case "exp", "iat", "nbf":
 			if name != lower {
-				return refuseToken("malformed")
+				return nil, refuseToken("malformed")
 			}
 			if c := raw[0]; c != '-' && (c < '0' || c > '9') {
-				return refuseToken("time not a number")
+				return nil, refuseToken("time not a number")
 			}
 		case "iss", "sub", "aud", "jti", "role":
 			if name != lower {
-				return refuseToken("malformed")
+				return nil, refuseToken("malformed")
 			}
 		}
+	}
+	return payload, nil
+}
+
+// checkTimes refuses a token whose exp has passed or whose nbf has not
+// come, with the leeway, from its claims as sent (checkTokenForm has made
+// sure they are numbers); the JWT library checks them again after the
+// signature, as it checks everything.
+func (a *Authenticator) checkTimes(payload map[string]json.RawMessage) error {
+	now := a.now()
+	at := func(name string) (time.Time, bool) {
+		raw, ok := payload[name]
+		if !ok {
+			return time.Time{}, false
+		}
+		f, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			return time.Time{}, false // the library's check will refuse it
+		}
+		sec, frac := math.Modf(f)
+		return time.Unix(int64(sec), int64(frac*1e9)), true
+	}
+	if exp, ok := at("exp"); ok && !now.Before(exp.Add(Leeway)) {
+		return refuseToken("expired")
+	}
+	if nbf, ok := at("nbf"); ok && now.Add(Leeway).Before(nbf) {
+		return refuseToken("not yet valid")
 	}
 	return nil
 }

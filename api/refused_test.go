@@ -5,7 +5,9 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -63,5 +65,40 @@ func TestForgedTokensDoNotDrainIssuer(t *testing.T) {
 		if resp, body := front.do(t, "POST", "/v1/outcomes", tok, outcomeFor("L"+strconv.Itoa(i+1))); resp.StatusCode != 201 {
 			t.Fatalf("the institution's own new token %d after the forgeries: %d %s", i, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestExpiredTokensCostTheirSenderNothing: a client that retries an
+// expired token is refused (401 expired) before the signature is checked,
+// so it is not charged as a sender of refused tokens: before, every retry
+// after the first cost a signature check and the address's budget, and a
+// few scripts behind one NAT could lock everyone there out of new tokens.
+// A badly signed token is still charged.
+func TestExpiredTokensCostTheirSenderNothing(t *testing.T) {
+	s := newTestServer(t)
+	k := s.institution(t, "nat.example")
+	const refusedBurst = 3
+	front := newLimitedServer(t, s, AuthConfig{RefusedTokenRate: RateLimit{Rate: 0.001, Burst: refusedBurst}})
+	expired := signJWT(t, k.signingMethod(), k.Signer, k.Kid, instClaims("nat.example", func(c jwt.MapClaims) {
+		c["iat"], c["exp"] = time.Now().Add(-20*time.Minute).Unix(), time.Now().Add(-11*time.Minute).Unix()
+	}), nil)
+	for i := range 3 * refusedBurst {
+		resp, body := front.do(t, "GET", "/v1/institutions/nat.example", expired, nil)
+		if p := problemOf(t, body); resp.StatusCode != 401 || !strings.Contains(p.Detail, "expired") {
+			t.Fatalf("expired token, try %d: %d %s, want 401 expired", i, resp.StatusCode, body)
+		}
+	}
+	if resp, body := front.do(t, "GET", "/v1/institutions/nat.example", freshInstToken(t, k, "nat.example"), nil); resp.StatusCode != 200 {
+		t.Fatalf("a new token from the same address after the retries: %d %s", resp.StatusCode, body)
+	}
+	forger := mustKey(t, "EdDSA")
+	statuses := map[int]int{}
+	for range 2 * refusedBurst {
+		forged := signJWT(t, forger.signingMethod(), forger.Signer, k.Kid, instClaims("nat.example", nil), nil)
+		resp, _ := front.do(t, "GET", "/v1/institutions/nat.example", forged, nil)
+		statuses[resp.StatusCode]++
+	}
+	if statuses[401] != refusedBurst || statuses[429] != refusedBurst {
+		t.Fatalf("badly signed tokens answered %v, want %d × 401 then 429", statuses, refusedBurst)
 	}
 }

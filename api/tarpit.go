@@ -13,10 +13,10 @@ import (
 // alone take the cores the well-behaved callers need (measured with
 // `creditbank abuse`: 135,000 refused tokens in 40 s took half a core and
 // tripled a victim's p99). So a 429 is answered only after the shorter of
-// its Retry-After and holdMax: a client that waits as told loses nothing,
-// since it was told to wait at least that long, and one that does not is
-// slowed to one request per hold per connection, at the cost of a parked
-// goroutine and no CPU. Holds are bounded, so that held requests cannot
+// its Retry-After and holdMax, with that time taken off the Retry-After it
+// carries: a client that waits as told asks again when it would have, and
+// one that does not is slowed to one request per hold per connection, at
+// the cost of a parked goroutine and no CPU. Holds are bounded, so that held requests cannot
 // occupy every connection the server admits; past the bound the 429 is
 // answered at once and the connection closed, which costs a client that
 // keeps asking a new connection each time.
@@ -37,38 +37,43 @@ type tarpit struct {
 // newTarpit holds at most total 429s at once; 0 holds none.
 func newTarpit(total int) *tarpit { return &tarpit{total: total} }
 
-// reserve takes a place to hold a 429, and reports false when every place
-// is taken (or holding is off).
-func (t *tarpit) reserve() bool {
+// reserve takes a place to hold the 429 whose header is h, and returns
+// how long to hold it: the shorter of its Retry-After and holdMax, which it
+// takes off the Retry-After it sends, so that a client that waits as told
+// asks again when it would have without the hold. It returns 0 when every
+// place is taken (or holding is off, or the answer has no Retry-After).
+func (t *tarpit) reserve(h http.Header) time.Duration {
 	if t == nil || t.total <= 0 {
-		return false
+		return 0
+	}
+	secs, err := strconv.Atoi(h.Get("Retry-After"))
+	if err != nil || secs <= 0 {
+		return 0
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.inHold >= t.total {
-		return false
+		return 0
 	}
 	t.inHold++
-	return true
+	hold := min(time.Duration(secs)*time.Second, holdMax)
+	h.Set("Retry-After", strconv.Itoa(secs-int(hold/time.Second)))
+	return hold
 }
 
-// hold waits the shorter of retryAfter (the answer's Retry-After, in
-// whole seconds) and holdMax, or until the client goes, then gives back
-// the place reserve took.
-func (t *tarpit) hold(r *http.Request, retryAfter string) {
-	defer func() {
-		t.mu.Lock()
-		t.inHold--
-		t.mu.Unlock()
-	}()
-	secs, err := strconv.Atoi(retryAfter)
-	if err != nil || secs <= 0 {
-		return
-	}
-	timer := time.NewTimer(min(time.Duration(secs)*time.Second, holdMax))
+// wait holds for d, or until the client goes.
+func (t *tarpit) wait(r *http.Request, d time.Duration) {
+	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-timer.C:
 	case <-r.Context().Done():
 	}
+}
+
+// release gives back the place reserve took.
+func (t *tarpit) release() {
+	t.mu.Lock()
+	t.inHold--
+	t.mu.Unlock()
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -47,9 +48,10 @@ func TestHeldRefusals(t *testing.T) {
 	// Three refused at once: two are held, the third answered at once,
 	// closing its connection.
 	type answer struct {
-		status  int
-		took    time.Duration
-		closing bool
+		status     int
+		took       time.Duration
+		closing    bool
+		retryAfter int
 	}
 	var (
 		mu      sync.Mutex
@@ -60,12 +62,14 @@ func TestHeldRefusals(t *testing.T) {
 		wg.Go(func() {
 			resp, took := get(c, "/v1/log/checkpoint")
 			mu.Lock()
-			answers = append(answers, answer{resp.StatusCode, took, resp.Close})
+			ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+			answers = append(answers, answer{resp.StatusCode, took, resp.Close, ra})
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
 	held, closed := 0, 0
+	var heldAfter, closedAfter int
 	for _, a := range answers {
 		if a.status != http.StatusTooManyRequests {
 			t.Fatalf("answers %+v: want every one 429", answers)
@@ -73,12 +77,19 @@ func TestHeldRefusals(t *testing.T) {
 		switch {
 		case a.took >= 900*time.Millisecond && !a.closing:
 			held++
+			heldAfter = a.retryAfter
 		case a.took < 900*time.Millisecond && a.closing:
 			closed++
+			closedAfter = a.retryAfter
 		}
 	}
 	if held != 2 || closed != 1 {
 		t.Fatalf("answers %+v: want two held about a second and one answered at once closing its connection", answers)
+	}
+	// The second a held answer waited is taken off its Retry-After, so a
+	// client that waits as told asks again when it would have.
+	if heldAfter > closedAfter-1 {
+		t.Errorf("a held answer says Retry-After %d, one sent at once %d: want the hold taken off", heldAfter, closedAfter)
 	}
 	// Health checks are never refused, so never held.
 	if resp, took := get(one, "/healthz"); resp.StatusCode != 200 || took >= 900*time.Millisecond {

@@ -92,6 +92,12 @@ func TestTokenForm(t *testing.T) {
 		{"alg Ed25519 (RFC 9864)", "inst", inst(ed, fmt.Sprintf(`{"alg":"Ed25519","kid":%q}`, ed.Kid), ""), ""},
 		{"admin token written by hand", "admin", svc("admin", `"root"`, ""), ""},
 		{"sub with letters beyond ASCII", "admin", svc("admin", `"José 开放"`, ""), ""},
+
+		// A sub or jti no revocation could name: the token would outlive
+		// any admin's decision.
+		{"sub with a zero-width space", "admin", svc("admin", `"ro\u200bot"`, ""), "bad sub or jti"},
+		{"jti over 128 bytes", "admin", signRaw(t, s.tokenKey, hdr(s.tokenKey, ""), fmt.Sprintf(`{"iss":"creditbank","sub":"root","aud":%q,"role":"admin","iat":%d,"exp":%d,"jti":%q}`,
+			testAudience, now, now+600, strings.Repeat("j", 129))), "bad sub or jti"},
 		{"a member that is no claim, in any case", "inst", inst(ed, hdr(ed, ""), `,"Note":"x","note":"y"`), ""},
 
 		// crit: the bank understands no extension.

@@ -185,6 +185,9 @@ func (c *Config) Check() error {
 	if c.HeldRefusals < -1 {
 		return fmt.Errorf("--held-refusals %d: want -1 (none), 0 (a quarter of --max-connections) or more", c.HeldRefusals)
 	}
+	if c.MaxConnections > 0 && c.HeldRefusals >= c.MaxConnections {
+		return fmt.Errorf("--held-refusals %d: want fewer than --max-connections %d, or held answers could take every connection", c.HeldRefusals, c.MaxConnections)
+	}
 	if c.MaxConnections < 0 {
 		return errors.New("--max-connections must be 0 (derived from the open files limit) or more")
 	}

@@ -346,13 +346,16 @@ func tokenLimit(l api.RateLimit) api.RateLimit {
 
 // heldRefusals is how many 429s the API holds at once: configured, or a
 // quarter of the connections admitted, so that held answers never take
-// the connections well-behaved callers need; -1 holds none.
+// the connections well-behaved callers need; -1 holds none. Holding as
+// many as the connections admitted could take every one of them: Check
+// refuses that against --max-connections, and against a limit derived
+// from the open files it is cut to half of them.
 func heldRefusals(configured, maxConns int) int {
 	switch {
 	case configured < 0:
 		return 0
 	case configured > 0:
-		return configured
+		return min(configured, max(1, maxConns/2))
 	}
 	return max(1, maxConns/4)
 }

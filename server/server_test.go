@@ -341,6 +341,7 @@ func TestConfigErrors(t *testing.T) {
 		{"rate without burst", func(c *Config) { c.InstitutionBurst = 0 }, "", "--institution-burst at least 1"},
 		{"negative learner rows", func(c *Config) { c.Rows.Learner.Rate = -1 }, "", "--learner-rows -1,50000: want a rate of 0 (no budget) or more"},
 		{"regulator rows without burst", func(c *Config) { c.Rows.Regulator.Burst = 0 }, "", "--regulator-rows 5000,0: want a rate of 0"},
+		{"held refusals as many as connections", func(c *Config) { c.MaxConnections, c.HeldRefusals = 64, 64 }, "", "--held-refusals 64: want fewer than --max-connections 64"},
 		{"negative refused tokens", func(c *Config) { c.RefusedTokens.Rate = -1 }, "", "--refused-tokens -1,500: want a rate of 0 (no limit) or more"},
 		{"new tokens without burst", func(c *Config) { c.InstitutionNewTokens.Burst = 0 }, "", "--institution-new-tokens 50,0: want a rate of 0 (no limit) or more, with a burst of at least 1"},
 		{"institution body burst below a batch", func(c *Config) { c.BodyBytes.Institution.Burst = 1 << 20 }, "",
