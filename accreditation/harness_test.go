@@ -54,6 +54,7 @@ type testBank struct {
 	*Bank
 	clock *testClock
 	dir   string
+	keys  ledger.Keys
 }
 
 func newTestBank(t testing.TB) *testBank {
@@ -64,16 +65,32 @@ func newTestBank(t testing.TB) *testBank {
 	}
 	clock := &testClock{}
 	clock.SetDate(t, "2026-07-15")
-	dir := t.TempDir()
+	return (&testBank{clock: clock, dir: t.TempDir(), keys: keys}).open(t)
+}
+
+// open opens the bank's ledger folder with its keys and clock, closed when
+// the test ends (a second Close is harmless).
+func (b *testBank) open(t testing.TB) *testBank {
+	t.Helper()
 	l, err := ledger.Open(ledger.Options{
-		Dir: dir, Keys: keys, Clock: clock.Now, MinFreeBytes: -1,
+		Dir: b.dir, Keys: b.keys, Clock: b.clock.Now, MinFreeBytes: -1,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	return &testBank{Bank: New(l), clock: clock, dir: dir}
+	return &testBank{Bank: New(l), clock: b.clock, dir: b.dir, keys: b.keys}
+}
+
+// reopen closes the ledger and opens it again: a restart of the bank,
+// whose state must come back from the store alone.
+func (b *testBank) reopen(t testing.TB) *testBank {
+	t.Helper()
+	if err := b.Ledger().Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.open(t)
 }
 
 // testKey makes a fresh Ed25519 public JWK named kid.

@@ -2,12 +2,8 @@ package accreditation
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
-
-	"creditbank/ledger"
 )
 
 // TestRevokeTokensRefusals: a revocation of the wrong form, or by anyone
@@ -56,22 +52,8 @@ func TestRevokeTokensRefusals(t *testing.T) {
 // the conflicts of a repeat, and that the revocations are in force again
 // when the store is closed and opened anew, read from the state.
 func TestRevokeTokens(t *testing.T) {
-	keys, _, err := ledger.GenerateKeys(ledger.DefaultOrigin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := &testClock{}
-	clock.SetDate(t, "2026-07-15")
-	dir := t.TempDir()
-	open := func() (*Bank, *ledger.Ledger) {
-		l, err := ledger.Open(ledger.Options{Dir: dir, Keys: keys, Clock: clock.Now, MinFreeBytes: -1,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return New(l), l
-	}
-	b, l := open()
+	tb := newTestBank(t)
+	b, l := tb.Bank, tb.Ledger()
 	ctx := context.Background()
 	noon := time.Date(2026, 7, 15, 12, 0, 0, 0, time.UTC)
 	tokens := []struct {
@@ -130,14 +112,10 @@ func TestRevokeTokens(t *testing.T) {
 			t.Fatalf("repeat %+v: %v, %d entries written", r, err, l.Size()-size)
 		}
 	}
-	tb := &testBank{Bank: b, clock: clock, dir: dir}
 	tb.checkReplay(t)
 
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b, l = open()
-	defer l.Close()
+	tb = tb.reopen(t)
+	b, l = tb.Bank, tb.Ledger()
 	check(t, b)
 
 	// A later revocation of the sub moves its time, and defaults to now.

@@ -2,14 +2,10 @@ package accreditation
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"creditbank/ledger"
 )
 
 // Tests of the statistics (statistics.go): what each entry counts, the
@@ -132,22 +128,7 @@ func TestStatisticsFilterRefused(t *testing.T) {
 // TestStatisticsSurviveRestart closes the ledger and opens it again: the
 // statistics are state on disk, not counters in memory.
 func TestStatisticsSurviveRestart(t *testing.T) {
-	keys, _, err := ledger.GenerateKeys(ledger.DefaultOrigin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	clock := &testClock{}
-	clock.SetDate(t, "2026-07-15")
-	open := func() *testBank {
-		l, err := ledger.Open(ledger.Options{Dir: dir, Keys: keys, Clock: clock.Now, MinFreeBytes: -1,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &testBank{Bank: New(l), clock: clock, dir: dir}
-	}
-	b := open()
+	b := newTestBank(t)
 	college := b.institution(t, rtCollege)
 	stPost(t, b, college, "a", "non_degree", 6, "2026-07-01", 48, true)
 	stPost(t, b, college, "b", "certificate", 3, "2026-05-01", 16, true)
@@ -155,11 +136,7 @@ func TestStatisticsSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Ledger().Close(); err != nil {
-		t.Fatal(err)
-	}
-	b = open()
-	defer b.Ledger().Close()
+	b = b.reopen(t)
 	after, err := b.Statistics(StatisticsFilter{})
 	if err != nil {
 		t.Fatal(err)
