@@ -247,10 +247,7 @@ func (l *Log) write() {
 	for {
 		select {
 		case r := <-l.in:
-			pending = append(pending, r)
-			if len(pending) == maxBatch {
-				pending = l.commit(pending)
-			}
+			pending = l.add(pending, r)
 		case <-tick.C:
 			pending = l.commitAll(pending)
 		case done := <-l.flushReq:
@@ -263,15 +260,21 @@ func (l *Log) write() {
 	}
 }
 
+// add appends r to pending, committing a batch once it is full.
+func (l *Log) add(pending []Record, r Record) []Record {
+	pending = append(pending, r)
+	if len(pending) == maxBatch {
+		pending = l.commit(pending)
+	}
+	return pending
+}
+
 // commitAll commits pending and whatever waits in the buffer now.
 func (l *Log) commitAll(pending []Record) []Record {
 	for {
 		select {
 		case r := <-l.in:
-			pending = append(pending, r)
-			if len(pending) == maxBatch {
-				pending = l.commit(pending)
-			}
+			pending = l.add(pending, r)
 			continue
 		default:
 		}
