@@ -765,28 +765,22 @@ func (b *Bank) InstitutionOutcomes(q InstitutionOutcomesQuery) (*InstitutionOutc
 	out := &InstitutionOutcomes{Institution: q.Institution, Learner: q.Learner}
 	rd := &transcriptRead{bank: b, reader: q.Reader, decode: true, names: map[string]string{}}
 	err = b.read(func(r *ledger.Reader, s store) error {
-		var (
-			scanned, taken int
-			ierr           error
-		)
-		err := r.Index(IndexLearner, q.Learner, start, func(seq uint64) bool {
-			if taken == q.Limit || scanned == transcriptScanLimit {
-				out.NextCursor = ledger.FormatCursor(seq)
-				return false
-			}
-			scanned++
-			var mine bool
-			if mine, ierr = institutionSees(s, q.Institution, seq); ierr != nil {
-				return false
-			}
-			if mine {
-				taken++
-				ierr = addToTranscript(tr, r, s, seq, rd)
-			}
-			return ierr == nil
+		seqs, next, err := selectLearnerEntries(r, q.Learner, start, q.Limit, func(seq uint64) (bool, error) {
+			return institutionSees(s, q.Institution, seq)
 		})
+		if err != nil {
+			return err
+		}
+		if next != nil {
+			out.NextCursor = ledger.FormatCursor(*next)
+		}
+		for _, seq := range seqs {
+			if err := addToTranscript(tr, r, s, seq, rd); err != nil {
+				return err
+			}
+		}
 		out.Cost.Rows = r.Rows()
-		return errors.Join(err, ierr)
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -187,27 +187,42 @@ func transcriptCursor(seq uint64, f TranscriptFilter) string {
 // transcriptScanLimit entries. next is where the following page starts, or
 // nil after the last.
 func selectTranscript(r *ledger.Reader, s store, learner string, start uint64, f TranscriptFilter, limit int) (seqs []uint64, next *uint64, err error) {
-	filtered := !f.empty()
+	if f.empty() {
+		return selectLearnerEntries(r, learner, start, limit, nil)
+	}
+	return selectLearnerEntries(r, learner, start, limit, func(seq uint64) (bool, error) {
+		// Only outcomes have an outcome state; the filter reads it
+		// rather than the entry.
+		st, err := getJSON[outcomeState](s, outKey(seq))
+		return err == nil && st != nil && f.matches(st), err
+	})
+}
+
+// selectLearnerEntries lists up to limit of the learner's entries from
+// start, in seq order, that keep takes (every one when keep is nil), and
+// the seq to go on from when there are more. A page that keeps only some
+// looks at no more than transcriptScanLimit entries, so that a selection
+// matching little cannot make one read scan a lifetime; it may then come
+// back short, with next set.
+func selectLearnerEntries(r *ledger.Reader, learner string, start uint64, limit int, keep func(seq uint64) (bool, error)) (seqs []uint64, next *uint64, err error) {
 	scanned := 0
 	var ierr error
 	err = r.Index(IndexLearner, learner, start, func(seq uint64) bool {
-		if len(seqs) == limit || (filtered && scanned == transcriptScanLimit) {
+		if len(seqs) == limit || (keep != nil && scanned == transcriptScanLimit) {
 			next = &seq
 			return false
 		}
 		scanned++
-		if !filtered {
+		if keep == nil {
 			seqs = append(seqs, seq)
 			return true
 		}
-		// Only outcomes have an outcome state; the filter reads it
-		// rather than the entry.
-		st, err := getJSON[outcomeState](s, outKey(seq))
+		ok, err := keep(seq)
 		if err != nil {
 			ierr = err
 			return false
 		}
-		if st != nil && f.matches(st) {
+		if ok {
 			seqs = append(seqs, seq)
 		}
 		return true
