@@ -115,7 +115,7 @@ func TestRevokeTokens(t *testing.T) {
 	tb.checkReplay(t)
 
 	tb = tb.reopen(t)
-	b, l = tb.Bank, tb.Ledger()
+	b = tb.Bank
 	check(t, b)
 
 	// A later revocation of the sub moves its time, and defaults to now.
