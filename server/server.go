@@ -91,7 +91,6 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 		s.ledger.Close()
 		return nil, err
 	}
-	s.admin = startAdmin(cfg.Data, s.ledger, log)
 	attrs := []any{"addr", s.addr.String(), "data", cfg.Data, "size", s.ledger.Size(),
 		"open_files", s.files, "open_files_hard", s.filesHard, "max_connections", s.maxConns}
 	if s.metricsAddr != nil {
@@ -185,6 +184,9 @@ func (s *Server) listen(trusted []api.Issuer) error {
 		return fmt.Errorf("listen: %v", err)
 	}
 	s.metrics.RegisterConnections(ln)
+	// The admin socket is up before the first request is answered, so that
+	// a server that answers /healthz also takes backups.
+	s.admin = startAdmin(s.cfg.Data, s.ledger, s.log)
 	s.addr, s.http = ln.Addr(), s.newHTTPServer(handler, ln)
 	go func() { s.served <- s.http.Serve(ln) }()
 	if mln != nil {
