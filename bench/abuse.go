@@ -105,7 +105,7 @@ type AbuseConfig struct {
 
 // DefaultAbuseConfig is the long form that make soak-abuse runs: 200,000
 // preloaded outcomes and 100,000 for the heavy learner, 20 s quiet and 40 s
-// of each attack, a victim at 20 posts a second, 8 attackers, a cap of 256
+// of each attack, a victim at 50 posts a second, 8 attackers, a cap of 256
 // connections, a 256 MiB block cache and a bound of 1 GiB of resident
 // memory, and at most twice the quiet p99 under attack.
 func DefaultAbuseConfig() AbuseConfig {
@@ -114,7 +114,7 @@ func DefaultAbuseConfig() AbuseConfig {
 		HeavyOutcomes:  100000,
 		Quiet:          40 * time.Second,
 		Attack:         40 * time.Second,
-		VictimRate:     20,
+		VictimRate:     50,
 		Attackers:      8,
 		MaxConnections: 256,
 		CacheMiB:       256,
