@@ -104,7 +104,7 @@ type AbuseConfig struct {
 }
 
 // DefaultAbuseConfig is the long form that make soak-abuse runs: 200,000
-// preloaded outcomes and 100,000 for the heavy learner, 20 s quiet and 40 s
+// preloaded outcomes and 100,000 for the heavy learner, 40 s quiet and 40 s
 // of each attack, a victim at 50 posts a second, 8 attackers, a cap of 256
 // connections, a 256 MiB block cache and a bound of 1 GiB of resident
 // memory, and at most twice the quiet p99 under attack.
