@@ -105,7 +105,7 @@ func decideItemChange(s store, j journal, cs *conversionState, revoked uint64, t
 	if rule == nil {
 		return ItemChange{}, fmt.Errorf("conversion %d names rule %s version %d, which is not published", cs.Seq, cs.Rule.ID, cs.Rule.Version)
 	}
-	cands, err := candidates(s, j, cs.Learner, cs.Target, cs.On, []uint64{*to}, contractV2)
+	cands, err := candidates(s, j, cs.Learner, cs.Target, cs.On, []uint64{*to}, contractV2, rule.Source.MinScore != nil)
 	if err != nil {
 		return ItemChange{}, err
 	}

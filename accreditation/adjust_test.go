@@ -100,7 +100,7 @@ func TestRevocationReversesOnlyItsItem(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if g := ptDecode[Amount](t, state[grantedKey("L1", "capped")]); g != total {
+			if g := ptDecode[Amount](t, state[grantedKey(b.ref(t, "L1"), "capped")]); g != total {
 				t.Fatalf("the rule's cap accounting holds %s, want %s", g, total)
 			}
 			tc0 := rtTranscript(t, b, "L1").Conversions[0]
@@ -285,7 +285,7 @@ func TestReplayLedgerV1(t *testing.T) {
 // minimum score), followed by nothing: tampering with them changes nothing
 // a later entry depends on. It returns the entries and the seq of the
 // revocation.
-func adJournal(t *testing.T) ([]ledger.Entry, uint64) {
+func adJournal(t *testing.T) ([]ledger.Entry, uint64, *testBank) {
 	t.Helper()
 	b, college, _ := rtSetup(t)
 	rtPublish(t, b, rtRule("to-bsc", "BSC"))
@@ -308,16 +308,16 @@ func adJournal(t *testing.T) ([]ledger.Entry, uint64) {
 	if uint64(len(entries)) != pr.Seq+4 {
 		t.Fatalf("%d entries, the supersession's last is %d", len(entries), pr.Seq+3)
 	}
-	return entries, pr.Seq + 1
+	return entries, pr.Seq + 1, b
 }
 
 // TestAuditNamesTamperedItemChange changes the item changes of a real
 // journal in each way an auditor must notice and checks that the replay
 // names exactly the entry at fault.
 func TestAuditNamesTamperedItemChange(t *testing.T) {
-	entries, revocation := adJournal(t)
+	entries, revocation, b := adJournal(t)
 	moved, reversed := revocation+1, revocation+2
-	replay := func(t *testing.T, es []ledger.Entry) []Finding { return replayed(t, es).Findings() }
+	replay := func(t *testing.T, es []ledger.Entry) []Finding { return b.replayed(t, es).Findings() }
 	if f := replay(t, entries); len(f) != 0 {
 		t.Fatalf("untampered journal: findings %+v", f)
 	}

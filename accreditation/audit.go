@@ -3,6 +3,7 @@ package accreditation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"creditbank/ledger"
+	"creditbank/vault"
 )
 
 // Finding is a conversion, or a change of a conversion's items after a
@@ -39,6 +41,54 @@ type Replayer struct {
 	// each outcome's unit code.
 	byLearner map[string][]uint64
 	units     map[uint64]string
+	// scores reads the scores of sealed outcomes (erasure.go); sealed
+	// lists the sealed outcomes, with the score once read; unread those
+	// whose learner's key is gone; missed is set while a decision being
+	// re-run reads the score of one.
+	scores  ScoreSource
+	sealed  map[uint64]*Amount
+	unread  map[uint64]bool
+	missed  bool
+	erasure ErasureReport
+}
+
+// ScoreSource reads the score of sealed outcome seq (nil when it records
+// none), with found false once the learner's key is gone. The bank's own
+// replay reads it from its store (StoreScores); creditbank verify --data
+// from the data folder's, and --url from the regulator's API.
+type ScoreSource func(seq uint64) (score *Amount, found bool, err error)
+
+// ErasureReport is what a replay saw of erasure (docs/contract.md section
+// 11): what it could not re-run for want of an erased learner's key, and
+// what no key protects.
+type ErasureReport struct {
+	// Erased counts the learner.erased entries.
+	Erased int `json:"erased"`
+	// NotRerunnable lists the conversions and conversion changes that
+	// needed the score of an outcome whose learner's key is gone: they
+	// are neither confirmed nor found wrong.
+	NotRerunnable []uint64 `json:"not_rerunnable"`
+	// SealedOutcomes counts outcomes whose personal members are sealed,
+	// and SealedUnread those of them a re-run needed and could not read.
+	SealedOutcomes int `json:"sealed_outcomes"`
+	SealedUnread   int `json:"sealed_unread"`
+	// PlaintextOutcomes counts outcomes recorded before sealing: they
+	// hold the learner id, title and score in clear, and no erasure can
+	// make them unreadable.
+	PlaintextOutcomes int `json:"plaintext_outcomes"`
+}
+
+// SetScoreSource has the replayer read the scores of sealed outcomes
+// from src, so that it can re-run conversions that depend on a score.
+// Without one every such conversion is reported not re-runnable.
+func (r *Replayer) SetScoreSource(src ScoreSource) { r.scores = src }
+
+// Erasure reports what the replay so far saw of erasure.
+func (r *Replayer) Erasure() ErasureReport {
+	rep := r.erasure
+	rep.NotRerunnable = slices.Clone(rep.NotRerunnable)
+	rep.SealedUnread = len(r.unread)
+	return rep
 }
 
 // replayJournal is the Replayer's journal so far.
@@ -57,6 +107,44 @@ func (j replayJournal) Index(name, value string, start uint64, fn func(uint64) b
 	}
 	return nil
 }
+
+func (j replayJournal) score(seq uint64) (*Amount, error) {
+	r := j.r
+	sc, ok := r.sealed[seq]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("entry %d is not a sealed outcome", seq)
+	case r.unread[seq]:
+		r.missed = true
+		return nil, errErased
+	case sc != nil:
+		if sc == noScore {
+			return nil, nil
+		}
+		return sc, nil
+	}
+	found := false
+	if r.scores != nil {
+		var err error
+		if sc, found, err = r.scores(seq); err != nil {
+			return nil, fmt.Errorf("score of outcome %d: %w", seq, err)
+		}
+	}
+	if !found {
+		r.unread[seq] = true
+		r.missed = true
+		return nil, errErased
+	}
+	if sc == nil {
+		r.sealed[seq] = noScore
+		return nil, nil
+	}
+	r.sealed[seq] = sc
+	return sc, nil
+}
+
+// noScore marks a sealed outcome read and found to record no score.
+var noScore = new(Amount)
 
 func (j replayJournal) unitCode(seq uint64) (string, error) {
 	code, ok := j.r.units[seq]
@@ -77,7 +165,8 @@ type revoking struct {
 
 // NewReplayer starts from the empty state.
 func NewReplayer() *Replayer {
-	return &Replayer{state: memStore{}, byLearner: map[string][]uint64{}, units: map[uint64]string{}}
+	return &Replayer{state: memStore{}, byLearner: map[string][]uint64{}, units: map[uint64]string{},
+		sealed: map[uint64]*Amount{}, unread: map[uint64]bool{}}
 }
 
 // Apply audits (for conversions) and applies the next entry. An error means
@@ -94,7 +183,10 @@ func (r *Replayer) Apply(e ledger.Entry) error {
 	}
 	var problem string
 	var err error
+	r.missed = false
 	switch e.Type {
+	case TypeLearnerErased:
+		r.erasure.Erased++
 	case TypeConversionGranted:
 		var c Conversion
 		if err := json.Unmarshal(e.Content, &c); err != nil {
@@ -112,6 +204,12 @@ func (r *Replayer) Apply(e ledger.Entry) error {
 	}
 	if err != nil {
 		return fmt.Errorf("entry %d (%s): %w", e.Seq, e.Type, err)
+	}
+	if r.missed {
+		// The decision read a score no key opens any more: it can be
+		// neither confirmed nor found wrong.
+		r.erasure.NotRerunnable = append(r.erasure.NotRerunnable, e.Seq)
+		problem = ""
 	}
 	if problem != "" {
 		r.findings = append(r.findings, Finding{Seq: e.Seq, Problem: problem})
@@ -152,7 +250,7 @@ func (r *Replayer) recheck(e ledger.Entry, c Conversion) string {
 			return fmt.Sprintf("converts toward %s while %v", rule.Target, err)
 		}
 	}
-	cands, err := candidates(r.state, replayJournal{r}, c.Learner, rule.Target, c.On, seqs, c.Contract)
+	cands, err := candidates(r.state, replayJournal{r}, c.Learner, rule.Target, c.On, seqs, c.Contract, rule.Source.MinScore != nil)
 	if err != nil {
 		return err.Error()
 	}
@@ -204,6 +302,7 @@ func (b *Bank) Audit(ctx context.Context) ([]Finding, error) {
 func (b *Bank) Replay(ctx context.Context) (*Replayer, error) {
 	rp := NewReplayer()
 	err := b.l.Read(func(r *ledger.Reader) error {
+		rp.SetScoreSource(StoreScores(r, b.keys))
 		for seq := uint64(0); seq < r.Size(); seq++ {
 			if seq%4096 == 0 {
 				if err := ctx.Err(); err != nil {
@@ -231,12 +330,14 @@ func (b *Bank) Replay(ctx context.Context) (*Replayer, error) {
 }
 
 // State returns the bank's durable state key by key, to compare with a
-// replay.
+// replay: all of it but the vault's keys (erasure.go).
 func (b *Bank) State() (map[string][]byte, error) {
 	out := map[string][]byte{}
 	err := b.l.Read(func(r *ledger.Reader) error {
 		return r.Scan(nil, nil, func(k, v []byte) bool {
-			out[string(k)] = append([]byte(nil), v...)
+			if !isVaultKey(string(k)) { // derived from no entry
+				out[string(k)] = append([]byte(nil), v...)
+			}
 			return true
 		})
 	})
@@ -354,16 +455,38 @@ func (r *Replayer) matchReversal(e ledger.Entry) (string, error) {
 }
 
 // noteOutcome keeps what deciding reads of an outcome entry beside the
-// state: its learner's list of outcomes and its unit code.
+// state: its learner's list of outcomes, its unit code and, for a sealed
+// outcome, its score when the learner's key opens it.
 func (r *Replayer) noteOutcome(e ledger.Entry) error {
 	var o struct {
 		Learner string `json:"learner"`
 		Unit    Unit   `json:"unit"`
+		Sealed  string `json:"sealed"`
 	}
 	if err := json.Unmarshal(e.Content, &o); err != nil {
 		return err
 	}
 	r.byLearner[o.Learner] = append(r.byLearner[o.Learner], e.Seq)
 	r.units[e.Seq] = o.Unit.Code
+	if o.Sealed == "" {
+		r.erasure.PlaintextOutcomes++
+		return nil
+	}
+	r.erasure.SealedOutcomes++
+	r.sealed[e.Seq] = nil
 	return nil
+}
+
+// StoreScores reads the scores of sealed outcomes from the store read by
+// r, whose learners' data keys are wrapped under keys: the bank's own
+// (Bank.Replay), or a data folder's opened for creditbank verify --data.
+func StoreScores(r *ledger.Reader, keys *vault.Keys) ScoreSource {
+	s := readerStore{r}
+	return func(seq uint64) (*Amount, bool, error) {
+		sc, err := sealedScore(r.Entry, s, keys, seq)
+		if errors.Is(err, errErased) {
+			return nil, false, nil
+		}
+		return sc, err == nil, err
+	}
 }

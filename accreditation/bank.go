@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"creditbank/ledger"
+	"creditbank/vault"
 )
 
 // MaxBatch is the most outcomes one post may carry.
@@ -32,16 +33,27 @@ type Bank struct {
 	stalePlans atomic.Int64
 	// revoked are the token revocations in force (revocation.go).
 	revoked tokenRevocations
+	// keys wrap the learners' data keys and hash their ids (erasure.go).
+	keys *vault.Keys
 }
 
-// New returns a bank over l. The caller keeps ownership of l, and writes to
-// it only through this bank: the bank caches what it wrote. The token
-// revocations in force are read from l here; should that fail, the first
-// check of a token reads them again (revocation.go).
-func New(l *ledger.Ledger) *Bank {
-	b := &Bank{l: l}
+// New returns a bank over l, sealing learners' personal data with keys
+// (erasure.go), which must be the keys l was written with. The caller
+// keeps ownership of l, and writes to it only through this bank: the bank
+// caches what it wrote. The token revocations in force are read from l
+// here; should that fail, the first check of a token reads them again
+// (revocation.go). A store first opened by a bank that seals is marked
+// with the size from which its outcomes are sealed.
+func New(l *ledger.Ledger, keys *vault.Keys) (*Bank, error) {
+	if keys == nil {
+		return nil, errors.New("accreditation: no keys to seal personal data with")
+	}
+	b := &Bank{l: l, keys: keys}
+	if err := b.markSealedFrom(); err != nil {
+		return nil, err
+	}
 	_ = b.revoked.load(b)
-	return b
+	return b, nil
 }
 
 // Ledger is the ledger the bank writes to.
@@ -50,7 +62,7 @@ func (b *Bank) Ledger() *ledger.Ledger { return b.l }
 // do has the ledger's sequencer decide c and write what it emits, and
 // returns the command's result once it is durable.
 func (b *Bank) do(ctx context.Context, c command) (any, error) {
-	r, err := b.l.Append(ctx, proposal{cmd: c, insts: &b.insts, units: &b.units})
+	r, err := b.l.Append(ctx, proposal{cmd: c, insts: &b.insts, units: &b.units, keys: b.keys})
 	if err != nil {
 		return nil, err
 	}
@@ -162,11 +174,17 @@ func (b *Bank) PostOutcomes(ctx context.Context, actor Actor, items []OutcomeInp
 	}
 	items = withCanonicalLearners(items) // before the hashes and keys below, so l1 and L1 are one learner
 	c := postCmd{Actor: actor, Items: items, Hashes: make([][32]byte, len(items)), Invalid: make([]error, len(items)),
-		Prepared: make([]preparedOutcome, len(items))}
+		Prepared: make([]preparedOutcome, len(items)), Nonces: make([][24]byte, len(items))}
+	learners := make([]string, 0, len(items))
 	for i, o := range items {
 		if err := o.Validate(); err != nil {
 			c.Invalid[i] = err
 			continue
+		}
+		learners = append(learners, o.Learner)
+		var err error
+		if c.Nonces[i], err = vault.NewNonce(); err != nil {
+			return nil, err
 		}
 		input, err := marshalOutcomeInput(o)
 		if err != nil {
@@ -176,6 +194,10 @@ func (b *Bank) PostOutcomes(ctx context.Context, actor Actor, items []OutcomeInp
 		if c.Prepared[i], err = prepareOutcome(actor.ID, o, input); err != nil {
 			return nil, err
 		}
+	}
+	var err error
+	if c.Learners, err = b.prepareLearners(learners...); err != nil {
+		return nil, err
 	}
 	res, err := b.do(ctx, c)
 	if err != nil {
@@ -236,6 +258,19 @@ func (b *Bank) Convert(ctx context.Context, actor Actor, req ConversionRequest) 
 	if err := req.Validate(); err != nil {
 		return ConversionResult{}, err
 	}
+	id := CanonicalLearnerID(req.Learner)
+	l, err := b.learnerForCommand(id)
+	if err != nil {
+		return ConversionResult{}, err
+	}
+	req.Learner, actor = l.ref, actorByRef(actor, id, l.ref)
+	res, err := b.convert(ctx, actor, req)
+	res.Learner = id
+	return res, nameLearner(err, l.ref, id)
+}
+
+// convert is Convert for the learner req names by reference.
+func (b *Bank) convert(ctx context.Context, actor Actor, req ConversionRequest) (ConversionResult, error) {
 	var cost Cost
 	for attempt := 0; ; attempt++ {
 		p, c, err := b.planDurable(actor, req)
@@ -334,10 +369,13 @@ func (b *Bank) RuleStatus(id string, version int) (Rule, bool, *Retirement, erro
 // learner. It no longer lets the institution read the learner's record:
 // that takes the learner's grant (ActiveGrant, grants.go).
 func (b *Bank) HasPosted(institution, learner string) (bool, error) {
-	learner = CanonicalLearnerID(learner)
 	var ok bool
 	err := b.read(func(_ *ledger.Reader, s store) error {
-		v, err := s.get(postedKey(institution, learner))
+		l, err := b.readLearner(s, learner)
+		if err != nil {
+			return err
+		}
+		v, err := s.get(postedKey(institution, l.ref))
 		ok = v != nil
 		return err
 	})
@@ -349,8 +387,12 @@ func (b *Bank) Balance(learner string) (*Balance, error) {
 	learner = CanonicalLearnerID(learner)
 	var bal *Balance
 	err := b.read(func(r *ledger.Reader, s store) error {
-		var err error
-		if bal, err = loadBalance(s, learner); bal != nil {
+		l, err := b.readLearner(s, learner)
+		if err != nil {
+			return err
+		}
+		if bal, err = loadBalance(s, l.ref); bal != nil {
+			bal.Learner = learner
 			bal.Cost.Rows += r.Rows() // the changes summed, and the keys read
 		}
 		return err
@@ -518,9 +560,14 @@ func (b *Bank) transcript(q TranscriptQuery) (*Transcript, error) {
 		return nil, err
 	}
 	tr := &Transcript{Learner: q.Learner, Outcomes: []TranscriptOutcome{}, Conversions: []TranscriptConversion{}}
-	rd := &transcriptRead{bank: b, reader: q.Reader, decode: q.Decode, everyKey: q.everyKey, names: map[string]string{}}
+	rd := &transcriptRead{bank: b, reader: q.Reader, decode: q.Decode, everyKey: q.everyKey, names: map[string]string{}, learner: q.Learner}
 	err = b.read(func(r *ledger.Reader, s store) error {
-		seqs, next, err := selectTranscript(r, s, q.Learner, start, filter, q.Limit)
+		l, err := b.readLearner(s, q.Learner)
+		if err != nil {
+			return err
+		}
+		rd.key = l.key
+		seqs, next, err := selectTranscript(r, s, l.ref, start, filter, q.Limit)
 		if err != nil {
 			return err
 		}
@@ -532,9 +579,10 @@ func (b *Bank) transcript(q TranscriptQuery) (*Transcript, error) {
 				return err
 			}
 		}
-		tr.Totals, err = loadBalance(s, q.Learner)
+		tr.Totals, err = loadBalance(s, l.ref)
 		tr.Cost.Rows = r.Rows()
 		if tr.Totals != nil {
+			tr.Totals.Learner = q.Learner
 			tr.Cost.Rows += tr.Totals.Cost.Rows // the balance changes summed
 		}
 		return err
@@ -571,6 +619,7 @@ func addToTranscript(tr *Transcript, r *ledger.Reader, s store, seq uint64, rd *
 			return fmt.Errorf("conversion %d has no state", seq)
 		}
 		tc := TranscriptConversion{Seq: seq, RecordedAt: at, Status: "granted", Conversion: cs.Conversion, ConversionChanges: cs.changes()}
+		tc.Learner = rd.learner
 		if cs.Reversed != nil {
 			tc.Status, tc.ReversedBy = "reversed", cs.Reversed
 		} else if len(cs.Adjusted) > 0 {
@@ -603,13 +652,18 @@ type AuditSource struct {
 // AuditedConversion is a conversion with the rule version and the source
 // outcomes it used.
 type AuditedConversion struct {
-	Seq        uint64        `json:"seq"`
-	RecordedAt string        `json:"recorded_at"`
-	Actor      string        `json:"actor"`
-	Conversion               // learner, rule, target, on, items, granted, capped
-	Sources    []AuditSource `json:"sources"`
-	ReversedBy *uint64       `json:"reversed_by,omitempty"`
+	Seq        uint64 `json:"seq"`
+	RecordedAt string `json:"recorded_at"`
+	Actor      string `json:"actor"`
+	Conversion        // learner, rule, target, on, items, granted, capped
+	// LearnerErased is set when the learner's personal data was erased:
+	// Learner is then the reference the ledger names them by.
+	LearnerErased bool          `json:"learner_erased,omitempty"`
+	Sources       []AuditSource `json:"sources"`
+	ReversedBy    *uint64       `json:"reversed_by,omitempty"`
 	ConversionChanges
+	// ref is the learner's reference, as the entry names them.
+	ref string
 }
 
 // AuditPage is one page of the audit listing.
@@ -649,6 +703,12 @@ func (b *Bank) AuditConversions(f AuditFilter, cursor string, limit int) (*Audit
 			}
 			scanned++
 			ac, ok, err := auditedConversion(r, s, seq, f)
+			if ok && err == nil {
+				ac.Learner, ac.LearnerErased, err = b.learnerOf(s, ac.Learner)
+				if ac.LearnerErased {
+					ac.Learner = ac.ref
+				}
+			}
 			if err != nil {
 				ierr = err
 				return false
@@ -683,7 +743,7 @@ func auditedConversion(r *ledger.Reader, s store, seq uint64, f AuditFilter) (Au
 	if (f.Rule != "" && c.Rule.ID != f.Rule) || (f.From != "" && c.On < f.From) || (f.To != "" && c.On > f.To) {
 		return AuditedConversion{}, false, nil
 	}
-	ac := AuditedConversion{Seq: seq, RecordedAt: e.RecordedAt.Format(ledger.TimeLayout), Actor: e.Actor, Conversion: c}
+	ac := AuditedConversion{Seq: seq, RecordedAt: e.RecordedAt.Format(ledger.TimeLayout), Actor: e.Actor, Conversion: c, ref: c.Learner}
 	match := f.Institution == "" || c.Target.Institution == f.Institution
 	for _, it := range c.Items {
 		st, err := getJSON[outcomeState](s, outKey(it.Outcome))
@@ -763,9 +823,14 @@ func (b *Bank) InstitutionOutcomes(q InstitutionOutcomesQuery) (*InstitutionOutc
 	}
 	tr := &Transcript{Learner: q.Learner, Outcomes: []TranscriptOutcome{}, Conversions: []TranscriptConversion{}}
 	out := &InstitutionOutcomes{Institution: q.Institution, Learner: q.Learner}
-	rd := &transcriptRead{bank: b, reader: q.Reader, decode: true, names: map[string]string{}}
+	rd := &transcriptRead{bank: b, reader: q.Reader, decode: true, names: map[string]string{}, learner: q.Learner}
 	err = b.read(func(r *ledger.Reader, s store) error {
-		seqs, next, err := selectLearnerEntries(r, q.Learner, start, q.Limit, func(seq uint64) (bool, error) {
+		l, err := b.readLearner(s, q.Learner)
+		if err != nil {
+			return err
+		}
+		rd.key = l.key
+		seqs, next, err := selectLearnerEntries(r, l.ref, start, q.Limit, func(seq uint64) (bool, error) {
 			return institutionSees(s, q.Institution, seq)
 		})
 		if err != nil {

@@ -197,6 +197,12 @@ type postCmd struct {
 	// the sequencer: nothing in it depends on the state, and encoding it
 	// there took a fifth of the sequencer's time per outcome.
 	Prepared []preparedOutcome
+	// Learners are the items' learners by id, with their references and
+	// keys as a durable read found them (erasure.go), and Nonces each
+	// item's nonce for sealing: chosen before the sequencer, so that
+	// deciding stays a function of the state and the command.
+	Learners map[string]*learnerPrep
+	Nonces   [][24]byte
 }
 
 // preparedOutcome is an outcome item as stored, with its entry content, or
@@ -249,7 +255,7 @@ func (c postCmd) decide(t *tx) (any, error) {
 			results[i] = PostResult{Status: PostRejected, Err: c.Invalid[i]}
 			continue
 		}
-		r, err := c.postOne(t, in, c.Items[i], c.Hashes[i], &c.Prepared[i])
+		r, err := c.postOne(t, in, i, c.Hashes[i])
 		if err != nil && CodeOf(err) == "" {
 			return nil, err // the store failed: nothing of the command is written
 		}
@@ -261,7 +267,15 @@ func (c postCmd) decide(t *tx) (any, error) {
 	return results, nil
 }
 
-func (c postCmd) postOne(t *tx, in *Institution, o OutcomeInput, hash [32]byte, p *preparedOutcome) (PostResult, error) {
+func (c postCmd) postOne(t *tx, in *Institution, i int, hash [32]byte) (PostResult, error) {
+	o, p := c.Items[i], &c.Prepared[i]
+	lp := c.Learners[o.Learner]
+	if lp == nil {
+		return PostResult{}, fmt.Errorf("post: learner %s was not prepared", o.Learner)
+	}
+	if lp.Err != nil {
+		return PostResult{}, lp.Err
+	}
 	prev, found, err := t.idempotency(in.ID, o.IdempotencyKey)
 	if err != nil {
 		return PostResult{}, err
@@ -270,7 +284,7 @@ func (c postCmd) postOne(t *tx, in *Institution, o OutcomeInput, hash [32]byte, 
 		if prev.Hash != hash {
 			return PostResult{}, errorf(CodeConflict, "idempotency key %q was used for other content (entry %d)", o.IdempotencyKey, prev.Seq)
 		}
-		orig, recordedAt, content, err := loadOutcomeEntry(t.entry, prev.Seq)
+		orig, recordedAt, content, err := t.loadOutcome(prev.Seq, lp)
 		if err != nil {
 			return PostResult{}, err
 		}
@@ -291,6 +305,10 @@ func (c postCmd) postOne(t *tx, in *Institution, o OutcomeInput, hash [32]byte, 
 	if latest := t.latestCompletion(); o.CompletedOn > latest {
 		return PostResult{}, errorf(CodeInvalid, "completed_on %s is after today in the earliest time zone (UTC+14), %s", o.CompletedOn, latest)
 	}
+	learner, err := t.learner(lp)
+	if err != nil {
+		return PostResult{}, err
+	}
 	var old *outcomeState
 	if o.Supersedes != nil {
 		old, err = getJSON[outcomeState](t, outKey(*o.Supersedes))
@@ -300,13 +318,15 @@ func (c postCmd) postOne(t *tx, in *Institution, o OutcomeInput, hash [32]byte, 
 		switch {
 		case old == nil:
 			return PostResult{}, errorf(CodeNotFound, "supersedes: no outcome %d", *o.Supersedes)
-		case old.Institution != in.ID || old.Learner != o.Learner:
+		case old.Institution != in.ID || old.Learner != learner.ref:
 			return PostResult{}, errorf(CodeConflict, "supersedes: outcome %d is not one of this institution's for learner %s", *o.Supersedes, o.Learner)
 		case old.Revoked:
 			return PostResult{}, errorf(CodeConflict, "supersedes: outcome %d is already revoked", *o.Supersedes)
 		}
 	}
-	if err := checkDuplicate(t, in.ID, o); err != nil {
+	byRef := o
+	byRef.Learner = learner.ref
+	if err := checkDuplicate(t, in.ID, byRef, o.Learner); err != nil {
 		return PostResult{}, err
 	}
 	if p.err != nil {
@@ -316,9 +336,14 @@ func (c postCmd) postOne(t *tx, in *Institution, o OutcomeInput, hash [32]byte, 
 		return PostResult{}, fmt.Errorf("outcome prepared for institution %q, posted by %q", p.out.Institution, in.ID)
 	}
 	out := p.out
-	idem := &ledger.IdempotencyKey{Scope: in.ID, Key: o.IdempotencyKey, Hash: hash}
-	seq, err := t.emitEncoded(TypeOutcomeRecorded, c.Actor, p.content, &out, []ledger.IndexKey{learnerIndex(o.Learner), institutionIndex(in.ID)}, idem)
+	seq := t.nextSeq()
+	content, stored, err := sealOutcome(&out, learner.ref, learner.key, c.Nonces[i], seq)
 	if err != nil {
+		return PostResult{}, err
+	}
+	t.keepLearner(lp, learner)
+	idem := &ledger.IdempotencyKey{Scope: in.ID, Key: o.IdempotencyKey, Hash: hash}
+	if _, err := t.emitEncoded(TypeOutcomeRecorded, c.Actor, content, stored, []ledger.IndexKey{learnerIndex(learner.ref), institutionIndex(in.ID)}, idem); err != nil {
 		return PostResult{}, err
 	}
 	r := PostResult{Status: PostCreated, Seq: seq, Outcome: &out, RecordedAt: t.recordedAtText(), content: p.content}
@@ -329,6 +354,27 @@ func (c postCmd) postOne(t *tx, in *Institution, o OutcomeInput, hash [32]byte, 
 	}
 	return r, nil
 }
+
+// loadOutcome is loadOutcomeEntry for the command's own reads, with a
+// sealed outcome opened under the key of its learner lp.
+func (t *tx) loadOutcome(seq uint64, lp *learnerPrep) (*Outcome, string, json.RawMessage, error) {
+	orig, recordedAt, content, err := loadOutcomeEntry(t.entry, seq)
+	if err != nil || orig.Sealed == "" {
+		return orig, recordedAt, content, err
+	}
+	learner, err := t.learner(lp)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if orig.Learner != learner.ref {
+		return nil, "", nil, fmt.Errorf("outcome %d is of learner reference %s, not %s", seq, orig.Learner, learner.ref)
+	}
+	orig, content, err = openOutcome(content, seq, learner.key)
+	return orig, recordedAt, content, err
+}
+
+// errNotOutcome is loadOutcomeEntry's refusal of an entry of another type.
+var errNotOutcome = errors.New("not an outcome")
 
 // loadOutcomeEntry decodes the outcome recorded at seq, returning also the
 // entry's content as stored.
@@ -342,7 +388,7 @@ func loadOutcomeEntry(entry func(uint64) ([]byte, error), seq uint64) (*Outcome,
 		return nil, "", nil, err
 	}
 	if e.Type != TypeOutcomeRecorded {
-		return nil, "", nil, fmt.Errorf("entry %d is a %s, not an outcome", seq, e.Type)
+		return nil, "", nil, fmt.Errorf("entry %d is a %s: %w", seq, e.Type, errNotOutcome)
 	}
 	var o Outcome
 	if err := unmarshalContent(e.Content, &o); err != nil {
@@ -541,6 +587,9 @@ type ConversionResult struct {
 }
 
 func (c convertCmd) decide(t *tx) (any, error) {
+	if err := checkNotErased(t, c.Req.Learner); err != nil {
+		return nil, err
+	}
 	before := t.view.Rows()
 	p, err := c.plan(t)
 	cost := Cost{Rows: t.view.Rows() - before}
@@ -620,7 +669,11 @@ func planCurrent(t *tx, learner string, p plan) (bool, error) {
 // Under the rules of contract version 2 (eligibility.go) it also says whether
 // each outcome's institution is suspended and which groups of equivalent
 // units it belongs to on date (equivalence.go).
-func candidates(s store, j journal, learner string, target Target, date string, seqs []uint64, contract int) ([]Candidate, error) {
+//
+// A sealed outcome keeps its score in its entry (erasure.go): when scores
+// is set (the rule has a minimum score), it is read from there, and an
+// outcome whose learner's key is gone has ScoreUnreadable set.
+func candidates(s store, j journal, learner string, target Target, date string, seqs []uint64, contract int, scores bool) ([]Candidate, error) {
 	out := make([]Candidate, len(seqs))
 	suspended := suspensions{s: s}
 	for i, seq := range seqs {
@@ -633,6 +686,15 @@ func candidates(s store, j journal, learner string, target Target, date string, 
 			continue
 		}
 		out[i] = Candidate{Seq: seq, Found: true, UsedToward: st.usedToward(target), outcomeState: *st}
+		if scores && st.Sealed {
+			out[i].Score, err = j.score(seq)
+			if errors.Is(err, errErased) {
+				out[i].ScoreUnreadable, err = true, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
 		if contract >= contractV2 {
 			if out[i].Suspended, err = suspended.of(st.Institution); err != nil {
 				return nil, err

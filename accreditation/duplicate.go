@@ -71,15 +71,16 @@ func duplicateOf(s store, inst string, o OutcomeInput) (uint64, bool, error) {
 	return seq, true, nil
 }
 
-// checkDuplicate refuses o when it repeats an outcome in force other than
-// the one it supersedes.
-func checkDuplicate(s store, inst string, o OutcomeInput) error {
+// checkDuplicate refuses o, whose Learner is the learner's reference, when
+// it repeats an outcome in force other than the one it supersedes; learner
+// is the id the refusal names.
+func checkDuplicate(s store, inst string, o OutcomeInput, learner string) error {
 	seq, found, err := duplicateOf(s, inst, o)
 	if err != nil || !found || (o.Supersedes != nil && *o.Supersedes == seq) {
 		return err
 	}
 	e := errorf(CodeDuplicateOutcome, "outcome %d already records unit %s completed on %s for learner %s; correct it with supersedes",
-		seq, o.Unit.Code, o.CompletedOn, o.Learner)
+		seq, o.Unit.Code, o.CompletedOn, learner)
 	e.Existing = &seq
 	return e
 }

@@ -119,7 +119,7 @@ func TestUnitKeyOfOutcome(t *testing.T) {
 	o := adUnit("L1", "k1", "DB210", 300)
 	seq := b.post(t, college, o)
 	err := b.Ledger().Read(func(r *ledger.Reader) error {
-		v, err := r.Get([]byte(UnitKeyOfOutcome(rtCollege, "L1", "DB210", o.CompletedOn)))
+		v, err := r.Get([]byte(UnitKeyOfOutcome(rtCollege, b.ref(t, "L1"), "DB210", o.CompletedOn)))
 		if err != nil {
 			return err
 		}
@@ -160,7 +160,11 @@ func TestUnitFilter(t *testing.T) {
 	}
 	// Every key recorded is found again, by this bank and by a bank that
 	// opens on the same ledger with no filter yet.
-	for _, bank := range []*Bank{b.Bank, New(b.Ledger())} {
+	fresh, err := New(b.Ledger(), b.vault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bank := range []*Bank{b.Bank, fresh} {
 		for i, o := range batch {
 			o.IdempotencyKey = fmt.Sprintf("again-%d-%p", i, bank)
 			r, err := bank.PostOutcomes(ctx, college, []OutcomeInput{o})

@@ -47,6 +47,9 @@ type Candidate struct {
 	// of one of them already counts toward the target programme.
 	Equivalents    []string
 	EquivalentUsed bool
+	// ScoreUnreadable is set when the outcome's score is sealed and its
+	// learner's key erased: the score counts as absent.
+	ScoreUnreadable bool
 	outcomeState
 }
 

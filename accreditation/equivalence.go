@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"creditbank/ledger"
+	"creditbank/vault"
 )
 
 // Equivalent units (docs/contract.md section 8): a regulator publishes a
@@ -232,6 +233,9 @@ func (b *Bank) Equivalence(id string, version int) (Equivalence, error) {
 type journal interface {
 	entryIndex
 	unitCode(seq uint64) (string, error)
+	// score is the score sealed outcome seq records, read with its
+	// learner's data key: errErased once the key is gone.
+	score(seq uint64) (*Amount, error)
 }
 
 // txJournal reads what a command decides against: the sequencer's view and
@@ -263,8 +267,20 @@ func (j txJournal) unitCode(seq uint64) (string, error) {
 	return o.Unit.Code, nil
 }
 
-// readerJournal reads a durable read of the ledger.
-type readerJournal struct{ r *ledger.Reader }
+func (j txJournal) score(seq uint64) (*Amount, error) {
+	return sealedScore(j.t.entry, j.t, j.t.keys, seq)
+}
+
+// readerJournal reads a durable read of the ledger; keys open the scores
+// of sealed outcomes.
+type readerJournal struct {
+	r    *ledger.Reader
+	keys *vault.Keys
+}
+
+func (j readerJournal) score(seq uint64) (*Amount, error) {
+	return sealedScore(j.r.Entry, readerStore{j.r}, j.keys, seq)
+}
 
 func (j readerJournal) Index(name, value string, start uint64, fn func(uint64) bool) error {
 	return j.r.Index(name, value, start, fn)

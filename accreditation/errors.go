@@ -55,6 +55,9 @@ const (
 	// CodeLearnerIDPersonal: a learner id looks like a national identity
 	// number (identifiers.go); learner ids are pseudonyms.
 	CodeLearnerIDPersonal Code = "learner-id-personal"
+	// CodeErased: the learner's personal data was erased (erasure.go);
+	// nothing of it can be read or written again.
+	CodeErased Code = "learner-erased"
 )
 
 // Error is a domain failure: what kind, a human-readable detail, and for

@@ -188,16 +188,25 @@ func (b *Bank) CreateGrant(ctx context.Context, actor Actor, g GrantCreated) (Gr
 	if err := g.Validate(b.l.Now().UTC().Format(dateLayout)); err != nil {
 		return Grant{}, err
 	}
-	res, err := b.do(ctx, createGrantCmd{Actor: actor, Grant: g})
+	lp, err := b.prepareOne(g.Learner)
 	if err != nil {
 		return Grant{}, err
 	}
-	return res.(Grant), nil
+	res, err := b.do(ctx, createGrantCmd{Actor: actor, Grant: g, Learner: lp})
+	if err != nil {
+		return Grant{}, err
+	}
+	gr := res.(Grant)
+	gr.Learner = g.Learner
+	return gr, nil
 }
 
 type createGrantCmd struct {
 	Actor Actor
-	Grant GrantCreated
+	// Grant names the learner by id, and Learner is the learner as a
+	// durable read found them (erasure.go).
+	Grant   GrantCreated
+	Learner *learnerPrep
 }
 
 func (c createGrantCmd) decide(t *tx) (any, error) {
@@ -205,6 +214,13 @@ func (c createGrantCmd) decide(t *tx) (any, error) {
 	if c.Actor.Role != RoleLearner || !SameLearner(c.Actor.ID, g.Learner) {
 		return nil, errorf(CodeForbidden, "only the learner may grant access to its record")
 	}
+	learner, err := t.learner(c.Learner)
+	if err != nil {
+		return nil, err
+	}
+	id := g.Learner
+	g.Learner = learner.ref
+	actor := actorByRef(c.Actor, id, learner.ref)
 	today := t.date()
 	if err := checkGrantExpiry(g.ExpiresOn, today); err != nil {
 		return nil, err
@@ -218,9 +234,10 @@ func (c createGrantCmd) decide(t *tx) (any, error) {
 	}
 	if prev != nil && prev.on(today).Status == GrantStatusActive {
 		return nil, errorf(CodeConflict, "learner %s already has grant %s to %s in force until %s; withdraw it first to grant again",
-			g.Learner, GrantID(prev.Seq), g.Institution, prev.ExpiresOn)
+			id, GrantID(prev.Seq), g.Institution, prev.ExpiresOn)
 	}
-	seq, err := t.emit(TypeGrantCreated, c.Actor, g, nil, nil)
+	t.keepLearner(c.Learner, learner)
+	seq, err := t.emit(TypeGrantCreated, actor, g, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -240,15 +257,23 @@ func (b *Bank) WithdrawGrant(ctx context.Context, actor Actor, learner string, s
 	if actor.Role != RoleLearner || !SameLearner(actor.ID, learner) {
 		return Grant{}, errorf(CodeForbidden, "only the learner may withdraw its grants")
 	}
-	res, err := b.do(ctx, withdrawGrantCmd{Actor: actor, Learner: CanonicalLearnerID(learner), Grant: seq})
+	id := CanonicalLearnerID(learner)
+	l, err := b.learnerForCommand(id)
 	if err != nil {
 		return Grant{}, err
 	}
-	return res.(Grant), nil
+	res, err := b.do(ctx, withdrawGrantCmd{Actor: actorByRef(actor, id, l.ref), Learner: l.ref, Grant: seq})
+	if err != nil {
+		return Grant{}, nameLearner(err, l.ref, id)
+	}
+	g := res.(Grant)
+	g.Learner = id
+	return g, nil
 }
 
 type withdrawGrantCmd struct {
-	Actor   Actor
+	Actor Actor
+	// Learner is the learner's reference (erasure.go).
 	Learner string
 	Grant   uint64
 }
@@ -256,6 +281,9 @@ type withdrawGrantCmd struct {
 func (c withdrawGrantCmd) decide(t *tx) (any, error) {
 	if c.Actor.Role != RoleLearner || !SameLearner(c.Actor.ID, c.Learner) {
 		return nil, errorf(CodeForbidden, "only the learner may withdraw its grants")
+	}
+	if err := checkNotErased(t, c.Learner); err != nil {
+		return nil, err
 	}
 	st, err := getJSON[grantState](t, grantKey(c.Learner, c.Grant))
 	if err != nil {
@@ -339,11 +367,14 @@ func (b *Bank) today() string { return b.l.Now().UTC().Format(dateLayout) }
 // every call, on purpose: a withdrawal is durable before its request is
 // answered, so the next read is refused, with no cache to invalidate.
 func (b *Bank) ActiveGrant(institution, learner string) (string, error) {
-	learner = CanonicalLearnerID(learner)
 	today := b.today()
 	var id string
 	err := b.read(func(_ *ledger.Reader, s store) error {
-		st, err := latestGrant(s, learner, institution)
+		l, err := b.readLearner(s, learner)
+		if err != nil {
+			return err
+		}
+		st, err := latestGrant(s, l.ref, institution)
 		if err != nil || st == nil {
 			return err
 		}
@@ -376,10 +407,14 @@ func (b *Bank) Grants(learner, cursor string, limit int) (*GrantPage, error) {
 	}
 	today := b.today()
 	page := &GrantPage{Learner: learner, Grants: []Grant{}}
-	err = b.read(func(r *ledger.Reader, _ store) error {
+	err = b.read(func(r *ledger.Reader, s store) error {
+		l, err := b.readLearner(s, learner)
+		if err != nil {
+			return err
+		}
 		var derr error
-		prefix := grantsPrefix(learner)
-		err := r.Scan([]byte(prefix), []byte(grantKey(learner, start)), func(_, v []byte) bool {
+		prefix := grantsPrefix(l.ref)
+		err = r.Scan([]byte(prefix), []byte(grantKey(l.ref, start)), func(_, v []byte) bool {
 			var st grantState
 			if derr = json.Unmarshal(v, &st); derr != nil {
 				return false
@@ -388,7 +423,9 @@ func (b *Bank) Grants(learner, cursor string, limit int) (*GrantPage, error) {
 				page.NextCursor = ledger.FormatCursor(st.Seq)
 				return false
 			}
-			page.Grants = append(page.Grants, st.on(today))
+			g := st.on(today)
+			g.Learner = learner
+			page.Grants = append(page.Grants, g)
 			return true
 		})
 		if derr != nil {

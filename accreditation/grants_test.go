@@ -175,7 +175,7 @@ func TestGrantReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := latestGrant(memStore(rp.State()), "L1", rtUniv)
+	st, err := latestGrant(memStore(rp.State()), b.ref(t, "L1"), rtUniv)
 	if err != nil || st == nil || st.Withdrawal == nil {
 		t.Fatalf("replayed grant to %s: %+v %v", rtUniv, st, err)
 	}

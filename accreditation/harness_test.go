@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"creditbank/ledger"
+	"creditbank/vault"
 )
 
 // testClock is a settable clock for the bank's ledger: tests move the date
@@ -55,6 +56,9 @@ type testBank struct {
 	clock *testClock
 	dir   string
 	keys  ledger.Keys
+	// vault seals learners' personal data; kept across reopens, as a
+	// data folder's keys are.
+	vault *vault.Keys
 }
 
 func newTestBank(t testing.TB) *testBank {
@@ -65,12 +69,27 @@ func newTestBank(t testing.TB) *testBank {
 	}
 	clock := &testClock{}
 	clock.SetDate(t, "2026-07-15")
-	return (&testBank{clock: clock, dir: t.TempDir(), keys: keys}).open(t)
+	vk, err := vault.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return (&testBank{clock: clock, dir: t.TempDir(), keys: keys, vault: vk}).open(t)
 }
 
 // open opens the bank's ledger folder with its keys and clock, closed when
 // the test ends (a second Close is harmless).
 func (b *testBank) open(t testing.TB) *testBank {
+	t.Helper()
+	bank, err := New(b.openLedger(t), b.vault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testBank{Bank: bank, clock: b.clock, dir: b.dir, keys: b.keys, vault: b.vault}
+}
+
+// openLedger opens the bank's ledger folder with its keys and clock, and
+// no bank over it; it is closed when the test ends.
+func (b *testBank) openLedger(t testing.TB) *ledger.Ledger {
 	t.Helper()
 	l, err := ledger.Open(ledger.Options{
 		Dir: b.dir, Keys: b.keys, Clock: b.clock.Now, MinFreeBytes: -1,
@@ -80,7 +99,7 @@ func (b *testBank) open(t testing.TB) *testBank {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	return &testBank{Bank: New(l), clock: b.clock, dir: b.dir, keys: b.keys}
+	return l
 }
 
 // reopen closes the ledger and opens it again: a restart of the bank,
@@ -199,6 +218,52 @@ func replayed(t testing.TB, es []ledger.Entry) *Replayer {
 	return rp
 }
 
+// replayed is replayed with the scores of sealed outcomes read from b's
+// store, as the bank's own replay reads them: for journals taken from b.
+func (b *testBank) replayed(t testing.TB, es []ledger.Entry) *Replayer {
+	t.Helper()
+	rp := NewReplayer()
+	err := b.Ledger().Read(func(r *ledger.Reader) error {
+		rp.SetScoreSource(StoreScores(r, b.vault))
+		for _, e := range es {
+			if err := rp.Apply(e); err != nil {
+				return fmt.Errorf("replay entry %d: %v", e.Seq, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rp
+}
+
+// scored is outcome entry e of b's journal as stored (the learner named by
+// reference), with the score of a sealed one read through the learner's
+// key: what an auditor holding the keys sees.
+func (b *testBank) scored(t testing.TB, e ledger.Entry) Outcome {
+	t.Helper()
+	var o Outcome
+	if err := json.Unmarshal(e.Content, &o); err != nil {
+		t.Fatalf("entry %d: %v", e.Seq, err)
+	}
+	if o.Sealed == "" {
+		return o
+	}
+	err := b.Ledger().Read(func(r *ledger.Reader) error {
+		sc, found, err := StoreScores(r, b.vault)(e.Seq)
+		if err == nil && !found {
+			err = fmt.Errorf("outcome %d: the learner's key is gone", e.Seq)
+		}
+		o.Result.Score = sc
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
 // handEntry is an entry written by hand, as an earlier version wrote it.
 type handEntry struct{ typ, actor, content string }
 
@@ -209,4 +274,14 @@ func handJournal(at time.Time, es []handEntry) []ledger.Entry {
 		out[i] = ledger.Entry{Seq: uint64(i), Type: e.typ, RecordedAt: at, Actor: e.actor, Content: json.RawMessage(e.content)}
 	}
 	return out
+}
+
+// ref is the reference the store names learner id by (erasure.go).
+func (b *testBank) ref(t testing.TB, id string) string {
+	t.Helper()
+	ref, err := b.LearnerRef(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
 }

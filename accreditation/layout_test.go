@@ -14,7 +14,8 @@ func TestStateKeysOfOutcome(t *testing.T) {
 	b := newTestBank(t)
 	inst := b.institution(t, "college.example")
 	seq := b.post(t, inst, outcome("L000123", "k-1"))
-	keys := StateKeysOfOutcome(seq, "college.example", "L000123")
+	ref := b.ref(t, "L000123")
+	keys := StateKeysOfOutcome(seq, "college.example", ref)
 	err := b.Ledger().Read(func(r *ledger.Reader) error {
 		for _, k := range []string{keys.Outcome, keys.Posted, keys.BalanceDelta} {
 			v, err := r.Get([]byte(k))
@@ -25,7 +26,7 @@ func TestStateKeysOfOutcome(t *testing.T) {
 				t.Errorf("state key %q holds nothing after a post", k)
 			}
 		}
-		for _, ix := range [][2]string{{IndexLearner, "L000123"}, {IndexInstitution, "college.example"}} {
+		for _, ix := range [][2]string{{IndexLearner, ref}, {IndexInstitution, "college.example"}} {
 			var seqs []uint64
 			if err := r.Index(ix[0], ix[1], 0, func(s uint64) bool { seqs = append(seqs, s); return true }); err != nil {
 				return err

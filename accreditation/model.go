@@ -434,6 +434,11 @@ type Outcome struct {
 	OutcomeInput
 	Institution     string `json:"institution"`
 	StandardCredits Amount `json:"standard_credits"`
+	// Sealed is, in a stored outcome, its personal members (the learner
+	// id, the unit's title, the score and the evidence hash) sealed under
+	// the learner's data key, base64: erasure.go. Empty in an outcome as
+	// it is posted and read, and in outcomes stored before sealing.
+	Sealed string `json:"sealed,omitempty"`
 }
 
 // RuleSource says which outcomes a rule counts.

@@ -162,7 +162,8 @@ func TestPlanCurrent(t *testing.T) {
 				rtPublish(t, b, rtRule("plan", "BSC"))
 				rtPublish(t, b, rtRule("other", "BA"))
 				mine := []uint64{b.post(t, college, adUnit("L1", "a", "UA", 300)), b.post(t, college, adUnit("L1", "b", "UB", 300))}
-				req := ConversionRequest{Learner: "L1", Rule: "plan"}
+				// Planning is of the learner as the store names them.
+				req := ConversionRequest{Learner: b.ref(t, "L1"), Rule: "plan"}
 				if named {
 					req.Outcomes = mine
 				}

@@ -104,7 +104,7 @@ func planConversion(s store, ix journal, actor Actor, req ConversionRequest, dat
 				req.Learner, maxConversionScan, maxConversionOutcomes)
 		}
 	}
-	cands, err := candidates(s, ix, req.Learner, rule.Target, date, seqs, contractV2)
+	cands, err := candidates(s, ix, req.Learner, rule.Target, date, seqs, contractV2, rule.Source.MinScore != nil)
 	if err != nil {
 		return plan{}, err
 	}
@@ -170,11 +170,17 @@ func (b *Bank) Preview(actor Actor, req ConversionRequest) (Preview, error) {
 	if err := req.Validate(); err != nil {
 		return Preview{}, err
 	}
+	id := CanonicalLearnerID(req.Learner)
+	l, err := b.learnerForCommand(id)
+	if err != nil {
+		return Preview{}, err
+	}
+	req.Learner, actor = l.ref, actorByRef(actor, id, l.ref)
 	p, cost, err := b.planDurable(actor, req)
 	if err != nil {
-		return Preview{Cost: cost}, err
+		return Preview{Cost: cost}, nameLearner(err, l.ref, id)
 	}
-	pv := Preview{Conversion: p.conversion(req.Learner), Cost: cost}
+	pv := Preview{Conversion: p.conversion(id), Cost: cost}
 	pv.Ineligible, pv.IneligibleOmitted = boundReasons(p.decision.Ineligible)
 	if pv.Items == nil {
 		pv.Items = []ConversionItem{}
@@ -191,7 +197,7 @@ func (b *Bank) planDurable(actor Actor, req ConversionRequest) (plan, Cost, erro
 	)
 	err := b.read(func(r *ledger.Reader, s store) error {
 		var err error
-		p, err = planConversion(s, readerJournal{r}, actor, req, b.l.Now().UTC().Format(dateLayout))
+		p, err = planConversion(s, readerJournal{r, b.keys}, actor, req, b.l.Now().UTC().Format(dateLayout))
 		p.size, cost.Rows = r.Size(), r.Rows()
 		return err
 	})

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"creditbank/ledger"
+	"creditbank/vault"
 )
 
 // A service token (admin, regulator, learner) lives up to its role's
@@ -151,7 +152,29 @@ func (b *Bank) RevokeTokens(ctx context.Context, actor Actor, r TokenRevoked) (T
 	if err := r.Validate(b.l.Now()); err != nil {
 		return TokenRevocation{}, err
 	}
-	res, err := b.do(ctx, revokeTokensCmd{Actor: actor, Revocation: r})
+	// A learner's tokens are revoked by the learner's reference, so that
+	// the entry does not name them (erasure.go).
+	cmd := revokeTokensCmd{Actor: actor, Revocation: r}
+	if r.JTI == "" && r.Role == RoleLearner {
+		if !ValidLearnerID(r.Subject) {
+			return TokenRevocation{}, errorf(CodeInvalid, "sub %q is not a learner id, which a learner's tokens carry", r.Subject)
+		}
+		id := CanonicalLearnerID(r.Subject)
+		lp, err := b.prepareOne(id)
+		if err != nil {
+			return TokenRevocation{}, err
+		}
+		cmd.Learner = lp
+		res, err := b.do(ctx, cmd)
+		if err != nil {
+			return TokenRevocation{}, nameLearner(err, lp.Ref, id)
+		}
+		rev := res.(TokenRevocation)
+		b.revoked.add(rev.TokenRevoked) // durable now
+		rev.Subject = id
+		return rev, nil
+	}
+	res, err := b.do(ctx, cmd)
 	if err != nil {
 		return TokenRevocation{}, err
 	}
@@ -163,12 +186,23 @@ func (b *Bank) RevokeTokens(ctx context.Context, actor Actor, r TokenRevoked) (T
 type revokeTokensCmd struct {
 	Actor      Actor
 	Revocation TokenRevoked
+	// Learner is the learner whose tokens a revocation of role learner
+	// names, as a durable read found them: the entry names their reference.
+	Learner *learnerPrep
 }
 
 func (c revokeTokensCmd) decide(t *tx) (any, error) {
 	r := c.Revocation
 	if c.Actor.Role != RoleAdmin {
 		return nil, errorf(CodeForbidden, "only an admin may revoke tokens")
+	}
+	if c.Learner != nil {
+		learner, err := t.learner(c.Learner)
+		if err != nil {
+			return nil, err
+		}
+		t.keepLearner(c.Learner, learner)
+		r.Subject = learner.ref
 	}
 	key := jtiRevocationKey(r.JTI)
 	if r.JTI == "" {
@@ -220,9 +254,11 @@ type ServiceToken struct {
 	IssuedAt time.Time
 }
 
-// TokenIsRevoked reports whether tok is revoked. It is a map lookup; it
-// fails only when the revocations could not be read from the store at New
-// and still cannot be.
+// TokenIsRevoked reports whether tok is revoked. It is a map lookup, and
+// for a learner's token, while some learner's tokens are revoked, a read
+// of the learner's reference, which their revocation names; it fails only
+// when the revocations could not be read from the store at New and still
+// cannot be, or the store cannot be read.
 func (b *Bank) TokenIsRevoked(tok ServiceToken) (bool, error) {
 	set := b.revoked.set.Load()
 	if set == nil {
@@ -231,6 +267,20 @@ func (b *Bank) TokenIsRevoked(tok ServiceToken) (bool, error) {
 		}
 		set = b.revoked.set.Load()
 	}
+	if set.revokes(tok) {
+		return true, nil
+	}
+	if tok.Role != RoleLearner || !set.learners || !ValidLearnerID(tok.Subject) {
+		return false, nil
+	}
+	ref, err := b.LearnerRef(tok.Subject)
+	if CodeOf(err) == CodeErased {
+		return false, nil // nothing of the learner can be read or written
+	}
+	if err != nil || ref == CanonicalLearnerID(tok.Subject) {
+		return false, err
+	}
+	tok.Subject = ref
 	return set.revokes(tok), nil
 }
 
@@ -248,6 +298,8 @@ type tokenRevocations struct {
 type revocationSet struct {
 	jtis map[string]struct{}
 	subs map[subjectRole]time.Time
+	// learners is set when some revocation names a learner's reference.
+	learners bool
 }
 
 type subjectRole struct {
@@ -313,7 +365,8 @@ func (v *tokenRevocations) add(r TokenRevoked) {
 	if old == nil {
 		return
 	}
-	set := &revocationSet{jtis: make(map[string]struct{}, len(old.jtis)+1), subs: make(map[subjectRole]time.Time, len(old.subs)+1)}
+	set := &revocationSet{jtis: make(map[string]struct{}, len(old.jtis)+1), subs: make(map[subjectRole]time.Time, len(old.subs)+1),
+		learners: old.learners}
 	for k := range old.jtis {
 		set.jtis[k] = struct{}{}
 	}
@@ -335,6 +388,9 @@ func (s *revocationSet) add(r TokenRevoked) error {
 		return err
 	}
 	k := subjectRole{foldSubject(r.Subject), r.Role}
+	if r.Role == RoleLearner && vault.IsRef(r.Subject) {
+		s.learners = true
+	}
 	if prev, ok := s.subs[k]; !ok || before.After(prev) {
 		s.subs[k] = before
 	}

@@ -628,12 +628,12 @@ func TestRulesRevocation(t *testing.T) {
 			t.Fatalf("revocation %+v at size %d, now %d", rev, size, b.Ledger().Size())
 		}
 		rv := rtContent[Revocation](t, b, rev.Seq, TypeOutcomeRevoked)
-		if rv.Outcome != o1 || rv.Reason != "posted in error" || rv.Learner != "L1" || rv.Institution != rtCollege {
+		if rv.Outcome != o1 || rv.Reason != "posted in error" || rv.Learner != b.ref(t, "L1") || rv.Institution != rtCollege {
 			t.Fatalf("revocation content %+v", rv)
 		}
 		re := rtContent[Adjustment](t, b, rev.Reversals[0], TypeConversionAdjusted)
 		want := ItemChange{Outcome: o1, Action: ActionReversed, StandardCredits: 300, Granted: 300}
-		if re.Conversion != conv1.Seq || re.Outcome != o1 || re.Rule != (RuleRef{"capped", 1}) || re.Learner != "L1" ||
+		if re.Conversion != conv1.Seq || re.Outcome != o1 || re.Rule != (RuleRef{"capped", 1}) || re.Learner != b.ref(t, "L1") ||
 			len(re.Items) != 1 || !reflect.DeepEqual(re.Items[0], want) {
 			t.Fatalf("adjustment content %+v", re)
 		}
@@ -1420,8 +1420,10 @@ func TestRulesConversionPermissions(t *testing.T) {
 			if res.Granted != 300 {
 				t.Fatalf("%+v", res)
 			}
-			if e := rtEntry(t, b, res.Seq); e.Actor != tc.actor.String() {
-				t.Fatalf("entry actor %q, want %q", e.Actor, tc.actor)
+			// A learner is recorded by reference, like everything of them.
+			want := actorByRef(tc.actor, "L1", b.ref(t, "L1")).String()
+			if e := rtEntry(t, b, res.Seq); e.Actor != want {
+				t.Fatalf("entry actor %q, want %q", e.Actor, want)
 			}
 		})
 	}

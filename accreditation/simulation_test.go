@@ -37,6 +37,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"creditbank/ledger"
+	"creditbank/vault"
 )
 
 var (
@@ -563,6 +564,7 @@ type simRun struct {
 	ctx   context.Context
 	clock *simClock
 	keys  ledger.Keys
+	vault *vault.Keys
 	fs    *vfs.MemFS
 	l     *ledger.Ledger
 	b     *Bank
@@ -627,7 +629,11 @@ func (s *simRun) open() {
 	if err := l.Integrity(); err != nil {
 		s.fatalf("integrity: %v", err)
 	}
-	s.l, s.b = l, New(l)
+	b, err := New(l, s.vault)
+	if err != nil {
+		s.fatalf("bank: %v", err)
+	}
+	s.l, s.b = l, b
 }
 
 // code checks a command's error against the model's expected code ("" for
@@ -1496,6 +1502,10 @@ func TestSimulation(t *testing.T) {
 			s := &simRun{
 				t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x5eed)), ctx: context.Background(),
 				clock: clock, keys: keys, fs: vfs.NewCrashableMem(), m: newSimModel(), v2reasons: map[string]int{},
+			}
+			var err error
+			if s.vault, err = vault.Generate(); err != nil {
+				t.Fatal(err)
 			}
 			if seed%2 == 1 {
 				// A small memtable: flushes and compactions are under way

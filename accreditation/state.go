@@ -158,6 +158,9 @@ const instPrefix = "inst/"
 //	                          none for revocations of stores written before
 //	stat/<inst>/<YYYY-MM>     statistics changes, appended (statistics.go)
 //	consent/, consentby/      a learner's grants (grants.go)
+//	erased/<learner>          the seq of the learner's learner.erased entry
+//	vault/                    the learners' keys (erasure.go): derived from
+//	                          no entry, neither replayed nor compared
 func instKey(id string) string               { return instPrefix + id }
 func outKey(seq uint64) string               { return hexKey("out/", seq) }
 func ruleKey(id string) string               { return "rule/" + id }
@@ -189,6 +192,10 @@ type outcomeState struct {
 	Score           *Amount `json:"score,omitempty"`
 	CompletedOn     string  `json:"completed_on"`
 	Revoked         bool    `json:"revoked"`
+	// Sealed is set when the outcome's entry holds its personal members
+	// sealed (erasure.go): its score, if any, is read from there with the
+	// learner's data key, and Score is nil.
+	Sealed bool `json:"sealed,omitempty"`
 	// UsedBy lists the conversions in force that used the outcome.
 	UsedBy []conversionUse `json:"used_by,omitempty"`
 }
@@ -225,6 +232,9 @@ func (o *outcomeState) appendJSON(b []byte) []byte {
 	}
 	b = appendJSONText(append(b, `,"completed_on":`...), o.CompletedOn)
 	b = strconv.AppendBool(append(b, `,"revoked":`...), o.Revoked)
+	if o.Sealed {
+		b = append(b, `,"sealed":true`...)
+	}
 	return append(b, '}')
 }
 
@@ -384,6 +394,7 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 			Seq: e.Seq, Institution: o.Institution, Learner: o.Learner, Sector: o.Sector,
 			Level: o.Level, Field: o.Field, StandardCredits: o.StandardCredits,
 			Passed: o.Result.Passed != nil && *o.Result.Passed, Score: o.Result.Score, CompletedOn: o.CompletedOn,
+			Sealed: o.Sealed != "",
 		}
 		s.put(outKey(e.Seq), st.appendJSON(make([]byte, 0, 256)))
 		s.put(postedKey(o.Institution, o.Learner), []byte("1"))
@@ -456,6 +467,13 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		return applyTokenRevocation(s, e)
 	case TypeGrantCreated, TypeGrantWithdrawn:
 		return applyGrant(s, e)
+	case TypeLearnerErased:
+		var le LearnerErased
+		if err := json.Unmarshal(e.Content, &le); err != nil {
+			return err
+		}
+		s.put(erasedKey(le.Learner), strconv.AppendUint(nil, e.Seq, 10))
+		return nil
 	}
 	return fmt.Errorf("unknown entry type %q", e.Type)
 }

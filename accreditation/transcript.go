@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"creditbank/ledger"
+	"creditbank/vault"
 )
 
 // TranscriptFilter selects the outcomes of a transcript (docs/contract.md
@@ -257,14 +258,30 @@ type transcriptRead struct {
 	decode   bool
 	everyKey bool
 	names    map[string]string
+	// learner is the id read, and key its data key, which opens its
+	// sealed outcomes (erasure.go).
+	learner string
+	key     vault.DataKey
 }
 
 // outcome is outcome seq, recorded at at with entry content content, as
 // the page shows it.
 func (rd *transcriptRead) outcome(r *ledger.Reader, s store, seq uint64, at string, content json.RawMessage) (TranscriptOutcome, error) {
 	to := TranscriptOutcome{Seq: seq, RecordedAt: at, Status: StatusActive}
+	if isSealed(content) {
+		o, plain, err := openOutcome(content, seq, rd.key)
+		if err != nil {
+			return TranscriptOutcome{}, err
+		}
+		content = plain
+		if rd.decode {
+			to.Outcome = *o
+		}
+	}
 	var inst string
-	if rd.decode {
+	if to.Outcome.Institution != "" {
+		inst = to.Institution
+	} else if rd.decode {
 		if err := unmarshalContent(content, &to.Outcome); err != nil {
 			return TranscriptOutcome{}, err
 		}

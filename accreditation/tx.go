@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"creditbank/ledger"
+	"creditbank/vault"
 )
 
 // tx is one command being decided inside the ledger's sequencer: the state
@@ -34,6 +35,10 @@ type tx struct {
 	units *unitFilter
 	// instChanged is set when the command wrote an institution's state.
 	instChanged bool
+	// keys unwrap a learner's data key that a concurrent command stored
+	// (tx.learner), and refs are the learners the command confirmed.
+	keys *vault.Keys
+	refs map[string]resolvedLearner
 	// today and recordedAt are the view's time as the tx writes it,
 	// formatted once for all of a batch's outcomes.
 	today, recordedAt string
@@ -226,6 +231,7 @@ type proposal struct {
 	cmd   command
 	insts *institutionCache
 	units *unitFilter
+	keys  *vault.Keys
 }
 
 // Decide implements ledger.Proposal: it decides the command against v, the
@@ -237,7 +243,7 @@ func (p proposal) Decide(v *ledger.View) (ledger.Effect, error) {
 		entries = len(c.Items)
 	}
 	t := newTx(v, p.insts, entries)
-	t.units = p.units
+	t.units, t.keys = p.units, p.keys
 	res, err := p.cmd.decide(t)
 	if err != nil {
 		return ledger.Effect{}, err

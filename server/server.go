@@ -14,6 +14,7 @@ import (
 	"creditbank/accreditation"
 	"creditbank/api"
 	"creditbank/ledger"
+	"creditbank/vault"
 )
 
 // ShutdownTimeout bounds how long Run and Close wait for requests in flight
@@ -144,7 +145,14 @@ func (s *Server) listen(trusted []api.Issuer) error {
 		return err
 	}
 	own := api.Issuer{Name: s.cfg.Issuer, Keys: map[string]accreditation.PublicJWK{pub.Kid: pub}}
-	bank := accreditation.New(s.ledger)
+	keys, err := vault.Open(filepath.Join(s.cfg.Data, "keys"))
+	if err != nil {
+		return fmt.Errorf("learner data keys: %v", err)
+	}
+	bank, err := accreditation.New(s.ledger, keys)
+	if err != nil {
+		return err
+	}
 	auth, err := api.NewAuthenticatorFromConfig(api.AuthConfig{
 		Audience: s.cfg.Audience, Issuers: append([]api.Issuer{own}, trusted...), Bank: bank,
 		MaxAdminTokenLifetime:     s.cfg.MaxAdminTokenLifetime,

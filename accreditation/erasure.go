@@ -1,0 +1,681 @@
+package accreditation
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"creditbank/ledger"
+	"creditbank/vault"
+)
+
+// Erasure of personal data (docs/contract.md section 11).
+//
+// A learner is named in the ledger by a reference, never by their id: an
+// opaque pseudonym (vault.NewRef) that the entries, the indexes and the
+// state use wherever they named a learner, under the member "learner" as
+// before. The personal parts of an outcome (the learner id, the unit's
+// title, the score and the evidence hash) are stored only sealed under the
+// learner's data key, and the key lives outside the Merkle tree, in the
+// state under vault/. Erasing a learner deletes the key and the one way from
+// the id to the reference: the entries, the tree and every proof stay as
+// they were, and what they hold of the learner can no longer be read by
+// anyone, the bank included.
+//
+// Keys under vault/ (written in the sequencer's batches like the rest of
+// the state, but derived from no entry, so neither replayed nor compared
+// with a replay):
+//
+//	vault/dir/<index hash of the id>     the learner's reference
+//	vault/key/<ref>                      learnerRecord: the data key wrapped
+//	                                     under the KEK, and the id sealed
+//	vault/erased/<index hash of the id>  "1": the id was erased, and is never
+//	                                     given a reference again
+//	vault/sealed-from                    the ledger size when this store first
+//	                                     sealed: entries before it name
+//	                                     learners by their plain id
+//
+// Entries written before sealing name learners by their plain id, and the
+// reference of such a learner is that id, so that their state reads on as
+// it was written; their new outcomes are sealed all the same.
+const (
+	vaultPrefix       = "vault/"
+	vaultDirPrefix    = "vault/dir/"
+	vaultKeyPrefix    = "vault/key/"
+	vaultErasedPrefix = "vault/erased/"
+	vaultSealedFrom   = "vault/sealed-from"
+	// erasedPrefix marks an erased reference in the state that the
+	// learner.erased entry derives (replayed like any other).
+	erasedPrefix = "erased/"
+)
+
+// TypeLearnerErased records the erasure of a learner's personal data.
+const TypeLearnerErased = "learner.erased"
+
+// Sealed fields: the associated data of a sealed value names what it is,
+// beside the seq of the entry that holds it.
+const (
+	sealedOutcomeField = "outcome.personal"
+	sealedIDField      = "learner.id"
+)
+
+// LearnerErased is the content of learner.erased.
+type LearnerErased struct {
+	// Learner is the erased learner's reference.
+	Learner string `json:"learner"`
+	Reason  string `json:"reason"`
+}
+
+// learnerRecord is what the vault keeps of a learner: the data key wrapped
+// under the key-encryption key, and the learner's id sealed under the data
+// key (so that the bank can name the learner of a reference while the key
+// exists).
+type learnerRecord struct {
+	Wrapped []byte `json:"wrapped"`
+	ID      []byte `json:"id"`
+}
+
+// personal is the plaintext of an outcome's sealed member.
+type personal struct {
+	Learner  string  `json:"learner"`
+	Title    string  `json:"title"`
+	Score    *Amount `json:"score,omitempty"`
+	Evidence string  `json:"evidence_sha256,omitempty"`
+}
+
+func dirKey(hash string) string   { return vaultDirPrefix + hash }
+func vaultKey(ref string) string  { return vaultKeyPrefix + ref }
+func erasedIDKey(h string) string { return vaultErasedPrefix + h }
+func erasedKey(ref string) string { return erasedPrefix + ref }
+func isVaultKey(key string) bool {
+	return len(key) >= len(vaultPrefix) && key[:len(vaultPrefix)] == vaultPrefix
+}
+
+// learnerPrep is what a command that writes for a learner carries of the
+// learner, found (or made) before the sequencer: the reference and data
+// key the durable state gave, or a new pair with its vault record. The
+// sequencer confirms it against the state it decides on (tx.learner).
+type learnerPrep struct {
+	ID   string
+	Hash string
+	Ref  string
+	Key  vault.DataKey
+	// New is set when the durable state held no reference: Record is then
+	// the vault record to write with the first entry.
+	New    bool
+	Record []byte
+	// Err is why nothing may be written for the learner (CodeErased).
+	Err error
+}
+
+// lookupLearner finds the reference and data key of learner id in s.
+// found is false when the id has no reference (the learner has never been
+// written for, or only in entries before sealing: their reference is then
+// the id itself, and ref is set to it). An erased id fails with CodeErased.
+func (b *Bank) lookupLearner(s store, id string) (ref string, dk vault.DataKey, found bool, err error) {
+	h := b.keys.IndexHash(id)
+	v, err := s.get(dirKey(h))
+	if err != nil {
+		return "", dk, false, err
+	}
+	if v == nil {
+		erased, err := s.get(erasedIDKey(h))
+		if err != nil {
+			return "", dk, false, err
+		}
+		if erased != nil {
+			return "", dk, false, erasedError(id)
+		}
+		return id, dk, false, nil
+	}
+	ref = string(v)
+	dk, err = b.dataKey(s, ref)
+	return ref, dk, err == nil, err
+}
+
+// dataKey unwraps the data key of ref from the vault record in s.
+func (b *Bank) dataKey(s store, ref string) (vault.DataKey, error) {
+	return unwrapRecord(s, b.keys, ref)
+}
+
+func unwrapRecord(s store, keys *vault.Keys, ref string) (vault.DataKey, error) {
+	var dk vault.DataKey
+	rec, err := getJSON[learnerRecord](s, vaultKey(ref))
+	if err != nil {
+		return dk, err
+	}
+	if rec == nil {
+		return dk, fmt.Errorf("learner reference %s has no key record", ref)
+	}
+	dk, err = keys.Unwrap(ref, rec.Wrapped)
+	if err != nil {
+		return dk, fmt.Errorf("learner reference %s: %w", ref, err)
+	}
+	return dk, nil
+}
+
+func erasedError(id string) error {
+	return errorf(CodeErased, "the personal data of learner %s was erased", id)
+}
+
+// prepareLearner is lookupLearner for a command that writes: a learner
+// without a reference gets a new one, with a new data key, that the
+// sequencer writes with the command's first entry unless the learner got
+// one meanwhile.
+func (b *Bank) prepareLearner(s store, id string) (learnerPrep, error) {
+	ref, dk, found, err := b.lookupLearner(s, id)
+	if err != nil {
+		return learnerPrep{}, err
+	}
+	p := learnerPrep{ID: id, Hash: b.keys.IndexHash(id), Ref: ref, Key: dk}
+	if found {
+		return p, nil
+	}
+	if p.Ref, err = vault.NewRef(); err != nil {
+		return learnerPrep{}, err
+	}
+	if p.Key, err = vault.NewDataKey(); err != nil {
+		return learnerPrep{}, err
+	}
+	p.New = true
+	if p.Record, err = newLearnerRecord(b.keys, p.Ref, p.Key, id); err != nil {
+		return learnerPrep{}, err
+	}
+	return p, nil
+}
+
+// newLearnerRecord wraps dk and seals id for the vault record of ref.
+func newLearnerRecord(keys *vault.Keys, ref string, dk vault.DataKey, id string) ([]byte, error) {
+	wrapped, err := keys.Wrap(ref, dk)
+	if err != nil {
+		return nil, err
+	}
+	nonce, err := vault.NewNonce()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(learnerRecord{Wrapped: wrapped, ID: vault.Seal(dk, nonce, 0, sealedIDField+"/"+ref, []byte(id))})
+}
+
+// prepareLearners prepares each distinct learner of ids in one durable
+// read; an erased one is prepared with its Err set.
+func (b *Bank) prepareLearners(ids ...string) (map[string]*learnerPrep, error) {
+	out := make(map[string]*learnerPrep, len(ids))
+	err := b.read(func(_ *ledger.Reader, s store) error {
+		for _, id := range ids {
+			if _, ok := out[id]; ok {
+				continue
+			}
+			p, err := b.prepareLearner(s, id)
+			if CodeOf(err) == CodeErased {
+				p, err = learnerPrep{ID: id, Err: err}, nil
+			}
+			if err != nil {
+				return err
+			}
+			out[id] = &p
+		}
+		return nil
+	})
+	return out, err
+}
+
+// prepareOne is prepareLearners for one learner, whose erasure is an
+// error.
+func (b *Bank) prepareOne(id string) (*learnerPrep, error) {
+	m, err := b.prepareLearners(id)
+	if err != nil {
+		return nil, err
+	}
+	if p := m[id]; p.Err != nil {
+		return nil, p.Err
+	}
+	return m[id], nil
+}
+
+// learner confirms p against the state the command decides on and returns
+// the reference and data key to write with: p's own when the state agrees,
+// the reference a concurrent command gave the learner meanwhile, or, for a
+// learner written for only before sealing, the plain id. It writes
+// nothing: keepLearner stores the vault record of a learner's first write
+// once the command is sure to write for them. An id erased meanwhile fails
+// with CodeErased.
+func (t *tx) learner(p *learnerPrep) (resolvedLearner, error) {
+	if done, ok := t.refs[p.Hash]; ok {
+		return done, nil
+	}
+	v, err := t.get(dirKey(p.Hash))
+	if err != nil {
+		return resolvedLearner{}, err
+	}
+	r := resolvedLearner{ref: p.Ref, key: p.Key}
+	switch {
+	case v != nil && string(v) == p.Ref && !p.New:
+	case v != nil:
+		// Another command gave the learner a reference after p was read.
+		r.ref = string(v)
+		if r.key, err = unwrapRecord(t, t.keys, r.ref); err != nil {
+			return resolvedLearner{}, err
+		}
+	default:
+		erased, err := t.get(erasedIDKey(p.Hash))
+		if err != nil {
+			return resolvedLearner{}, err
+		}
+		if erased != nil {
+			return resolvedLearner{}, erasedError(p.ID)
+		}
+		if !p.New {
+			// Not reached: erasure deletes the reference and writes the
+			// tombstone in one batch.
+			return resolvedLearner{}, fmt.Errorf("learner %s lost its reference", p.ID)
+		}
+		r.record = p.Record
+		legacy, err := t.legacyLearner(p.ID)
+		if err != nil {
+			return resolvedLearner{}, err
+		}
+		if legacy {
+			r.ref = p.ID
+			if r.record, err = newLearnerRecord(t.keys, r.ref, r.key, p.ID); err != nil {
+				return resolvedLearner{}, err
+			}
+		}
+	}
+	return r, nil
+}
+
+// keepLearner stores the vault record of r, the learner p resolved to, if
+// this is the first write for them, and remembers r for the command's
+// other items.
+func (t *tx) keepLearner(p *learnerPrep, r resolvedLearner) {
+	if r.record != nil {
+		t.put(dirKey(p.Hash), []byte(r.ref))
+		t.put(vaultKey(r.ref), r.record)
+		r.record = nil
+	}
+	if t.refs == nil {
+		t.refs = map[string]resolvedLearner{}
+	}
+	t.refs[p.Hash] = r
+}
+
+// resolvedLearner is a learner as a command writes for them: the
+// reference, the data key and, until keepLearner stored it, the vault
+// record of a learner's first write.
+type resolvedLearner struct {
+	ref    string
+	key    vault.DataKey
+	record []byte
+}
+
+// legacyLearner reports whether learner id has entries from before this
+// store sealed outcomes, which name it by its plain id.
+func (t *tx) legacyLearner(id string) (bool, error) {
+	from, err := t.get(vaultSealedFrom)
+	if err != nil || len(from) == 0 || string(from) == "0" {
+		return false, err
+	}
+	found := false
+	err = t.view.Index(IndexLearner, id, 0, func(uint64) bool {
+		found = true
+		return false
+	})
+	return found, err
+}
+
+// sealOutcome returns out's stored content: its members less the personal
+// ones, the learner named by ref, and the personal ones sealed under dk
+// for entry seq; and the outcome that content decodes to, which the state
+// is derived from.
+func sealOutcome(out *Outcome, ref string, dk vault.DataKey, nonce [24]byte, seq uint64) (json.RawMessage, *Outcome, error) {
+	p := personal{Learner: out.Learner, Title: out.Unit.Title, Score: out.Result.Score, Evidence: out.EvidenceSHA256}
+	plain, err := json.Marshal(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	sealed := vault.AppendSeal(make([]byte, 0, 24+len(plain)+16), dk, nonce, seq, sealedOutcomeField, plain)
+	o := out.OutcomeInput
+	b := make([]byte, 0, 320+base64.StdEncoding.EncodedLen(len(sealed)))
+	b = appendJSONText(append(b, `{"idempotency_key":`...), o.IdempotencyKey)
+	b = appendJSONText(append(b, `,"learner":`...), ref)
+	b = appendJSONText(append(b, `,"unit":{"code":`...), o.Unit.Code)
+	b = appendJSONText(append(b, `},"sector":`...), o.Sector)
+	b = strconv.AppendInt(append(b, `,"level":`...), int64(o.Level), 10)
+	b = appendJSONText(append(b, `,"field":`...), o.Field)
+	b = appendQuotedAmount(append(b, `,"credits":{"amount":`...), o.Credits.Amount)
+	b = appendJSONText(append(b, `,"system":`...), o.Credits.System)
+	b = append(b, '}')
+	if o.Hours != nil {
+		b = strconv.AppendInt(append(b, `,"hours":`...), *o.Hours, 10)
+	}
+	passed := o.Result.Passed != nil && *o.Result.Passed
+	b = strconv.AppendBool(append(b, `,"result":{"passed":`...), passed)
+	b = appendJSONText(append(b, `},"completed_on":`...), o.CompletedOn)
+	if o.Supersedes != nil {
+		b = strconv.AppendUint(append(b, `,"supersedes":`...), *o.Supersedes, 10)
+	}
+	b = appendJSONText(append(b, `,"institution":`...), out.Institution)
+	b = appendQuotedAmount(append(b, `,"standard_credits":`...), out.StandardCredits)
+	b = append(b, `,"sealed":"`...)
+	start := len(b)
+	b = base64.StdEncoding.AppendEncode(b, sealed)
+	stored := *out
+	stored.Learner, stored.Unit.Title, stored.EvidenceSHA256, stored.Sealed = ref, "", "", string(b[start:])
+	stored.Result = Result{Passed: &passed}
+	return append(b, `"}`...), &stored, nil
+}
+
+// isSealed reports whether an outcome's stored content holds a sealed
+// member, without decoding it: `,"sealed":"` is the last member the bank
+// writes, and cannot occur inside a string of compact JSON.
+func isSealed(content []byte) bool { return bytes.Contains(content, []byte(`,"sealed":"`)) }
+
+// errErased is what opening an outcome of an erased learner gives.
+var errErased = errors.New("the learner's personal data was erased")
+
+// openOutcome returns the outcome of entry seq with content as stored,
+// its personal members opened with dk, and its content as a reader sees
+// it: the form an unsealed outcome is stored in, byte for byte, so that
+// every reader of outcomes reads both alike.
+func openOutcome(content json.RawMessage, seq uint64, dk vault.DataKey) (*Outcome, json.RawMessage, error) {
+	var o Outcome
+	if err := unmarshalContent(content, &o); err != nil {
+		return nil, nil, err
+	}
+	if o.Sealed == "" {
+		return &o, content, nil
+	}
+	sealed, err := base64.StdEncoding.DecodeString(o.Sealed)
+	if err != nil {
+		return nil, nil, fmt.Errorf("outcome %d: sealed member: %w", seq, err)
+	}
+	plain, err := vault.OpenSealed(dk, seq, sealedOutcomeField, sealed)
+	if err != nil {
+		return nil, nil, fmt.Errorf("outcome %d: %w", seq, err)
+	}
+	var p personal
+	if err := json.Unmarshal(plain, &p); err != nil {
+		return nil, nil, fmt.Errorf("outcome %d: sealed member: %w", seq, err)
+	}
+	o.Sealed = ""
+	o.Learner, o.Unit.Title, o.Result.Score, o.EvidenceSHA256 = p.Learner, p.Title, p.Score, p.Evidence
+	input, err := marshalOutcomeInput(o.OutcomeInput)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := outcomeContent(o, input)
+	return &o, c, err
+}
+
+// Erasure is an erasure as the bank answers it.
+type Erasure struct {
+	Seq        uint64 `json:"seq"`
+	RecordedAt string `json:"recorded_at"`
+	Learner    string `json:"learner"`
+	Reason     string `json:"reason"`
+	// PlaintextEntries is true when the learner has entries from before
+	// this store sealed outcomes: those name the learner and hold the
+	// outcome in clear, and no key can make them unreadable.
+	PlaintextEntries bool `json:"plaintext_entries"`
+	// Ref is the erased learner's reference, by which the caller finds
+	// what it keeps of the learner outside the ledger (the access log).
+	Ref string `json:"-"`
+}
+
+type eraseCmd struct {
+	Actor  Actor
+	ID     string
+	Hash   string
+	Reason string
+}
+
+func (c eraseCmd) decide(t *tx) (any, error) {
+	if c.Actor.Role != RoleAdmin {
+		return nil, errorf(CodeForbidden, "only an admin erases a learner's personal data")
+	}
+	v, err := t.get(dirKey(c.Hash))
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		erased, err := t.get(erasedIDKey(c.Hash))
+		if err != nil {
+			return nil, err
+		}
+		if erased != nil {
+			return nil, erasedError(c.ID)
+		}
+		return nil, errorf(CodeNotFound, "no learner %s: nothing was ever recorded for them", c.ID)
+	}
+	ref := string(v)
+	seq, err := t.emit(TypeLearnerErased, c.Actor, LearnerErased{Learner: ref, Reason: c.Reason}, []ledger.IndexKey{learnerIndex(ref)}, nil)
+	if err != nil {
+		return nil, err
+	}
+	// The key and the way from the id to the reference go in the same
+	// batch as the entry, and the tombstone keeps the id from ever being
+	// given a new reference (a post for it is refused from now on).
+	t.put(dirKey(c.Hash), nil)
+	t.put(vaultKey(ref), nil)
+	t.put(erasedIDKey(c.Hash), []byte("1"))
+	return Erasure{Seq: seq, RecordedAt: t.recordedAtText(), Learner: c.ID, Reason: c.Reason, PlaintextEntries: ref == c.ID, Ref: ref}, nil
+}
+
+// EraseLearner erases the personal data of learner (docs/contract.md
+// section 11): it destroys the learner's data key and appends a
+// learner.erased entry, then has the store rewrite the vault's keys so that
+// no copy of the key is left in its files. From then on the learner's
+// transcript, balance, grants and conversions answer CodeErased, and so does
+// any post for the id.
+func (b *Bank) EraseLearner(ctx context.Context, actor Actor, learner, reason string) (Erasure, error) {
+	if actor.Role != RoleAdmin {
+		return Erasure{}, errorf(CodeForbidden, "only an admin erases a learner's personal data")
+	}
+	if err := checkLearnerID("learner", learner); err != nil {
+		return Erasure{}, err
+	}
+	if err := checkText("reason", reason, 500); err != nil {
+		return Erasure{}, err
+	}
+	learner = CanonicalLearnerID(learner)
+	res, err := b.do(ctx, eraseCmd{Actor: actor, ID: learner, Hash: b.keys.IndexHash(learner), Reason: reason})
+	if err != nil {
+		return Erasure{}, err
+	}
+	e := res.(Erasure)
+	if err := b.l.PurgeState(ctx, vaultPrefix); err != nil {
+		// The erasure stands: the key is deleted and unreadable through
+		// the store; its old bytes leave the files at the next purge or
+		// compaction.
+		return e, fmt.Errorf("erased, but the store's files may still hold the key: %w", err)
+	}
+	return e, nil
+}
+
+// markSealedFrom records, once, the ledger size from which this store
+// seals outcomes: learners written for before it are named by their plain
+// id (tx.legacyLearner).
+func (b *Bank) markSealedFrom() error {
+	_, err := b.l.InitState(vaultSealedFrom, strconv.AppendUint(nil, b.l.Size(), 10))
+	return err
+}
+
+// readLearner is the learner id is read by in s: their reference and data
+// key, or, for an id with no reference, the id itself (which finds the
+// entries of a learner written for only before sealing, and nothing
+// otherwise) and no key. An erased id fails with CodeErased.
+func (b *Bank) readLearner(s store, id string) (resolvedLearner, error) {
+	ref, dk, _, err := b.lookupLearner(s, CanonicalLearnerID(id))
+	return resolvedLearner{ref: ref, key: dk}, err
+}
+
+// learnerOf names the learner of reference ref in s: the id sealed in the
+// vault record while it exists, the reference itself for a learner named
+// by plain id before sealing, and "" with erased set once the learner's
+// key is gone.
+func (b *Bank) learnerOf(s store, ref string) (id string, erased bool, err error) {
+	if !vault.IsRef(ref) {
+		v, err := s.get(erasedKey(ref))
+		return ref, v != nil, err
+	}
+	rec, err := getJSON[learnerRecord](s, vaultKey(ref))
+	if err != nil || rec == nil {
+		return "", err == nil, err
+	}
+	dk, err := b.keys.Unwrap(ref, rec.Wrapped)
+	if err != nil {
+		return "", false, fmt.Errorf("learner reference %s: %w", ref, err)
+	}
+	plain, err := vault.OpenSealed(dk, 0, sealedIDField+"/"+ref, rec.ID)
+	if err != nil {
+		return "", false, fmt.Errorf("learner reference %s: %w", ref, err)
+	}
+	return string(plain), false, nil
+}
+
+// LearnerRef is the reference learner is named by in the store, for what
+// is kept of a learner beside the ledger (the access log): the reference
+// once anything was written for them, else the id itself. An erased id
+// fails with CodeErased.
+func (b *Bank) LearnerRef(learner string) (string, error) {
+	var ref string
+	err := b.read(func(_ *ledger.Reader, s store) error {
+		r, err := b.readLearner(s, learner)
+		ref = r.ref
+		return err
+	})
+	return ref, err
+}
+
+// sealedScore reads the score of sealed outcome seq: the entry names the
+// learner's reference, whose data key s holds wrapped under keys. It gives
+// errErased when the key is gone.
+func sealedScore(entry func(uint64) ([]byte, error), s store, keys *vault.Keys, seq uint64) (*Amount, error) {
+	o, _, content, err := loadOutcomeEntry(entry, seq)
+	if err != nil {
+		return nil, err
+	}
+	if o.Sealed == "" {
+		return o.Result.Score, nil
+	}
+	rec, err := getJSON[learnerRecord](s, vaultKey(o.Learner))
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		return nil, errErased
+	}
+	dk, err := keys.Unwrap(o.Learner, rec.Wrapped)
+	if err != nil {
+		return nil, fmt.Errorf("learner reference %s: %w", o.Learner, err)
+	}
+	opened, _, err := openOutcome(content, seq, dk)
+	if err != nil {
+		return nil, err
+	}
+	return opened.Result.Score, nil
+}
+
+// learnerForCommand is readLearner over one durable read, for a command
+// that writes for a learner only when they already have a record
+// (conversions, withdrawals): a learner without one is named by their id.
+func (b *Bank) learnerForCommand(id string) (resolvedLearner, error) {
+	var l resolvedLearner
+	err := b.read(func(_ *ledger.Reader, s store) error {
+		var err error
+		l, err = b.readLearner(s, id)
+		return err
+	})
+	return l, err
+}
+
+// actorByRef is actor as a command records it: a learner acting for
+// themselves (id) is named by their reference, as everything of them is.
+func actorByRef(actor Actor, id, ref string) Actor {
+	if actor.Role == RoleLearner && SameLearner(actor.ID, id) {
+		actor.ID = ref
+	}
+	return actor
+}
+
+// nameLearner has a refusal decided under a learner's reference name the
+// learner by the id the caller gave.
+func nameLearner(err error, ref, id string) error {
+	var e *Error
+	if ref == id || !errors.As(err, &e) {
+		return err
+	}
+	named := *e
+	named.Detail = strings.ReplaceAll(e.Detail, ref, id)
+	var ce *costError
+	if errors.As(err, &ce) {
+		return &costError{err: &named, cost: ce.cost}
+	}
+	return &named
+}
+
+// checkNotErased refuses a command for a learner reference that an
+// erasure decided meanwhile has closed.
+func checkNotErased(t *tx, ref string) error {
+	v, err := t.get(erasedKey(ref))
+	if err != nil || v == nil {
+		return err
+	}
+	return errorf(CodeErased, "the personal data of learner %s was erased", ref)
+}
+
+// MaxScoreReads bounds the outcomes one SealedScores call reads: a
+// conversion uses at most that many.
+const MaxScoreReads = 1000
+
+// OutcomeScore is the score of one outcome as the regulator's audit reads
+// it (SealedScores).
+type OutcomeScore struct {
+	Outcome uint64  `json:"outcome"`
+	Score   *Amount `json:"score"`
+	// Erased is set when the outcome's learner was erased: its score is
+	// unreadable.
+	Erased bool `json:"erased,omitempty"`
+}
+
+// SealedScores reads the scores of the outcomes seqs, opening sealed ones
+// with their learners' keys: what creditbank verify --url needs to re-run a
+// conversion whose rule asks for a minimum score, which the public entries
+// keep sealed. Only an admin or a regulator may read them.
+func (b *Bank) SealedScores(actor Actor, seqs []uint64) ([]OutcomeScore, Cost, error) {
+	if actor.Role != RoleAdmin && actor.Role != RoleRegulator {
+		return nil, Cost{}, errorf(CodeForbidden, "only an admin or a regulator reads outcomes' scores")
+	}
+	if len(seqs) == 0 || len(seqs) > MaxScoreReads {
+		return nil, Cost{}, errorf(CodeBadParameter, "outcomes: name 1 to %d outcomes", MaxScoreReads)
+	}
+	out := make([]OutcomeScore, 0, len(seqs))
+	var cost Cost
+	err := b.read(func(r *ledger.Reader, s store) error {
+		for _, seq := range seqs {
+			if seq >= r.Size() {
+				return errorf(CodeNotFound, "no outcome %d", seq)
+			}
+			sc, err := sealedScore(r.Entry, s, b.keys, seq)
+			switch {
+			case errors.Is(err, errErased):
+				out = append(out, OutcomeScore{Outcome: seq, Erased: true})
+			case errors.Is(err, errNotOutcome):
+				return errorf(CodeNotFound, "entry %d is not an outcome", seq)
+			case err != nil:
+				return err
+			default:
+				out = append(out, OutcomeScore{Outcome: seq, Score: sc})
+			}
+		}
+		cost.Rows = r.Rows()
+		return nil
+	})
+	return out, cost, err
+}
