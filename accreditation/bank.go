@@ -33,8 +33,11 @@ type Bank struct {
 	stalePlans atomic.Int64
 	// revoked are the token revocations in force (revocation.go).
 	revoked tokenRevocations
-	// keys wrap the learners' data keys and hash their ids (erasure.go).
-	keys *vault.Keys
+	// keys wrap the learners' data keys and hash their ids (erasure.go);
+	// legacy is set when the store holds entries from before sealing,
+	// which name learners by plain id.
+	keys   *vault.Keys
+	legacy bool
 }
 
 // New returns a bank over l, sealing learners' personal data with keys
@@ -196,10 +199,11 @@ func (b *Bank) PostOutcomes(ctx context.Context, actor Actor, items []OutcomeInp
 		}
 	}
 	var err error
-	if c.Learners, err = b.prepareLearners(learners...); err != nil {
-		return nil, err
-	}
-	res, err := b.do(ctx, c)
+	res, err := b.doPrepared(ctx, func() (command, error) {
+		var err error
+		c.Learners, err = b.prepareLearners(learners...)
+		return c, err
+	})
 	if err != nil {
 		return nil, err
 	}

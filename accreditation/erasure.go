@@ -106,9 +106,14 @@ type learnerPrep struct {
 	Ref  string
 	Key  vault.DataKey
 	// New is set when the durable state held no reference: Record is then
-	// the vault record to write with the first entry.
-	New    bool
-	Record []byte
+	// the vault record to write with the first entry, wrapped under KEK,
+	// and LegacyRecord the one to write instead should the learner turn
+	// out to be named by plain id in entries from before sealing (made
+	// only for a store that has such entries).
+	New          bool
+	Record       []byte
+	KEK          uint32
+	LegacyRecord []byte
 	// Err is why nothing may be written for the learner (CodeErased).
 	Err error
 }
@@ -182,9 +187,14 @@ func (b *Bank) prepareLearner(s store, id string) (learnerPrep, error) {
 	if p.Key, err = vault.NewDataKey(); err != nil {
 		return learnerPrep{}, err
 	}
-	p.New = true
+	p.New, p.KEK = true, b.keys.CurrentKEK()
 	if p.Record, err = newLearnerRecord(b.keys, p.Ref, p.Key, id); err != nil {
 		return learnerPrep{}, err
+	}
+	if b.legacy {
+		if p.LegacyRecord, err = newLearnerRecord(b.keys, id, p.Key, id); err != nil {
+			return learnerPrep{}, err
+		}
 	}
 	return p, nil
 }
@@ -275,16 +285,19 @@ func (t *tx) learner(p *learnerPrep) (resolvedLearner, error) {
 			// tombstone in one batch.
 			return resolvedLearner{}, fmt.Errorf("learner %s lost its reference", p.ID)
 		}
+		if p.KEK != t.keys.CurrentKEK() {
+			return resolvedLearner{}, errStaleKEK // a rotation began since
+		}
 		r.record = p.Record
 		legacy, err := t.legacyLearner(p.ID)
 		if err != nil {
 			return resolvedLearner{}, err
 		}
 		if legacy {
-			r.ref = p.ID
-			if r.record, err = newLearnerRecord(t.keys, r.ref, r.key, p.ID); err != nil {
-				return resolvedLearner{}, err
+			if p.LegacyRecord == nil {
+				return resolvedLearner{}, fmt.Errorf("learner %s is named by plain id in entries before sealing, which the store's mark does not say", p.ID)
 			}
+			r.ref, r.record = p.ID, p.LegacyRecord
 		}
 	}
 	return r, nil
@@ -502,7 +515,8 @@ func (b *Bank) EraseLearner(ctx context.Context, actor Actor, learner, reason st
 // seals outcomes: learners written for before it are named by their plain
 // id (tx.legacyLearner).
 func (b *Bank) markSealedFrom() error {
-	_, err := b.l.InitState(vaultSealedFrom, strconv.AppendUint(nil, b.l.Size(), 10))
+	from, err := b.l.InitState(vaultSealedFrom, strconv.AppendUint(nil, b.l.Size(), 10))
+	b.legacy = len(from) > 0 && string(from) != "0"
 	return err
 }
 
@@ -678,4 +692,18 @@ func (b *Bank) SealedScores(actor Actor, seqs []uint64) ([]OutcomeScore, Cost, e
 		return nil
 	})
 	return out, cost, err
+}
+
+// HasLearnerKeys reports whether l's store holds any learner's wrapped data
+// key: a store that does cannot be served with a key file made afresh,
+// which would open none of them.
+func HasLearnerKeys(l *ledger.Ledger) (bool, error) {
+	found := false
+	err := l.Read(func(r *ledger.Reader) error {
+		return r.Scan([]byte(vaultKeyPrefix), nil, func(_, _ []byte) bool {
+			found = true
+			return false
+		})
+	})
+	return found, err
 }

@@ -188,11 +188,10 @@ func (b *Bank) CreateGrant(ctx context.Context, actor Actor, g GrantCreated) (Gr
 	if err := g.Validate(b.l.Now().UTC().Format(dateLayout)); err != nil {
 		return Grant{}, err
 	}
-	lp, err := b.prepareOne(g.Learner)
-	if err != nil {
-		return Grant{}, err
-	}
-	res, err := b.do(ctx, createGrantCmd{Actor: actor, Grant: g, Learner: lp})
+	res, err := b.doPrepared(ctx, func() (command, error) {
+		lp, err := b.prepareOne(g.Learner)
+		return createGrantCmd{Actor: actor, Grant: g, Learner: lp}, err
+	})
 	if err != nil {
 		return Grant{}, err
 	}

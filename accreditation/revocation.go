@@ -160,14 +160,17 @@ func (b *Bank) RevokeTokens(ctx context.Context, actor Actor, r TokenRevoked) (T
 			return TokenRevocation{}, errorf(CodeInvalid, "sub %q is not a learner id, which a learner's tokens carry", r.Subject)
 		}
 		id := CanonicalLearnerID(r.Subject)
-		lp, err := b.prepareOne(id)
+		res, err := b.doPrepared(ctx, func() (command, error) {
+			var err error
+			cmd.Learner, err = b.prepareOne(id)
+			return cmd, err
+		})
 		if err != nil {
-			return TokenRevocation{}, err
-		}
-		cmd.Learner = lp
-		res, err := b.do(ctx, cmd)
-		if err != nil {
-			return TokenRevocation{}, nameLearner(err, lp.Ref, id)
+			ref := id
+			if cmd.Learner != nil {
+				ref = cmd.Learner.Ref
+			}
+			return TokenRevocation{}, nameLearner(err, ref, id)
 		}
 		rev := res.(TokenRevocation)
 		b.revoked.add(rev.TokenRevoked) // durable now

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"creditbank/accreditation"
 	"creditbank/ledger"
 )
 
@@ -41,17 +42,36 @@ type adminServer struct {
 }
 
 // startAdmin listens on DIR/admin.sock (mode 0600) for POST /backup with
-// {"out":"/abs/path"}. A socket that cannot be made is logged and skipped:
-// the service runs on, and backups wait for it to stop.
-func startAdmin(data string, l *ledger.Ledger, log *slog.Logger) *adminServer {
+// {"out":"/abs/path"} and POST /rotate-kek (RotateKEK). A socket that
+// cannot be made is logged and skipped: the service runs on, and backups
+// and rotations wait for it to stop.
+func startAdmin(data string, l *ledger.Ledger, bank *accreditation.Bank, log *slog.Logger) *adminServer {
 	a := &adminServer{path: filepath.Join(data, AdminSocket), log: log}
 	ln, err := listenPrivate(a.path)
 	if err != nil {
 		log.Error("admin socket: online backups are not available", "err", err)
 		return a
 	}
-	var mu sync.Mutex // one backup at a time
+	// One backup or rotation at a time: a backup copies the store and then
+	// the key file, and a rotation between the two would leave a copy whose
+	// keys do not open its records.
+	var mu sync.Mutex
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST /rotate-kek", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		start := time.Now()
+		rot, err := bank.RotateKEK(r.Context(), nil)
+		w.Header().Set("Content-Type", "application/json")
+		if err != nil {
+			log.Error("rotate-kek", "err", err)
+			w.WriteHeader(http.StatusInternalServerError)
+			_ = json.NewEncoder(w).Encode(rotationResponse{Error: err.Error()})
+			return
+		}
+		log.Info("rotate-kek", "from", rot.From, "to", rot.To, "rewrapped", rot.Rewrapped, "duration_ms", time.Since(start).Milliseconds())
+		_ = json.NewEncoder(w).Encode(rotationResponse{KEKRotation: rot})
+	})
 	mux.HandleFunc("POST /backup", func(w http.ResponseWriter, r *http.Request) {
 		var req backupRequest
 		reply := func(status int, res backupResponse) {

@@ -95,9 +95,24 @@ func Backup(ctx context.Context, data, dest, origin string, prog *progress.Displ
 // backupViaSocket asks a running server to take the backup. It returns
 // errNoServer when none listens on the data folder's admin socket.
 func backupViaSocket(ctx context.Context, data, dest string) error {
+	var res backupResponse
+	status, err := adminPost(ctx, data, "/backup", backupRequest{Out: dest}, &res)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("the server could not take the backup: %s", res.Error)
+	}
+	return nil
+}
+
+// adminPost posts body as JSON to path on the admin socket of the data
+// folder data and decodes the answer into out, returning its status. It
+// returns errNoServer when no server listens there.
+func adminPost(ctx context.Context, data, path string, body, out any) (int, error) {
 	sock := filepath.Join(data, AdminSocket)
 	if _, err := os.Lstat(sock); errors.Is(err, fs.ErrNotExist) {
-		return errNoServer
+		return 0, errNoServer
 	}
 	c := &http.Client{
 		Timeout: time.Hour,
@@ -108,28 +123,24 @@ func backupViaSocket(ctx context.Context, data, dest string) error {
 			},
 		},
 	}
-	body, _ := json.Marshal(backupRequest{Out: dest})
-	req, err := http.NewRequestWithContext(ctx, "POST", "http://admin/backup", bytes.NewReader(body))
+	raw, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, "POST", "http://admin"+path, bytes.NewReader(raw))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, fs.ErrNotExist) {
-			return errNoServer
+			return 0, errNoServer
 		}
-		return fmt.Errorf("admin socket %s: %v", sock, err)
+		return 0, fmt.Errorf("admin socket %s: %v", sock, err)
 	}
 	defer resp.Body.Close()
-	var res backupResponse
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&res); err != nil {
-		return fmt.Errorf("admin socket %s: %s: %v", sock, resp.Status, err)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out); err != nil {
+		return 0, fmt.Errorf("admin socket %s: %s: %v", sock, resp.Status, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("the server could not take the backup: %s", res.Error)
-	}
-	return nil
+	return resp.StatusCode, nil
 }
 
 // backupDirect opens the store of a stopped server and copies it. It opens

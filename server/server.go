@@ -2,10 +2,13 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -145,7 +148,16 @@ func (s *Server) listen(trusted []api.Issuer) error {
 		return err
 	}
 	own := api.Issuer{Name: s.cfg.Issuer, Keys: map[string]accreditation.PublicJWK{pub.Kid: pub}}
-	keys, err := vault.Open(filepath.Join(s.cfg.Data, "keys"))
+	keyDir := filepath.Join(s.cfg.Data, "keys")
+	if _, err := os.Stat(filepath.Join(keyDir, vault.FileName)); errors.Is(err, fs.ErrNotExist) {
+		// A fresh key file would open none of the learners' keys: refuse
+		// rather than serve every sealed outcome as unreadable.
+		if held, err := accreditation.HasLearnerKeys(s.ledger); err != nil || held {
+			return fmt.Errorf("learner data keys: %s is missing, and the store holds learners' keys wrapped under it: restore %s from a backup (%v)",
+				filepath.Join(keyDir, vault.FileName), keyDir, err)
+		}
+	}
+	keys, err := vault.Open(keyDir)
 	if err != nil {
 		return fmt.Errorf("learner data keys: %v", err)
 	}
@@ -194,7 +206,7 @@ func (s *Server) listen(trusted []api.Issuer) error {
 	s.metrics.RegisterConnections(ln)
 	// The admin socket is up before the first request is answered, so that
 	// a server that answers /healthz also takes backups.
-	s.admin = startAdmin(s.cfg.Data, s.ledger, s.log)
+	s.admin = startAdmin(s.cfg.Data, s.ledger, bank, s.log)
 	s.addr, s.http = ln.Addr(), s.newHTTPServer(handler, ln)
 	go func() { s.served <- s.http.Serve(ln) }()
 	if mln != nil {

@@ -7,6 +7,7 @@
 //	creditbank sign   --key FILE --iss INSTITUTION_ID [--aud A] [--ttl 5m]
 //	creditbank verify --url URL [--token T] [--key VKEY] | --data DIR [--since FILE] [--save FILE]
 //	creditbank backup --data DIR --out DIR
+//	creditbank rotate-kek --data DIR
 //	creditbank bench  [--url URL --token ADMIN_TOKEN] [--duration 10s] [--preload N] [--json FILE]
 //	creditbank abuse  [--preload N] [--attack 40s] [--attacks A,B] [--enforce]
 //
@@ -42,6 +43,7 @@ commands:
   sign     print an institution token signed with its key
   verify   audit a whole ledger, from a server's API (--url) or a data folder (--data)
   backup   copy a data folder, online through a running server or offline
+  rotate-kek  rotate the key that wraps learners' data keys, online or offline
   conformance  check a running server against the contract from outside
   bench    measure the service over HTTP against raw Pebble in one run
   abuse    measure a well-behaved institution's latency while each attack runs
@@ -70,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return verify(args[1:], stdout, stderr)
 	case "backup":
 		return backup(args[1:], stdout, stderr)
+	case "rotate-kek":
+		return rotateKEK(args[1:], stdout, stderr)
 	case "conformance":
 		return conformanceCmd(args[1:], stdout, stderr)
 	case "bench":
