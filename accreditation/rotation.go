@@ -189,3 +189,141 @@ func (c rewrapCmd) decide(t *tx) (any, error) {
 	}
 	return n, nil
 }
+
+// IndexRotation is what a rotation of the index key did.
+type IndexRotation struct {
+	// Learners counts the learners found again under the new key.
+	Learners int `json:"learners"`
+	// TombstonesDropped counts the marks of erased ids let go: they were
+	// kept under the old key, and no one can hash an erased id again.
+	TombstonesDropped int `json:"tombstones_dropped"`
+}
+
+// RotateIndexKey replaces the index key, the key of the keyed hash by which
+// a learner id finds its reference (vault/dir/), and rebuilds that
+// directory: each learner's id, sealed in their vault record, is hashed
+// under the new key. It is for a stopped service (creditbank
+// rotate-index-key opens the store itself): lookups under the old key
+// would miss the learners already moved. Cut short, it is run again and
+// picks up where it was: the new key waits in the key file as pending
+// until the directory is whole. The marks of erased ids cannot be hashed
+// again, their ids being gone: they are dropped, so that an erased id is
+// accepted again afterwards as a new learner, with nothing of the old one.
+func (b *Bank) RotateIndexKey(ctx context.Context) (IndexRotation, error) {
+	var rot IndexRotation
+	if _, pending := b.keys.IndexHashNext(""); !pending {
+		if err := b.keys.NextIndexKey(); err != nil {
+			return rot, err
+		}
+	}
+	after := ""
+	for {
+		batch, next, err := b.rehashBatch(after)
+		if err != nil {
+			return rot, err
+		}
+		if len(batch) > 0 {
+			if _, err := b.do(ctx, rehashCmd{Items: batch}); err != nil {
+				return rot, err
+			}
+			rot.Learners += len(batch)
+		}
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	var tombstones []string
+	err := b.read(func(_ *ledger.Reader, s store) error {
+		return s.scan(vaultErasedPrefix, func(k string) bool { tombstones = append(tombstones, k); return true })
+	})
+	if err != nil {
+		return rot, err
+	}
+	for len(tombstones) > 0 {
+		n := min(len(tombstones), rewrapBatch)
+		if _, err := b.do(ctx, deleteKeysCmd{Keys: tombstones[:n]}); err != nil {
+			return rot, err
+		}
+		rot.TombstonesDropped += n
+		tombstones = tombstones[n:]
+	}
+	if err := b.keys.CommitIndexKey(); err != nil {
+		return rot, err
+	}
+	return rot, b.l.PurgeState(ctx, vaultPrefix)
+}
+
+// rehashItem moves one learner's directory entry from the old hash of
+// their id to the new one.
+type rehashItem struct {
+	Ref      string
+	Old, New string
+}
+
+// rehashBatch reads up to rewrapBatch vault records after key after and
+// hashes each learner's id under the old and the pending index key.
+func (b *Bank) rehashBatch(after string) (items []rehashItem, next string, err error) {
+	err = b.read(func(r *ledger.Reader, s store) error {
+		from := vaultKeyPrefix
+		if after != "" {
+			from = after + "\x00"
+		}
+		var refs []string
+		err := r.Scan([]byte(vaultKeyPrefix), []byte(from), func(k, _ []byte) bool {
+			if len(refs) == rewrapBatch {
+				next = vaultKeyPrefix + refs[len(refs)-1]
+				return false
+			}
+			refs = append(refs, string(k[len(vaultKeyPrefix):]))
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		for _, ref := range refs {
+			id, erased, err := b.learnerOf(s, ref)
+			if err != nil {
+				return err
+			}
+			if erased {
+				continue
+			}
+			h, _ := b.keys.IndexHashNext(id)
+			items = append(items, rehashItem{Ref: ref, Old: b.keys.IndexHash(id), New: h})
+		}
+		return nil
+	})
+	return items, next, err
+}
+
+// rehashCmd moves directory entries to their new hashes; an entry already
+// moved (a rotation run again) is left as it is.
+type rehashCmd struct {
+	Items []rehashItem
+}
+
+func (c rehashCmd) decide(t *tx) (any, error) {
+	for _, it := range c.Items {
+		if it.Old != it.New {
+			t.put(dirKey(it.Old), nil)
+		}
+		t.put(dirKey(it.New), []byte(it.Ref))
+	}
+	return nil, nil
+}
+
+// deleteKeysCmd deletes vault keys.
+type deleteKeysCmd struct {
+	Keys []string
+}
+
+func (c deleteKeysCmd) decide(t *tx) (any, error) {
+	for _, k := range c.Keys {
+		if !isVaultKey(k) {
+			return nil, fmt.Errorf("%s is not a vault key", k)
+		}
+		t.put(k, nil)
+	}
+	return nil, nil
+}

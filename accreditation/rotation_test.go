@@ -168,3 +168,78 @@ func TestStaleKEKRefused(t *testing.T) {
 		t.Fatalf("the learner's key is wrapped under KEK %d", id)
 	}
 }
+
+// TestRotateIndexKey: after the index key rotates, every learner is found
+// by their id under the new key (the directory holds only the new hashes),
+// reads as before, also after a restart that reads the key file; an erased
+// id's mark is dropped, and a post for it makes a new learner who holds
+// nothing of the old one.
+func TestRotateIndexKey(t *testing.T) {
+	ctx := context.Background()
+	keyDir := t.TempDir()
+	vk, err := vault.Open(keyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, college, _ := rtSetup(t)
+	b.vault = vk
+	b = b.reopen(t)
+	for _, id := range []string{"IDXA", "IDXB", "IDXC"} {
+		b.post(t, college, outcome(id, "o-"+id))
+	}
+	refA, oldHash := b.ref(t, "IDXA"), vk.IndexHash("IDXA")
+	erased, err := b.EraseLearner(ctx, admin, "IDXC", "request")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot, err := b.RotateIndexKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rot.Learners != 2 || rot.TombstonesDropped != 1 {
+		t.Fatalf("rotation %+v", rot)
+	}
+	if vk.IndexHash("IDXA") == oldHash {
+		t.Fatal("the index key did not change")
+	}
+	dir := map[string]string{}
+	err = b.read(func(_ *ledger.Reader, s store) error {
+		var keys []string
+		if err := s.scan(vaultDirPrefix, func(k string) bool { keys = append(keys, k); return true }); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			v, err := s.get(k)
+			if err != nil {
+				return err
+			}
+			dir[k[len(vaultDirPrefix):]] = string(v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dir) != 2 || dir[vk.IndexHash("IDXA")] != refA || dir[vk.IndexHash("IDXB")] == "" {
+		t.Fatalf("directory after the rotation: %v", dir)
+	}
+	reloaded, err := vault.Load(keyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.vault = reloaded
+	b = b.reopen(t)
+	for _, id := range []string{"IDXA", "IDXB"} {
+		if tr := rtTranscript(t, b, id); len(tr.Outcomes) != 1 || tr.Outcomes[0].Learner != id {
+			t.Fatalf("%s after the rotation: %+v", id, tr.Outcomes)
+		}
+	}
+	b.post(t, college, outcome("IDXC", "o-IDXC-new"))
+	if ref := b.ref(t, "IDXC"); ref == erased.Ref {
+		t.Fatal("an erased learner came back under their old reference")
+	}
+	if tr := rtTranscript(t, b, "IDXC"); len(tr.Outcomes) != 1 || tr.Outcomes[0].IdempotencyKey != "o-IDXC-new" {
+		t.Fatalf("the new IDXC holds %+v", tr.Outcomes)
+	}
+	b.checkReplay(t)
+}

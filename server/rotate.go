@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 
@@ -54,31 +55,57 @@ func RotateKEK(ctx context.Context, data, origin string) (*RotationResult, error
 }
 
 // rotateDirect opens the store of a stopped server and rotates its KEK.
-func rotateDirect(ctx context.Context, data, origin string) (accreditation.KEKRotation, error) {
+func rotateDirect(ctx context.Context, data, origin string) (rot accreditation.KEKRotation, err error) {
+	err = withStoppedBank(data, origin, func(bank *accreditation.Bank) error {
+		rot, err = bank.RotateKEK(ctx, nil)
+		return err
+	})
+	return rot, err
+}
+
+// RotateIndexKey replaces the index key of the data folder data, the key
+// of the keyed hash by which a learner id finds the learner's reference,
+// and rebuilds the directory under it (accreditation.Bank.RotateIndexKey).
+// The server must be stopped: lookups during the rebuild would miss the
+// learners already moved. Cut short, it is run again.
+func RotateIndexKey(ctx context.Context, data, origin string) (rot accreditation.IndexRotation, err error) {
+	sock := filepath.Join(data, AdminSocket)
+	if c, err := net.Dial("unix", sock); err == nil {
+		c.Close()
+		return rot, fmt.Errorf("data folder %s is in use by a running server, which answers on %s: stop it first", data, sock)
+	}
+	err = withStoppedBank(data, origin, func(bank *accreditation.Bank) error {
+		rot, err = bank.RotateIndexKey(ctx)
+		return err
+	})
+	return rot, err
+}
+
+// withStoppedBank opens the store and keys of a stopped server's data
+// folder, runs fn on a bank over them and closes the store.
+func withStoppedBank(data, origin string, fn func(*accreditation.Bank) error) error {
 	keyDir := filepath.Join(data, "keys")
 	keys, err := ledger.LoadKeys(keyDir, origin)
 	if err != nil {
-		return accreditation.KEKRotation{}, err
+		return err
 	}
 	vk, err := vault.Load(keyDir)
 	if err != nil {
-		return accreditation.KEKRotation{}, fmt.Errorf("learner data keys: %v", err)
+		return fmt.Errorf("learner data keys: %v", err)
 	}
 	l, err := ledger.Open(ledger.Options{Dir: filepath.Join(data, "ledger"), Keys: keys, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		if lockedByOther(err) {
-			return accreditation.KEKRotation{}, fmt.Errorf("data folder %s is in use by another process, which does not answer on %s: %v", data, filepath.Join(data, AdminSocket), err)
+			return fmt.Errorf("data folder %s is in use by a running server: stop it first (%v)", data, err)
 		}
-		return accreditation.KEKRotation{}, err
+		return err
 	}
 	bank, err := accreditation.New(l, vk)
-	if err != nil {
-		l.Close()
-		return accreditation.KEKRotation{}, err
+	if err == nil {
+		err = fn(bank)
 	}
-	rot, err := bank.RotateKEK(ctx, nil)
 	if cerr := l.Close(); err == nil {
 		err = cerr
 	}
-	return rot, err
+	return err
 }

@@ -121,3 +121,49 @@ func TestMissingKeyFile(t *testing.T) {
 		t.Fatalf("started without its key file: %v", err)
 	}
 }
+
+// TestRotateIndexKey: the index key rotates only with the server stopped,
+// and the learner reads on after a restart.
+func TestRotateIndexKey(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	s, err := Start(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	register(t, s, 1)
+	learner, err := s.IssueToken(accreditation.RoleLearner, "IDX1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant := `{"institution":"college-0.example","purpose":"admission","expires_on":"` + time.Now().UTC().AddDate(0, 0, 30).Format(time.DateOnly) + `"}`
+	if status, body := send(t, "POST", s.URL()+"/v1/learners/IDX1/grants", learner, grant); status != http.StatusCreated {
+		t.Fatalf("grant: %d %s", status, body)
+	}
+	if _, err := RotateIndexKey(ctx, cfg.Data, cfg.Origin); err == nil || !strings.Contains(err.Error(), "stop it first") {
+		t.Fatalf("rotated the index key of a running server: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := vault.Load(filepath.Join(cfg.Data, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot, err := RotateIndexKey(ctx, cfg.Data, cfg.Origin)
+	if err != nil || rot.Learners != 1 {
+		t.Fatalf("rotation %+v %v", rot, err)
+	}
+	after, err := vault.Load(filepath.Join(cfg.Data, "keys"))
+	if err != nil || after.IndexHash("IDX1") == before.IndexHash("IDX1") {
+		t.Fatalf("the index key did not change: %v", err)
+	}
+	s = startServer(t, cfg)
+	learner, err = s.IssueToken(accreditation.RoleLearner, "IDX1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := get(t, s.URL()+"/v1/learners/IDX1/grants", learner); status != http.StatusOK || !strings.Contains(body, "college-0.example") {
+		t.Fatalf("grants after the rotation: %d %s", status, body)
+	}
+}

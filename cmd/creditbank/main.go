@@ -8,6 +8,7 @@
 //	creditbank verify --url URL [--token T] [--key VKEY] | --data DIR [--since FILE] [--save FILE]
 //	creditbank backup --data DIR --out DIR
 //	creditbank rotate-kek --data DIR
+//	creditbank rotate-index-key --data DIR
 //	creditbank bench  [--url URL --token ADMIN_TOKEN] [--duration 10s] [--preload N] [--json FILE]
 //	creditbank abuse  [--preload N] [--attack 40s] [--attacks A,B] [--enforce]
 //
@@ -44,6 +45,7 @@ commands:
   verify   audit a whole ledger, from a server's API (--url) or a data folder (--data)
   backup   copy a data folder, online through a running server or offline
   rotate-kek  rotate the key that wraps learners' data keys, online or offline
+  rotate-index-key  rotate the key that hashes learner ids (server stopped)
   conformance  check a running server against the contract from outside
   bench    measure the service over HTTP against raw Pebble in one run
   abuse    measure a well-behaved institution's latency while each attack runs
@@ -74,6 +76,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return backup(args[1:], stdout, stderr)
 	case "rotate-kek":
 		return rotateKEK(args[1:], stdout, stderr)
+	case "rotate-index-key":
+		return rotateIndexKey(args[1:], stdout, stderr)
 	case "conformance":
 		return conformanceCmd(args[1:], stdout, stderr)
 	case "bench":

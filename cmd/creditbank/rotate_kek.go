@@ -33,3 +33,23 @@ func rotateKEK(args []string, stdout, stderr io.Writer) error {
 		*data, how, res.To, res.From, res.Rewrapped)
 	return nil
 }
+
+// rotateIndexKey is `creditbank rotate-index-key --data DIR`, with the
+// server stopped: a new key for the keyed hash by which learner ids find
+// their learners, and the directory rebuilt under it.
+// server.RotateIndexKey says more.
+func rotateIndexKey(args []string, stdout, stderr io.Writer) error {
+	flags := newFlagSet("rotate-index-key", stderr)
+	data := flags.String("data", "./data", "data folder of a stopped server")
+	origin := flags.String("origin", ledger.DefaultOrigin, "checkpoint origin")
+	if err := parse(flags, args); err != nil {
+		return err
+	}
+	rot, err := server.RotateIndexKey(context.Background(), *data, *origin)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "rotated the index key of %s: %d learners hashed again; %d marks of erased ids dropped (those ids are accepted again as new learners)\n",
+		*data, rot.Learners, rot.TombstonesDropped)
+	return nil
+}
