@@ -46,7 +46,8 @@ type Bank struct {
 // caches what it wrote. The token revocations in force are read from l
 // here; should that fail, the first check of a token reads them again
 // (revocation.go). A store first opened by a bank that seals is marked
-// with the size from which its outcomes are sealed.
+// with the size from which its outcomes are sealed, and the erasures the
+// ledger records are enforced on the vault (enforceErasures).
 func New(l *ledger.Ledger, keys *vault.Keys) (*Bank, error) {
 	if keys == nil {
 		return nil, errors.New("accreditation: no keys to seal personal data with")
@@ -54,6 +55,11 @@ func New(l *ledger.Ledger, keys *vault.Keys) (*Bank, error) {
 	b := &Bank{l: l, keys: keys}
 	if err := b.markSealedFrom(); err != nil {
 		return nil, err
+	}
+	if l.Writable() == nil {
+		if _, err := b.enforceErasures(context.Background()); err != nil {
+			return nil, fmt.Errorf("replay the erasures: %w", err)
+		}
 	}
 	_ = b.revoked.load(b)
 	return b, nil

@@ -707,3 +707,35 @@ func HasLearnerKeys(l *ledger.Ledger) (bool, error) {
 	})
 	return found, err
 }
+
+// enforceErasures makes sure that no learner the ledger records as erased
+// still has a key in the vault: erasures are replayed from the ledger each
+// time the bank opens, so that a store whose vault was put back from
+// somewhere else (a copy of its files taken apart) brings nobody back. It
+// returns how many keys it destroyed.
+func (b *Bank) enforceErasures(ctx context.Context) (int, error) {
+	var stale []string
+	err := b.read(func(_ *ledger.Reader, s store) error {
+		var erased []string
+		if err := s.scan(erasedPrefix, func(k string) bool { erased = append(erased, k[len(erasedPrefix):]); return true }); err != nil {
+			return err
+		}
+		for _, ref := range erased {
+			v, err := s.get(vaultKey(ref))
+			if err != nil {
+				return err
+			}
+			if v != nil {
+				stale = append(stale, vaultKey(ref))
+			}
+		}
+		return nil
+	})
+	if err != nil || len(stale) == 0 {
+		return 0, err
+	}
+	if _, err := b.do(ctx, deleteKeysCmd{Keys: stale}); err != nil {
+		return 0, err
+	}
+	return len(stale), b.l.PurgeState(ctx, vaultPrefix)
+}

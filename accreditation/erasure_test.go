@@ -380,3 +380,34 @@ func (p legacyLoad) Decide(*ledger.View) (ledger.Effect, error) {
 	}
 	return eff, nil
 }
+
+// TestErasuresReplayedAtOpen: a vault record of an erased learner, put
+// back behind the bank's back (a vault restored apart from the ledger), is
+// destroyed when the bank opens: the ledger's erasures win.
+func TestErasuresReplayedAtOpen(t *testing.T) {
+	ctx := context.Background()
+	b, college, _ := rtSetup(t)
+	b.post(t, college, outcome("BACK1", "b-1"))
+	ref := b.ref(t, "BACK1")
+	var record []byte
+	err := b.Ledger().Read(func(r *ledger.Reader) error {
+		v, err := r.Get([]byte(vaultKey(ref)))
+		record = bytes.Clone(v)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.EraseLearner(ctx, admin, "BACK1", "request"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Ledger().Append(ctx, legacyLoad{state: map[string][]byte{vaultKey(ref): record}}); err != nil {
+		t.Fatal(err)
+	}
+	b = b.reopen(t)
+	if held, err := HasLearnerKeys(b.Ledger()); err != nil || held {
+		t.Fatalf("the erased learner's key came back: %v %v", held, err)
+	}
+	_, err = b.Transcript("BACK1", "", 10)
+	rtCode(t, err, CodeErased)
+}
