@@ -12,6 +12,12 @@
 // crash loses at most the records of the last interval, and a read never
 // waits for a disk. A second goroutine deletes the records older than the
 // retention period once at start and then every [Options.PruneInterval].
+//
+// A learner is keyed by the name the caller gives, which for the bank is the
+// learner's reference (accreditation.Bank.LearnerRef), never the id itself
+// once the learner has one, so that the log holds nothing that names a
+// person. [Log.Erase] deletes every record of a learner when their personal
+// data is erased (docs/contract.md section 11).
 package access
 
 import (
@@ -28,8 +34,10 @@ import (
 
 // Record is one read of a learner's record.
 type Record struct {
-	// Learner is the pseudonymous id of the learner whose record was read,
-	// in canonical form (accreditation.CanonicalLearnerID).
+	// Learner is the key of the learner whose record was read: the
+	// learner's reference in the bank (accreditation.Bank.LearnerRef), or
+	// for a learner the bank names by their id, that id in canonical form
+	// (accreditation.CanonicalLearnerID).
 	Learner string
 	// Who is the reader, as "role:id" (institution:univ.example).
 	Who string
@@ -96,14 +104,21 @@ type Log struct {
 
 	in       chan Record
 	flushReq chan chan struct{}
+	eraseReq chan eraseRequest
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	seq      uint64 // the writer's: the seq of the next record
+	// erased holds the learners erased since the log opened; the writer's
+	// alone. A read served just before a learner's erasure may queue its
+	// record after Erase has run: the writer discards it instead of
+	// writing it back. Erasures are rare (one per learner's request), so
+	// the set stays small.
+	erased map[string]struct{}
 
 	mu     sync.RWMutex // Record holds it read; Close takes it to set closed
 	closed bool
 
-	written, dropped, failed, pruned atomic.Uint64
+	written, dropped, failed, pruned, erasedRecords atomic.Uint64
 }
 
 // Open starts the access log on db (the ledger's store,
@@ -133,7 +148,8 @@ func Open(db *pebble.DB, opts Options) (*Log, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	l := &Log{db: db, opts: opts, clock: opts.Clock, log: opts.Logger,
-		in: make(chan Record, opts.Buffer), flushReq: make(chan chan struct{}), stop: make(chan struct{})}
+		in: make(chan Record, opts.Buffer), flushReq: make(chan chan struct{}), eraseReq: make(chan eraseRequest),
+		stop: make(chan struct{}), erased: map[string]struct{}{}}
 	v, closer, err := db.Get(seqKey)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
@@ -232,7 +248,7 @@ func (l *Log) Close() error {
 
 // write is the writer goroutine: it gathers records and commits them in
 // synced batches of at most maxBatch, on every tick of FlushInterval, when
-// a batch is full, on Flush and on Close.
+// a batch is full, on Flush, on Erase and on Close.
 //
 // Each batch is committed with pebble.Sync rather than NoSync and a synced
 // flush now and then: it is at most one WAL sync a second at ordinary
@@ -253,6 +269,13 @@ func (l *Log) write() {
 		case done := <-l.flushReq:
 			pending = l.commitAll(pending)
 			close(done)
+		case req := <-l.eraseReq:
+			// What is queued is committed first, so that erase deletes
+			// and counts it; what comes after is discarded.
+			pending = l.commitAll(pending)
+			l.erased[req.learner] = struct{}{}
+			n, err := l.erase(req.learner)
+			req.done <- eraseResult{n, err}
 		case <-l.stop:
 			l.commitAll(pending)
 			return
@@ -287,10 +310,15 @@ func (l *Log) commitAll(pending []Record) []Record {
 }
 
 // commit writes recs and the next seq in one synced batch and returns
-// recs emptied for reuse. A failed batch is counted and logged; its
-// records are lost (the store is failing, and holding them would only
-// fill the buffer).
+// recs emptied for reuse. A record of a learner erased since the log opened
+// is discarded, and counted as erased. A failed batch is counted and
+// logged; its records are lost (the store is failing, and holding them
+// would only fill the buffer).
 func (l *Log) commit(recs []Record) []Record {
+	recs = l.dropErased(recs)
+	if len(recs) == 0 {
+		return recs
+	}
 	b := l.db.NewBatch()
 	defer b.Close()
 	seq := l.seq
@@ -324,6 +352,24 @@ func (l *Log) commit(recs []Record) []Record {
 	l.written.Add(uint64(len(recs)))
 	clear(recs)
 	return recs[:0]
+}
+
+// dropErased removes from recs, in place, the records of learners erased
+// since the log opened.
+func (l *Log) dropErased(recs []Record) []Record {
+	if len(l.erased) == 0 {
+		return recs
+	}
+	kept := recs[:0]
+	for _, r := range recs {
+		if _, gone := l.erased[r.Learner]; gone {
+			l.erasedRecords.Add(1)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	clear(recs[len(kept):])
+	return kept
 }
 
 func (l *Log) failBatch(n int, err error) {

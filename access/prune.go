@@ -107,8 +107,8 @@ func (l *Log) pruneChunk(lower, upper []byte) (int, []byte, error) {
 
 // Collectors are the log's metrics, for a Prometheus registry: records
 // written, dropped (buffer full for MaxWait, or after Close), failed (a
-// batch the store refused) and pruned, and the records waiting in the
-// buffer.
+// batch the store refused), pruned and erased, and the records waiting in
+// the buffer.
 func (l *Log) Collectors() []prometheus.Collector {
 	counter := func(name, help string, v interface{ Load() uint64 }) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
@@ -118,6 +118,7 @@ func (l *Log) Collectors() []prometheus.Collector {
 		counter("creditbank_access_records_dropped_total", "Access log records dropped because the buffer stayed full or the log was closed: reads the learner is not shown.", &l.dropped),
 		counter("creditbank_access_records_failed_total", "Access log records lost because the store refused their batch.", &l.failed),
 		counter("creditbank_access_records_pruned_total", "Access log records deleted after the retention period.", &l.pruned),
+		counter("creditbank_access_records_erased_total", "Access log records deleted, or discarded before they were written, because their learner's personal data was erased.", &l.erasedRecords),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "creditbank_access_records_queued", Help: "Access log records waiting to be written."},
 			func() float64 { return float64(len(l.in)) }),
 	}
@@ -125,10 +126,12 @@ func (l *Log) Collectors() []prometheus.Collector {
 
 // Stats counts the log's records since it opened.
 type Stats struct {
-	Written, Dropped, Failed, Pruned uint64
+	Written, Dropped, Failed, Pruned, Erased uint64
 }
 
-// Stats returns the counts of records written, dropped, failed and pruned.
+// Stats returns the counts of records written, dropped, failed, pruned and
+// erased.
 func (l *Log) Stats() Stats {
-	return Stats{Written: l.written.Load(), Dropped: l.dropped.Load(), Failed: l.failed.Load(), Pruned: l.pruned.Load()}
+	return Stats{Written: l.written.Load(), Dropped: l.dropped.Load(), Failed: l.failed.Load(), Pruned: l.pruned.Load(),
+		Erased: l.erasedRecords.Load()}
 }

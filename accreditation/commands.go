@@ -210,7 +210,9 @@ type postCmd struct {
 type preparedOutcome struct {
 	out     Outcome
 	content json.RawMessage
-	err     error
+	// personal is the plaintext the sequencer seals (erasure.go).
+	personal []byte
+	err      error
 }
 
 // prepareOutcome computes what postOne stores for item o of institution
@@ -225,6 +227,7 @@ func prepareOutcome(inst string, o OutcomeInput, input json.RawMessage) (prepare
 	if p.content, err = outcomeContent(p.out, input); err != nil {
 		return preparedOutcome{}, err
 	}
+	p.personal = appendPersonal(make([]byte, 0, 64+len(o.Learner)+len(o.Unit.Title)+len(o.EvidenceSHA256)), &p.out)
 	return p, nil
 }
 
@@ -337,7 +340,7 @@ func (c postCmd) postOne(t *tx, in *Institution, i int, hash [32]byte) (PostResu
 	}
 	out := p.out
 	seq := t.nextSeq()
-	content, stored, err := sealOutcome(&out, learner.ref, learner.key, c.Nonces[i], seq)
+	content, stored, err := sealOutcome(&out, p.personal, learner.ref, learner.key, c.Nonces[i], seq)
 	if err != nil {
 		return PostResult{}, err
 	}

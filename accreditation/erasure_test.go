@@ -411,3 +411,26 @@ func TestErasuresReplayedAtOpen(t *testing.T) {
 	_, err = b.Transcript("BACK1", "", 10)
 	rtCode(t, err, CodeErased)
 }
+
+// TestPersonalJSON: the personal members written by hand are what
+// encoding/json writes of them, so that opening reads them back.
+func TestPersonalJSON(t *testing.T) {
+	for _, o := range []OutcomeInput{
+		erasureOutcome("P1", "k", "Plain title", 8600, "ab"),
+		erasureOutcome("P2", "k", `Quotes " and \ and <tags> & é`, 1, ""),
+		outcome("P3", "k"),
+	} {
+		out := &Outcome{OutcomeInput: o}
+		if o.Learner == "P3" {
+			out.Result.Score = nil
+		}
+		// Without HTML escaping, as the bank writes JSON.
+		want, err := marshalJSON(personal{Learner: out.Learner, Title: out.Unit.Title, Score: out.Result.Score, Evidence: out.EvidenceSHA256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendPersonal(nil, out); !bytes.Equal(got, want) {
+			t.Errorf("by hand %s\nencoding/json %s", got, want)
+		}
+	}
+}

@@ -46,6 +46,7 @@ import (
 
 	"creditbank/accreditation"
 	"creditbank/ledger"
+	"creditbank/vault"
 )
 
 const dfUnavailable = "urn:creditbank:problem:unavailable"
@@ -55,8 +56,11 @@ const dfUnavailable = "urn:creditbank:problem:unavailable"
 type dfEnv struct {
 	t    *testing.T
 	keys ledger.Keys
-	tk   PrivateKey
-	log  *slog.Logger
+	// vault is the bank's key store, kept across a restart as the
+	// server keeps its data folder's key file.
+	vault *vault.Keys
+	tk    PrivateKey
+	log   *slog.Logger
 }
 
 func newDFEnv(t *testing.T) *dfEnv {
@@ -69,7 +73,7 @@ func newDFEnv(t *testing.T) *dfEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &dfEnv{t: t, keys: keys, tk: tk, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return &dfEnv{t: t, keys: keys, vault: testVaultKeys(t), tk: tk, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 // open builds the API over a ledger in "db" on fs, as newTestServer does,
@@ -97,7 +101,7 @@ func (e *dfEnv) open(fs vfs.FS, keep bool, mod func(*ledger.Options)) *testServe
 	}
 	metrics.RegisterLedger(l)
 	pub, _ := e.tk.Public()
-	bank := accreditation.New(l)
+	bank := newBank(t, l, e.vault)
 	auth := NewAuthenticator(testAudience, []Issuer{{Name: "creditbank", Keys: map[string]accreditation.PublicJWK{e.tk.Kid: pub}}}, bank, nil)
 	srv := httptest.NewServer(New(Config{Bank: bank, Auth: auth, Log: e.log, Metrics: metrics}))
 	if !keep {

@@ -24,8 +24,8 @@ import (
 // Fuzz targets for every decoder of outside input in this package: the
 // bodies of POST /v1/outcomes (single and batch), /v1/rules,
 // /v1/conversions and an institution's keys (JWK), each through the real
-// handler over a temporary ledger, the outcome decoder's fast path, and
-// bearer tokens. Seeds are in testdata/fuzz/<Name>/. The decoders of other
+// handler over a temporary ledger, the outcome decoder's fast path, bearer
+// tokens, and the outcomes parameter of GET /v1/audit/scores. Seeds are in testdata/fuzz/<Name>/. The decoders of other
 // packages have their own: internal/jsonscan (the JSON form check and the
 // scanner the outcome decoder reads with), accreditation (amounts, ratios,
 // fields, outcomes, JWKs) and ledger (entries, checkpoints, cursors).
@@ -427,4 +427,33 @@ func TestReadAll(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzScoreSeqs: the outcomes parameter of GET /v1/audit/scores never
+// panics; what parses is 1 to accreditation.MaxScoreReads seqs that spell
+// the input again, and what does not is bad-parameter.
+func FuzzScoreSeqs(f *testing.F) {
+	for _, s := range []string{"0", "12,15,20", "12,12", "9223372036854775807", "9223372036854775808", "", ",", "1,", "01",
+		"+1", "-1", " 1", "1;2", "\u0661", strings.Repeat("1,", accreditation.MaxScoreReads)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		seqs, err := scoreSeqs(v)
+		if err != nil {
+			if accreditation.CodeOf(err) != accreditation.CodeBadParameter {
+				t.Fatalf("scoreSeqs(%q): %v, want bad-parameter", v, err)
+			}
+			return
+		}
+		if len(seqs) == 0 || len(seqs) > accreditation.MaxScoreReads {
+			t.Fatalf("scoreSeqs(%q) = %d seqs", v, len(seqs))
+		}
+		again := make([]string, len(seqs))
+		for i, n := range seqs {
+			again[i] = fmt.Sprint(n)
+		}
+		if strings.Join(again, ",") != v {
+			t.Fatalf("scoreSeqs(%q) = %v, which spells %q", v, seqs, strings.Join(again, ","))
+		}
+	})
 }

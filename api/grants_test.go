@@ -46,7 +46,7 @@ func newShiftedServer(t *testing.T, shift *atomic.Int64) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { acc.Close() }) // before the ledger's cleanup, which closes the store
-	bank := accreditation.New(l)
+	bank := newBank(t, l, testVaultKeys(t))
 	auth := NewAuthenticator(testAudience, []Issuer{{Name: "creditbank", Keys: map[string]accreditation.PublicJWK{tk.Kid: pub}}}, bank, nil)
 	metrics := NewMetrics()
 	h := New(Config{Bank: bank, Auth: auth, Log: log, Metrics: metrics, Access: acc})

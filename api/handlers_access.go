@@ -14,14 +14,20 @@ import (
 // record by anyone but the learner is recorded by recordRead, off the
 // request path (package access), and listed for the learner, an admin or a
 // regulator at GET /v1/learners/{id}/access-log.
+//
+// The log keys a learner's records by the learner's reference in the bank
+// (Bank.LearnerRef), never by the id, so that it holds nothing that names
+// the person; erasing the learner (handlers_erasure.go) deletes them.
 
 // recordRead records in the access log that a read what (transcript,
 // balance, grants, credentials, access-log) of learner's record, under
 // grant (empty: none was needed). A learner reading its own record is not
 // recorded: the log is of who else read it. It does not wait for the disk
-// (access.Log.Record); when the record cannot be queued in time it is
-// dropped, counted and logged with the request's path, and the read is
-// still served: refusing it would make a slow disk an outage.
+// (access.Log.Record); when the record cannot be queued in time, or the
+// learner's reference cannot be read, it is dropped and logged with the
+// request's path, and the read is still served: refusing it would make a
+// slow disk an outage. A learner erased since the read was served has no
+// reference any more, and nothing to record the read under.
 func (h *Handler) recordRead(r *http.Request, a accreditation.Actor, learner, what, grant string) {
 	if h.access == nil {
 		return
@@ -29,7 +35,15 @@ func (h *Handler) recordRead(r *http.Request, a accreditation.Actor, learner, wh
 	if a.Role == accreditation.RoleLearner && accreditation.SameLearner(a.ID, learner) {
 		return
 	}
-	rec := access.Record{Learner: accreditation.CanonicalLearnerID(learner), Who: a.String(), Role: string(a.Role), What: what, Grant: grant}
+	ref, err := h.bank.LearnerRef(learner)
+	if accreditation.CodeOf(err) == accreditation.CodeErased {
+		return
+	}
+	if err != nil {
+		h.log.Error("read not recorded in the access log: the learner's reference is unreadable", "path", logged(r.URL.Path, maxLoggedPath), "who", a.String(), "what", what, "err", err)
+		return
+	}
+	rec := access.Record{Learner: ref, Who: a.String(), Role: string(a.Role), What: what, Grant: grant}
 	if !h.access.Record(rec) {
 		h.log.Error("read not recorded in the access log", "path", logged(r.URL.Path, maxLoggedPath), "learner", rec.Learner, "who", rec.Who, "what", what)
 	}
@@ -48,6 +62,8 @@ type accessRecordView struct {
 // accessLog lists who read the learner's record, newest first. The
 // learner reads its own; an admin or a regulator any learner's, and that
 // read is itself recorded, so that a learner sees who looked at who looked.
+// An erased learner's is 410, as every read of an erased learner: its
+// records were deleted with the learner's personal data.
 func (h *Handler) accessLog(w http.ResponseWriter, r *http.Request, a actor) {
 	learner := mux.Vars(r)["id"]
 	if !accreditation.ValidLearnerID(learner) {
@@ -66,6 +82,11 @@ func (h *Handler) accessLog(w http.ResponseWriter, r *http.Request, a actor) {
 		writeError(w, err)
 		return
 	}
+	ref, err := h.bank.LearnerRef(learner)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	if h.access == nil {
 		refuse(w, accreditation.CodeNotFound, "this server keeps no access log")
 		return
@@ -76,7 +97,7 @@ func (h *Handler) accessLog(w http.ResponseWriter, r *http.Request, a actor) {
 	}
 	defer done()
 	learner = accreditation.CanonicalLearnerID(learner)
-	page, err := h.access.Page(learner, queryValue(r, "cursor"), limit)
+	page, err := h.access.Page(ref, queryValue(r, "cursor"), limit)
 	if err != nil {
 		writeError(w, err)
 		return

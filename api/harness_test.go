@@ -14,6 +14,7 @@ import (
 	"creditbank/access"
 	"creditbank/accreditation"
 	"creditbank/ledger"
+	"creditbank/vault"
 )
 
 // testServer is the API over a fresh ledger in a temporary folder, served
@@ -58,12 +59,34 @@ func newTestServer(t testing.TB) *testServer {
 		t.Fatal(err)
 	}
 	pub, _ := tk.Public()
-	bank := accreditation.New(l)
+	bank := newBank(t, l, testVaultKeys(t))
 	auth := NewAuthenticator(testAudience, []Issuer{{Name: "creditbank", Keys: map[string]accreditation.PublicJWK{tk.Kid: pub}}}, bank, nil)
 	h := New(Config{Bank: bank, Auth: auth, Log: log, Metrics: metrics, Access: acc})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &testServer{Server: srv, ledger: l, bank: bank, auth: auth, metrics: metrics, tokenKey: tk, handler: h, access: acc}
+}
+
+// testVaultKeys returns fresh key-encryption and index keys, held in
+// memory: a test that reopens a store keeps the same ones across the
+// reopen, as the server keeps its data folder's key file.
+func testVaultKeys(t testing.TB) *vault.Keys {
+	t.Helper()
+	keys, err := vault.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// newBank opens the bank over l with keys.
+func newBank(t testing.TB, l *ledger.Ledger, keys *vault.Keys) *accreditation.Bank {
+	t.Helper()
+	bank, err := accreditation.New(l, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bank
 }
 
 // token issues a service token.

@@ -59,8 +59,9 @@ func TestLearnerIDFoldingOverHTTP(t *testing.T) {
 	if !strings.Contains(string(conv), `"learner":"L000123"`) || !strings.Contains(string(conv), `"granted":"5"`) {
 		t.Errorf("conversion %s", conv)
 	}
-	// The entry names the learner who asked in the canonical form too: a
-	// token's sub is folded as every other learner id is.
+	// The entry names the learner who asked by the one reference of the
+	// canonical id (a token's sub is folded as every other learner id is),
+	// and the id nowhere.
 	var res struct {
 		Seq uint64 `json:"seq"`
 	}
@@ -71,8 +72,12 @@ func TestLearnerIDFoldingOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(entry), `"actor":"learner:L000123"`) {
-		t.Errorf("conversion entry %s, want actor learner:L000123", entry)
+	ref, err := c.s.bank.LearnerRef("L000123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(entry), `"actor":"learner:`+ref+`"`) || strings.Contains(strings.ToUpper(string(entry)), "L000123") {
+		t.Errorf("conversion entry %s, want actor learner:%s and no plain learner id", entry, ref)
 	}
 }
 

@@ -870,6 +870,48 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	ck.call(t, request{route: "revokeTokens", path: "/v1/token-revocations", token: reg, want: 403,
 		body: map[string]any{"jti": "x", "reason": "y"}})
 
+	// --- erasure (section 11): L000777, whose outcome k-5 scored 99, who
+	// converted under open-rule and whom the college reads under a grant,
+	// is erased; then every route that names the learner answers 410.
+	seq777 := *batch.Results[6].Seq
+	_, body = ck.call(t, request{route: "auditScores", path: fmt.Sprintf("/v1/audit/scores?outcomes=%d,%d", first, seq777), token: reg, want: 200})
+	if want := fmt.Sprintf(`{"scores":[{"outcome":%d,"score":"86"},{"outcome":%d,"score":"99"}]}`, first, seq777); strings.TrimSpace(string(body)) != want {
+		t.Errorf("scores %s, want %s", body, want)
+	}
+	ck.call(t, request{route: "auditScores", path: "/v1/audit/scores", token: adm, want: 400})
+	ck.call(t, request{route: "auditScores", path: "/v1/audit/scores?outcomes=1,,2", token: adm, want: 400})
+	ck.call(t, request{route: "auditScores", path: "/v1/audit/scores?outcomes=0", token: adm, want: 404}) // the college's registration
+	ck.call(t, request{route: "auditScores", path: "/v1/audit/scores?outcomes=1", token: college, want: 403})
+	erase := map[string]any{"reason": "the learner asked"}
+	ck.call(t, request{route: "eraseLearner", path: "/v1/learners/L000777/erasure", token: reg, body: erase, want: 403})
+	ck.call(t, request{route: "eraseLearner", path: "/v1/learners/L000777/erasure", token: adm, want: 400,
+		body: map[string]any{"reason": "x", "name": "Ann"}})
+	ck.call(t, request{route: "eraseLearner", path: "/v1/learners/L000777/erasure", token: adm, body: map[string]any{"reason": ""}, want: 422})
+	ck.call(t, request{route: "eraseLearner", path: "/v1/learners/l000777/erasure", token: adm, body: erase, want: 200})
+	ck.call(t, request{route: "eraseLearner", path: "/v1/learners/L000777/erasure", token: adm, body: erase, want: 410})
+	ck.call(t, request{route: "eraseLearner", path: "/v1/learners/L000555/erasure", token: adm, body: erase, want: 404})
+	ck.call(t, request{route: "eraseLearner", path: "/v1/learners/-bad/erasure", token: adm, body: erase, want: 404})
+	ck.call(t, request{route: "transcript", path: "/v1/learners/L000777/transcript", token: adm, want: 410})
+	ck.call(t, request{route: "balance", path: "/v1/learners/L000777/balance", token: college, want: 410})
+	ck.call(t, request{route: "listGrants", path: "/v1/learners/L000777/grants", token: learner777, want: 410})
+	ck.call(t, request{route: "createGrant", path: "/v1/learners/L000777/grants", token: learner777, body: grant("univ.example"), want: 410})
+	ck.call(t, request{route: "withdrawGrant", path: "/v1/learners/L000777/grants/g1", token: learner777, want: 410})
+	ck.call(t, request{route: "accessLog", path: "/v1/learners/L000777/access-log", token: reg, want: 410})
+	ck.call(t, request{route: "institutionOutcomes", path: "/v1/institutions/college.example/outcomes?learner=L000777", token: college, want: 410})
+	ck.call(t, request{route: "convert", path: "/v1/conversions", token: adm, body: map[string]any{"learner": "L000777", "rule": "open-rule"}, want: 410})
+	ck.call(t, request{route: "previewConversion", path: "/v1/conversions/preview", token: learner777, body: map[string]any{"learner": "L000777", "rule": "open-rule"}, want: 410})
+	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: outcome("k-e", "L000777", "vocational", 5, "70"), want: 410})
+	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, want: 200,
+		body: map[string]any{"outcomes": []any{outcome("k-e", "L000777", "vocational", 5, "70")}}})
+	_, body = ck.call(t, request{route: "auditScores", path: fmt.Sprintf("/v1/audit/scores?outcomes=%d", seq777), token: adm, want: 200})
+	if want := fmt.Sprintf(`{"scores":[{"outcome":%d,"score":null,"erased":true}]}`, seq777); strings.TrimSpace(string(body)) != want {
+		t.Errorf("scores of an erased learner's outcome %s, want %s", body, want)
+	}
+	_, body = ck.call(t, request{route: "auditConversions", path: "/v1/audit/conversions?rule=open-rule", token: reg, want: 200})
+	if !strings.Contains(string(body), `"learner_erased":true`) || strings.Contains(string(body), "L000777") {
+		t.Errorf("audit of an erased learner's conversion: %s", body)
+	}
+
 	// --- the log
 	if _, err := s.ledger.SignCheckpoint(t.Context()); err != nil {
 		t.Fatal(err)

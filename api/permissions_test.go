@@ -17,6 +17,8 @@ type permFixture struct {
 	ka, kb, kg         PrivateKey
 	admin, regulator   string
 	alpha, beta, gamma string
+	// seqL1 and seqL2 are the outcomes alpha posted for L1 and beta for L2.
+	seqL1, seqL2 uint64
 }
 
 func newPermFixture(t *testing.T) *permFixture {
@@ -29,8 +31,8 @@ func newPermFixture(t *testing.T) *permFixture {
 	f.alpha = instToken(t, f.ka, "alpha.example")
 	f.beta = instToken(t, f.kb, "beta.example")
 	f.gamma = instToken(t, f.kg, "gamma.example")
-	f.post(t, f.alpha, "L1")
-	f.post(t, f.beta, "L2")
+	f.seqL1 = f.post(t, f.alpha, "L1")
+	f.seqL2 = f.post(t, f.beta, "L2")
 	if resp, body := s.do(t, "POST", "/v1/rules", f.admin, ruleFor("r-beta")); resp.StatusCode != 201 {
 		t.Fatalf("rule: %d %s", resp.StatusCode, body)
 	}
@@ -243,6 +245,16 @@ func TestPermissionTable(t *testing.T) {
 		"read access log": func(t *testing.T, learner string) permRequest {
 			return permRequest{"GET", "/v1/learners/" + learner + "/access-log", nil}
 		},
+		// Erasing the personal data of learner (section 11), who has an
+		// outcome of alpha's: each row erases a learner of its own.
+		"erase learner": func(t *testing.T, learner string) permRequest {
+			f.post(t, f.alpha, learner)
+			return permRequest{"POST", "/v1/learners/" + learner + "/erasure", map[string]any{"reason": "the learner asked"}}
+		},
+		// The scores of alpha's outcomes for L1 and beta's for L2.
+		"read scores": func(t *testing.T, _ string) permRequest {
+			return permRequest{"GET", fmt.Sprintf("/v1/audit/scores?outcomes=%d,%d", f.seqL1, f.seqL2), nil}
+		},
 		"publish equivalence": func(t *testing.T, _ string) permRequest {
 			return permRequest{"POST", "/v1/equivalences", map[string]any{"id": fmt.Sprintf("group-%d", nextID()),
 				"units":      []any{map[string]any{"institution": "alpha.example", "code": "A1"}, map[string]any{"institution": "beta.example", "code": "B1"}},
@@ -444,6 +456,18 @@ func TestPermissionTable(t *testing.T) {
 		{action: "read access log", who: "learner:L1", learner: "L1", want: 200},
 		{action: "read access log", who: "learner:L1", learner: "L2", want: forbidden},
 
+		// Section 11: an admin erases a learner's personal data, on the
+		// learner's request; no one else, not even the learner.
+		{action: "erase learner", who: "admin", learner: "new", want: 200},
+		{action: "erase learner", who: "regulator", learner: "new", want: forbidden},
+		{action: "erase learner", who: "alpha", learner: "new", want: forbidden}, // though it posted for the learner
+		{action: "erase learner", who: "learner:self", learner: "new", want: forbidden},
+		// Section 11: the audit reads sealed scores, as it reads conversions.
+		{action: "read scores", who: "admin", want: 200},
+		{action: "read scores", who: "regulator", want: 200},
+		{action: "read scores", who: "alpha", want: forbidden}, // though it posted the outcome
+		{action: "read scores", who: "learner:L1", want: forbidden},
+
 		// Section 3: "GET /v1/institutions/{id} (any valid token)"; rules are
 		// read by any valid token (OpenAPI); section 4: full log entries need
 		// audit rights.
@@ -541,6 +565,7 @@ func TestPermissionTable(t *testing.T) {
 		"revokeTokens":   "revoke tokens",
 		"createGrant":    "grant access", "listGrants": "list grants", "withdrawGrant": "withdraw grant",
 		"institutionOutcomes": "read institution outcomes",
+		"eraseLearner":        "erase learner", "auditScores": "read scores",
 	}
 	for _, rt := range Routes {
 		if rt.Roles == nil {

@@ -117,6 +117,10 @@ func problemFor(err error) Problem {
 			p.Status, p.Title = http.StatusUnprocessableEntity, "Institution suspended"
 		case accreditation.CodeLearnerIDPersonal:
 			p.Status, p.Title = http.StatusUnprocessableEntity, "Learner id looks personal"
+		case accreditation.CodeErased:
+			// Gone rather than 404: the learner existed, and never will
+			// again under this id (docs/contract.md section 11).
+			p.Status, p.Title = http.StatusGone, "Learner erased"
 		default:
 			p.Status, p.Title = http.StatusUnprocessableEntity, "Refused"
 		}

@@ -13,6 +13,7 @@ import (
 
 	"creditbank/accreditation"
 	"creditbank/ledger"
+	"creditbank/vault"
 )
 
 // reopenableServer is the API over a ledger in dir that the test closes
@@ -20,6 +21,7 @@ import (
 type reopenableServer struct {
 	dir      string
 	keys     ledger.Keys
+	vault    *vault.Keys
 	tokenKey PrivateKey
 	*testServer
 }
@@ -30,7 +32,7 @@ func newReopenableServer(t *testing.T) *reopenableServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := &reopenableServer{dir: t.TempDir(), keys: keys, tokenKey: mustKey(t, "EdDSA")}
+	rs := &reopenableServer{dir: t.TempDir(), keys: keys, vault: testVaultKeys(t), tokenKey: mustKey(t, "EdDSA")}
 	rs.open(t)
 	return rs
 }
@@ -44,7 +46,7 @@ func (rs *reopenableServer) open(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub, _ := rs.tokenKey.Public()
-	bank := accreditation.New(l)
+	bank := newBank(t, l, rs.vault)
 	auth := NewAuthenticator(testAudience, []Issuer{{Name: "creditbank", Keys: map[string]accreditation.PublicJWK{pub.Kid: pub}}}, bank, nil)
 	h := New(Config{Bank: bank, Auth: auth, Log: log})
 	srv := httptest.NewServer(h)
