@@ -565,14 +565,26 @@ func (b *Bank) learnerOf(s store, ref string) (id string, erased bool, err error
 
 // LearnerRef is the reference learner is named by in the store, for what
 // is kept of a learner beside the ledger (the access log): the reference
-// once anything was written for them, else the id itself. An erased id
-// fails with CodeErased.
+// once anything was written for them; the id itself for a learner named so
+// in entries from before sealing; "" for a learner of whom the store holds
+// nothing, so that nothing naming them is written beside the ledger
+// either. An erased id fails with CodeErased.
 func (b *Bank) LearnerRef(learner string) (string, error) {
 	var ref string
-	err := b.read(func(_ *ledger.Reader, s store) error {
-		r, err := b.readLearner(s, learner)
-		ref = r.ref
-		return err
+	err := b.read(func(r *ledger.Reader, s store) error {
+		id := CanonicalLearnerID(learner)
+		_, _, found, err := b.lookupLearner(s, id)
+		if err != nil || found {
+			ref, _, _, err = b.lookupLearner(s, id)
+			return err
+		}
+		if !b.legacy {
+			return nil
+		}
+		return r.Index(IndexLearner, id, 0, func(uint64) bool {
+			ref = id
+			return false
+		})
 	})
 	return ref, err
 }

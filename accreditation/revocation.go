@@ -280,7 +280,7 @@ func (b *Bank) TokenIsRevoked(tok ServiceToken) (bool, error) {
 	if CodeOf(err) == CodeErased {
 		return false, nil // nothing of the learner can be read or written
 	}
-	if err != nil || ref == CanonicalLearnerID(tok.Subject) {
+	if err != nil || ref == "" || ref == CanonicalLearnerID(tok.Subject) {
 		return false, err
 	}
 	tok.Subject = ref

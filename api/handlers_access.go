@@ -43,6 +43,9 @@ func (h *Handler) recordRead(r *http.Request, a accreditation.Actor, learner, wh
 		h.log.Error("read not recorded in the access log: the learner's reference is unreadable", "path", logged(r.URL.Path, maxLoggedPath), "who", a.String(), "what", what, "err", err)
 		return
 	}
+	if ref == "" {
+		return // the store holds nothing of the learner, and keeps nothing naming them
+	}
 	rec := access.Record{Learner: ref, Who: a.String(), Role: string(a.Role), What: what, Grant: grant}
 	if !h.access.Record(rec) {
 		h.log.Error("read not recorded in the access log", "path", logged(r.URL.Path, maxLoggedPath), "learner", rec.Learner, "who", rec.Who, "what", what)
@@ -97,10 +100,12 @@ func (h *Handler) accessLog(w http.ResponseWriter, r *http.Request, a actor) {
 	}
 	defer done()
 	learner = accreditation.CanonicalLearnerID(learner)
-	page, err := h.access.Page(ref, queryValue(r, "cursor"), limit)
-	if err != nil {
-		writeError(w, err)
-		return
+	page := &access.Page{}
+	if ref != "" { // else the store holds nothing of the learner, no record either
+		if page, err = h.access.Page(ref, queryValue(r, "cursor"), limit); err != nil {
+			writeError(w, err)
+			return
+		}
 	}
 	chargeRows(r, int64(len(page.Records)))
 	h.recordRead(r, a, learner, "access-log", "")

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -51,6 +52,11 @@ func TestAccessLogRoute(t *testing.T) {
 		"admin":         s.token(t, "admin", "root"),
 		"regulator":     s.token(t, "regulator", "moe"),
 		"institution":   univ,
+	}
+	// The learner holds a record (a grant), so that reads of it are
+	// recorded: of a learner the store holds nothing of, nothing is.
+	if resp, body := s.do(t, "POST", "/v1/learners/L000123/grants", tokens["learner"], grantFor("univ.example")); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("grant: %d %s", resp.StatusCode, body)
 	}
 	req := httptest.NewRequest("GET", "/v1/learners/L000123/transcript", nil)
 	reads := []struct {
