@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"creditbank/ledger"
+	"creditbank/vault"
 )
 
 // planVerdict is what a conversion carrying a plan made earlier decided,
@@ -29,6 +30,7 @@ type planVerdict struct {
 type planCheck struct {
 	cmd   convertCmd
 	insts *institutionCache
+	keys  *vault.Keys // open the scores of sealed outcomes, as proposal does
 	out   *planVerdict
 }
 
@@ -44,8 +46,9 @@ type decision struct {
 	State   []ledger.StateWrite
 }
 
-func decideOnce(v *ledger.View, insts *institutionCache, c convertCmd) (decision, bool) {
+func decideOnce(v *ledger.View, insts *institutionCache, keys *vault.Keys, c convertCmd) (decision, bool) {
 	t := newTx(v, insts, 0)
+	t.keys = keys
 	res, err := c.decide(t)
 	var ce *costError
 	if errors.As(err, &ce) {
@@ -75,10 +78,10 @@ func decideOnce(v *ledger.View, insts *institutionCache, c convertCmd) (decision
 func (p planCheck) Decide(v *ledger.View) (ledger.Effect, error) {
 	withPlan := p.cmd
 	withPlan.PlanInside = false
-	got, stale := decideOnce(v, p.insts, withPlan)
+	got, stale := decideOnce(v, p.insts, p.keys, withPlan)
 	inside := p.cmd
 	inside.Plan = nil
-	want, _ := decideOnce(v, p.insts, inside)
+	want, _ := decideOnce(v, p.insts, p.keys, inside)
 	*p.out = planVerdict{current: !stale, equal: stale || reflect.DeepEqual(got, want)}
 	if !p.out.equal {
 		p.out.withPlan, p.out.inside = fmt.Sprintf("%+v", got), fmt.Sprintf("%+v", want)
@@ -92,7 +95,7 @@ func (p planCheck) Decide(v *ledger.View) (ledger.Effect, error) {
 func checkPlan(t testing.TB, b *Bank, actor Actor, req ConversionRequest, p plan) planVerdict {
 	t.Helper()
 	var v planVerdict
-	_, err := b.l.Append(context.Background(), planCheck{cmd: convertCmd{Actor: actor, Req: req, Plan: &p}, insts: &b.insts, out: &v})
+	_, err := b.l.Append(context.Background(), planCheck{cmd: convertCmd{Actor: actor, Req: req, Plan: &p}, insts: &b.insts, keys: b.keys, out: &v})
 	if !errors.Is(err, errPlanChecked) {
 		t.Fatalf("plan check: %v", err)
 	}

@@ -58,7 +58,7 @@ func (m *simModel) usedGroups(learner string, target Target, date string) map[st
 func (s *simRun) publishGroup() {
 	g := EquivalenceInput{ID: simPick(s, simGroupIDs), ValidFrom: s.day(-s.rng.IntN(800))}
 	seqs := slices.Sorted(maps.Keys(s.m.outcomes))
-	if l := simPick(s, simLearners); len(s.m.byLearner[l]) >= 2 && s.chance(0.7) {
+	if l := s.pickLearner(); len(s.m.byLearner[l]) >= 2 && s.chance(0.7) {
 		seqs, s.groupLearner = s.m.byLearner[l], l // units one learner holds, so that they compete
 	}
 	for range 2 + s.rng.IntN(3) {
@@ -150,7 +150,7 @@ func (s *simRun) preview(op string, actor Actor, req ConversionRequest, date str
 func (s *simRun) correction(inst string) OutcomeInput {
 	var mine []*simOutcome
 	for _, seq := range slices.Sorted(maps.Keys(s.m.outcomes)) {
-		if o := s.m.outcomes[seq]; o.inst == inst && !o.revoked {
+		if o := s.m.outcomes[seq]; o.inst == inst && !o.revoked && s.mostlyLive(o) {
 			mine = append(mine, o)
 		}
 	}
@@ -183,12 +183,12 @@ func (s *simRun) correction(inst string) OutcomeInput {
 func (s *simRun) repeat(inst string) OutcomeInput {
 	var mine []*simOutcome
 	for _, seq := range slices.Sorted(maps.Keys(s.m.outcomes)) {
-		if o := s.m.outcomes[seq]; o.inst == inst {
+		if o := s.m.outcomes[seq]; o.inst == inst && s.mostlyLive(o) {
 			mine = append(mine, o)
 		}
 	}
 	if len(mine) == 0 {
-		return s.newOutcome(simPick(s, simLearners))
+		return s.newOutcome(s.pickLearner())
 	}
 	old := simPick(s, mine)
 	s.keyN++

@@ -6,13 +6,15 @@ package accreditation
 // invalid items, repeats of an outcome under a new key, supersessions and
 // corrections that carry conversion items over, revocations, rule
 // versions, retirements, groups of equivalent units, conversions and their
-// previews, clock moves) against the real bank on Pebble's crashable
-// in-memory file system, and cuts the power at random steps. A reference
-// model, written from docs/contract.md sections 3 and 8 in plain maps (it
+// previews, clock moves, erasures of learners) against the real bank on
+// Pebble's crashable in-memory file system, and cuts the power at random
+// steps and, now and then, in the middle of an erasure. A reference
+// model, written from docs/contract.md sections 3, 8 and 11 in plain maps (it
 // shares no code with apply, Evaluate or the bank's state), predicts every
 // answer; after every step the bank's answer and every learner's balance
-// must equal the model's, and after every power cut the whole acknowledged
-// history must be there and Bank.Audit must find nothing.
+// must equal the model's (an erased learner's reads refused), and after
+// every power cut the whole acknowledged history must be there and a
+// replay must find nothing and rebuild the same state.
 //
 //	go test ./accreditation -run TestSimulation -sim.seeds=500   # many seeds
 //	go test ./accreditation -run TestSimulation -sim.seed=17 -v  # replay one
@@ -145,6 +147,13 @@ type simModel struct {
 	keys      map[string][]OutcomeInput     // institution → inputs created, to repeat
 	units     map[string]*simOutcome        // institution, learner, unit code, date → the latest outcome
 	groups    map[string][]EquivalenceInput // groups of equivalent units by id, in versions
+	// erased maps each erased learner to the seq of their erasure
+	// (simulation_erasure_test.go).
+	erased map[string]uint64
+	// towardSuccessor are the conversion changes decided against a
+	// superseding outcome: the only ones whose re-run reads a score (of
+	// that outcome, under a rule with a minimum score).
+	towardSuccessor map[uint64]bool
 }
 
 // simUnitKey is what makes two outcomes of an institution duplicates.
@@ -157,7 +166,7 @@ func newSimModel() *simModel {
 		insts: map[string]*simInst{}, outcomes: map[uint64]*simOutcome{}, byLearner: map[string][]uint64{},
 		idem: map[string]*simOutcome{}, rules: map[string]*simRule{}, convs: map[uint64]*simConv{},
 		granted: map[string]Amount{}, keys: map[string][]OutcomeInput{}, units: map[string]*simOutcome{},
-		groups: map[string][]EquivalenceInput{},
+		groups: map[string][]EquivalenceInput{}, erased: map[string]uint64{}, towardSuccessor: map[uint64]bool{},
 	}
 }
 
@@ -237,6 +246,7 @@ func (m *simModel) revoke(o, sup *simOutcome) []ItemEffect {
 		key := c.learner + "\x00" + c.rule.ID
 		ch := ItemChange{Outcome: o.seq, Action: ActionReversed, StandardCredits: item.StandardCredits, Granted: item.Granted}
 		if sup != nil {
+			m.towardSuccessor[seq] = true
 			to, reason := m.moveTo(c, sup, m.granted[key]-item.Granted)
 			if reason == "" {
 				ch.Action, ch.To = ActionMoved, &to
@@ -305,6 +315,12 @@ func (m *simModel) post(inst string, items []OutcomeInput, invalid []bool, lates
 		}
 		if c := simHoursCode(o); c != "" {
 			out[i] = simPostWant{status: PostRejected, code: c}
+			continue
+		}
+		// Nothing more is written for an erased learner, nor an earlier
+		// post of theirs answered again: its content is unreadable.
+		if _, gone := m.erased[o.Learner]; gone {
+			out[i] = simPostWant{status: PostRejected, code: CodeErased}
 			continue
 		}
 		if prev := m.idem[inst+"\x00"+o.IdempotencyKey]; prev != nil {
@@ -427,6 +443,10 @@ func (m *simModel) convert(actor Actor, req ConversionRequest, date string) simC
 // decide predicts what a conversion would grant, changing nothing: what a
 // preview answers.
 func (m *simModel) decide(actor Actor, req ConversionRequest, date string) simConvWant {
+	// An erased learner is refused before anything else is looked at.
+	if _, gone := m.erased[req.Learner]; gone {
+		return simConvWant{code: CodeErased}
+	}
 	// Only the learner, or an admin for them, asks (contract version 2),
 	// and that is settled before the rule is looked at.
 	switch actor.Role {
@@ -571,6 +591,11 @@ type simRun struct {
 	m     *simModel
 	keyN  int
 	tune  func(*pebble.Options)
+	// learners are the learner ids in play: simLearners, and one more
+	// for each learner erased, so that as many stay alive.
+	learners []string
+	// cut cuts the power at a chosen sync while an erasure is in flight.
+	cut *simSyncHook
 
 	// figures
 	codes                                                                                                                                                     map[string]int // refusals by command and code
@@ -583,6 +608,14 @@ type simRun struct {
 	// current (with entries written since, and without) and as stale.
 	plans                                    []simPlan
 	plansCurrent, plansOvertaken, plansStale int
+
+	// erasure figures (simulation_erasure_test.go): erasures acknowledged,
+	// cut in flight (and of those, lost to the cut), refusals of erase;
+	// commands and items refused because their learner was erased, and
+	// reads of erased learners refused; conversions and changes the last
+	// replay could not re-run.
+	erasures, erasedInFlight, erasedLost, eraseRefused int
+	refusedErased, readsErased, notRerunnable          int
 }
 
 // simPlan is a conversion planned against a durable read at one step.
@@ -616,7 +649,7 @@ func (s *simRun) day(offset int) string {
 func (s *simRun) open() {
 	s.t.Helper()
 	l, err := ledger.Open(ledger.Options{
-		Dir: "db", FS: s.fs, Keys: s.keys, Clock: s.clock.Now, MinFreeBytes: -1,
+		Dir: "db", FS: simSyncFS{FS: s.fs, hook: s.cut}, Keys: s.keys, Clock: s.clock.Now, MinFreeBytes: -1,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		OnFatal: func(err error) {
 			panic(fmt.Sprintf("seed %d step %d: unexpected fatal store error: %v", s.seed, s.step, err))
@@ -649,6 +682,9 @@ func (s *simRun) code(op string, err error, want Code) {
 	}
 	if err != nil && got == "" {
 		s.fatalf("%s: non-domain error %v", op, err)
+	}
+	if got == CodeErased && want == CodeErased {
+		s.refusedErased++
 	}
 	if got != want {
 		s.fatalf("%s: bank answered %q (%v), the model %q", op, got, err, want)
@@ -798,7 +834,7 @@ func (s *simRun) item(inst string) (o OutcomeInput, invalid bool) {
 		}
 		return o, false
 	case r < 0.20:
-		o = s.newOutcome(simPick(s, simLearners))
+		o = s.newOutcome(s.pickLearner())
 		switch s.rng.IntN(8) {
 		case 0:
 			o.Level = 11 * s.rng.IntN(2)
@@ -823,18 +859,18 @@ func (s *simRun) item(inst string) (o OutcomeInput, invalid bool) {
 	case r < 0.36:
 		return s.repeat(inst), false
 	}
-	return s.newOutcome(simPick(s, simLearners)), false
+	return s.newOutcome(s.pickLearner()), false
 }
 
 // superseding is an outcome correcting an earlier one, mostly of inst's own.
 func (s *simRun) superseding(inst string) OutcomeInput {
 	var mine []*simOutcome
 	for _, seq := range slices.Sorted(maps.Keys(s.m.outcomes)) {
-		if o := s.m.outcomes[seq]; o.inst == inst || s.chance(0.1) {
+		if o := s.m.outcomes[seq]; (o.inst == inst || s.chance(0.1)) && s.mostlyLive(o) {
 			mine = append(mine, o)
 		}
 	}
-	learner := simPick(s, simLearners)
+	learner := s.pickLearner()
 	var sup uint64
 	if len(mine) == 0 || s.chance(0.05) {
 		sup = uint64(s.rng.IntN(int(s.m.next) + 3)) // maybe not an outcome
@@ -910,8 +946,11 @@ func (s *simRun) postItems(n int) {
 				s.codes = map[string]int{}
 			}
 			s.codes["item:"+string(w.code)]++
-			if w.code == CodeConflict {
+			switch w.code {
+			case CodeConflict:
 				s.conflicts++
+			case CodeErased:
+				s.refusedErased++
 			}
 		}
 		if w.status != PostRejected {
@@ -1097,7 +1136,7 @@ func (s *simRun) retire() {
 }
 
 func (s *simRun) convert() {
-	learner := simPick(s, simLearners)
+	learner := s.pickLearner()
 	if s.groupLearner != "" && s.chance(0.3) {
 		learner = s.groupLearner // whose outcomes a group names
 	}
@@ -1134,7 +1173,7 @@ func (s *simRun) convert() {
 	case r < 0.15:
 		actor = Actor{Role: RoleLearner, ID: learner}
 	case r < 0.2:
-		actor = Actor{Role: RoleLearner, ID: simPick(s, simLearners)}
+		actor = Actor{Role: RoleLearner, ID: s.pickLearner()}
 	case r < 0.3:
 		actor = Actor{Role: RoleInstitution, ID: simPick(s, simInstitutions)}
 		if mr := s.m.rules[req.Rule]; mr != nil && s.chance(0.6) {
@@ -1149,9 +1188,14 @@ func (s *simRun) convert() {
 		s.preview(op, actor, req, date)
 	}
 	if s.chance(0.3) && req.Validate() == nil {
-		// Checked some steps later, after whatever they wrote.
-		if p, _, err := s.b.planDurable(actor, req); err == nil {
-			s.plans = append(s.plans, simPlan{actor: actor, req: req, p: p})
+		// Checked some steps later, after whatever they wrote. Planning is
+		// of the learner as the store names them, as Convert plans.
+		if ref, err := s.b.LearnerRef(req.Learner); err == nil && ref != "" {
+			byRef, a := req, actorByRef(actor, req.Learner, ref)
+			byRef.Learner = ref
+			if p, _, err := s.b.planDurable(a, byRef); err == nil {
+				s.plans = append(s.plans, simPlan{actor: a, req: byRef, p: p})
+			}
 		}
 	}
 	got, err := s.b.Convert(s.ctx, actor, req)
@@ -1221,25 +1265,31 @@ func simBound(reasons []Ineligible) ([]Ineligible, int) {
 func (s *simRun) crash() {
 	crng := rand.New(rand.NewPCG(s.seed, uint64(s.step)))
 	unsynced := crng.IntN(101)
-	clone := s.fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: unsynced, RNG: crng})
+	s.restart(s.fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: unsynced, RNG: crng}))
+	// Every acknowledged effect is there, and nothing else.
+	if size := s.l.Size(); size != s.m.next {
+		s.fatalf("after the power cut (keeping %d%% of unsynced data) the ledger holds %d entries; %d were acknowledged", unsynced, size, s.m.next)
+	}
+	s.checkRestarted(fmt.Sprintf("after the power cut keeping %d%% of unsynced data", unsynced))
+}
+
+// restart closes the ledger and opens a new one on clone, the file system
+// as the power cut left it.
+func (s *simRun) restart(clone *vfs.MemFS) {
 	if err := s.l.Close(); err != nil {
 		s.fatalf("close before the cut: %v", err)
 	}
 	s.fs = clone
 	s.open()
 	s.crashes++
-	// Every acknowledged effect is there, and nothing else.
-	if size := s.l.Size(); size != s.m.next {
-		s.fatalf("after the power cut (keeping %d%% of unsynced data) the ledger holds %d entries; %d were acknowledged", unsynced, size, s.m.next)
-	}
-	s.checkAll(fmt.Sprintf("after the power cut keeping %d%% of unsynced data", unsynced))
-	findings, err := s.b.Audit(s.ctx)
-	if err != nil {
-		s.fatalf("audit after the power cut: %v", err)
-	}
-	if len(findings) > 0 {
-		s.fatalf("audit after the power cut: %+v", findings)
-	}
+}
+
+// checkRestarted checks the bank after a power cut whose entries the model
+// now holds: every answer as the model's, and a replay of the whole
+// journal finding nothing and giving the same state.
+func (s *simRun) checkRestarted(where string) {
+	s.checkAll(where)
+	s.checkReplay(where)
 }
 
 func simNormBalance(b *Balance) *Balance {
@@ -1260,7 +1310,12 @@ func (s *simRun) checkBalances(where string) {
 	if size := s.l.Size(); size != s.m.next {
 		s.fatalf("%s: the ledger holds %d entries, the model %d", where, size, s.m.next)
 	}
-	for _, learner := range simLearners {
+	for _, learner := range s.learners {
+		if _, gone := s.m.erased[learner]; gone {
+			_, err := s.b.Balance(learner)
+			s.readErased(where, "balance", learner, err)
+			continue
+		}
 		got, err := s.b.Balance(learner)
 		if err != nil {
 			s.fatalf("%s: balance of %s: %v", where, learner, err)
@@ -1274,7 +1329,11 @@ func (s *simRun) checkBalances(where string) {
 // checkAll compares balances, transcripts, institutions and rules.
 func (s *simRun) checkAll(where string) {
 	s.checkBalances(where)
-	for _, learner := range simLearners {
+	for _, learner := range s.learners {
+		if _, gone := s.m.erased[learner]; gone {
+			s.checkErasedReads(where, learner)
+			continue
+		}
 		tr, err := s.b.Transcript(learner, "", 100000)
 		if err != nil {
 			s.fatalf("%s: transcript of %s: %v", where, learner, err)
@@ -1376,7 +1435,7 @@ func (s *simRun) setup() {
 func (s *simRun) run(steps int) {
 	s.setup()
 	for s.step = 1; s.step <= steps; s.step++ {
-		switch w := s.rng.IntN(104); {
+		switch w := s.rng.IntN(106); {
 		case w < 5:
 			s.register()
 		case w < 10:
@@ -1402,6 +1461,8 @@ func (s *simRun) run(steps int) {
 			s.retire()
 		case w < 88:
 			s.convert()
+		case w >= 104:
+			s.erase()
 		case w >= 100:
 			s.publishGroup()
 		default:
@@ -1419,10 +1480,7 @@ func (s *simRun) run(steps int) {
 		}
 	}
 	s.checkAll("at the end")
-	findings, err := s.b.Audit(s.ctx)
-	if err != nil || len(findings) > 0 {
-		s.fatalf("audit at the end: %v %+v", err, findings)
-	}
+	s.checkReplay("at the end")
 }
 
 // postSupersede posts one superseding outcome.
@@ -1441,6 +1499,9 @@ func (s *simRun) postSupersede(inst string, o OutcomeInput) {
 		s.fatalf("%s: bank %s seq %d err %v; model %s seq %d code %q", op, r.Status, r.Seq, r.Err, w.status, w.seq, w.code)
 	}
 	s.checkExisting(op, r.Err, w)
+	if w.code == CodeErased {
+		s.refusedErased++
+	}
 	if w.status != PostRejected && !reflect.DeepEqual(r.Effects, w.effects) {
 		s.fatalf("%s: effects %+v, the model's %+v", op, r.Effects, w.effects)
 	}
@@ -1502,6 +1563,7 @@ func TestSimulation(t *testing.T) {
 			s := &simRun{
 				t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x5eed)), ctx: context.Background(),
 				clock: clock, keys: keys, fs: vfs.NewCrashableMem(), m: newSimModel(), v2reasons: map[string]int{},
+				learners: slices.Clone(simLearners), cut: &simSyncHook{},
 			}
 			var err error
 			if s.vault, err = vault.Generate(); err != nil {
@@ -1519,6 +1581,8 @@ func TestSimulation(t *testing.T) {
 				t.Logf("seed %d: %d steps, %d entries, %d power cuts; %d outcomes created, %d duplicates, %d rejected (%d conflicts); %d conversions granted, %d refused; %d revocations, %d items reversed, %d moved; %d duplicate outcomes refused; %d rule versions, %d group versions; %d previews",
 					seed, s.ops, s.m.next, s.crashes, s.created, s.duplicates, s.rejected, s.conflicts, s.conversions, s.refusedConv, s.revocations, s.reversals, s.moved,
 					s.dupOutcomes, s.rulesOK, s.groupsOK, s.previews)
+				t.Logf("seed %d: %d erasures (%d more cut in flight, %d of them lost to the cut), %d erase refused; %d commands and items refused because their learner was erased, %d reads; %d conversions and changes not re-runnable",
+					seed, s.erasures, s.erasedInFlight, s.erasedLost, s.eraseRefused, s.refusedErased, s.readsErased, s.notRerunnable)
 				t.Logf("refusals: %v", s.codes)
 			}
 			total.ops += s.ops
@@ -1545,6 +1609,13 @@ func TestSimulation(t *testing.T) {
 			total.plansCurrent += s.plansCurrent
 			total.plansOvertaken += s.plansOvertaken
 			total.plansStale += s.plansStale
+			total.erasures += s.erasures
+			total.erasedInFlight += s.erasedInFlight
+			total.erasedLost += s.erasedLost
+			total.eraseRefused += s.eraseRefused
+			total.refusedErased += s.refusedErased
+			total.readsErased += s.readsErased
+			total.notRerunnable += s.notRerunnable
 		})
 		if !ok {
 			t.Logf("replay with: go test ./accreditation -run 'TestSimulation$' -sim.seed=%d -v", seed)
@@ -1554,6 +1625,8 @@ func TestSimulation(t *testing.T) {
 	t.Logf("%d seeds in %v: %d steps, %d power cuts; %d outcomes created, %d duplicates, %d rejected (%d conflicts); %d conversions granted, %d refused; %d revocations, %d items reversed, %d moved; %d duplicate outcomes refused; %d rule versions, %d group versions; %d previews; outcomes not eligible for %v — every answer and balance as the model predicted",
 		len(seeds), time.Since(start).Round(time.Millisecond), total.ops, total.crashes, total.created, total.duplicates, total.rejected, total.conflicts,
 		total.conversions, total.refusedConv, total.revocations, total.reversals, total.moved, total.dupOutcomes, total.rulesOK, total.groupsOK, total.previews, total.v2reasons)
+	t.Logf("erasures: %d acknowledged, %d cut in flight (%d kept by the store, %d lost), %d refused (forbidden, invalid, unknown or already erased); %d commands and items refused because their learner was erased, %d reads refused; %d conversions and changes of erased learners not re-runnable at the replays at the end — each a conversion or change of an erased learner under a rule with a minimum score",
+		total.erasures, total.erasedInFlight, total.erasedInFlight-total.erasedLost, total.erasedLost, total.eraseRefused, total.refusedErased, total.readsErased, total.notRerunnable)
 	t.Logf("conversions planned outside the sequencer, checked steps later: %d current with entries written since, %d current with none, %d stale; every current one decided as planning in the sequencer",
 		total.plansOvertaken, total.plansCurrent, total.plansStale)
 	if total.plansOvertaken+total.plansCurrent+total.plansStale >= 100 && (total.plansOvertaken == 0 || total.plansStale == 0) {
