@@ -2,7 +2,10 @@
 // tool outside the service sees it: the signed checkpoint, the verifier key,
 // entries (one, or a range as an iterator fetched a few at a time) and
 // RFC 6962 inclusion and consistency proofs. The endpoints and their formats
-// are those of docs/contract.md section 4.
+// are those of docs/contract.md section 4. For the erasure of personal data
+// (docs/contract.md section 11) it also erases a learner and reads the
+// scores that sealed outcomes keep from the public entries, which an audit
+// needs to re-run conversions (erasure.go).
 //
 // The client checks the form of what it reads (a proof is the one asked for
 // and its hashes are base64 SHA-256 hashes) and trusts none of it: checking
@@ -13,6 +16,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -35,9 +39,10 @@ type Config struct {
 	// URL is the server's base URL, such as http://127.0.0.1:8080; a
 	// trailing slash is ignored.
 	URL string
-	// Token, when set, is sent as a bearer token to read entries, which
-	// needs audit rights (an admin or regulator token). The checkpoint, the
-	// key and the proofs are public and are read without it.
+	// Token, when set, is sent as a bearer token to read entries and the
+	// scores of sealed outcomes, which need audit rights (an admin or
+	// regulator token), and to erase a learner (an admin token). The
+	// checkpoint, the key and the proofs are public and are read without it.
 	Token string
 	// HTTPClient sends every request; nil means a client with a 30 s timeout.
 	HTTPClient *http.Client
@@ -69,6 +74,8 @@ func New(cfg Config) *Client {
 // StatusCode (404 for an entry not written yet, 401 or 403 for missing
 // audit rights) or on its Type.
 type StatusError struct {
+	// Method is the request's method; "" means GET.
+	Method string
 	// Path is the path and query asked for, such as /v1/log/entries/7.
 	Path string
 	// StatusCode is the HTTP status of the answer.
@@ -81,7 +88,11 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
-	msg := fmt.Sprintf("GET %s: %d %s", e.Path, e.StatusCode, http.StatusText(e.StatusCode))
+	method := e.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	msg := fmt.Sprintf("%s %s: %d %s", method, e.Path, e.StatusCode, http.StatusText(e.StatusCode))
 	if e.Detail != "" {
 		msg += ": " + e.Detail
 	}
@@ -313,9 +324,22 @@ func (c *Client) get(ctx context.Context, path string, auth bool) ([]byte, error
 }
 
 func (c *Client) getOnce(ctx context.Context, path string, auth bool) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	return c.send(ctx, http.MethodGet, path, nil, auth)
+}
+
+// send makes one request, with body as JSON when it is not nil, and
+// returns the body of a 200 answer. auth sends the token.
+func (c *Client) send(ctx context.Context, method, path string, body []byte, auth bool) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if auth && c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -325,14 +349,18 @@ func (c *Client) getOnce(ctx context.Context, path string, auth bool) ([]byte, e
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %v", path, err)
+		return nil, fmt.Errorf("%s %s: %v", method, path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, statusError(path, resp, body)
+		e := statusError(path, resp, answer)
+		if method != http.MethodGet {
+			e.Method = method
+		}
+		return nil, e
 	}
-	return body, nil
+	return answer, nil
 }
 
 // statusError describes an answer other than 200 from its problem details

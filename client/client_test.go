@@ -22,6 +22,7 @@ import (
 	"creditbank/api"
 	"creditbank/client"
 	"creditbank/ledger"
+	"creditbank/vault"
 )
 
 // The client's proofs fit the ledger's auditor without the client
@@ -35,6 +36,8 @@ type testServer struct {
 	admin   string // an admin token: audit rights
 	learner string // a learner token: no audit rights
 	l       *ledger.Ledger
+	bank    *accreditation.Bank
+	tk      api.PrivateKey // signs the service's tokens
 	cp      ledger.Checkpoint
 	signed  []byte // cp as served
 
@@ -44,6 +47,8 @@ type testServer struct {
 	// tokenElsewhere counts requests that carried a token where none is
 	// needed.
 	tokenElsewhere atomic.Int64
+	// scoreRequests counts the requests for scores of sealed outcomes.
+	scoreRequests atomic.Int64
 	// failNext makes that many next requests answer 503.
 	failNext atomic.Int64
 }
@@ -62,14 +67,21 @@ func startServer(t *testing.T, n int) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	bank := accreditation.New(l)
+	vk, err := vault.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bank, err := accreditation.New(l, vk)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tk, err := api.GenerateKey("EdDSA")
 	if err != nil {
 		t.Fatal(err)
 	}
 	pub, _ := tk.Public()
 	auth := api.NewAuthenticator("creditbank", []api.Issuer{{Name: "creditbank", Keys: map[string]accreditation.PublicJWK{tk.Kid: pub}}}, bank, nil)
-	s := &testServer{l: l}
+	s := &testServer{l: l, bank: bank, tk: tk}
 	s.admin = token(t, tk, accreditation.RoleAdmin, "root")
 	s.learner = token(t, tk, accreditation.RoleLearner, "L1")
 	h := api.New(api.Config{Bank: bank, Auth: auth, Log: quiet})
@@ -79,9 +91,12 @@ func startServer(t *testing.T, n int) *testServer {
 			return
 		}
 		s.failNext.Store(0)
-		if strings.HasPrefix(r.URL.Path, "/v1/log/entries/") {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/v1/log/entries/"):
 			time.Sleep(time.Duration(s.entryDelay.Load()))
-		} else if r.Method == http.MethodGet && r.Header.Get("Authorization") != "" {
+		case r.URL.Path == "/v1/audit/scores":
+			s.scoreRequests.Add(1)
+		case r.Method == http.MethodGet && r.Header.Get("Authorization") != "":
 			s.tokenElsewhere.Add(1)
 		}
 		h.ServeHTTP(w, r)

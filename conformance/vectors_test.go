@@ -28,6 +28,7 @@ import (
 
 	"creditbank/accreditation"
 	"creditbank/ledger"
+	"creditbank/vault"
 )
 
 var rewrite = flag.Bool("rewrite", false, "regenerate conformance/testdata")
@@ -987,7 +988,13 @@ func vecNewBank(t testing.TB, date string) *vecBank {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	b.Bank = accreditation.New(l)
+	keys, err := vault.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Bank, err = accreditation.New(l, keys); err != nil {
+		t.Fatal(err)
+	}
 	return b
 }
 

@@ -138,3 +138,61 @@ func TestBackup(t *testing.T) {
 		srv.stop(t)
 	}
 }
+
+// TestBackupRestoreErasures follows the restore procedure of
+// docs/operations.md for erasures: a backup taken before an erasure brings
+// the learner back when restored, until the erasure is repeated by learner
+// id; a backup taken after it keeps the learner erased.
+func TestBackupRestoreErasures(t *testing.T) {
+	bin := buildBinary(t)
+	work := t.TempDir()
+	data := filepath.Join(work, "data")
+	srv := runServer(t, bin, data)
+	b := newBank(t, bin, data, srv.url)
+	for _, l := range []string{"ERASEME2", "KEEPME3"} {
+		if _, err := b.outcome(l, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := filepath.Join(work, "backups", "before")
+	mustRun(t, bin, "backup", "--data", data, "--out", before)
+	b.post(b.admin, "/v1/learners/ERASEME2/erasure", `{"reason":"the learner asked"}`)
+	transcript := func(b *httpBank, learner string, want int) {
+		t.Helper()
+		if status, body := b.get("/v1/learners/" + learner + "/transcript"); status != want {
+			t.Errorf("%s's transcript: %d %s, want %d", learner, status, body, want)
+		}
+	}
+	transcript(b, "ERASEME2", 410)
+	srv.stop(t)
+	after := filepath.Join(work, "backups", "after")
+	mustRun(t, bin, "backup", "--data", data, "--out", after)
+
+	for _, tc := range []struct {
+		name          string
+		from          string
+		restoredState int // ERASEME2's transcript once restored
+		again         int // the erasure repeated
+	}{
+		{"before the erasure", before, 200, 200},
+		{"after the erasure", after, 410, 410},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			restored := filepath.Join(work, "restored", filepath.Base(tc.from))
+			copyData(t, tc.from, restored)
+			srv := runServer(t, bin, restored)
+			defer srv.stop(t)
+			rb := &httpBank{t: t, url: srv.url, admin: strings.TrimSpace(mustRun(t, bin, "token", "--data", restored, "--role", "admin", "--sub", "root"))}
+			transcript(rb, "ERASEME2", tc.restoredState)
+			_, err := rb.tryPost(rb.admin, "/v1/learners/ERASEME2/erasure", `{"reason":"repeated after the restore"}`)
+			switch {
+			case tc.again == 200 && err != nil:
+				t.Errorf("repeating the erasure: %v", err)
+			case tc.again == 410 && (err == nil || !strings.Contains(err.Error(), "410")):
+				t.Errorf("repeating the erasure: %v, want 410", err)
+			}
+			transcript(rb, "ERASEME2", 410)
+			transcript(rb, "KEEPME3", 200)
+		})
+	}
+}

@@ -69,7 +69,8 @@ func TestReadmeWalkthrough(t *testing.T) {
 	first := run("first")
 	check("first", first,
 		[]string{`"standard_credits":"3"`, `"granted":"1.5"`, "HTTP 201\n", `"version":1,`, "creditbank.local/ledger\n",
-			`"purpose":"admission to BSC-CS"`, "HTTP 403\n", "HTTP 204\n"},
+			`"purpose":"admission to BSC-CS"`, "HTTP 403\n", "HTTP 204\n",
+			`"learner":"L000456","reason":"the learner asked"`, "urn:creditbank:problem:learner-erased", "HTTP 410\n"},
 		[]string{"already", "kept"})
 	second := run("second")
 	check("second", second,
@@ -79,6 +80,8 @@ func TestReadmeWalkthrough(t *testing.T) {
 			"college.example is already accredited", "HTTP 200\n", `"version":2,`,
 			"nothing left to convert", `"granted":"1.5"`, "creditbank.local/ledger\n",
 			`"status":"withdrawn"`, "HTTP 204\n", // the first run's grant, listed; a new one granted and withdrawn
+			"L000456 was erased on an earlier run: the post is refused",
+			"L000456 was erased on an earlier run: erasing again answers 410", "HTTP 410\n",
 		},
 		[]string{"HTTP 201\n"})
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
@@ -19,11 +20,19 @@ import (
 	"creditbank/ledger"
 	"creditbank/progress"
 	"creditbank/server"
+	"creditbank/vault"
 )
 
 // verify audits a whole ledger, from a running server's API (--url) or from a
 // data folder (--data), and prints what it checked and every problem found.
 // It returns an error, and so exits non-zero, unless everything holds.
+//
+// Re-running a conversion whose rule asks for a minimum score needs the
+// scores that outcomes keep sealed under their learners' keys
+// (docs/contract.md section 11): --data opens them with the data folder's
+// key file, --url reads them with the token from GET /v1/audit/scores. A
+// conversion that needed the score of an erased learner's outcome cannot be
+// re-run; it is listed, and is no failure.
 func verify(args []string, stdout, stderr io.Writer) error {
 	flags := newFlagSet("verify", stderr)
 	base := flags.String("url", "", "base URL of a running server, such as http://127.0.0.1:8080")
@@ -98,6 +107,10 @@ type audit struct {
 	conversions int
 	// changes counts the conversion.adjusted entries re-decided.
 	changes int
+	// scores reads sealed scores through the API (--url only); it is
+	// told the outcomes of each conversion replayed, to ask for them
+	// together.
+	scores *apiScores
 }
 
 func newAudit() *audit { return &audit{replay: accreditation.NewReplayer()} }
@@ -114,6 +127,9 @@ func (a *audit) onEntry(e ledger.Entry) {
 	case accreditation.TypeConversionAdjusted:
 		a.changes++
 	}
+	if a.scores != nil {
+		a.scores.replaying(e)
+	}
 	a.replayErr = a.replay.Apply(e)
 }
 
@@ -122,10 +138,16 @@ func (a *audit) check(label, format string, args ...any) {
 	a.checked = append(a.checked, ledger.Check{Label: label, Result: fmt.Sprintf(format, args...)})
 }
 
-func (a *audit) print(w io.Writer) error {
-	line := func(label, format string, args ...any) {
+// reportLine returns the printer of the report's "label: value" lines,
+// values aligned in one column.
+func reportLine(w io.Writer) func(label, format string, args ...any) {
+	return func(label, format string, args ...any) {
 		fmt.Fprintf(w, "%-25s%s\n", label+":", fmt.Sprintf(format, args...))
 	}
+}
+
+func (a *audit) print(w io.Writer) error {
+	line := reportLine(w)
 	rep := a.rep
 	line("entries read and hashed", "%d", rep.Entries)
 	line("root of the entries", "%s", rep.Root)
@@ -143,6 +165,7 @@ func (a *audit) print(w io.Writer) error {
 	}
 	line("conversions re-run", "%d", a.conversions)
 	line("item changes re-run", "%d", a.changes)
+	printErasure(line, a.replay.Erasure())
 	for _, p := range rep.Problems {
 		fmt.Fprintf(w, "FAIL: %s\n", p)
 	}
@@ -181,11 +204,24 @@ func verifyData(ctx context.Context, data, origin, key string, since []byte, pro
 	defer l.Close()
 	a := newAudit()
 	a.latest = l.Checkpoint()
-	rep, err := l.Audit(ctx, since, prog.Bar("verifying"), a.onEntry)
+	keys, err := dataKeys(data, a)
 	if err != nil {
 		return nil, err
 	}
-	a.rep = rep
+	// The store is opened read-only, so the reader's state, where the
+	// learners' wrapped keys are, is the one the audit reads entries from.
+	err = l.Read(func(r *ledger.Reader) error {
+		if keys != nil {
+			a.replay.SetScoreSource(accreditation.StoreScores(r, keys))
+		}
+		rep, err := l.Audit(ctx, since, prog.Bar("verifying"), a.onEntry)
+		a.rep = rep
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep := a.rep
 	if key != "" {
 		if strings.TrimSpace(key) != l.VerifierKey() {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("the data folder's ledger key %s is not the one given with --key", l.VerifierKey()))
@@ -194,6 +230,24 @@ func verifyData(ctx context.Context, data, origin, key string, since []byte, pro
 		}
 	}
 	return a, nil
+}
+
+// dataKeys opens the data folder's key file, which opens the learners' data
+// keys and so the sealed scores. Without one the audit goes on, and every
+// conversion that needed a sealed score is reported not re-runnable.
+func dataKeys(data string, a *audit) (*vault.Keys, error) {
+	dir := filepath.Join(data, "keys")
+	path := filepath.Join(dir, vault.FileName)
+	keys, err := vault.Load(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		a.check("learner data keys", "none: %s is missing, so no sealed score can be read", path)
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("learner data keys: %v", err)
+	}
+	a.check("learner data keys", "%s: sealed scores read with them", path)
+	return keys, nil
 }
 
 // --- over the API
@@ -231,14 +285,25 @@ func verifyURL(ctx context.Context, base, token, key string, since []byte, stder
 	}
 	aud := ledger.NewAuditor(verifier, latest, since)
 	aud.OnEntry = a.onEntry
+	// A failure to read the scores ends the audit: without them it would
+	// report every conversion that needs one not re-runnable.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	a.scores = &apiScores{ctx: ctx, stop: stop, c: c, known: map[uint64]client.Score{}}
+	a.replay.SetScoreSource(a.scores.read)
 	// Without a trusted size there is nothing to fetch: the auditor has
 	// recorded why the latest checkpoint did not open.
 	if cp := aud.Latest(); cp != nil {
-		if err := auditEntries(ctx, c, aud, cp.Size, prog.Bar("verifying")); err != nil {
+		err := auditEntries(ctx, c, aud, cp.Size, prog.Bar("verifying"))
+		if a.scores.err != nil {
+			return nil, a.scores.err
+		}
+		if err != nil {
 			return nil, err
 		}
 		aud.CheckProofs(c.Prover(ctx))
 	}
+	a.check("sealed scores", "%d read with --token through GET /v1/audit/scores, in %d requests", len(a.scores.known), a.scores.requests)
 	a.rep = aud.Finish()
 	return a, nil
 }

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"creditbank/ledger"
+	"creditbank/vault"
 )
 
 // liveServer is a `creditbank serve` process that a test can stop midway.
@@ -432,7 +433,7 @@ func copyData(t *testing.T, src, dst string) {
 	}
 	// CopyFS writes every file 0644; the server refuses private keys that
 	// others may read, as an operator's copy with cp -a would not be.
-	for _, k := range []string{"ledger.key", "token.jwk"} {
+	for _, k := range []string{"ledger.key", "token.jwk", vault.FileName} {
 		if err := os.Chmod(filepath.Join(dst, "keys", k), 0o600); err != nil {
 			t.Fatal(err)
 		}
