@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,24 @@ func TestRawLayout(t *testing.T) {
 			wrote[k] = v
 		}
 	}
+	// The learner's first outcome adds the learner's two vault keys, whose
+	// bytes raw Pebble spreads over its entries (rawStore.add); the
+	// ledger names the learner by the reference the directory holds.
+	var ref string
+	vaultKeys := 0
+	for k, v := range wrote {
+		switch {
+		case strings.HasPrefix(k, string(ledger.AppendStateKey(nil, "vault/dir/"))):
+			ref = string(v)
+			fallthrough
+		case strings.HasPrefix(k, string(ledger.AppendStateKey(nil, "vault/key/"))):
+			vaultKeys++
+			delete(wrote, k)
+		}
+	}
+	if vaultKeys != 2 || !strings.HasPrefix(ref, "_") || len(ref) != len(poolRef(0)) {
+		t.Fatalf("the first outcome of a learner added %d vault keys, naming the learner %q", vaultKeys, ref)
+	}
 
 	r, err := openRaw(t.TempDir(), w, Shape{BytesPerOutcome: 1450})
 	if err != nil {
@@ -70,8 +89,8 @@ func TestRawLayout(t *testing.T) {
 	defer r.close()
 	b := r.db.NewBatch()
 	defer b.Close()
-	r.add(b, nil, seq, 1, learner, inst.id, "bench-"+w.run+"-1")
-	st := accreditation.StateKeysOfOutcome(seq, inst.id, learner)
+	r.add(b, nil, seq, 1, ref, inst.id, "bench-"+w.run+"-1")
+	st := accreditation.StateKeysOfOutcome(seq, inst.id, ref)
 	free := map[string]bool{ // values whose bytes raw Pebble sizes as a whole
 		string(ledger.AppendEntryKey(nil, seq)):             true,
 		string(ledger.AppendStateKey(nil, st.Outcome)):      true,
@@ -103,7 +122,7 @@ func TestRawLayout(t *testing.T) {
 	// keys; a commit adds the tree head.
 	b2 := r.db.NewBatch()
 	defer b2.Close()
-	r.add(b2, nil, 1<<20+1, 1, learner, inst.id, "k")
+	r.add(b2, nil, 1<<20+1, 1, ref, inst.id, "k")
 	if n := len(batchKeys(t, b2)); n != keysPerOutcome || tlog.StoredHashCount(1<<20+2)-tlog.StoredHashIndex(0, 1<<20+1) != 2 {
 		t.Errorf("an outcome costs %d keys, want %d", n, keysPerOutcome)
 	}
