@@ -60,7 +60,7 @@ type rawStore struct {
 	text  []byte // entry-like JSON to cut values from
 	// refs are the pool's learners as the ledger names them: references
 	// of the same form (poolRef).
-	refs []string
+	refs  []string
 	noise []byte // stands in for hashes
 	w     *workload
 }
