@@ -58,12 +58,19 @@ type BackupResult struct {
 //  4. Check it: creditbank verify --data ./data (add --since FILE with a
 //     checkpoint saved from the running service, if you have one, to be
 //     told how many entries the backup lacks).
-//  5. Start the server: creditbank serve --data ./data
+//  5. Repeat, by learner id, every erasure made since the backup was taken,
+//     on a server only you reach (docs/operations.md shows how), before the
+//     service is open to its users.
+//  6. Start the server: creditbank serve --data ./data
 //
 // Entries acknowledged after the backup was taken are not in it. Anyone who
 // saved a later checkpoint (creditbank verify --save) will find, with
 // --since, that the restored ledger lost them: restore the newest backup, and
-// tell the auditors the size the ledger was rolled back to.
+// tell the auditors the size the ledger was rolled back to. Erasures made
+// after it are not in it either: the backup holds those learners' keys, and
+// a ledger without their learner.erased entries, so until step 5 repeats
+// them it would bring those learners back. The erasures the restored ledger
+// does record are enforced each time the service opens it.
 func Backup(ctx context.Context, data, dest, origin string, prog *progress.Display) (*BackupResult, error) {
 	if !filepath.IsAbs(dest) {
 		return nil, fmt.Errorf("backup folder %q is not an absolute path", dest)
