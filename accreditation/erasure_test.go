@@ -434,3 +434,67 @@ func TestPersonalJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenContent: the plain content spliced from a sealed outcome is
+// byte for byte what decoding it and encoding it again gives, for every
+// shape of outcome (no score, no evidence, hours, supersedes, a failed
+// result, titles that need escaping), and a tampered sealed member is
+// refused.
+func TestOpenContent(t *testing.T) {
+	dk, err := vault.NewDataKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := erasureOutcome("OPEN1", "k:1/2.3", "Title", 8650, "9f1c0e6a3b5d7f92a4c6e8b0d2f4a6c8e0b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0")
+	failed := false
+	cases := []struct {
+		name string
+		edit func(o *OutcomeInput)
+	}{
+		{"all members", func(*OutcomeInput) {}},
+		{"no score", func(o *OutcomeInput) { o.Result.Score = nil }},
+		{"no evidence", func(o *OutcomeInput) { o.EvidenceSHA256 = "" }},
+		{"neither", func(o *OutcomeInput) { o.Result.Score, o.EvidenceSHA256 = nil, "" }},
+		{"hours", func(o *OutcomeInput) { o.Hours = rtHours(48) }},
+		{"supersedes", func(o *OutcomeInput) { s := uint64(7); o.Supersedes = &s }},
+		{"failed", func(o *OutcomeInput) { o.Result.Passed = &failed }},
+		{"escapes", func(o *OutcomeInput) { o.Unit.Title = "Quotes \" \\ <b> & \u2028 é 数学" }},
+		{"marker in title", func(o *OutcomeInput) { o.Unit.Title = `},"completed_on":"x","result":{"passed":true` }},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := base
+			c.edit(&o)
+			input, err := marshalOutcomeInput(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := prepareOutcome("college.example", o, input)
+			if err != nil || p.err != nil {
+				t.Fatal(err, p.err)
+			}
+			seq := uint64(100 + i)
+			stored, _, err := sealOutcome(&p.out, p.personal, "_K5V2QWERTYUIOPASDFGHJKLZXC", dk, [24]byte{byte(i)}, seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, slow, err := openOutcome(stored, seq, dk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(slow, p.content) {
+				t.Fatalf("opened %s\nposted %s", slow, p.content)
+			}
+			fast, err := openContent(stored, seq, dk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(fast, slow) {
+				t.Fatalf("spliced %s\ndecoded %s", fast, slow)
+			}
+			if _, err := openContent(stored, seq+1, dk); err == nil {
+				t.Fatal("opened under another seq")
+			}
+		})
+	}
+}

@@ -268,15 +268,18 @@ type transcriptRead struct {
 // the page shows it.
 func (rd *transcriptRead) outcome(r *ledger.Reader, s store, seq uint64, at string, content json.RawMessage) (TranscriptOutcome, error) {
 	to := TranscriptOutcome{Seq: seq, RecordedAt: at, Status: StatusActive}
-	if isSealed(content) {
+	if isSealed(content) && rd.decode {
 		o, plain, err := openOutcome(content, seq, rd.key)
 		if err != nil {
 			return TranscriptOutcome{}, err
 		}
-		content = plain
-		if rd.decode {
-			to.Outcome = *o
+		content, to.Outcome = plain, *o
+	} else if isSealed(content) {
+		plain, err := openContent(content, seq, rd.key)
+		if err != nil {
+			return TranscriptOutcome{}, err
 		}
+		content = plain
 	}
 	var inst string
 	if to.Outcome.Institution != "" {
