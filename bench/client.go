@@ -55,7 +55,16 @@ type leanConn struct {
 	conn net.Conn
 	br   *bufio.Reader
 	buf  []byte
+	// idleSince is when the connection last went back to the pool.
+	idleSince time.Time
 }
+
+// maxLeanIdle is the longest a lean connection waits in the pool before it
+// is dropped rather than reused: well under the server's idle timeout
+// (server.DefaultTimeouts, 30 s), past which the server closes it, and a
+// request written to it meets EOF. Phases are 10 s apart or more, with the
+// raw baselines run between them.
+const maxLeanIdle = 15 * time.Second
 
 // post sends a request on an idle lean connection (or a new one) and checks
 // its status, reading and dropping the answer. Without a plain-HTTP base it
@@ -71,6 +80,10 @@ func (c *apiClient) post(ctx context.Context, method, path, token string, body [
 		bc, c.conns = c.conns[n-1], c.conns[:n-1]
 	}
 	c.mu.Unlock()
+	if bc != nil && time.Since(bc.idleSince) > maxLeanIdle {
+		bc.conn.Close()
+		bc = nil
+	}
 	if bc == nil {
 		conn, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", c.host)
 		if err != nil {
@@ -83,6 +96,7 @@ func (c *apiClient) post(ctx context.Context, method, path, token string, body [
 		bc.conn.Close()
 		return err
 	}
+	bc.idleSince = time.Now()
 	c.mu.Lock()
 	c.conns = append(c.conns, bc)
 	c.mu.Unlock()
