@@ -28,6 +28,10 @@ type Bank struct {
 	l     *ledger.Ledger
 	insts institutionCache
 	units unitFilter
+	// dirs is the filter of the learners' directory keys, and vault the
+	// record of changes to learners' existing vault keys (erasure.go).
+	dirs  unitFilter
+	vault vaultChanges
 	// stalePlans counts conversions planned outside the sequencer that
 	// an entry written meanwhile made plan again (Convert).
 	stalePlans atomic.Int64
@@ -52,7 +56,7 @@ func New(l *ledger.Ledger, keys *vault.Keys) (*Bank, error) {
 	if keys == nil {
 		return nil, errors.New("accreditation: no keys to seal personal data with")
 	}
-	b := &Bank{l: l, keys: keys}
+	b := &Bank{l: l, keys: keys, units: unitFilter{prefix: unitPrefix}, dirs: unitFilter{prefix: vaultDirPrefix}}
 	if err := b.markSealedFrom(); err != nil {
 		return nil, err
 	}
@@ -71,7 +75,7 @@ func (b *Bank) Ledger() *ledger.Ledger { return b.l }
 // do has the ledger's sequencer decide c and write what it emits, and
 // returns the command's result once it is durable.
 func (b *Bank) do(ctx context.Context, c command) (any, error) {
-	r, err := b.l.Append(ctx, proposal{cmd: c, insts: &b.insts, units: &b.units, keys: b.keys})
+	r, err := b.l.Append(ctx, proposal{cmd: c, insts: &b.insts, units: &b.units, dirs: &b.dirs, keys: b.keys, legacy: b.legacy, vault: &b.vault})
 	if err != nil {
 		return nil, err
 	}

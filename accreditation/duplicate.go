@@ -95,11 +95,16 @@ func checkDuplicate(s store, inst string, o OutcomeInput, learner string) error 
 // it while deciding, before its entries can be read. So a key it was
 // never told of is certainly not in the store, and one it was told of is
 // read (a command that fails leaves only keys that are read for nothing).
+//
+// The same filter spares a learner's first outcome the read of the
+// learner's directory entry (erasure.go): a filter is over the keys under
+// one prefix, unitPrefix or vaultDirPrefix.
 type unitFilter struct {
-	bits  []uint64
-	n     int // keys added
-	built bool
-	seed  maphash.Seed
+	prefix string
+	bits   []uint64
+	n      int // keys added
+	built  bool
+	seed   maphash.Seed
 }
 
 // unitFilterBits is the filter's first size in bits; it grows fourfold,
@@ -153,7 +158,7 @@ func (f *unitFilter) hashes(key string) (uint64, uint64) {
 // a store of tens of millions of outcomes would need gigabytes for that.
 func (f *unitFilter) build(t *tx) error {
 	scan := func(fn func(k []byte)) error {
-		return t.view.Scan([]byte(unitPrefix), nil, func(k, _ []byte) bool { fn(k); return true })
+		return t.view.Scan([]byte(f.prefix), nil, func(k, _ []byte) bool { fn(k); return true })
 	}
 	n := 0
 	if err := scan(func([]byte) { n++ }); err != nil {
@@ -161,7 +166,7 @@ func (f *unitFilter) build(t *tx) error {
 	}
 	var written []string
 	for k := range t.writes {
-		if strings.HasPrefix(k, unitPrefix) {
+		if strings.HasPrefix(k, f.prefix) {
 			written = append(written, k)
 		}
 	}
@@ -169,7 +174,7 @@ func (f *unitFilter) build(t *tx) error {
 	for size < 4*12*(n+len(written)) {
 		size *= 4
 	}
-	*f = unitFilter{bits: make([]uint64, size/64), built: true, seed: maphash.MakeSeed()}
+	*f = unitFilter{prefix: f.prefix, bits: make([]uint64, size/64), built: true, seed: maphash.MakeSeed()}
 	// maphash.Bytes and maphash.String hash the same bytes alike.
 	if err := scan(func(k []byte) { f.set(maphash.Bytes(f.seed, k)) }); err != nil {
 		return err

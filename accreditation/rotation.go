@@ -234,8 +234,13 @@ func (b *Bank) RotateIndexKey(ctx context.Context) (IndexRotation, error) {
 		after = next
 	}
 	var tombstones []string
-	err := b.read(func(_ *ledger.Reader, s store) error {
-		return s.scan(vaultErasedPrefix, func(k string) bool { tombstones = append(tombstones, k); return true })
+	err := b.read(func(r *ledger.Reader, _ store) error {
+		return r.Scan([]byte(vaultDirPrefix), nil, func(k, v []byte) bool {
+			if string(v) == erasedMark {
+				tombstones = append(tombstones, string(k))
+			}
+			return true
+		})
 	})
 	if err != nil {
 		return rot, err
@@ -304,6 +309,7 @@ type rehashCmd struct {
 }
 
 func (c rehashCmd) decide(t *tx) (any, error) {
+	t.vault.raise(0)
 	for _, it := range c.Items {
 		if it.Old != it.New {
 			t.put(dirKey(it.Old), nil)
@@ -319,6 +325,7 @@ type deleteKeysCmd struct {
 }
 
 func (c deleteKeysCmd) decide(t *tx) (any, error) {
+	t.vault.raise(0)
 	for _, k := range c.Keys {
 		if !isVaultKey(k) {
 			return nil, fmt.Errorf("%s is not a vault key", k)

@@ -39,6 +39,13 @@ type tx struct {
 	// (tx.learner), and refs are the learners the command confirmed.
 	keys *vault.Keys
 	refs map[string]resolvedLearner
+	// dirs is the bank's filter of directory keys, told of every one the
+	// command writes; legacy is set for a store with entries from before
+	// sealing (tx.legacyLearner).
+	dirs   *unitFilter
+	legacy bool
+	// vault is the bank's record of vault changes (erasure.go).
+	vault *vaultChanges
 	// today and recordedAt are the view's time as the tx writes it,
 	// formatted once for all of a batch's outcomes.
 	today, recordedAt string
@@ -100,6 +107,9 @@ func (t *tx) put(key string, value []byte) {
 	t.writes[key] = value
 	if strings.HasPrefix(key, instPrefix) {
 		t.instChanged = true
+	}
+	if t.dirs != nil && value != nil && strings.HasPrefix(key, vaultDirPrefix) {
+		t.dirs.add(key)
 	}
 }
 
@@ -231,7 +241,11 @@ type proposal struct {
 	cmd   command
 	insts *institutionCache
 	units *unitFilter
+	dirs  *unitFilter
 	keys  *vault.Keys
+	// legacy says the store has entries from before sealing (erasure.go).
+	legacy bool
+	vault  *vaultChanges
 }
 
 // Decide implements ledger.Proposal: it decides the command against v, the
@@ -243,7 +257,11 @@ func (p proposal) Decide(v *ledger.View) (ledger.Effect, error) {
 		entries = len(c.Items)
 	}
 	t := newTx(v, p.insts, entries)
-	t.units, t.keys = p.units, p.keys
+	t.units, t.dirs, t.keys, t.legacy, t.vault = p.units, p.dirs, p.keys, p.legacy, p.vault
+	if t.vault == nil {
+		t.vault = &vaultChanges{} // a proposal of a test: raises go nowhere
+		t.vault.raise(0)
+	}
 	res, err := p.cmd.decide(t)
 	if err != nil {
 		return ledger.Effect{}, err
