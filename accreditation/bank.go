@@ -30,8 +30,9 @@ type Bank struct {
 	units unitFilter
 	// dirs is the filter of the learners' directory keys, and vault the
 	// record of changes to learners' existing vault keys (erasure.go).
-	dirs  unitFilter
-	vault vaultChanges
+	dirs     unitFilter
+	vault    vaultChanges
+	learners learnerCache
 	// stalePlans counts conversions planned outside the sequencer that
 	// an entry written meanwhile made plan again (Convert).
 	stalePlans atomic.Int64
@@ -75,7 +76,7 @@ func (b *Bank) Ledger() *ledger.Ledger { return b.l }
 // do has the ledger's sequencer decide c and write what it emits, and
 // returns the command's result once it is durable.
 func (b *Bank) do(ctx context.Context, c command) (any, error) {
-	r, err := b.l.Append(ctx, proposal{cmd: c, insts: &b.insts, units: &b.units, dirs: &b.dirs, keys: b.keys, legacy: b.legacy, vault: &b.vault})
+	r, err := b.l.Append(ctx, proposal{cmd: c, insts: &b.insts, units: &b.units, dirs: &b.dirs, keys: b.keys, legacy: b.legacy, vault: &b.vault, learners: &b.learners})
 	if err != nil {
 		return nil, err
 	}

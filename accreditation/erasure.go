@@ -10,6 +10,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"creditbank/ledger"
@@ -158,20 +159,93 @@ func (b *Bank) lookupLearner(s store, id string) (ref string, dk vault.DataKey, 
 	return b.lookupHashed(s, id, b.keys.IndexHash(id))
 }
 
-// lookupHashed is lookupLearner given the index hash h of id.
+// lookupHashed is lookupLearner given the index hash h of id. A learner
+// found is kept in the bank's cache of learners, and found there while no
+// vault change was decided since it was read.
 func (b *Bank) lookupHashed(s store, id, h string) (ref string, dk vault.DataKey, found bool, err error) {
+	ref, dk, found, _, err = b.lookupAt(s, id, h)
+	return ref, dk, found, err
+}
+
+// lookupAt is lookupHashed, which also says the ledger size of the read
+// that found the learner (the cache's, for a learner found there).
+func (b *Bank) lookupAt(s store, id, h string) (ref string, dk vault.DataKey, found bool, at uint64, err error) {
+	rs, durable := s.(readerStore)
+	if durable {
+		if c, ok := b.learners.get(h, &b.vault); ok {
+			return c.ref, c.key, true, c.at, nil
+		}
+		at = rs.r.Size()
+	}
 	v, err := s.get(dirKey(h))
 	switch {
 	case err != nil:
-		return "", dk, false, err
+		return "", dk, false, at, err
 	case v == nil:
-		return id, dk, false, nil
+		return id, dk, false, at, nil
 	case string(v) == erasedMark:
-		return "", dk, false, erasedError(id)
+		return "", dk, false, at, erasedError(id)
 	}
 	ref = string(v)
-	dk, err = b.dataKey(s, ref)
-	return ref, dk, err == nil, err
+	if dk, err = b.dataKey(s, ref); err != nil {
+		return "", dk, false, at, err
+	}
+	if durable {
+		b.learners.put(h, cachedLearner{ref: ref, key: dk, at: at}, &b.vault)
+	}
+	return ref, dk, true, at, nil
+}
+
+// learnerCache keeps the references and data keys of learners found by
+// durable reads, by the index hash of their id: a batch of outcomes for
+// known learners read two keys and unwrapped a data key for each, a third
+// of what posting it cost. An entry serves only while no vault change was
+// decided since its read (vaultChanges), so an erasure makes every older
+// entry stale at once; the erasure also drops its learner's entry, so that
+// the key leaves the cache with the store. When full it is emptied whole:
+// learners come back one read each.
+type learnerCache struct {
+	mu sync.Mutex
+	m  map[string]cachedLearner
+}
+
+// learnerCacheMax bounds the cache: about 150 bytes a learner, some 20 MB.
+const learnerCacheMax = 1 << 17
+
+// cachedLearner is a learner found by a durable read at ledger size at.
+type cachedLearner struct {
+	ref string
+	key vault.DataKey
+	at  uint64
+}
+
+func (c *learnerCache) get(h string, v *vaultChanges) (cachedLearner, bool) {
+	c.mu.Lock()
+	e, ok := c.m[h]
+	c.mu.Unlock()
+	return e, ok && v.current(e.at)
+}
+
+// put keeps e unless a vault change was decided since its read: checked
+// under the lock that drop takes, so an erasure's drop never precedes the
+// put of its learner read before it.
+func (c *learnerCache) put(h string, e cachedLearner, v *vaultChanges) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !v.current(e.at) {
+		return
+	}
+	if c.m == nil || len(c.m) >= learnerCacheMax {
+		c.m = make(map[string]cachedLearner)
+	}
+	c.m[h] = e
+}
+
+// drop forgets the learner of index hash h.
+func (c *learnerCache) drop(h string) {
+	c.mu.Lock()
+	delete(c.m, h)
+	c.mu.Unlock()
 }
 
 // dataKey unwraps the data key of ref from the vault record in s.
@@ -205,11 +279,11 @@ func erasedError(id string) error {
 // one meanwhile.
 func (b *Bank) prepareLearner(s store, id string) (learnerPrep, error) {
 	h := b.keys.IndexHash(id)
-	ref, dk, found, err := b.lookupHashed(s, id, h)
+	ref, dk, found, at, err := b.lookupAt(s, id, h)
 	if err != nil {
 		return learnerPrep{}, err
 	}
-	p := learnerPrep{ID: id, Hash: h, Ref: ref, Key: dk}
+	p := learnerPrep{ID: id, Hash: h, Ref: ref, Key: dk, Size: at}
 	if found {
 		return p, nil
 	}
@@ -254,7 +328,6 @@ func (b *Bank) prepareLearners(ids ...string) (map[string]*learnerPrep, error) {
 				continue
 			}
 			p, err := b.prepareLearner(s, id)
-			p.Size = r.Size()
 			if CodeOf(err) == CodeErased {
 				p, err = learnerPrep{ID: id, Err: err}, nil
 			}
@@ -549,6 +622,9 @@ func (c eraseCmd) decide(t *tx) (any, error) {
 	t.put(dirKey(c.Hash), []byte(erasedMark))
 	t.put(vaultKey(ref), nil)
 	t.vault.raise(seq + 1)
+	if t.learners != nil {
+		t.learners.drop(c.Hash)
+	}
 	return Erasure{Seq: seq, RecordedAt: t.recordedAtText(), Learner: c.ID, Reason: c.Reason, PlaintextEntries: ref == c.ID, Ref: ref}, nil
 }
 

@@ -74,6 +74,14 @@ func (b *Bank) RotateKEK(ctx context.Context, progress func(done int)) (KEKRotat
 			rot.From = append(rot.From, id)
 		}
 	}
+	// A learner's first record decided before the new KEK became current
+	// is wrapped under an old one and may not be durable yet, so not in the
+	// reads below: a command through the sequencer, durable only after
+	// every group decided before it, makes it so. Records decided after are
+	// under the new KEK, or refused (errStaleKEK).
+	if _, err := b.do(ctx, rewrapCmd{}); err != nil {
+		return rot, err
+	}
 	after := ""
 	for {
 		batch, next, err := b.staleWraps(after, to)

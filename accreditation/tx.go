@@ -44,8 +44,10 @@ type tx struct {
 	// sealing (tx.legacyLearner).
 	dirs   *unitFilter
 	legacy bool
-	// vault is the bank's record of vault changes (erasure.go).
-	vault *vaultChanges
+	// vault is the bank's record of vault changes, and learners its cache
+	// of learners found (erasure.go).
+	vault    *vaultChanges
+	learners *learnerCache
 	// today and recordedAt are the view's time as the tx writes it,
 	// formatted once for all of a batch's outcomes.
 	today, recordedAt string
@@ -244,8 +246,9 @@ type proposal struct {
 	dirs  *unitFilter
 	keys  *vault.Keys
 	// legacy says the store has entries from before sealing (erasure.go).
-	legacy bool
-	vault  *vaultChanges
+	legacy   bool
+	vault    *vaultChanges
+	learners *learnerCache
 }
 
 // Decide implements ledger.Proposal: it decides the command against v, the
@@ -257,7 +260,7 @@ func (p proposal) Decide(v *ledger.View) (ledger.Effect, error) {
 		entries = len(c.Items)
 	}
 	t := newTx(v, p.insts, entries)
-	t.units, t.dirs, t.keys, t.legacy, t.vault = p.units, p.dirs, p.keys, p.legacy, p.vault
+	t.units, t.dirs, t.keys, t.legacy, t.vault, t.learners = p.units, p.dirs, p.keys, p.legacy, p.vault, p.learners
 	if t.vault == nil {
 		t.vault = &vaultChanges{} // a proposal of a test: raises go nowhere
 		t.vault.raise(0)
