@@ -279,6 +279,12 @@ func (c postCmd) postOne(t *tx, in *Institution, i int, hash [32]byte) (PostResu
 	if lp.Err != nil {
 		return PostResult{}, lp.Err
 	}
+	// An erased learner's item is refused as such before anything else,
+	// a repeat of one posted before the erasure included.
+	learner, err := t.learner(lp)
+	if err != nil {
+		return PostResult{}, err
+	}
 	prev, found, err := t.idempotency(in.ID, o.IdempotencyKey)
 	if err != nil {
 		return PostResult{}, err
@@ -287,7 +293,7 @@ func (c postCmd) postOne(t *tx, in *Institution, i int, hash [32]byte) (PostResu
 		if prev.Hash != hash {
 			return PostResult{}, errorf(CodeConflict, "idempotency key %q was used for other content (entry %d)", o.IdempotencyKey, prev.Seq)
 		}
-		orig, recordedAt, content, err := t.loadOutcome(prev.Seq, lp)
+		orig, recordedAt, content, err := t.loadOutcome(prev.Seq, learner)
 		if err != nil {
 			return PostResult{}, err
 		}
@@ -307,10 +313,6 @@ func (c postCmd) postOne(t *tx, in *Institution, i int, hash [32]byte) (PostResu
 	}
 	if latest := t.latestCompletion(); o.CompletedOn > latest {
 		return PostResult{}, errorf(CodeInvalid, "completed_on %s is after today in the earliest time zone (UTC+14), %s", o.CompletedOn, latest)
-	}
-	learner, err := t.learner(lp)
-	if err != nil {
-		return PostResult{}, err
 	}
 	var old *outcomeState
 	if o.Supersedes != nil {
@@ -359,15 +361,11 @@ func (c postCmd) postOne(t *tx, in *Institution, i int, hash [32]byte) (PostResu
 }
 
 // loadOutcome is loadOutcomeEntry for the command's own reads, with a
-// sealed outcome opened under the key of its learner lp.
-func (t *tx) loadOutcome(seq uint64, lp *learnerPrep) (*Outcome, string, json.RawMessage, error) {
+// sealed outcome opened under the key of its learner.
+func (t *tx) loadOutcome(seq uint64, learner resolvedLearner) (*Outcome, string, json.RawMessage, error) {
 	orig, recordedAt, content, err := loadOutcomeEntry(t.entry, seq)
 	if err != nil || orig.Sealed == "" {
 		return orig, recordedAt, content, err
-	}
-	learner, err := t.learner(lp)
-	if err != nil {
-		return nil, "", nil, err
 	}
 	if orig.Learner != learner.ref {
 		return nil, "", nil, fmt.Errorf("outcome %d is of learner reference %s, not %s", seq, orig.Learner, learner.ref)

@@ -273,20 +273,21 @@ func erasedError(id string) error {
 	return errorf(CodeErased, "the personal data of learner %s was erased", id)
 }
 
-// prepareLearner is lookupLearner for a command that writes: a learner
-// without a reference gets a new one, with a new data key, that the
-// sequencer writes with the command's first entry unless the learner got
-// one meanwhile.
-func (b *Bank) prepareLearner(s store, id string) (learnerPrep, error) {
+// prepareLearner prepares learner id for a command that writes: the
+// reference and data key the cache of learners holds, or else a new
+// reference and data key, which the sequencer writes with the command's
+// first entry for the learner, unless the store has a reference for them
+// already (tx.learner reads the directory, when its filter says it may
+// hold one). It reads nothing from the store: for a learner new to it,
+// which most of a batch's often are, that read found nothing at the cost
+// of a seek.
+func (b *Bank) prepareLearner(_ store, id string) (learnerPrep, error) {
 	h := b.keys.IndexHash(id)
-	ref, dk, found, at, err := b.lookupAt(s, id, h)
-	if err != nil {
-		return learnerPrep{}, err
+	if c, ok := b.learners.get(h, &b.vault); ok {
+		return learnerPrep{ID: id, Hash: h, Ref: c.ref, Key: c.key, Size: c.at}, nil
 	}
-	p := learnerPrep{ID: id, Hash: h, Ref: ref, Key: dk, Size: at}
-	if found {
-		return p, nil
-	}
+	p := learnerPrep{ID: id, Hash: h}
+	var err error
 	if p.Ref, err = vault.NewRef(); err != nil {
 		return learnerPrep{}, err
 	}
@@ -387,10 +388,14 @@ func (t *tx) learner(p *learnerPrep) (resolvedLearner, error) {
 		return resolvedLearner{}, erasedError(p.ID)
 	case v != nil && string(v) == p.Ref && !p.New:
 	case v != nil:
-		// Another command gave the learner a reference after p was read.
+		// The learner has a reference the cache did not hold (or another
+		// command gave them one since p was prepared).
 		r.ref = string(v)
 		if r.key, err = unwrapRecord(t, t.keys, r.ref); err != nil {
 			return resolvedLearner{}, err
+		}
+		if t.learners != nil {
+			t.learners.put(p.Hash, cachedLearner{ref: r.ref, key: r.key, at: t.nextSeq()}, t.vault)
 		}
 	default:
 		if !p.New {
@@ -423,6 +428,13 @@ func (t *tx) keepLearner(p *learnerPrep, r resolvedLearner) {
 		t.put(dirKey(p.Hash), []byte(r.ref))
 		t.put(vaultKey(r.ref), r.record)
 		r.record = nil
+		// The learner's next post finds them in the cache rather than
+		// reading the vault; a read before this group is durable finds
+		// a reference whose entries are not readable yet, as a read of
+		// any learner may.
+		if t.learners != nil {
+			t.learners.put(p.Hash, cachedLearner{ref: r.ref, key: r.key, at: t.nextSeq()}, t.vault)
+		}
 	}
 	if t.refs == nil {
 		t.refs = map[string]resolvedLearner{}
