@@ -496,26 +496,8 @@ func appendPersonal(b []byte, out *Outcome) []byte {
 // content decodes to, which the state is derived from.
 func sealOutcome(out *Outcome, plain []byte, ref string, dk vault.DataKey, nonce [24]byte, seq uint64) (json.RawMessage, *Outcome, error) {
 	sealed := vault.AppendSeal(make([]byte, 0, vault.SealedSize(len(plain))), dk, nonce, seq, sealedOutcomeField, plain)
-	o := out.OutcomeInput
 	b := make([]byte, 0, 320+base64.StdEncoding.EncodedLen(len(sealed)))
-	b = appendJSONText(append(b, `{"idempotency_key":`...), o.IdempotencyKey)
-	b = appendJSONText(append(b, `,"learner":`...), ref)
-	b = appendJSONText(append(b, `,"unit":{"code":`...), o.Unit.Code)
-	b = appendJSONText(append(b, `},"sector":`...), o.Sector)
-	b = strconv.AppendInt(append(b, `,"level":`...), int64(o.Level), 10)
-	b = appendJSONText(append(b, `,"field":`...), o.Field)
-	b = appendQuotedAmount(append(b, `,"credits":{"amount":`...), o.Credits.Amount)
-	b = appendJSONText(append(b, `,"system":`...), o.Credits.System)
-	b = append(b, '}')
-	if o.Hours != nil {
-		b = strconv.AppendInt(append(b, `,"hours":`...), *o.Hours, 10)
-	}
-	passed := o.Result.Passed != nil && *o.Result.Passed
-	b = strconv.AppendBool(append(b, `,"result":{"passed":`...), passed)
-	b = appendJSONText(append(b, `},"completed_on":`...), o.CompletedOn)
-	if o.Supersedes != nil {
-		b = strconv.AppendUint(append(b, `,"supersedes":`...), *o.Supersedes, 10)
-	}
+	b = appendOutcomeMembers(b, out.OutcomeInput, ref, false)
 	b = appendJSONText(append(b, `,"institution":`...), out.Institution)
 	b = appendQuotedAmount(append(b, `,"standard_credits":`...), out.StandardCredits)
 	b = append(b, `,"sealed":"`...)
@@ -523,7 +505,7 @@ func sealOutcome(out *Outcome, plain []byte, ref string, dk vault.DataKey, nonce
 	b = base64.StdEncoding.AppendEncode(b, sealed)
 	stored := *out
 	stored.Learner, stored.Unit.Title, stored.EvidenceSHA256, stored.Sealed = ref, "", "", string(b[start:])
-	stored.Result = Result{Passed: &passed}
+	stored.Result = Result{Passed: out.Result.Passed}
 	return append(b, `"}`...), &stored, nil
 }
 

@@ -17,11 +17,22 @@ func marshalOutcomeInput(o OutcomeInput) ([]byte, error) {
 	if o.Result.Passed == nil {
 		return ledger.MarshalContent(o) // not valid anyway; keep the rare shape simple
 	}
-	b := make([]byte, 0, 320+len(o.Unit.Title))
+	b := appendOutcomeMembers(make([]byte, 0, 320+len(o.Unit.Title)), o, o.Learner, true)
+	return append(b, '}'), nil
+}
+
+// appendOutcomeMembers appends o's opening brace and members, from its
+// idempotency key to its supersedes, naming the learner learner: with the
+// personal members (the unit's title, the score, the evidence hash) when
+// personal is set, as the canonical form has them, and without, as a
+// sealed outcome stores them (erasure.go). o.Result.Passed is set.
+func appendOutcomeMembers(b []byte, o OutcomeInput, learner string, personal bool) []byte {
 	b = appendJSONText(append(b, `{"idempotency_key":`...), o.IdempotencyKey)
-	b = appendJSONText(append(b, `,"learner":`...), o.Learner)
+	b = appendJSONText(append(b, `,"learner":`...), learner)
 	b = appendJSONText(append(b, `,"unit":{"code":`...), o.Unit.Code)
-	b = appendJSONText(append(b, `,"title":`...), o.Unit.Title)
+	if personal {
+		b = appendJSONText(append(b, `,"title":`...), o.Unit.Title)
+	}
 	b = appendJSONText(append(b, `},"sector":`...), o.Sector)
 	b = strconv.AppendInt(append(b, `,"level":`...), int64(o.Level), 10)
 	b = appendJSONText(append(b, `,"field":`...), o.Field)
@@ -32,17 +43,17 @@ func marshalOutcomeInput(o OutcomeInput) ([]byte, error) {
 		b = strconv.AppendInt(append(b, `,"hours":`...), *o.Hours, 10)
 	}
 	b = strconv.AppendBool(append(b, `,"result":{"passed":`...), *o.Result.Passed)
-	if o.Result.Score != nil {
+	if personal && o.Result.Score != nil {
 		b = appendQuotedAmount(append(b, `,"score":`...), *o.Result.Score)
 	}
 	b = appendJSONText(append(b, `},"completed_on":`...), o.CompletedOn)
-	if o.EvidenceSHA256 != "" {
+	if personal && o.EvidenceSHA256 != "" {
 		b = appendJSONText(append(b, `,"evidence_sha256":`...), o.EvidenceSHA256)
 	}
 	if o.Supersedes != nil {
 		b = strconv.AppendUint(append(b, `,"supersedes":`...), *o.Supersedes, 10)
 	}
-	return append(b, '}'), nil
+	return b
 }
 
 // appendJSONText appends s as encoding/json writes it without HTML

@@ -36,6 +36,19 @@ func vaultRecords(t *testing.T, b *testBank) map[string]learnerRecord {
 	return out
 }
 
+// rtSetupKeyFile is rtSetup with the vault's keys in a key file in keyDir,
+// as a server keeps them, so that a rotation persists.
+func rtSetupKeyFile(t *testing.T, keyDir string) (*testBank, Actor, *vault.Keys) {
+	t.Helper()
+	vk, err := vault.Open(keyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, college, _ := rtSetup(t)
+	b.vault = vk
+	return b.reopen(t), college, vk
+}
+
 // TestRotateKEK: a rotation while posts for new and known learners go on
 // leaves every data key wrapped under the new KEK only, the old KEK gone
 // from the key file, every outcome readable (also after a restart that
@@ -45,13 +58,7 @@ func vaultRecords(t *testing.T, b *testBank) map[string]learnerRecord {
 func TestRotateKEK(t *testing.T) {
 	ctx := context.Background()
 	keyDir := t.TempDir()
-	vk, err := vault.Open(keyDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, college, _ := rtSetup(t)
-	b.vault = vk
-	b = b.reopen(t)
+	b, college, vk := rtSetupKeyFile(t, keyDir)
 	college = Actor{Role: RoleInstitution, ID: college.ID}
 	const learners = 1100 // more than two rewrap batches
 	batch := make([]OutcomeInput, 0, learners)
@@ -177,13 +184,7 @@ func TestStaleKEKRefused(t *testing.T) {
 func TestRotateIndexKey(t *testing.T) {
 	ctx := context.Background()
 	keyDir := t.TempDir()
-	vk, err := vault.Open(keyDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, college, _ := rtSetup(t)
-	b.vault = vk
-	b = b.reopen(t)
+	b, college, vk := rtSetupKeyFile(t, keyDir)
 	for _, id := range []string{"IDXA", "IDXB", "IDXC"} {
 		b.post(t, college, outcome(id, "o-"+id))
 	}

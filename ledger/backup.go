@@ -44,14 +44,9 @@ import (
 // only a store it has open for writing. Copy a stopped store's folder instead,
 // or open it for writing (the folder lock guarantees no one else has it).
 func (l *Ledger) Backup(dir string) error {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+	if !l.enter() {
 		return ErrClosed
 	}
-	// Close waits for inflight operations before it closes the store.
-	l.inflight.Add(1)
-	l.mu.Unlock()
 	defer l.inflight.Done()
 	if l.failed.Load() {
 		return ErrFailed

@@ -25,13 +25,9 @@ func (l *Ledger) PurgeState(ctx context.Context, prefix string) error {
 	if err := l.Writable(); err != nil {
 		return err
 	}
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+	if !l.enter() {
 		return ErrClosed
 	}
-	l.inflight.Add(1)
-	l.mu.Unlock()
 	defer l.inflight.Done()
 	if err := l.db.Flush(); err != nil {
 		return fmt.Errorf("ledger: purge %s: flush: %w", prefix, err)
@@ -41,6 +37,19 @@ func (l *Ledger) PurgeState(ctx context.Context, prefix string) error {
 		return fmt.Errorf("ledger: purge %s: compact: %w", prefix, err)
 	}
 	return nil
+}
+
+// enter counts an operation in flight, which Close waits for before it
+// closes the store, and reports false (counting nothing) once the ledger is
+// closed. The caller calls l.inflight.Done when the operation ends.
+func (l *Ledger) enter() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.inflight.Add(1)
+	return true
 }
 
 // InitState stores value under the domain state key when the key holds

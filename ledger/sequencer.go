@@ -163,13 +163,9 @@ func (l *Ledger) Append(ctx context.Context, p Proposal) (Receipt, error) {
 		}
 		p = checkedRecords(rs)
 	}
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+	if !l.enter() {
 		return Receipt{}, ErrClosed
 	}
-	l.inflight.Add(1)
-	l.mu.Unlock()
 	defer l.inflight.Done()
 	pd := &pending{p: p, done: make(chan struct{})}
 	select {

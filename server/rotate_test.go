@@ -22,19 +22,7 @@ import (
 func TestRotateKEK(t *testing.T) {
 	ctx := context.Background()
 	cfg := testConfig(t)
-	s, err := Start(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	register(t, s, 1)
-	learner, err := s.IssueToken(accreditation.RoleLearner, "ROT1", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	grant := `{"institution":"college-0.example","purpose":"admission","expires_on":"` + time.Now().UTC().AddDate(0, 0, 30).Format(time.DateOnly) + `"}`
-	if status, body := send(t, "POST", s.URL()+"/v1/learners/ROT1/grants", learner, grant); status != http.StatusCreated {
-		t.Fatalf("grant: %d %s", status, body)
-	}
+	s, learner := startWithGrant(t, cfg, "ROT1")
 	keyDir := filepath.Join(cfg.Data, "keys")
 	res, err := RotateKEK(ctx, cfg.Data, cfg.Origin)
 	if err != nil {
@@ -70,6 +58,28 @@ func TestRotateKEK(t *testing.T) {
 	}
 }
 
+// startWithGrant starts a server on cfg (stopped by the test or by Close)
+// with one institution, college-0.example, and learner's grant to it: the
+// learner has a key in the vault. It returns the learner's token.
+func startWithGrant(t *testing.T, cfg Config, learner string) (*Server, string) {
+	t.Helper()
+	s, err := Start(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	register(t, s, 1)
+	tok, err := s.IssueToken(accreditation.RoleLearner, learner, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant := `{"institution":"college-0.example","purpose":"admission","expires_on":"` + time.Now().UTC().AddDate(0, 0, 30).Format(time.DateOnly) + `"}`
+	if status, body := send(t, "POST", s.URL()+"/v1/learners/"+learner+"/grants", tok, grant); status != http.StatusCreated {
+		t.Fatalf("grant: %d %s", status, body)
+	}
+	return s, tok
+}
+
 // send makes a request with a JSON body and token, and returns the status
 // and the body.
 func send(t testing.TB, method, url, token, body string) (int, string) {
@@ -95,19 +105,7 @@ func send(t testing.TB, method, url, token, body string) (int, string) {
 // a new one that opens none.
 func TestMissingKeyFile(t *testing.T) {
 	cfg := testConfig(t)
-	s, err := Start(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	register(t, s, 1)
-	learner, err := s.IssueToken(accreditation.RoleLearner, "KEYLESS1", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	grant := `{"institution":"college-0.example","purpose":"admission","expires_on":"` + time.Now().UTC().AddDate(0, 0, 30).Format(time.DateOnly) + `"}`
-	if status, body := send(t, "POST", s.URL()+"/v1/learners/KEYLESS1/grants", learner, grant); status != http.StatusCreated {
-		t.Fatalf("grant: %d %s", status, body)
-	}
+	s, _ := startWithGrant(t, cfg, "KEYLESS1")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -127,19 +125,7 @@ func TestMissingKeyFile(t *testing.T) {
 func TestRotateIndexKey(t *testing.T) {
 	ctx := context.Background()
 	cfg := testConfig(t)
-	s, err := Start(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	register(t, s, 1)
-	learner, err := s.IssueToken(accreditation.RoleLearner, "IDX1", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	grant := `{"institution":"college-0.example","purpose":"admission","expires_on":"` + time.Now().UTC().AddDate(0, 0, 30).Format(time.DateOnly) + `"}`
-	if status, body := send(t, "POST", s.URL()+"/v1/learners/IDX1/grants", learner, grant); status != http.StatusCreated {
-		t.Fatalf("grant: %d %s", status, body)
-	}
+	s, learner := startWithGrant(t, cfg, "IDX1")
 	if _, err := RotateIndexKey(ctx, cfg.Data, cfg.Origin); err == nil || !strings.Contains(err.Error(), "stop it first") {
 		t.Fatalf("rotated the index key of a running server: %v", err)
 	}
