@@ -125,7 +125,7 @@ func TestMissingKeyFile(t *testing.T) {
 func TestRotateIndexKey(t *testing.T) {
 	ctx := context.Background()
 	cfg := testConfig(t)
-	s, learner := startWithGrant(t, cfg, "IDX1")
+	s, _ := startWithGrant(t, cfg, "IDX1")
 	if _, err := RotateIndexKey(ctx, cfg.Data, cfg.Origin); err == nil || !strings.Contains(err.Error(), "stop it first") {
 		t.Fatalf("rotated the index key of a running server: %v", err)
 	}
@@ -145,7 +145,7 @@ func TestRotateIndexKey(t *testing.T) {
 		t.Fatalf("the index key did not change: %v", err)
 	}
 	s = startServer(t, cfg)
-	learner, err = s.IssueToken(accreditation.RoleLearner, "IDX1", time.Hour)
+	learner, err := s.IssueToken(accreditation.RoleLearner, "IDX1", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
