@@ -76,9 +76,14 @@ func (b *Bank) Ledger() *ledger.Ledger { return b.l }
 // do has the ledger's sequencer decide c and write what it emits, and
 // returns the command's result once it is durable.
 func (b *Bank) do(ctx context.Context, c command) (any, error) {
-	r, err := b.l.Append(ctx, proposal{cmd: c, insts: &b.insts, units: &b.units, dirs: &b.dirs, keys: b.keys, legacy: b.legacy, vault: &b.vault, learners: &b.learners})
+	var found []foundLearner
+	r, err := b.l.Append(ctx, proposal{cmd: c, insts: &b.insts, units: &b.units, dirs: &b.dirs, keys: b.keys, legacy: b.legacy,
+		vault: &b.vault, learners: &b.learners, found: &found})
 	if err != nil {
 		return nil, err
+	}
+	for _, f := range found { // durable now
+		b.learners.put(f.hash, f.cachedLearner, &b.vault)
 	}
 	return r.Result, nil
 }

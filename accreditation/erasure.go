@@ -212,6 +212,14 @@ type learnerCache struct {
 // learnerCacheMax bounds the cache: about 150 bytes a learner, some 20 MB.
 const learnerCacheMax = 1 << 17
 
+// foundLearner is a learner a command created or read in the sequencer,
+// cached once the command is durable: a command refused, or a group that
+// failed, leaves nothing in the cache that the store does not hold.
+type foundLearner struct {
+	hash string
+	cachedLearner
+}
+
 // cachedLearner is a learner found by a durable read at ledger size at.
 type cachedLearner struct {
 	ref string
@@ -260,7 +268,9 @@ func unwrapRecord(s store, keys *vault.Keys, ref string) (vault.DataKey, error) 
 		return dk, err
 	}
 	if rec == nil {
-		return dk, fmt.Errorf("learner reference %s has no key record", ref)
+		// The directory names the learner, but the key is gone: the
+		// learner's data cannot be read, as after an erasure.
+		return dk, errNoKeyRecord
 	}
 	dk, err = keys.Unwrap(ref, rec.Wrapped)
 	if err != nil {
@@ -268,6 +278,12 @@ func unwrapRecord(s store, keys *vault.Keys, ref string) (vault.DataKey, error) 
 	}
 	return dk, nil
 }
+
+// errNoKeyRecord: a learner's directory entry names a reference whose key
+// record is gone. Only a vault put together from different copies has
+// one; the bank opens it with the erasures enforced (enforceErasures), and
+// answers for such a learner as for an erased one.
+var errNoKeyRecord = errorf(CodeErased, "the learner's key is gone")
 
 func erasedError(id string) error {
 	return errorf(CodeErased, "the personal data of learner %s was erased", id)
@@ -394,9 +410,7 @@ func (t *tx) learner(p *learnerPrep) (resolvedLearner, error) {
 		if r.key, err = unwrapRecord(t, t.keys, r.ref); err != nil {
 			return resolvedLearner{}, err
 		}
-		if t.learners != nil {
-			t.learners.put(p.Hash, cachedLearner{ref: r.ref, key: r.key, at: t.nextSeq()}, t.vault)
-		}
+		t.found = append(t.found, foundLearner{hash: p.Hash, cachedLearner: cachedLearner{ref: r.ref, key: r.key, at: t.nextSeq()}})
 	default:
 		if !p.New {
 			// Not reached: erasure marks the reference erased.
@@ -429,12 +443,8 @@ func (t *tx) keepLearner(p *learnerPrep, r resolvedLearner) {
 		t.put(vaultKey(r.ref), r.record)
 		r.record = nil
 		// The learner's next post finds them in the cache rather than
-		// reading the vault; a read before this group is durable finds
-		// a reference whose entries are not readable yet, as a read of
-		// any learner may.
-		if t.learners != nil {
-			t.learners.put(p.Hash, cachedLearner{ref: r.ref, key: r.key, at: t.nextSeq()}, t.vault)
-		}
+		// reading the vault, once this command is durable (Bank.do).
+		t.found = append(t.found, foundLearner{hash: p.Hash, cachedLearner: cachedLearner{ref: r.ref, key: r.key, at: t.nextSeq()}})
 	}
 	if t.refs == nil {
 		t.refs = map[string]resolvedLearner{}
@@ -466,6 +476,11 @@ func (t *tx) mayHoldDir(key string, isNew bool) (bool, error) {
 func (t *tx) legacyLearner(id string) (bool, error) {
 	if !t.legacy {
 		return false, nil
+	}
+	// An erased learner named so is no one's any more: after the index key
+	// rotated, the id is a new learner (RotateIndexKey).
+	if erased, err := t.get(erasedKey(id)); err != nil || erased != nil {
+		return false, err
 	}
 	found := false
 	err := t.view.Index(IndexLearner, id, 0, func(uint64) bool {
@@ -599,10 +614,19 @@ func (c eraseCmd) decide(t *tx) (any, error) {
 	switch {
 	case err != nil:
 		return nil, err
-	case v == nil:
-		return nil, errorf(CodeNotFound, "no learner %s: nothing was ever recorded for them", c.ID)
 	case string(v) == erasedMark:
 		return nil, erasedError(c.ID)
+	case v == nil:
+		// A learner named by plain id in entries from before sealing, and
+		// written for since by nothing: their reference is the id.
+		legacy, err := t.legacyLearner(c.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !legacy {
+			return nil, errorf(CodeNotFound, "no learner %s: nothing was ever recorded for them", c.ID)
+		}
+		v = []byte(c.ID)
 	}
 	ref := string(v)
 	seq, err := t.emit(TypeLearnerErased, c.Actor, LearnerErased{Learner: ref, Reason: c.Reason}, []ledger.IndexKey{learnerIndex(ref)}, nil)
@@ -888,7 +912,26 @@ func (b *Bank) enforceErasures(ctx context.Context) (int, error) {
 	if err != nil || len(stale) == 0 {
 		return 0, err
 	}
-	if _, err := b.do(ctx, deleteKeysCmd{Keys: stale}); err != nil {
+	// The directory put back with the keys names those learners again:
+	// its entries become erased marks. Found by their values, in one scan,
+	// only when keys were found: a vault put back is rare.
+	refs := map[string]bool{}
+	for _, k := range stale {
+		refs[k[len(vaultKeyPrefix):]] = true
+	}
+	var dirs []string
+	err = b.read(func(r *ledger.Reader, _ store) error {
+		return r.Scan([]byte(vaultDirPrefix), nil, func(k, v []byte) bool {
+			if refs[string(v)] {
+				dirs = append(dirs, string(k))
+			}
+			return true
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	if _, err := b.do(ctx, deleteKeysCmd{Keys: stale, Erase: dirs}); err != nil {
 		return 0, err
 	}
 	return len(stale), b.l.PurgeState(ctx, vaultPrefix)

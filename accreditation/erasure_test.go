@@ -359,6 +359,27 @@ func TestLegacyStore(t *testing.T) {
 	}
 	_, err = b.Transcript(legacy, "", 10)
 	rtCode(t, err, CodeErased)
+	// A learner of the old entries whom nothing was written for since
+	// (no directory entry) is erased all the same.
+	e, err = b.EraseLearner(ctx, admin, "L2", "request")
+	if err != nil || !e.PlaintextEntries || e.Ref != "L2" {
+		t.Fatalf("erasure of a legacy learner never written for since: %+v %v", e, err)
+	}
+	_, err = b.Balance("L2")
+	rtCode(t, err, CodeErased)
+	// After the index key rotates, the marks of erased ids are gone: a post
+	// for L3 makes a new learner, who inherits nothing of the old entries.
+	if _, err := b.RotateIndexKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o.Learner, o.IdempotencyKey, o.Unit.Code = legacy, "after-rotation", "NEW-UNIT-2"
+	again := b.post(t, inst, o)
+	if l := rtContent[Outcome](t, b, again, TypeOutcomeRecorded).Learner; !strings.HasPrefix(l, "_") {
+		t.Fatalf("an erased legacy id after the index key rotated is named %q", l)
+	}
+	if tr := rtTranscript(t, b, legacy); len(tr.Outcomes) != 1 || tr.Outcomes[0].IdempotencyKey != "after-rotation" {
+		t.Fatalf("the new %s holds %+v", legacy, tr.Outcomes)
+	}
 }
 
 // legacyLoad writes a journal and its state as a store of an earlier
@@ -381,9 +402,10 @@ func (p legacyLoad) Decide(*ledger.View) (ledger.Effect, error) {
 	return eff, nil
 }
 
-// TestErasuresReplayedAtOpen: a vault record of an erased learner, put
-// back behind the bank's back (a vault restored apart from the ledger), is
-// destroyed when the bank opens: the ledger's erasures win.
+// TestErasuresReplayedAtOpen: a vault record and directory entry of an
+// erased learner, put back behind the bank's back (a vault restored apart
+// from the ledger), are destroyed when the bank opens: the ledger's
+// erasures win, and the learner reads and posts as erased.
 func TestErasuresReplayedAtOpen(t *testing.T) {
 	ctx := context.Background()
 	b, college, _ := rtSetup(t)
@@ -401,7 +423,8 @@ func TestErasuresReplayedAtOpen(t *testing.T) {
 	if _, err := b.EraseLearner(ctx, admin, "BACK1", "request"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Ledger().Append(ctx, legacyLoad{state: map[string][]byte{vaultKey(ref): record}}); err != nil {
+	putBack := map[string][]byte{vaultKey(ref): record, dirKey(b.vault.IndexHash("BACK1")): []byte(ref)}
+	if _, err := b.Ledger().Append(ctx, legacyLoad{state: putBack}); err != nil {
 		t.Fatal(err)
 	}
 	b = b.reopen(t)
@@ -410,6 +433,48 @@ func TestErasuresReplayedAtOpen(t *testing.T) {
 	}
 	_, err = b.Transcript("BACK1", "", 10)
 	rtCode(t, err, CodeErased)
+	res, err := b.PostOutcomes(ctx, college, []OutcomeInput{outcome("BACK1", "b-2"), outcome("OTHER1", "o-1")})
+	if err != nil || CodeOf(res[0].Err) != CodeErased || res[1].Status != PostCreated {
+		t.Fatalf("post after the vault was put back: %+v %v", res, err)
+	}
+}
+
+// refuseAfterKeep is a command refused after it kept a learner's first
+// record: what a token revocation found to repeat one does.
+type refuseAfterKeep struct{ lp *learnerPrep }
+
+func (c refuseAfterKeep) decide(t *tx) (any, error) {
+	r, err := t.learner(c.lp)
+	if err != nil {
+		return nil, err
+	}
+	t.keepLearner(c.lp, r)
+	return nil, errorf(CodeConflict, "refused after keeping the learner")
+}
+
+// TestRefusedCommandCachesNothing: a command refused after it made a
+// learner's first record leaves the learner out of the cache of learners,
+// as out of the store: the learner's next post writes the record, and the
+// learner reads after a restart (a cached key the store did not hold
+// sealed outcomes under a key stored nowhere).
+func TestRefusedCommandCachesNothing(t *testing.T) {
+	ctx := context.Background()
+	b, college, _ := rtSetup(t)
+	lp, err := b.prepareOne("CACHE1")
+	if err != nil || !lp.New {
+		t.Fatalf("prepared %+v %v", lp, err)
+	}
+	if _, err := b.do(ctx, refuseAfterKeep{lp}); CodeOf(err) != CodeConflict {
+		t.Fatalf("refusal: %v", err)
+	}
+	if _, ok := b.learners.get(lp.Hash, &b.Bank.vault); ok {
+		t.Fatal("a refused command left the learner in the cache")
+	}
+	b.post(t, college, outcome("CACHE1", "c-1"))
+	b = b.reopen(t)
+	if tr := rtTranscript(t, b, "CACHE1"); len(tr.Outcomes) != 1 || tr.Outcomes[0].Unit.Title == "" {
+		t.Fatalf("after a restart: %+v", tr.Outcomes)
+	}
 }
 
 // TestPersonalJSON: the personal members written by hand are what

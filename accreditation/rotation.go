@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"creditbank/ledger"
 	"creditbank/vault"
@@ -327,9 +328,11 @@ func (c rehashCmd) decide(t *tx) (any, error) {
 	return nil, nil
 }
 
-// deleteKeysCmd deletes vault keys.
+// deleteKeysCmd deletes vault keys, and makes directory entries Erase
+// erased marks.
 type deleteKeysCmd struct {
-	Keys []string
+	Keys  []string
+	Erase []string
 }
 
 func (c deleteKeysCmd) decide(t *tx) (any, error) {
@@ -339,6 +342,12 @@ func (c deleteKeysCmd) decide(t *tx) (any, error) {
 			return nil, fmt.Errorf("%s is not a vault key", k)
 		}
 		t.put(k, nil)
+	}
+	for _, k := range c.Erase {
+		if !strings.HasPrefix(k, vaultDirPrefix) {
+			return nil, fmt.Errorf("%s is not a directory key", k)
+		}
+		t.put(k, []byte(erasedMark))
 	}
 	return nil, nil
 }

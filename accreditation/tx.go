@@ -48,6 +48,8 @@ type tx struct {
 	// of learners found (erasure.go).
 	vault    *vaultChanges
 	learners *learnerCache
+	// found are the learners the command created or read (erasure.go).
+	found []foundLearner
 	// today and recordedAt are the view's time as the tx writes it,
 	// formatted once for all of a batch's outcomes.
 	today, recordedAt string
@@ -249,6 +251,9 @@ type proposal struct {
 	legacy   bool
 	vault    *vaultChanges
 	learners *learnerCache
+	// found receives the learners the command created or read, for the
+	// bank to cache once the command is durable.
+	found *[]foundLearner
 }
 
 // Decide implements ledger.Proposal: it decides the command against v, the
@@ -273,6 +278,9 @@ func (p proposal) Decide(v *ledger.View) (ledger.Effect, error) {
 		// Before the entries can be published, so before any reader can
 		// see them: see institutionCache.
 		p.insts.changed(t.nextSeq())
+	}
+	if p.found != nil {
+		*p.found = t.found
 	}
 	return t.effect(res), nil
 }
