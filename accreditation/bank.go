@@ -43,6 +43,8 @@ type Bank struct {
 	// which name learners by plain id.
 	keys   *vault.Keys
 	legacy bool
+	// sealedFrom is the ledger size from which outcomes are sealed.
+	sealedFrom uint64
 }
 
 // New returns a bank over l, sealing learners' personal data with keys
@@ -77,7 +79,7 @@ func (b *Bank) Ledger() *ledger.Ledger { return b.l }
 // returns the command's result once it is durable.
 func (b *Bank) do(ctx context.Context, c command) (any, error) {
 	var found []foundLearner
-	r, err := b.l.Append(ctx, proposal{cmd: c, insts: &b.insts, units: &b.units, dirs: &b.dirs, keys: b.keys, legacy: b.legacy,
+	r, err := b.l.Append(ctx, proposal{cmd: c, insts: &b.insts, units: &b.units, dirs: &b.dirs, keys: b.keys, legacy: b.legacy, sealedFrom: b.sealedFrom,
 		vault: &b.vault, learners: &b.learners, found: &found})
 	if err != nil {
 		return nil, err
@@ -217,8 +219,16 @@ func (b *Bank) PostOutcomes(ctx context.Context, actor Actor, items []OutcomeInp
 	var err error
 	res, err := b.doPrepared(ctx, func() (command, error) {
 		var err error
-		c.Learners, err = b.prepareLearners(learners...)
-		return c, err
+		if c.Learners, err = b.prepareLearners(learners...); err != nil {
+			return nil, err
+		}
+		c.Keyed = make([][32]byte, len(items))
+		for i, o := range items {
+			if lp := c.Learners[o.Learner]; c.Invalid[i] == nil && lp != nil && lp.Err == nil {
+				c.Keyed[i] = idempotencyMAC(lp.Key, c.Prepared[i].input)
+			}
+		}
+		return c, nil
 	})
 	if err != nil {
 		return nil, err

@@ -200,9 +200,12 @@ type postCmd struct {
 	// Learners are the items' learners by id, with their references and
 	// keys as a durable read found them (erasure.go), and Nonces each
 	// item's nonce for sealing: chosen before the sequencer, so that
-	// deciding stays a function of the state and the command.
+	// deciding stays a function of the state and the command. Keyed are
+	// the items' idempotency MACs under those keys (idempotencyMAC); Hashes
+	// serve for the records of outcomes from before sealing.
 	Learners map[string]*learnerPrep
 	Nonces   [][24]byte
+	Keyed    [][32]byte
 }
 
 // preparedOutcome is an outcome item as stored, with its entry content, or
@@ -210,7 +213,9 @@ type postCmd struct {
 type preparedOutcome struct {
 	out     Outcome
 	content json.RawMessage
-	// personal is the plaintext the sequencer seals (erasure.go).
+	// input is the canonical form, and personal the plaintext the
+	// sequencer seals (erasure.go).
+	input    []byte
 	personal []byte
 	err      error
 }
@@ -223,7 +228,7 @@ func prepareOutcome(inst string, o OutcomeInput, input json.RawMessage) (prepare
 	if err != nil {
 		return preparedOutcome{err: err}, nil
 	}
-	p := preparedOutcome{out: Outcome{OutcomeInput: o, Institution: inst, StandardCredits: sc}}
+	p := preparedOutcome{out: Outcome{OutcomeInput: o, Institution: inst, StandardCredits: sc}, input: input}
 	if p.content, err = outcomeContent(p.out, input); err != nil {
 		return preparedOutcome{}, err
 	}
@@ -285,12 +290,22 @@ func (c postCmd) postOne(t *tx, in *Institution, i int, hash [32]byte) (PostResu
 	if err != nil {
 		return PostResult{}, err
 	}
+	// The idempotency record binds the key to the outcome's MAC under the
+	// learner's key, or, for an outcome from before sealing, its hash.
+	keyed := c.Keyed[i]
+	if learner.key != lp.Key {
+		keyed = idempotencyMAC(learner.key, p.input)
+	}
 	prev, found, err := t.idempotency(in.ID, o.IdempotencyKey)
 	if err != nil {
 		return PostResult{}, err
 	}
 	if found {
-		if prev.Hash != hash {
+		want := keyed
+		if prev.Seq < t.sealedFrom {
+			want = hash
+		}
+		if prev.Hash != want {
 			return PostResult{}, errorf(CodeConflict, "idempotency key %q was used for other content (entry %d)", o.IdempotencyKey, prev.Seq)
 		}
 		orig, recordedAt, content, err := t.loadOutcome(prev.Seq, learner)
@@ -347,7 +362,7 @@ func (c postCmd) postOne(t *tx, in *Institution, i int, hash [32]byte) (PostResu
 		return PostResult{}, err
 	}
 	t.keepLearner(lp, learner)
-	idem := &ledger.IdempotencyKey{Scope: in.ID, Key: o.IdempotencyKey, Hash: hash}
+	idem := &ledger.IdempotencyKey{Scope: in.ID, Key: o.IdempotencyKey, Hash: keyed}
 	if _, err := t.emitEncoded(TypeOutcomeRecorded, c.Actor, content, stored, []ledger.IndexKey{learnerIndex(learner.ref), institutionIndex(in.ID)}, idem); err != nil {
 		return PostResult{}, err
 	}

@@ -3,6 +3,8 @@ package accreditation
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -490,6 +492,20 @@ func (t *tx) legacyLearner(id string) (bool, error) {
 	return found, err
 }
 
+// idempotencyMAC is what the idempotency record of a sealed outcome binds
+// its key to: HMAC-SHA-256 of the outcome's canonical form under the
+// learner's data key. A plain SHA-256 of it, as records of outcomes from
+// before sealing hold, would outlive an erasure: anyone could try the
+// likely ids and scores of an erased outcome against it.
+func idempotencyMAC(dk vault.DataKey, input []byte) [32]byte {
+	m := hmac.New(sha256.New, dk[:])
+	m.Write([]byte("creditbank idempotency\x00"))
+	m.Write(input)
+	var out [32]byte
+	m.Sum(out[:0])
+	return out
+}
+
 // appendPersonal appends the personal members of out as the sealed member
 // holds them: the JSON of a personal, written by hand (encoding it by
 // reflection cost as much as sealing it). TestPersonalJSON compares the two.
@@ -682,8 +698,16 @@ func (b *Bank) EraseLearner(ctx context.Context, actor Actor, learner, reason st
 // id (tx.legacyLearner).
 func (b *Bank) markSealedFrom() error {
 	from, err := b.l.InitState(vaultSealedFrom, strconv.AppendUint(nil, b.l.Size(), 10))
+	if err != nil {
+		return err
+	}
 	b.legacy = len(from) > 0 && string(from) != "0"
-	return err
+	if len(from) > 0 {
+		if b.sealedFrom, err = strconv.ParseUint(string(from), 10, 64); err != nil {
+			return fmt.Errorf("state %s: %w", vaultSealedFrom, err)
+		}
+	}
+	return nil
 }
 
 // readLearner is the learner id is read by in s: their reference and data

@@ -3,7 +3,9 @@ package accreditation
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -94,8 +96,32 @@ func TestErasure(t *testing.T) {
 		t.Fatalf("transcript before erasure: %+v", tr.Outcomes)
 	}
 	ref := b.ref(t, erased)
+	// The idempotency record holds no plain hash of the outcome, which
+	// would let anyone try likely ids and scores against it after the
+	// erasure: a MAC under the learner's key.
+	input, err := marshalOutcomeInput(erasureOutcome(erased, "e-1", title, score, evidence))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Ledger().Read(func(r *ledger.Reader) error {
+		rec, found, err := r.Idempotency(rtCollege, "e-1")
+		if err != nil || !found {
+			return fmt.Errorf("no idempotency record: %v", err)
+		}
+		dk, err := b.dataKey(readerStore{r}, ref)
+		if err != nil {
+			return err
+		}
+		if rec.Hash == sha256.Sum256(input) || rec.Hash != idempotencyMAC(dk, input) {
+			return fmt.Errorf("the idempotency record holds %x, not the MAC under the learner's key", rec.Hash)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wrapped []byte
-	err := b.Ledger().Read(func(r *ledger.Reader) error {
+	err = b.Ledger().Read(func(r *ledger.Reader) error {
 		rec, err := getJSON[learnerRecord](readerStore{r}, vaultKey(ref))
 		if rec != nil {
 			wrapped = rec.Wrapped

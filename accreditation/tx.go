@@ -50,6 +50,9 @@ type tx struct {
 	learners *learnerCache
 	// found are the learners the command created or read (erasure.go).
 	found []foundLearner
+	// sealedFrom is the ledger size from which outcomes are sealed: the
+	// idempotency records before it hold plain hashes.
+	sealedFrom uint64
 	// today and recordedAt are the view's time as the tx writes it,
 	// formatted once for all of a batch's outcomes.
 	today, recordedAt string
@@ -254,6 +257,8 @@ type proposal struct {
 	// found receives the learners the command created or read, for the
 	// bank to cache once the command is durable.
 	found *[]foundLearner
+	// sealedFrom is the ledger size from which outcomes are sealed.
+	sealedFrom uint64
 }
 
 // Decide implements ledger.Proposal: it decides the command against v, the
@@ -266,6 +271,7 @@ func (p proposal) Decide(v *ledger.View) (ledger.Effect, error) {
 	}
 	t := newTx(v, p.insts, entries)
 	t.units, t.dirs, t.keys, t.legacy, t.vault, t.learners = p.units, p.dirs, p.keys, p.legacy, p.vault, p.learners
+	t.sealedFrom = p.sealedFrom
 	if t.vault == nil {
 		t.vault = &vaultChanges{} // a proposal of a test: raises go nowhere
 		t.vault.raise(0)
