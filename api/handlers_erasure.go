@@ -40,6 +40,17 @@ func (h *Handler) eraseLearner(w http.ResponseWriter, r *http.Request, a actor) 
 	if !readMembers(w, r, &body, reasonMembers) {
 		return
 	}
+	// The access log's records of the learner go first, while the learner
+	// is still found by id: should deleting them fail, the answer is an
+	// error and nothing is erased, so that the admin's retry does it all.
+	// A retry after the erasure would find no reference to delete by.
+	before, err := h.eraseAccessOf(learner)
+	if err != nil {
+		h.requestLog(w).Error("the access log's records of a learner to erase were not deleted; nothing erased", "err", err)
+		writeProblem(w, http.StatusInternalServerError, "internal", "Internal error",
+			"deleting the learner's access log records failed; nothing was erased, try again")
+		return
+	}
 	e, err := h.bank.EraseLearner(r.Context(), a, learner, body.Reason)
 	if err != nil && e.Ref == "" {
 		writeError(w, err)
@@ -52,14 +63,34 @@ func (h *Handler) eraseLearner(w http.ResponseWriter, r *http.Request, a actor) 
 		// erasure that is done, and leave the access log as it is.
 		h.requestLog(w).Error("learner erased; its key's old bytes may stay in the store's files until compaction", "seq", e.Seq, "err", err)
 	}
+	// Reads served between the first deletion and the erasure recorded
+	// a few more.
 	deleted, err := h.eraseAccessRecords(e)
 	if err != nil {
-		h.requestLog(w).Error("learner erased, but the access log's records of it were not all deleted", "seq", e.Seq, "err", err)
+		h.requestLog(w).Error("learner erased, but the access log's records of reads during the erasure were not all deleted", "seq", e.Seq, "err", err)
 		writeProblem(w, http.StatusInternalServerError, "internal", "Internal error",
-			"the learner was erased in entry "+strconv.FormatUint(e.Seq, 10)+", but deleting its access log records failed")
+			"the learner was erased in entry "+strconv.FormatUint(e.Seq, 10)+", but deleting the access log records of reads during the erasure failed")
 		return
 	}
-	writeJSON(w, http.StatusOK, erasureView{Erasure: e, AccessRecordsDeleted: deleted})
+	writeJSON(w, http.StatusOK, erasureView{Erasure: e, AccessRecordsDeleted: before + deleted})
+}
+
+// eraseAccessOf deletes the access log's records of learner before the
+// learner is erased: under the reference the store names them by, and
+// under the plain id. A learner the store holds nothing of, or erased
+// already, has none to delete here.
+func (h *Handler) eraseAccessOf(learner string) (int, error) {
+	if h.access == nil {
+		return 0, nil
+	}
+	ref, err := h.bank.LearnerRef(learner)
+	if accreditation.CodeOf(err) == accreditation.CodeErased || err == nil && ref == "" {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return h.eraseAccessRecords(accreditation.Erasure{Ref: ref, Learner: accreditation.CanonicalLearnerID(learner)})
 }
 
 // eraseAccessRecords deletes what the access log keeps of the learner e
