@@ -49,6 +49,9 @@ type Replayer struct {
 	sealed  map[uint64]*Amount
 	unread  map[uint64]bool
 	missed  bool
+	// assumed is set when a conversion being re-run took unreadable
+	// scores as the conversion used them (recheck).
+	assumed bool
 	erasure ErasureReport
 }
 
@@ -183,7 +186,7 @@ func (r *Replayer) Apply(e ledger.Entry) error {
 	}
 	var problem string
 	var err error
-	r.missed = false
+	r.missed, r.assumed = false, false
 	switch e.Type {
 	case TypeLearnerErased:
 		r.erasure.Erased++
@@ -205,9 +208,11 @@ func (r *Replayer) Apply(e ledger.Entry) error {
 	if err != nil {
 		return fmt.Errorf("entry %d (%s): %w", e.Seq, e.Type, err)
 	}
-	if r.missed {
-		// The decision read a score no key opens any more: it can be
-		// neither confirmed nor found wrong.
+	if r.missed && (problem == "" || !r.assumed) {
+		// The decision read a score no key opens any more: with the
+		// scores taken as it took them it decides alike (or, for an item
+		// change, cannot be re-run at all), so it is neither confirmed
+		// nor found wrong.
 		r.erasure.NotRerunnable = append(r.erasure.NotRerunnable, e.Seq)
 		problem = ""
 	}
@@ -253,6 +258,14 @@ func (r *Replayer) recheck(e ledger.Entry, c Conversion) string {
 	cands, err := candidates(r.state, replayJournal{r}, c.Learner, rule.Target, c.On, seqs, c.Contract, rule.Source.MinScore != nil)
 	if err != nil {
 		return err.Error()
+	}
+	// A score no key opens any more is taken as the conversion took it:
+	// passing for an outcome it used. Everything else is re-run as it
+	// stands, so that a conversion wrong in any other way is still found.
+	for i := range cands {
+		if cands[i].ScoreUnreadable && slices.Contains(seqs, cands[i].Seq) {
+			cands[i].Score, r.assumed = rule.Source.MinScore, true
+		}
 	}
 	already, err := getAmount(r.state, grantedKey(c.Learner, rule.ID))
 	if err != nil {

@@ -239,6 +239,20 @@ func TestErasure(t *testing.T) {
 	if rep.Erased != 1 || !slices.Equal(rep.NotRerunnable, []uint64{conv.Seq}) || rep.SealedOutcomes != 4 || rep.PlaintextOutcomes != 0 {
 		t.Fatalf("erasure report %+v, want the conversion %d not re-runnable", rep, conv.Seq)
 	}
+	// A conversion wrong in another way than its scores is still found:
+	// the scores are taken as the conversion took them, and the rest re-run.
+	entries := ptEntries(t, b)
+	c := ptDecode[Conversion](t, entries[conv.Seq].Content)
+	c.Items[0].Granted += 100
+	c.Granted += 100
+	tampered, err := ledger.MarshalContent(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries[conv.Seq].Content = tampered
+	if f := b.replayed(t, entries).Findings(); len(f) != 1 || f[0].Seq != conv.Seq {
+		t.Fatalf("findings of an erased learner's tampered conversion: %+v", f)
+	}
 	// The audit listing names the learner by reference now.
 	page, err := b.AuditConversions(AuditFilter{}, "", 10)
 	if err != nil || len(page.Conversions) != 1 || !page.Conversions[0].LearnerErased || page.Conversions[0].Learner != ref {
