@@ -45,10 +45,10 @@ type Replayer struct {
 	// lists the sealed outcomes, with the score once read; unread those
 	// whose learner's key is gone; missed is set while a decision being
 	// re-run reads the score of one.
-	scores  ScoreSource
-	sealed  map[uint64]*Amount
-	unread  map[uint64]bool
-	missed  bool
+	scores ScoreSource
+	sealed map[uint64]*Amount
+	unread map[uint64]bool
+	missed bool
 	// assumed is set when a conversion being re-run took unreadable
 	// scores as the conversion used them (recheck).
 	assumed bool
