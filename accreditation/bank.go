@@ -3,6 +3,7 @@ package accreditation
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -203,10 +204,6 @@ func (b *Bank) PostOutcomes(ctx context.Context, actor Actor, items []OutcomeInp
 			continue
 		}
 		learners = append(learners, o.Learner)
-		var err error
-		if c.Nonces[i], err = vault.NewNonce(); err != nil {
-			return nil, err
-		}
 		input, err := marshalOutcomeInput(o)
 		if err != nil {
 			return nil, err
@@ -216,7 +213,14 @@ func (b *Bank) PostOutcomes(ctx context.Context, actor Actor, items []OutcomeInp
 			return nil, err
 		}
 	}
-	var err error
+	// The items' nonces in one draw from the system's generator.
+	nonces := make([]byte, 24*len(items))
+	if _, err := rand.Read(nonces); err != nil {
+		return nil, err
+	}
+	for i := range c.Nonces {
+		copy(c.Nonces[i][:], nonces[24*i:])
+	}
 	res, err := b.doPrepared(ctx, func() (command, error) {
 		var err error
 		if c.Learners, err = b.prepareLearners(learners...); err != nil {

@@ -603,3 +603,37 @@ func TestOpenContent(t *testing.T) {
 		})
 	}
 }
+
+// TestLearnerRecordJSON: the vault record written by hand is what
+// encoding/json writes of a learnerRecord, and reads back as one.
+func TestLearnerRecordJSON(t *testing.T) {
+	keys, err := vault.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dk, err := vault.NewDataKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := vault.NewRef()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := newLearnerRecord(keys, ref, dk, "REC1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec learnerRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if want, err := json.Marshal(rec); err != nil || !bytes.Equal(raw, want) {
+		t.Fatalf("by hand %s\nencoding/json %s", raw, want)
+	}
+	if got, err := keys.Unwrap(ref, rec.Wrapped); err != nil || got != dk {
+		t.Fatalf("the record's key does not unwrap: %v", err)
+	}
+	if id, err := vault.OpenSealed(dk, 0, sealedIDField+"/"+ref, rec.ID); err != nil || string(id) != "REC1" {
+		t.Fatalf("the record's id: %q %v", id, err)
+	}
+}
