@@ -651,10 +651,11 @@ func notEligible(learner string, p plan) error {
 
 // planTypes are the entry types that change what a plan read beside the
 // learner's own entries: the rule (published, retired), the groups of
-// equivalent units, and whether an institution is suspended. They are rare,
-// and the ledger lists entries by type, so one seek each tells whether any
-// was written since the plan.
-var planTypes = []string{TypeRulePublished, TypeRuleRetired, TypeEquivalencePublished, TypeSuspended, TypeReinstated}
+// equivalent units, whether an institution is suspended, and the programme
+// the rule's target names, whose limits bound the grants
+// (programmelimit.go). They are rare, and the ledger lists entries by
+// type, so one seek each tells whether any was written since the plan.
+var planTypes = []string{TypeRulePublished, TypeRuleRetired, TypeEquivalencePublished, TypeSuspended, TypeReinstated, TypeProgrammePublished}
 
 // planCurrent reports whether planning in t would give p: the date is the
 // same and no entry written since p's read changes anything it read. What a

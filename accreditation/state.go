@@ -159,6 +159,7 @@ const instPrefix = "inst/"
 //	stat/<inst>/<YYYY-MM>     statistics changes, appended (statistics.go)
 //	consent/, consentby/      a learner's grants (grants.go)
 //	erased/<learner>          the seq of the learner's learner.erased entry
+//	prog/, progv/             programmes (programme.go)
 //	vault/                    the learners' keys (erasure.go): derived from
 //	                          no entry, neither replayed nor compared
 func instKey(id string) string               { return instPrefix + id }
@@ -463,6 +464,8 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		return applyAdjustment(s, e.Seq, a)
 	case TypeEquivalencePublished:
 		return applyEquivalence(s, e)
+	case TypeProgrammePublished:
+		return applyProgramme(s, e)
 	case TypeTokenRevoked:
 		return applyTokenRevocation(s, e)
 	case TypeGrantCreated, TypeGrantWithdrawn:
