@@ -271,7 +271,11 @@ func (r *Replayer) recheck(e ledger.Entry, c Conversion) string {
 	if err != nil {
 		return err.Error()
 	}
-	d := Evaluate(*rule, c.On, cands, already)
+	budget, err := newProgrammeBudget(r.state, replayJournal{r}, c.Learner, rule.Target, c.On, cands)
+	if err != nil {
+		return err.Error()
+	}
+	d := evaluate(*rule, c.On, cands, already, budget)
 	if len(d.Ineligible) > 0 {
 		return fmt.Sprintf("used outcome %d, which was not eligible (%s)", d.Ineligible[0].Outcome, d.Ineligible[0].Reason)
 	}

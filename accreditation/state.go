@@ -104,6 +104,9 @@ type (
 		Outcome         uint64 `json:"outcome"`
 		StandardCredits Amount `json:"standard_credits"`
 		Granted         Amount `json:"granted"`
+		// Limit names the limit of the target's programme that cut the
+		// grant short (programmelimit.go); empty when none did.
+		Limit string `json:"limit,omitempty"`
 	}
 	// Conversion is the content of conversion.granted.
 	Conversion struct {
