@@ -288,6 +288,10 @@ func (c periodCaps) limits(sums map[string]Amount) []LimitAudit {
 		}
 		delete(years, y)
 	}
+	// In time: each year after its terms.
+	slices.SortStableFunc(out, func(a, b LimitAudit) int {
+		return cmp.Or(cmp.Compare(a.Period[:4], b.Period[:4]), cmp.Compare(a.Cap, b.Cap)) // "term" < "year"
+	})
 	return out
 }
 
