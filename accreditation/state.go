@@ -163,6 +163,8 @@ const instPrefix = "inst/"
 //	consent/, consentby/      a learner's grants (grants.go)
 //	erased/<learner>          the seq of the learner's learner.erased entry
 //	prog/, progv/             programmes (programme.go)
+//	award/, awardp/, awardrest/
+//	                          awards and what they rest on (award.go)
 //	vault/                    the learners' keys (erasure.go): derived from
 //	                          no entry, neither replayed nor compared
 func instKey(id string) string               { return instPrefix + id }
@@ -469,6 +471,8 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		return applyEquivalence(s, e)
 	case TypeProgrammePublished:
 		return applyProgramme(s, e)
+	case TypeAwardRecorded, TypeAwardFlagged:
+		return applyAward(s, e)
 	case TypeTokenRevoked:
 		return applyTokenRevocation(s, e)
 	case TypeGrantCreated, TypeGrantWithdrawn:
