@@ -23,7 +23,8 @@ type Finding struct {
 }
 
 // Replayer rebuilds the bank's state from a journal, one entry at a time in
-// seq order, and audits each conversion against the state just before it:
+// seq order, and audits each conversion and each award (award.go) against
+// the state just before it:
 // the rule version it names, the outcomes it used, what they had been used
 // for, and what the rule had already granted. It audits each revocation
 // too: every conversion in force that used the outcome must have its item
@@ -162,8 +163,10 @@ type revoking struct {
 	seq, outcome uint64
 	supersededBy *uint64
 	// uses are the conversions that used the outcome and have not been
-	// changed yet, in the order they used it.
-	uses []uint64
+	// changed yet, in the order they used it; awards those that rested on
+	// it and have not been flagged yet.
+	uses   []uint64
+	awards []uint64
 }
 
 // NewReplayer starts from the empty state.
@@ -180,7 +183,7 @@ func (r *Replayer) Apply(e ledger.Entry) error {
 		return fmt.Errorf("entry %d follows entry %d", e.Seq, r.next-1)
 	}
 	r.next++
-	if e.Type != TypeConversionAdjusted && e.Type != TypeConversionReversed && r.revoking != nil {
+	if e.Type != TypeConversionAdjusted && e.Type != TypeConversionReversed && e.Type != TypeAwardFlagged && r.revoking != nil {
 		r.findings = append(r.findings, r.revoking.left()...)
 		r.revoking = nil
 	}
@@ -204,6 +207,10 @@ func (r *Replayer) Apply(e ledger.Entry) error {
 		problem, err = r.recheckAdjustment(e)
 	case TypeConversionReversed:
 		problem, err = r.matchReversal(e)
+	case TypeAwardRecorded:
+		problem = r.recheckAward(e)
+	case TypeAwardFlagged:
+		problem, err = r.matchFlag(e)
 	}
 	if err != nil {
 		return fmt.Errorf("entry %d (%s): %w", e.Seq, e.Type, err)
@@ -271,7 +278,11 @@ func (r *Replayer) recheck(e ledger.Entry, c Conversion) string {
 	if err != nil {
 		return err.Error()
 	}
-	d := Evaluate(*rule, c.On, cands, already)
+	budget, err := newProgrammeBudget(r.state, replayJournal{r}, c.Learner, rule.Target, c.On, cands)
+	if err != nil {
+		return err.Error()
+	}
+	d := evaluate(*rule, c.On, cands, already, budget)
 	if len(d.Ineligible) > 0 {
 		return fmt.Sprintf("used outcome %d, which was not eligible (%s)", d.Ineligible[0].Outcome, d.Ineligible[0].Reason)
 	}
@@ -372,8 +383,31 @@ func (r *Replayer) openRevocation(e ledger.Entry) error {
 	for _, u := range st.UsedBy {
 		rv.uses = append(rv.uses, u.Conversion)
 	}
+	resting, err := getJSON[restingAwards](r.state, awardRestKey(rev.Outcome))
+	if err != nil {
+		return err
+	}
+	if resting != nil {
+		rv.awards = slices.Clone(resting.Awards)
+	}
 	r.revoking = rv
 	return nil
+}
+
+// matchFlag checks an award.flagged entry: it must flag an award that
+// rested on the outcome the revocation just before revoked, once.
+func (r *Replayer) matchFlag(e ledger.Entry) (string, error) {
+	var f AwardFlagged
+	if err := json.Unmarshal(e.Content, &f); err != nil {
+		return "", err
+	}
+	if rv := r.revoking; rv != nil && f.Outcome == rv.outcome {
+		if i := slices.Index(rv.awards, f.Award); i >= 0 {
+			rv.awards = slices.Delete(rv.awards, i, i+1)
+			return "", nil
+		}
+	}
+	return fmt.Sprintf("flags award %d for outcome %d, which the entry before did not revoke from under it", f.Award, f.Outcome), nil
 }
 
 // left describes the conversions a revocation left in force unchanged.
@@ -381,6 +415,9 @@ func (rv *revoking) left() []Finding {
 	var out []Finding
 	for _, c := range rv.uses {
 		out = append(out, Finding{Seq: rv.seq, Problem: fmt.Sprintf("revokes outcome %d but leaves conversion %d, which used it, unchanged", rv.outcome, c)})
+	}
+	for _, a := range rv.awards {
+		out = append(out, Finding{Seq: rv.seq, Problem: fmt.Sprintf("revokes outcome %d but does not flag award %d, which rested on it", rv.outcome, a)})
 	}
 	return out
 }

@@ -368,7 +368,7 @@ func (c postCmd) postOne(t *tx, in *Institution, i int, hash [32]byte) (PostResu
 	}
 	r := PostResult{Status: PostCreated, Seq: seq, Outcome: &out, RecordedAt: t.recordedAtText(), content: p.content}
 	if old != nil {
-		if r.Effects, err = revoke(t, c.Actor, old, "superseded", &seq); err != nil {
+		if r.Effects, _, err = revoke(t, c.Actor, old, "superseded", &seq); err != nil {
 			return PostResult{}, err
 		}
 	}
@@ -413,21 +413,26 @@ func loadOutcomeEntry(entry func(uint64) ([]byte, error), seq uint64) (*Outcome,
 	return &o, e.RecordedAt.Format(ledger.TimeLayout), e.Content, nil
 }
 
-// revoke emits the revocation of an outcome and an adjustment of every
-// conversion in force that used it (adjust.go), and returns what each
-// adjustment changed: never nil, so that a supersession answers its
-// effects even when there are none.
-func revoke(t *tx, actor Actor, st *outcomeState, reason string, supersededBy *uint64) ([]ItemEffect, error) {
+// revoke emits the revocation of an outcome, an adjustment of every
+// conversion in force that used it (adjust.go) and a flag on every award
+// that rested on it (award.go), and returns what each adjustment changed
+// (never nil, so that a supersession answers its effects even when there
+// are none) and the flags' seqs.
+func revoke(t *tx, actor Actor, st *outcomeState, reason string, supersededBy *uint64) ([]ItemEffect, []uint64, error) {
 	rev := Revocation{Outcome: st.Seq, Institution: st.Institution, Learner: st.Learner, Reason: reason, SupersededBy: supersededBy}
 	idx := []ledger.IndexKey{learnerIndex(st.Learner), institutionIndex(st.Institution)}
 	if _, err := t.emit(TypeOutcomeRevoked, actor, rev, idx, nil); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	effects, err := adjustConversions(t, actor, st, reason, supersededBy)
-	if effects == nil && err == nil {
+	if err != nil {
+		return nil, nil, err
+	}
+	if effects == nil {
 		effects = []ItemEffect{}
 	}
-	return effects, err
+	flags, err := flagAwards(t, actor, st, reason, supersededBy)
+	return effects, flags, err
 }
 
 type revokeCmd struct {
@@ -437,11 +442,13 @@ type revokeCmd struct {
 }
 
 // RevokeResult is the revocation's seq, the conversion.adjusted entries it
-// caused and what each changed.
+// caused and what each changed, and the award.flagged entries of the
+// awards that rested on the outcome.
 type RevokeResult struct {
 	Seq       uint64
 	Reversals []uint64
 	Effects   []ItemEffect
+	Flagged   []uint64
 }
 
 func (c revokeCmd) decide(t *tx) (any, error) {
@@ -465,13 +472,15 @@ func (c revokeCmd) decide(t *tx) (any, error) {
 		return nil, errorf(CodeConflict, "outcome %d is already revoked", c.Outcome)
 	}
 	first := t.nextSeq()
-	effects, err := revoke(t, c.Actor, st, c.Reason, nil)
+	effects, flagged, err := revoke(t, c.Actor, st, c.Reason, nil)
 	if err != nil {
 		return nil, err
 	}
-	res := RevokeResult{Seq: first, Effects: effects}
-	for s := first + 1; s < t.nextSeq(); s++ {
-		res.Reversals = append(res.Reversals, s)
+	res := RevokeResult{Seq: first, Effects: effects, Flagged: flagged}
+	for _, e := range effects {
+		if !slices.Contains(res.Reversals, e.Seq) {
+			res.Reversals = append(res.Reversals, e.Seq)
+		}
 	}
 	return res, nil
 }
@@ -651,10 +660,11 @@ func notEligible(learner string, p plan) error {
 
 // planTypes are the entry types that change what a plan read beside the
 // learner's own entries: the rule (published, retired), the groups of
-// equivalent units, and whether an institution is suspended. They are rare,
-// and the ledger lists entries by type, so one seek each tells whether any
-// was written since the plan.
-var planTypes = []string{TypeRulePublished, TypeRuleRetired, TypeEquivalencePublished, TypeSuspended, TypeReinstated}
+// equivalent units, whether an institution is suspended, and the programme
+// the rule's target names, whose limits bound the grants
+// (programmelimit.go). They are rare, and the ledger lists entries by
+// type, so one seek each tells whether any was written since the plan.
+var planTypes = []string{TypeRulePublished, TypeRuleRetired, TypeEquivalencePublished, TypeSuspended, TypeReinstated, TypeProgrammePublished}
 
 // planCurrent reports whether planning in t would give p: the date is the
 // same and no entry written since p's read changes anything it read. What a

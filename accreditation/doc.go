@@ -18,6 +18,8 @@
 //     ([Evaluate]) and use them up toward the rule's target programme; and
 //     the change of each conversion item a revocation takes an outcome
 //     from: reversed, or moved to the outcome that supersedes it;
+//   - programmes, the award audit of a learner toward one, the limits
+//     they put on conversions, and awards (docs/contract.md section 9);
 //   - balances and transcripts: a learner's record as it is read;
 //   - the audit listing of conversions ([Bank.AuditConversions]), and the
 //     [Replayer], which rebuilds the state from a journal and re-runs every
@@ -69,6 +71,10 @@
 //	preview.go      the plan of a conversion, shared by Convert and Preview (which writes nothing)
 //	eligibility.go  the rules of contract version 2 a conversion records; suspensions
 //	equivalence.go  groups of equivalent units: published, applied, and how they count
+//	programme.go    programmes: published in versions, listed, and the target a rule names
+//	awardaudit.go   the award audit: what counts toward a programme, under its caps
+//	programmelimit.go  a conversion's grants cut to a programme's limits (programme_limit)
+//	award.go        awards, their flags when an outcome they rested on is revoked, and their replay
 //	duplicate.go    one outcome in force per institution, learner, unit and date
 //	tx.go           a command's transaction over a ledger.View, and its ledger.Proposal
 //	state.go        entry types and contents, the state's keys, apply (its one writer)

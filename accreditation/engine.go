@@ -70,6 +70,14 @@ type Decision struct {
 // because the cap is used up is left unconverted (and unconsumed) with
 // ReasonCapReached. It is deterministic and reads nothing but its arguments.
 func Evaluate(rule Rule, date string, candidates []Candidate, alreadyGranted Amount) Decision {
+	return evaluate(rule, date, candidates, alreadyGranted, nil)
+}
+
+// evaluate is Evaluate within the limits of the programme the rule's
+// target names, when budget is not nil (programmelimit.go): an item the
+// programme lets grant nothing is not eligible (ReasonProgrammeLimit), and
+// one it cuts short names the limit.
+func evaluate(rule Rule, date string, candidates []Candidate, alreadyGranted Amount, budget *programmeBudget) Decision {
 	var d Decision
 	remaining := Amount(-1) // no cap
 	if rule.Cap != nil {
@@ -100,6 +108,12 @@ func Evaluate(rule Rule, date string, candidates []Candidate, alreadyGranted Amo
 				g = remaining
 			}
 		}
+		var limit string
+		if reason == "" && budget != nil {
+			if g, limit = budget.limit(&c, g); g == 0 {
+				reason = ReasonProgrammeLimit
+			}
+		}
 		if reason != "" {
 			d.Ineligible = append(d.Ineligible, Ineligible{Outcome: c.Seq, Reason: reason})
 			continue
@@ -107,10 +121,13 @@ func Evaluate(rule Rule, date string, candidates []Candidate, alreadyGranted Amo
 		if remaining >= 0 {
 			remaining -= g
 		}
+		if budget != nil {
+			budget.take(&c, g)
+		}
 		for _, eq := range c.Equivalents {
 			claimed[eq] = true
 		}
-		d.Items = append(d.Items, ConversionItem{Outcome: c.Seq, StandardCredits: c.StandardCredits, Granted: g})
+		d.Items = append(d.Items, ConversionItem{Outcome: c.Seq, StandardCredits: c.StandardCredits, Granted: g, Limit: limit})
 		d.Granted += g
 	}
 	// Capped says the learner has reached the rule's cap: it follows from

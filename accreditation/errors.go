@@ -58,6 +58,9 @@ const (
 	// CodeErased: the learner's personal data was erased (erasure.go);
 	// nothing of it can be read or written again.
 	CodeErased Code = "learner-erased"
+	// CodeAwardNotEligible: the award audit says the learner is not
+	// eligible for the programme; Missing says what is missing.
+	CodeAwardNotEligible Code = "award-not-eligible"
 )
 
 // Error is a domain failure: what kind, a human-readable detail, and for
@@ -71,6 +74,9 @@ type Error struct {
 	ReasonsOmitted int
 	// Existing is the outcome a CodeDuplicateOutcome repeats.
 	Existing *uint64
+	// Missing is what the award audit found missing, for
+	// CodeAwardNotEligible.
+	Missing []Shortfall
 }
 
 // Error returns the code and the detail, the form logs show.

@@ -115,7 +115,11 @@ func planConversion(s store, ix journal, actor Actor, req ConversionRequest, dat
 	if err != nil {
 		return plan{}, err
 	}
-	return plan{rule: rule, date: date, decision: Evaluate(*rule, date, cands, already)}, nil
+	budget, err := newProgrammeBudget(s, ix, req.Learner, rule.Target, date, cands)
+	if err != nil {
+		return plan{}, err
+	}
+	return plan{rule: rule, date: date, decision: evaluate(*rule, date, cands, already, budget)}, nil
 }
 
 // mayConvert applies the data-dependent rows of the permission table to a

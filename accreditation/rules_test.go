@@ -648,12 +648,12 @@ func TestRulesRevocation(t *testing.T) {
 		tr := rtTranscript(t, b, "L1")
 		if tr.Outcomes[0].Seq != o1 || tr.Outcomes[0].Status != "revoked" || tr.Conversions[0].Status != "adjusted" ||
 			tr.Conversions[0].ReversedBy != nil || !slices.Equal(tr.Conversions[0].AdjustedBy, rev.Reversals) ||
-			!slices.Equal(tr.Conversions[0].InForce, []ConversionItem{{o4, 300, 200}}) {
+			!slices.Equal(tr.Conversions[0].InForce, []ConversionItem{{Outcome: o4, StandardCredits: 300, Granted: 200}}) {
 			t.Fatalf("transcript %+v", tr)
 		}
 		// Three of the cap are free again; o4 is still used.
 		conv2 := rtConvert(t, b, admin, ConversionRequest{Learner: "L1", Rule: "capped", Outcomes: []uint64{o1, o4, o2, o3}})
-		if conv2.Granted != 300 || !conv2.Capped || len(conv2.Items) != 1 || conv2.Items[0] != (ConversionItem{o2, 300, 300}) {
+		if conv2.Granted != 300 || !conv2.Capped || len(conv2.Items) != 1 || conv2.Items[0] != (ConversionItem{Outcome: o2, StandardCredits: 300, Granted: 300}) {
 			t.Fatalf("conv2 %+v", conv2)
 		}
 		rtWantReasons(t, conv2.Ineligible, []Ineligible{{o1, ReasonRevoked}, {o4, ReasonAlreadyUsed}, {o3, ReasonCapReached}})
@@ -764,10 +764,10 @@ func TestRulesVersions(t *testing.T) {
 			t.Fatalf("%+v", tr.Conversions)
 		}
 		t1, t2 := tr.Conversions[0], tr.Conversions[1]
-		if t1.Seq != c1.Seq || t1.Rule.Version != 1 || t1.Granted != 150 || t1.Items[0] != (ConversionItem{o1, 300, 150}) || t1.Status != "granted" {
+		if t1.Seq != c1.Seq || t1.Rule.Version != 1 || t1.Granted != 150 || t1.Items[0] != (ConversionItem{Outcome: o1, StandardCredits: 300, Granted: 150}) || t1.Status != "granted" {
 			t.Fatalf("transcript first %+v", t1)
 		}
-		if t2.Seq != c2.Seq || t2.Rule.Version != 2 || t2.Granted != 600 || t2.Items[0] != (ConversionItem{o2, 300, 600}) {
+		if t2.Seq != c2.Seq || t2.Rule.Version != 2 || t2.Granted != 600 || t2.Items[0] != (ConversionItem{Outcome: o2, StandardCredits: 300, Granted: 600}) {
 			t.Fatalf("transcript second %+v", t2)
 		}
 		page, err := b.AuditConversions(AuditFilter{Rule: "versioned"}, "", 10)
@@ -936,7 +936,7 @@ func TestRulesRounding(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if res.Granted != tc.want || res.Items[0] != (ConversionItem{pr.Seq, tc.sc, tc.want}) {
+				if res.Granted != tc.want || res.Items[0] != (ConversionItem{Outcome: pr.Seq, StandardCredits: tc.sc, Granted: tc.want}) {
 					t.Fatalf("%+v, want %s", res, tc.want)
 				}
 			})
@@ -1292,7 +1292,7 @@ func TestRulesSupersession(t *testing.T) {
 		}
 		rtContent[Revocation](t, b, size+1, TypeOutcomeRevoked)
 		// Under to-bsc the new 4 credits are capped at 3; to-ba has no cap.
-		want := map[uint64]ConversionItem{c1.Seq: {pr.Seq, 400, 300}, c2.Seq: {pr.Seq, 400, 400}}
+		want := map[uint64]ConversionItem{c1.Seq: {Outcome: pr.Seq, StandardCredits: 400, Granted: 300}, c2.Seq: {Outcome: pr.Seq, StandardCredits: 400, Granted: 400}}
 		for i, s := range []uint64{size + 2, size + 3} {
 			a := rtContent[Adjustment](t, b, s, TypeConversionAdjusted)
 			ch := ItemChange{Outcome: old, Action: ActionMoved, StandardCredits: 300, Granted: 300}

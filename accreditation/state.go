@@ -104,6 +104,9 @@ type (
 		Outcome         uint64 `json:"outcome"`
 		StandardCredits Amount `json:"standard_credits"`
 		Granted         Amount `json:"granted"`
+		// Limit names the limit of the target's programme that cut the
+		// grant short (programmelimit.go); empty when none did.
+		Limit string `json:"limit,omitempty"`
 	}
 	// Conversion is the content of conversion.granted.
 	Conversion struct {
@@ -159,6 +162,9 @@ const instPrefix = "inst/"
 //	stat/<inst>/<YYYY-MM>     statistics changes, appended (statistics.go)
 //	consent/, consentby/      a learner's grants (grants.go)
 //	erased/<learner>          the seq of the learner's learner.erased entry
+//	prog/, progv/             programmes (programme.go)
+//	award/, awardp/, awardrest/
+//	                          awards and what they rest on (award.go)
 //	vault/                    the learners' keys (erasure.go): derived from
 //	                          no entry, neither replayed nor compared
 func instKey(id string) string               { return instPrefix + id }
@@ -463,6 +469,10 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		return applyAdjustment(s, e.Seq, a)
 	case TypeEquivalencePublished:
 		return applyEquivalence(s, e)
+	case TypeProgrammePublished:
+		return applyProgramme(s, e)
+	case TypeAwardRecorded, TypeAwardFlagged:
+		return applyAward(s, e)
 	case TypeTokenRevoked:
 		return applyTokenRevocation(s, e)
 	case TypeGrantCreated, TypeGrantWithdrawn:
