@@ -199,6 +199,9 @@ var Routes = []Route{
 	{"logKey", "GET", "/v1/log/key", anyone, nil, (*Handler).logKey},
 	{"inclusionProof", "GET", "/v1/log/proof/inclusion", anyone, []string{"index", "size"}, (*Handler).inclusion},
 	{"consistencyProof", "GET", "/v1/log/proof/consistency", anyone, []string{"from", "to"}, (*Handler).consistency},
+	{"tlogCheckpoint", "GET", "/tlog/checkpoint", anyone, nil, (*Handler).tlogCheckpoint},
+	{"tlogTile", "GET", "/tlog/tile/{level}/{index}", anyone, nil, (*Handler).tlogTile},
+	{"tlogEntries", "GET", "/tlog/tile/entries/{index}", adminReg, nil, (*Handler).tlogEntries},
 }
 
 // New returns the API handler.
@@ -235,7 +238,11 @@ func (h *Handler) newRouter(keep func(Route) bool) *mux.Router {
 	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
 	for _, rt := range Routes {
 		if keep(rt) {
-			r.Handle(rt.Path, h.endpoint(rt)).Methods(rt.Method).Name(rt.Name)
+			pattern := rt.Path
+			if p, ok := muxPatterns[rt.Name]; ok {
+				pattern = p
+			}
+			r.Handle(pattern, h.endpoint(rt)).Methods(rt.Method).Name(rt.Name)
 		}
 	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -331,6 +338,11 @@ func methodLabel(m string) string {
 func (h *Handler) routeOf(r *http.Request) string {
 	var match mux.RouteMatch
 	if h.router.Match(r, &match) && match.Route != nil {
+		// The template of the route's row: a mux pattern with a regular
+		// expression (muxPatterns) is no label.
+		if i := slices.IndexFunc(Routes, func(rt Route) bool { return rt.Name == match.Route.GetName() }); i >= 0 {
+			return Routes[i].Path
+		}
 		if tpl, err := match.Route.GetPathTemplate(); err == nil {
 			return tpl
 		}
