@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"creditbank/access"
@@ -42,9 +44,17 @@ type Config struct {
 	// leaves fewer than 128 descriptors for the rest is refused.
 	MaxConnections int
 	// Origin is the checkpoint origin line and the ledger key's name
-	// (--origin). It is fixed when the key is created; a different value
-	// later is refused.
+	// (--origin): a globally unique name, a host name and a path
+	// (ledger.CheckOrigin). It is fixed when the key is created; a
+	// different value later is refused. Empty: derived from PublicURL when
+	// that is set (the tlog-tiles prefix without its scheme, such as
+	// credits.example.gov/tlog), otherwise the existing key's name, or
+	// ledger.DefaultOrigin for a new data folder.
 	Origin string
+	// PublicURL is the base URL clients reach the service at
+	// (--public-url), such as https://credits.example.gov; the log's tiles
+	// are under PublicURL/tlog/. It names the origin when Origin is empty.
+	PublicURL string
 	// Audience is the aud every token must carry (--audience).
 	Audience string
 	// Issuer is the iss of the tokens the service signs itself with its
@@ -134,7 +144,8 @@ type Config struct {
 }
 
 // DefaultConfig is the configuration `creditbank serve` runs with when no
-// flag is given: ./data, 127.0.0.1:8080, the default origin, audience and
+// flag is given: ./data, 127.0.0.1:8080, the data folder's origin (the
+// default one for a new folder), the default audience and
 // issuer, 1000 requests a second per institution in bursts of 2000, 20
 // requests a second without a token per client address in bursts of 100,
 // the budgets of api.DefaultRowBudgets and api.DefaultBodyBudgets, the
@@ -148,7 +159,6 @@ func DefaultConfig() Config {
 	return Config{
 		Data:                 "./data",
 		Addr:                 "127.0.0.1:8080",
-		Origin:               ledger.DefaultOrigin,
 		Audience:             "creditbank",
 		Issuer:               "creditbank",
 		InstitutionRate:      1000,
@@ -172,6 +182,16 @@ func DefaultConfig() Config {
 func (c *Config) Check() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("--addr %q: %v", c.Addr, err)
+	}
+	if c.PublicURL != "" {
+		if _, err := OriginOf(c.PublicURL); err != nil {
+			return fmt.Errorf("--public-url %q: %v", c.PublicURL, err)
+		}
+	}
+	if c.Origin != "" {
+		if err := ledger.CheckOrigin(c.Origin); err != nil {
+			return fmt.Errorf("--origin: %v", err)
+		}
 	}
 	if c.MetricsAddr != "" {
 		_, port, err := net.SplitHostPort(c.MetricsAddr)
@@ -210,6 +230,35 @@ func (c *Config) Check() error {
 		return fmt.Errorf("--cache-mb %d: want 8 to %d", c.CacheMiB, 1<<20)
 	}
 	return nil
+}
+
+// origin is the origin the ledger's key must be named: Origin, or the one
+// PublicURL gives, or "" for the key's own name.
+func (c *Config) origin() string {
+	if c.Origin == "" && c.PublicURL != "" {
+		o, _ := OriginOf(c.PublicURL)
+		return o
+	}
+	return c.Origin
+}
+
+// OriginOf is the checkpoint origin of a service at publicURL: the URL of
+// its tlog-tiles prefix, publicURL/tlog, without the scheme, as C2SP
+// tlog-tiles asks. The URL is http or https with a host name, and no
+// query, fragment or user.
+func OriginOf(publicURL string) (string, error) {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", errors.New("want http:// or https://, a host name and a path if any, such as https://credits.example.gov")
+	}
+	origin := strings.ToLower(u.Host) + strings.TrimRight(u.EscapedPath(), "/") + "/tlog"
+	if err := ledger.CheckOrigin(origin); err != nil {
+		return "", err
+	}
+	return origin, nil
 }
 
 // checkBudgets checks each role's budgets in rows and body bytes: a rate

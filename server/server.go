@@ -86,9 +86,15 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 	if err := s.prepare(); err != nil {
 		return nil, err
 	}
-	s.ledger, err = OpenLedger(cfg.Data, cfg.Origin, false, log, s.metrics.ObserveGroup, int64(cfg.CacheMiB)<<20)
+	s.ledger, err = OpenLedger(cfg.Data, cfg.origin(), false, log, s.metrics.ObserveGroup, int64(cfg.CacheMiB)<<20)
 	if err != nil {
+		if o := cfg.origin(); o != "" && cfg.Origin == "" {
+			return nil, fmt.Errorf("%v (the origin %s comes from --public-url; an origin cannot change: give --origin with the key's name to keep it)", err, o)
+		}
 		return nil, err
+	}
+	if err := ledger.CheckOrigin(s.ledger.Origin()); err != nil {
+		log.Warn("the ledger's origin is not a globally unique name; witnesses and tile clients need one (a new data folder with --public-url or --origin)", "err", err)
 	}
 	if err := s.listen(trusted); err != nil {
 		s.closeAccess()

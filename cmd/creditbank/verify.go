@@ -39,7 +39,7 @@ func verify(args []string, stdout, stderr io.Writer) error {
 	token := flags.String("token", "", "admin or regulator token for --url (reading entries needs audit rights)")
 	key := flags.String("key", "", "the ledger's verifier key (note format, as GET /v1/log/key gives it) from your own records; with --url it is otherwise taken from the server")
 	data := flags.String("data", "", "data folder of a stopped server (or a backup)")
-	origin := flags.String("origin", ledger.DefaultOrigin, "checkpoint origin (--data)")
+	origin := flags.String("origin", "", "checkpoint origin (--data; default: the name of the data folder's ledger key)")
 	since := flags.String("since", "", "a checkpoint saved by an earlier run; the ledger must have grown from it")
 	save := flags.String("save", "", "write the latest checkpoint here after a clean run")
 	if err := parse(flags, args); err != nil {
