@@ -55,7 +55,7 @@ lint: ## gofmt check, go vet, staticcheck, govulncheck
 		elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
 fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
-	@for p in ./internal/jsonscan ./ledger ./accreditation ./api ./vault ./client; do \
+	@for p in ./internal/jsonscan ./ledger ./accreditation ./api ./vault ./client ./tiles ./witness; do \
 		for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$p || exit 1; done; done
 
