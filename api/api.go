@@ -74,6 +74,10 @@ type Config struct {
 	// connection. Zero holds none. It should be well under the connections
 	// the server admits.
 	HeldRefusals int
+	// Checkpoint, when set, gives the checkpoint GET /v1/log/checkpoint and
+	// GET /tlog/checkpoint serve: the ledger's latest with the witnesses'
+	// cosignatures (package witness). Nil serves the ledger's own.
+	Checkpoint func() []byte
 	// Access is the access log (package access) that reads of a learner's
 	// record by others are recorded in and that
 	// GET /v1/learners/{id}/access-log lists; nil keeps none (that route
@@ -101,6 +105,8 @@ type Handler struct {
 	tarpit *tarpit
 	// access is the access log; nil when none is kept (handlers_access.go).
 	access *access.Log
+	// servedCheckpoint gives the checkpoint served.
+	servedCheckpoint func() []byte
 }
 
 // longReadSlots is how many long reads (transcript pages, balances, audit
@@ -214,6 +220,10 @@ func New(cfg Config) *Handler {
 		h.metrics = NewMetrics()
 	}
 	h.access = cfg.Access
+	h.servedCheckpoint = cfg.Checkpoint
+	if h.servedCheckpoint == nil {
+		h.servedCheckpoint = h.ledger.Checkpoint
+	}
 	refusals := newBudgetRefusals(h.metrics.Registry)
 	h.rows = newBudget("rows", "rows read", cfg.Rows, refusals, nil)
 	h.bodyBytes = newBudget("body_bytes", "body bytes", cfg.BodyBytes, refusals, nil)

@@ -39,9 +39,6 @@ func (h *Handler) tlogCheckpoint(w http.ResponseWriter, _ *http.Request, _ actor
 	_, _ = w.Write(h.servedCheckpoint())
 }
 
-// servedCheckpoint is the latest checkpoint as /tlog/checkpoint serves it.
-func (h *Handler) servedCheckpoint() []byte { return h.ledger.Checkpoint() }
-
 func (h *Handler) tlogTile(w http.ResponseWriter, r *http.Request, _ actor) {
 	v := mux.Vars(r)
 	h.serveTile(w, r, "tile/"+v["level"]+"/"+v["index"])

@@ -14,6 +14,7 @@ import (
 	"creditbank/accreditation"
 	"creditbank/api"
 	"creditbank/ledger"
+	"creditbank/witness"
 )
 
 // Config is the service's configuration. Each field is a flag of
@@ -51,6 +52,17 @@ type Config struct {
 	// credits.example.gov/tlog), otherwise the existing key's name, or
 	// ledger.DefaultOrigin for a new data folder.
 	Origin string
+	// Witnesses are the C2SP tlog-witness witnesses each new checkpoint is
+	// submitted to (--witness KEY,URL, repeated), and WitnessesFile a JSON
+	// file of more (--witnesses): [{"key": KEY, "url": URL}], KEY the
+	// witness's verifier key and URL its submission prefix. The
+	// checkpoint served carries the cosignatures they return; what each
+	// last cosigned is kept in Data/witnesses.json.
+	Witnesses     []witness.Witness
+	WitnessesFile string
+	// WitnessTimeout bounds each request to a witness
+	// (--witness-timeout); 10 s when zero.
+	WitnessTimeout time.Duration
 	// PublicURL is the base URL clients reach the service at
 	// (--public-url), such as https://credits.example.gov; the log's tiles
 	// are under PublicURL/tlog/. It names the origin when Origin is empty.
@@ -193,6 +205,14 @@ func (c *Config) Check() error {
 			return fmt.Errorf("--origin: %v", err)
 		}
 	}
+	for _, w := range c.Witnesses {
+		if err := checkWitness(w); err != nil {
+			return fmt.Errorf("--witness %s,%s: %v", w.Key, w.URL, err)
+		}
+	}
+	if c.WitnessTimeout < 0 {
+		return errors.New("--witness-timeout must be 0 (10s) or more")
+	}
 	if c.MetricsAddr != "" {
 		_, port, err := net.SplitHostPort(c.MetricsAddr)
 		if err != nil {
@@ -230,6 +250,52 @@ func (c *Config) Check() error {
 		return fmt.Errorf("--cache-mb %d: want 8 to %d", c.CacheMiB, 1<<20)
 	}
 	return nil
+}
+
+// checkWitness checks a witness's key and URL.
+func checkWitness(w witness.Witness) error {
+	if _, err := witness.NewVerifier(w.Key); err != nil {
+		return err
+	}
+	u, err := url.Parse(w.URL)
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("URL %q: want http:// or https:// and a host", w.URL)
+	}
+	return nil
+}
+
+// ParseWitness reads a witness as --witness gives it: its verifier key, a
+// comma and its submission URL.
+func ParseWitness(s string) (witness.Witness, error) {
+	key, u, ok := strings.Cut(s, ",")
+	w := witness.Witness{Key: strings.TrimSpace(key), URL: strings.TrimSpace(u)}
+	if !ok {
+		return w, errors.New("want KEY,URL: the witness's verifier key and its submission URL")
+	}
+	return w, checkWitness(w)
+}
+
+// witnesses are the configured witnesses, those of WitnessesFile after
+// those of the flags.
+func (c *Config) witnesses() ([]witness.Witness, error) {
+	ws := append([]witness.Witness(nil), c.Witnesses...)
+	if c.WitnessesFile == "" {
+		return ws, nil
+	}
+	b, err := os.ReadFile(c.WitnessesFile)
+	if err != nil {
+		return nil, fmt.Errorf("--witnesses: %v", err)
+	}
+	var list []witness.Witness
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("--witnesses %s: %v", c.WitnessesFile, err)
+	}
+	for _, w := range list {
+		if err := checkWitness(w); err != nil {
+			return nil, fmt.Errorf("--witnesses %s: %s: %v", c.WitnessesFile, w.URL, err)
+		}
+	}
+	return append(ws, list...), nil
 }
 
 // origin is the origin the ledger's key must be named: Origin, or the one
