@@ -3,9 +3,12 @@ package api
 import (
 	"bytes"
 	"context"
+	"flag"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/torchwood"
 	"golang.org/x/mod/sumdb/note"
@@ -236,4 +239,70 @@ func TestConsistencyFromZero(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d %s", c.query, resp.StatusCode, body, c.status, c.body)
 		}
 	}
+}
+
+var (
+	torchwoodURL   = flag.String("torchwood.url", "", "measure torchwood's client reading every entry of the server at this URL (TestTorchwoodThroughput)")
+	torchwoodToken = flag.String("torchwood.token", "", "an admin or regulator token for -torchwood.url")
+)
+
+// TestTorchwoodThroughput reads and authenticates every entry of a running
+// server through torchwood's tile client, and reports entries a second:
+// docs/performance.md compares it with verify --url. Run only with
+// -torchwood.url.
+func TestTorchwoodThroughput(t *testing.T) {
+	if *torchwoodURL == "" {
+		t.Skip("-torchwood.url not given")
+	}
+	ctx := context.Background()
+	fetcher, err := torchwood.NewTileFetcher(*torchwoodURL+"/tlog/", torchwood.WithHTTPClient(&http.Client{Transport: bearer{*torchwoodToken}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	signed, err := fetcher.ReadEndpoint(ctx, "checkpoint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(*torchwoodURL + "/v1/log/key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(string(key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := note.Open(signed, note.VerifierList(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := torchwood.ParseCheckpoint(n.Text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := torchwood.NewClient(fetcher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var next int64
+	var bytes int64
+	for next < cp.N {
+		for i, e := range c.Entries(ctx, cp.Tree, next) {
+			if i != next {
+				t.Fatalf("entry %d at %d", i, next)
+			}
+			bytes += int64(len(e))
+			next++
+		}
+		if err := c.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := time.Since(start)
+	t.Logf("torchwood client: %d entries (%d MB) read and authenticated in %v: %.0f entries/s", next, bytes>>20, d.Round(time.Millisecond), float64(next)/d.Seconds())
 }
