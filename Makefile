@@ -5,7 +5,7 @@ DATA ?= ./data
 ADDR ?= 127.0.0.1:8080
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test openapi bench soak soak-abuse lint fuzz conformance cover race mutate clean
+.PHONY: help build run test openapi alerts bench soak soak-abuse lint fuzz conformance cover race mutate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -22,6 +22,10 @@ test: ## run every test (short crash and fault runs included)
 openapi: ## lint api/openapi.json with @redocly/cli (pinned, installed from npm into .cache/)
 	@test -x .cache/npm/node_modules/.bin/redocly || npm install --silent --no-audit --no-fund --prefix .cache/npm @redocly/cli@2.77.0
 	.cache/npm/node_modules/.bin/redocly lint api/openapi.json
+
+alerts: ## check docs/alerts.yml with promtool (Debian's prometheus package) and run its unit tests
+	promtool check rules docs/alerts.yml
+	cd docs && promtool test rules alerts_test.yml
 
 bench: ## benchmarks, with the ledger measured against raw Pebble in the same run
 	$(GO) test -count=1 ./ledger -run '^TestBenchRatios$$' -v -bench.ratios -bench.json=bench-ledger.json
@@ -51,7 +55,7 @@ lint: ## gofmt check, go vet, staticcheck, govulncheck
 		elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
 fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
-	@for p in ./internal/jsonscan ./ledger ./accreditation ./api ./vault ./client; do \
+	@for p in ./internal/jsonscan ./ledger ./accreditation ./api ./vault ./client ./tiles ./witness; do \
 		for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$p || exit 1; done; done
 

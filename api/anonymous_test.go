@@ -51,7 +51,7 @@ func TestAnonymousRateLimit(t *testing.T) {
 	}{
 		{"1 of the burst", "127.0.0.1", "/v1/log/checkpoint", "", 200},
 		{"2 of the burst", "127.0.0.1", "/v1/log/key", "", 200},
-		{"3 of the burst", "127.0.0.1", "/v1/log/proof/consistency?from=0&to=0", "", 400},
+		{"3 of the burst", "127.0.0.1", "/v1/log/proof/consistency?from=1&to=0", "", 400},
 		{"over the burst", "127.0.0.1", "/v1/log/checkpoint", "", 429},
 		{"metrics over the burst", "127.0.0.1", "/metrics", "", 429},
 		{"openapi over the burst", "127.0.0.1", "/openapi.json", "", 429},

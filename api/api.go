@@ -74,6 +74,10 @@ type Config struct {
 	// connection. Zero holds none. It should be well under the connections
 	// the server admits.
 	HeldRefusals int
+	// Checkpoint, when set, gives the checkpoint GET /v1/log/checkpoint and
+	// GET /tlog/checkpoint serve: the ledger's latest with the witnesses'
+	// cosignatures (package witness). Nil serves the ledger's own.
+	Checkpoint func() []byte
 	// Access is the access log (package access) that reads of a learner's
 	// record by others are recorded in and that
 	// GET /v1/learners/{id}/access-log lists; nil keeps none (that route
@@ -101,6 +105,8 @@ type Handler struct {
 	tarpit *tarpit
 	// access is the access log; nil when none is kept (handlers_access.go).
 	access *access.Log
+	// servedCheckpoint gives the checkpoint served.
+	servedCheckpoint func() []byte
 }
 
 // longReadSlots is how many long reads (transcript pages, balances, audit
@@ -199,6 +205,9 @@ var Routes = []Route{
 	{"logKey", "GET", "/v1/log/key", anyone, nil, (*Handler).logKey},
 	{"inclusionProof", "GET", "/v1/log/proof/inclusion", anyone, []string{"index", "size"}, (*Handler).inclusion},
 	{"consistencyProof", "GET", "/v1/log/proof/consistency", anyone, []string{"from", "to"}, (*Handler).consistency},
+	{"tlogCheckpoint", "GET", "/tlog/checkpoint", anyone, nil, (*Handler).tlogCheckpoint},
+	{"tlogTile", "GET", "/tlog/tile/{level}/{index}", anyone, nil, (*Handler).tlogTile},
+	{"tlogEntries", "GET", "/tlog/tile/entries/{index}", adminReg, nil, (*Handler).tlogEntries},
 }
 
 // New returns the API handler.
@@ -211,6 +220,10 @@ func New(cfg Config) *Handler {
 		h.metrics = NewMetrics()
 	}
 	h.access = cfg.Access
+	h.servedCheckpoint = cfg.Checkpoint
+	if h.servedCheckpoint == nil {
+		h.servedCheckpoint = h.ledger.Checkpoint
+	}
 	refusals := newBudgetRefusals(h.metrics.Registry)
 	h.rows = newBudget("rows", "rows read", cfg.Rows, refusals, nil)
 	h.bodyBytes = newBudget("body_bytes", "body bytes", cfg.BodyBytes, refusals, nil)
@@ -235,7 +248,11 @@ func (h *Handler) newRouter(keep func(Route) bool) *mux.Router {
 	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
 	for _, rt := range Routes {
 		if keep(rt) {
-			r.Handle(rt.Path, h.endpoint(rt)).Methods(rt.Method).Name(rt.Name)
+			pattern := rt.Path
+			if p, ok := muxPatterns[rt.Name]; ok {
+				pattern = p
+			}
+			r.Handle(pattern, h.endpoint(rt)).Methods(rt.Method).Name(rt.Name)
 		}
 	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -331,6 +348,11 @@ func methodLabel(m string) string {
 func (h *Handler) routeOf(r *http.Request) string {
 	var match mux.RouteMatch
 	if h.router.Match(r, &match) && match.Route != nil {
+		// The template of the route's row: a mux pattern with a regular
+		// expression (muxPatterns) is no label.
+		if i := slices.IndexFunc(Routes, func(rt Route) bool { return rt.Name == match.Route.GetName() }); i >= 0 {
+			return Routes[i].Path
+		}
 		if tpl, err := match.Route.GetPathTemplate(); err == nil {
 			return tpl
 		}

@@ -620,7 +620,7 @@ func (h *Handler) logEntry(w http.ResponseWriter, r *http.Request, _ actor) {
 func (h *Handler) checkpoint(w http.ResponseWriter, _ *http.Request, _ actor) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(h.ledger.Checkpoint())
+	_, _ = w.Write(h.servedCheckpoint())
 }
 
 func (h *Handler) logKey(w http.ResponseWriter, _ *http.Request, _ actor) {

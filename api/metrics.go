@@ -130,6 +130,12 @@ func (m *Metrics) RegisterLedger(l *ledger.Ledger) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "creditbank_ledger_checkpoint_age_seconds", Help: "Seconds since the latest checkpoint was signed.",
 		}, func() float64 { return time.Since(l.CheckpointTime()).Seconds() }),
+		// Beside the age: an old checkpoint over the whole tree is a log
+		// that stopped growing, one behind the tree a checkpointer that
+		// stopped (docs/alerts.yml tells them apart).
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "creditbank_ledger_checkpoint_tree_size", Help: "Entries the latest checkpoint is over.",
+		}, func() float64 { return float64(l.CheckpointSize()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "creditbank_ledger_writable", Help: "1 while the ledger accepts writes, 0 while it refuses them.",
 		}, func() float64 {
@@ -197,7 +203,8 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDisk, prometheus.GaugeValue, float64(m.DiskSpaceUsage()))
 }
 
-// Handler serves the registry in the Prometheus text format.
+// Handler serves the registry in the Prometheus text format, or in
+// OpenMetrics 1.0 to a scraper whose Accept header asks for it.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry, EnableOpenMetrics: true})
 }

@@ -65,6 +65,42 @@ func TestMetricsLint(t *testing.T) {
 	}
 }
 
+// TestMetricsOpenMetrics: a scraper that asks for OpenMetrics gets it, with
+// the checkpoint's tree size beside the tree's; one that does not, the
+// Prometheus text format.
+func TestMetricsOpenMetrics(t *testing.T) {
+	s := newTestServer(t)
+	s.institution(t, "college.example") // two entries
+	if _, err := s.ledger.SignCheckpoint(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	size := strconv.FormatUint(s.ledger.Size(), 10)
+	for _, c := range []struct {
+		accept, contentType, ending string
+	}{
+		{"application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5", "application/openmetrics-text; version=1.0.0;", "# EOF\n"},
+		{"", "text/plain; version=0.0.4;", "\n"},
+	} {
+		req, _ := http.NewRequest("GET", s.URL+"/metrics", nil)
+		if c.accept != "" {
+			req.Header.Set("Accept", c.accept)
+		}
+		resp, body := send(t, req)
+		if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || !strings.HasPrefix(ct, c.contentType) {
+			t.Errorf("Accept %q: %d, Content-Type %q, want %q", c.accept, resp.StatusCode, ct, c.contentType)
+		}
+		if !strings.HasSuffix(string(body), c.ending) {
+			t.Errorf("Accept %q: the body does not end in %q", c.accept, c.ending)
+		}
+		// OpenMetrics writes 2 as 2.0.
+		for _, name := range []string{"creditbank_ledger_checkpoint_tree_size", "creditbank_ledger_tree_size"} {
+			if !strings.Contains(string(body), "\n"+name+" "+size+"\n") && !strings.Contains(string(body), "\n"+name+" "+size+".0\n") {
+				t.Errorf("Accept %q: no line %s %s", c.accept, name, size)
+			}
+		}
+	}
+}
+
 // TestAccessLog checks the line every request leaves: its request id (the
 // client's, or one made up and sent back), method, path and status.
 func TestAccessLog(t *testing.T) {

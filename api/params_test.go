@@ -31,7 +31,7 @@ func newParamsFixture(t *testing.T) *paramsFixture {
 // query, as the first role the route allows, and a JSON body for writes.
 func (f *paramsFixture) call(t *testing.T, rt Route, query string) (int, map[string]any) {
 	t.Helper()
-	path := strings.NewReplacer("{id}", "college.example", "{kid}", "k1", "{seq}", "1", "{version}", "1").Replace(rt.Path)
+	path := strings.NewReplacer("{id}", "college.example", "{kid}", "k1", "{seq}", "1", "{version}", "1", "{level}", "0", "{index}", "000.p/1").Replace(rt.Path)
 	if strings.HasPrefix(rt.Path, "/v1/learners/") {
 		path = strings.Replace(rt.Path, "{id}", "L000123", 1)
 	}

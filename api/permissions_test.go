@@ -285,6 +285,9 @@ func TestPermissionTable(t *testing.T) {
 		"read log entry": func(t *testing.T, _ string) permRequest {
 			return permRequest{"GET", "/v1/log/entries/0", nil}
 		},
+		"read entry bundle": func(t *testing.T, _ string) permRequest {
+			return permRequest{"GET", "/tlog/tile/entries/000.p/1", nil}
+		},
 		// A jti no token of the fixture carries, fresh for each row.
 		"revoke tokens": func(t *testing.T, _ string) permRequest {
 			return permRequest{"POST", "/v1/token-revocations", map[string]any{"jti": fmt.Sprintf("unused-%d", nextID()), "reason": "leaked"}}
@@ -491,6 +494,10 @@ func TestPermissionTable(t *testing.T) {
 		{action: "read log entry", who: "regulator", want: 200},
 		{action: "read log entry", who: "alpha", want: forbidden},
 		{action: "read log entry", who: "learner:L1", want: forbidden},
+		{action: "read entry bundle", who: "admin", want: 200},
+		{action: "read entry bundle", who: "regulator", want: 200},
+		{action: "read entry bundle", who: "alpha", want: forbidden},
+		{action: "read entry bundle", who: "learner:L1", want: forbidden},
 	}
 
 	for _, r := range rows {
@@ -566,6 +573,7 @@ func TestPermissionTable(t *testing.T) {
 		"createGrant":    "grant access", "listGrants": "list grants", "withdrawGrant": "withdraw grant",
 		"institutionOutcomes": "read institution outcomes",
 		"eraseLearner":        "erase learner", "auditScores": "read scores",
+		"tlogEntries": "read entry bundle",
 	}
 	for _, rt := range Routes {
 		if rt.Roles == nil {

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"unicode/utf8"
 
 	"creditbank/accreditation"
 	"creditbank/ledger"
+	"creditbank/tiles"
 )
 
 // problemBase prefixes every problem type: a stable URN per failure kind,
@@ -127,7 +129,13 @@ func problemFor(err error) Problem {
 		return p
 	}
 	p := newProblem
+	var tooLarge *tiles.TooLargeError
 	switch {
+	case errors.As(err, &tooLarge):
+		return p(http.StatusNotFound, "entry-too-large", "Entry too large for a bundle",
+			err.Error()+"; read it at /v1/log/entries/"+strconv.FormatUint(tooLarge.Seq, 10))
+	case errors.Is(err, tiles.ErrNotFound), errors.Is(err, tiles.ErrMalformed):
+		return p(http.StatusNotFound, "not-found", "Not found", err.Error())
 	case errors.Is(err, ledger.ErrNotFound):
 		return p(http.StatusNotFound, "not-found", "Not found", err.Error())
 	case errors.Is(err, ledger.ErrRange):

@@ -1,8 +1,9 @@
 // Package client reads a creditbank ledger over HTTP, as an auditor or any
 // tool outside the service sees it: the signed checkpoint, the verifier key,
-// entries (one, or a range as an iterator fetched a few at a time) and
-// RFC 6962 inclusion and consistency proofs. The endpoints and their formats
-// are those of docs/contract.md section 4. For the erasure of personal data
+// entries (one, or a range as an iterator read from the C2SP tlog-tiles
+// entry bundles, 256 entries a request) and RFC 6962 inclusion and
+// consistency proofs. The endpoints and their formats are those of
+// docs/contract.md sections 4 and 12. For the erasure of personal data
 // (docs/contract.md section 11) it also erases a learner and reads the
 // scores that sealed outcomes keep from the public entries, which an audit
 // needs to re-run conversions (erasure.go).
@@ -32,6 +33,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"creditbank/tiles"
 )
 
 // Config says which server to read and how.
@@ -145,38 +148,67 @@ type Entry struct {
 	Data []byte // the exact stored bytes
 }
 
-// fetchWorkers is how many entries Entries fetches at once; fetchWindow
-// bounds how far fetching runs ahead of the entry the caller is at, and so
-// the memory held.
+// Bundle returns the entries of the C2SP tlog-tiles entry bundle n of
+// width w (1 to 256; 256 for a full one), entries 256n to 256n+w-1, each
+// the exact stored bytes: GET /tlog/tile/entries/..., which needs audit
+// rights as an entry does. It fails unless the bundle holds exactly w
+// entries.
+func (c *Client) Bundle(ctx context.Context, n uint64, w int) ([][]byte, error) {
+	if w < 1 || w > tiles.Width || n >= 1<<54 {
+		return nil, fmt.Errorf("no entry bundle %d of width %d", n, w)
+	}
+	path := "/tlog/" + tiles.Path(tlog.Tile{H: tiles.Height, L: -1, N: int64(n), W: w})
+	b, err := c.get(ctx, path, true)
+	if err != nil {
+		return nil, err
+	}
+	es, err := tiles.SplitBundle(b)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %v", path, err)
+	}
+	if len(es) != w {
+		return nil, fmt.Errorf("GET %s: %d entries, want %d", path, len(es), w)
+	}
+	return es, nil
+}
+
+// fetchWorkers is how many entry bundles Entries fetches at once;
+// fetchWindow bounds how many bundles fetching runs ahead of the one the
+// caller is at, and so the memory held (some 16 × 256 entries).
 const (
-	fetchWorkers = 8
-	fetchWindow  = 256
+	fetchWorkers = 4
+	fetchWindow  = 16
 )
 
 // Entries returns the entries from seq from up to, not including, to, in
-// seq order, fetched by a few requests at once. A failure is yielded with
-// the Seq of the entry that failed and ends the sequence. Breaking out of
-// the loop stops the fetching; the loop returns once every request has
-// ended, so nothing outlives it.
+// seq order, read 256 at a time from the log's entry bundles
+// (docs/contract.md section 12), a few bundles at once. A bundle the
+// server does not serve (404: one holding an entry too large for a
+// bundle, or a server without /tlog/) is read entry by entry instead. A
+// failure is yielded with the Seq of the first entry of the bundle that
+// failed and ends the sequence. Breaking out of the loop stops the
+// fetching; the loop returns once every request has ended, so nothing
+// outlives it.
 func (c *Client) Entries(ctx context.Context, from, to uint64) iter.Seq2[Entry, error] {
 	return func(yield func(Entry, error) bool) {
 		if from >= to {
 			return
 		}
-		n := min(to-from, fetchWindow)
+		first, last := from/tiles.Width, (to-1)/tiles.Width
+		n := min(last-first+1, fetchWindow)
 		ctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		// Deferred calls run last first: cancel, then wait for the workers.
 		defer wg.Wait()
 		defer cancel()
 		type fetched struct {
-			b   []byte
+			es  [][]byte
 			err error
 		}
-		// ring[i] holds the answer for seq from+i modulo n. A seq is handed
-		// out only with a credit, returned once its answer is taken, so a
-		// slot is always empty when its next answer arrives and no worker
-		// ever blocks on it.
+		// ring[i] holds the answer for bundle first+i modulo n. A bundle is
+		// handed out only with a credit, returned once its answer is
+		// taken, so a slot is always empty when its next answer arrives
+		// and no worker ever blocks on it.
 		ring := make([]chan fetched, n)
 		for i := range ring {
 			ring[i] = make(chan fetched, 1)
@@ -185,14 +217,14 @@ func (c *Client) Entries(ctx context.Context, from, to uint64) iter.Seq2[Entry, 
 		jobs := make(chan uint64)
 		wg.Go(func() {
 			defer close(jobs)
-			for seq := from; seq < to; seq++ {
+			for b := first; b <= last; b++ {
 				select {
 				case credits <- struct{}{}:
 				case <-ctx.Done():
 					return
 				}
 				select {
-				case jobs <- seq:
+				case jobs <- b:
 				case <-ctx.Done():
 					return
 				}
@@ -200,30 +232,50 @@ func (c *Client) Entries(ctx context.Context, from, to uint64) iter.Seq2[Entry, 
 		})
 		for range min(n, fetchWorkers) {
 			wg.Go(func() {
-				for seq := range jobs {
-					b, err := c.Entry(ctx, seq)
-					ring[(seq-from)%n] <- fetched{b, err}
+				for b := range jobs {
+					es, err := c.bundleOrEntries(ctx, b, min(tiles.Width, to-b*tiles.Width))
+					ring[(b-first)%n] <- fetched{es, err}
 				}
 			})
 		}
-		for seq := from; seq < to; seq++ {
+		for b := first; b <= last; b++ {
+			start := b * tiles.Width
 			var r fetched
 			select {
-			case r = <-ring[(seq-from)%n]:
+			case r = <-ring[(b-first)%n]:
 			case <-ctx.Done():
-				yield(Entry{Seq: seq}, ctx.Err())
+				yield(Entry{Seq: max(start, from)}, ctx.Err())
 				return
 			}
 			<-credits
 			if r.err != nil {
-				yield(Entry{Seq: seq}, r.err)
+				yield(Entry{Seq: max(start, from)}, r.err)
 				return
 			}
-			if !yield(Entry{Seq: seq, Data: r.b}, nil) {
-				return
+			for i, e := range r.es {
+				if seq := start + uint64(i); seq >= from && !yield(Entry{Seq: seq, Data: e}, nil) {
+					return
+				}
 			}
 		}
 	}
+}
+
+// bundleOrEntries reads bundle b of width w, or its entries one by one
+// where the server does not serve it.
+func (c *Client) bundleOrEntries(ctx context.Context, b, w uint64) ([][]byte, error) {
+	es, err := c.Bundle(ctx, b, int(w))
+	var se *StatusError
+	if !errors.As(err, &se) || se.StatusCode != http.StatusNotFound {
+		return es, err
+	}
+	es = make([][]byte, w)
+	for i := range es {
+		if es[i], err = c.Entry(ctx, b*tiles.Width+uint64(i)); err != nil {
+			return nil, err
+		}
+	}
+	return es, nil
 }
 
 // InclusionProof returns the RFC 6962 audit path of entry index in the tree

@@ -51,6 +51,11 @@ type testServer struct {
 	scoreRequests atomic.Int64
 	// failNext makes that many next requests answer 503.
 	failNext atomic.Int64
+	// noTiles makes /tlog/ answer 404, as a server from before it did.
+	noTiles atomic.Bool
+	// bundles and entries count the requests for entry bundles and for
+	// single entries.
+	bundles, entries atomic.Int64
 }
 
 func startServer(t *testing.T, n int) *testServer {
@@ -92,7 +97,14 @@ func startServer(t *testing.T, n int) *testServer {
 		}
 		s.failNext.Store(0)
 		switch {
+		case strings.HasPrefix(r.URL.Path, "/tlog/") && s.noTiles.Load():
+			http.NotFound(w, r)
+			return
+		case strings.HasPrefix(r.URL.Path, "/tlog/tile/entries/"):
+			s.bundles.Add(1)
+			time.Sleep(time.Duration(s.entryDelay.Load()))
 		case strings.HasPrefix(r.URL.Path, "/v1/log/entries/"):
+			s.entries.Add(1)
 			time.Sleep(time.Duration(s.entryDelay.Load()))
 		case r.URL.Path == "/v1/audit/scores":
 			s.scoreRequests.Add(1)
@@ -260,11 +272,91 @@ func TestEntries(t *testing.T) {
 	}
 }
 
-// TestEntriesBreak stops an iteration early: no entry is fetched once the
+// appendRaw appends n entries straight to the ledger, the one at seq big
+// (if any) too large for an entry bundle, and signs a checkpoint over them.
+func (s *testServer) appendRaw(t *testing.T, n int, big uint64) {
+	t.Helper()
+	var recs ledger.Records
+	for i := range n {
+		pad := strings.Repeat("p", i%50)
+		if s.l.Size()+uint64(len(recs)) == big {
+			pad = strings.Repeat("b", 70_000)
+		}
+		c, err := ledger.MarshalContent(map[string]any{"i": i, "pad": pad})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, ledger.Record{Type: "test.entry", Actor: "test", Content: c})
+		if len(recs) == 500 || i == n-1 {
+			if _, err := s.l.Append(context.Background(), recs); err != nil {
+				t.Fatal(err)
+			}
+			recs = nil
+		}
+	}
+	var err error
+	if s.signed, err = s.l.SignCheckpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEntriesFromBundles: entries are read 256 to a request from the entry
+// bundles, a bundle holding an entry too large for one entry by entry, and
+// every entry from a server without /tlog/ one by one.
+func TestEntriesFromBundles(t *testing.T) {
+	s := startServer(t, 1)
+	s.appendRaw(t, 256*3+9, 600)
+	size := s.l.Size()
+	c := s.client(s.admin)
+	read := func(from, to uint64) {
+		t.Helper()
+		next := from
+		for e, err := range c.Entries(context.Background(), from, to) {
+			if err != nil {
+				t.Fatalf("entry %d: %v", e.Seq, err)
+			}
+			want, err := s.l.Entry(e.Seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Seq != next || !bytes.Equal(e.Data, want) {
+				t.Fatalf("entry %d came where %d was due, or with other bytes", e.Seq, next)
+			}
+			next++
+		}
+		if next != to {
+			t.Fatalf("read to %d, want %d", next, to)
+		}
+	}
+	for _, c := range []struct {
+		name             string
+		from, to         uint64
+		noTiles          bool
+		bundles, singles int64
+	}{
+		{"all", 0, size, false, 4, 256},
+		{"within one bundle", 3, 200, false, 1, 0},
+		{"across bundles, not the big one", 250, 520, false, 3, 0},
+		{"the bundle with the big entry", 512, 700, false, 1, 700 - 512},
+		{"no tiles", 0, 300, true, 2, 300},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s.noTiles.Store(c.noTiles)
+			b0, e0 := s.bundles.Load(), s.entries.Load()
+			read(c.from, c.to)
+			if b, e := s.bundles.Load()-b0, s.entries.Load()-e0; b != c.bundles && !c.noTiles || e != c.singles {
+				t.Fatalf("%d bundle and %d single entry requests, want %d and %d", b, e, c.bundles, c.singles)
+			}
+		})
+	}
+}
+
+// TestEntriesBreak stops an iteration early: no bundle is fetched once the
 // loop has returned, and no goroutine outlives it.
 func TestEntriesBreak(t *testing.T) {
-	const n = 40
-	s := startServer(t, n)
+	s := startServer(t, 1)
+	s.appendRaw(t, 256*12, 1<<40)
+	n := s.l.Size()
 	s.entryDelay.Store(int64(20 * time.Millisecond))
 	tr := &countingTransport{}
 	c := client.New(client.Config{URL: s.url, Token: s.admin, HTTPClient: &http.Client{Transport: tr}})
@@ -279,8 +371,8 @@ func TestEntriesBreak(t *testing.T) {
 		}
 	}
 	sent := tr.sent.Load()
-	if sent >= n {
-		t.Errorf("all %d entries were asked for, for 3", sent)
+	if sent >= int64(n/256) {
+		t.Errorf("all %d bundles were asked for, for 3 entries", sent)
 	}
 	time.Sleep(100 * time.Millisecond)
 	if later := tr.sent.Load(); later != sent {

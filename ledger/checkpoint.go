@@ -17,8 +17,66 @@ import (
 )
 
 // DefaultOrigin is the checkpoint origin line, and the name of the ledger's
-// signing key, when none is configured.
+// signing key, when none is configured. It is a name of the right form but
+// not a globally unique one: a ledger that witnesses or tile clients see
+// should be named after the address it is served at.
 const DefaultOrigin = "creditbank.local/ledger"
+
+// CheckOrigin reports whether origin is a checkpoint origin of the form
+// C2SP tlog-checkpoint asks for, a globally unique name: a host name (with
+// a port, if any), a slash and a path, without a scheme or a trailing
+// slash, such as credits.example.gov/tlog. It is the key name of the
+// signed notes too, so it holds no space or +.
+func CheckOrigin(origin string) error {
+	host, path, ok := strings.Cut(origin, "/")
+	if !ok || path == "" {
+		return fmt.Errorf("origin %q: want a host name and a path, such as credits.example.gov/tlog", origin)
+	}
+	if len(origin) > 255 {
+		return fmt.Errorf("origin %q: longer than 255 bytes", origin)
+	}
+	name, port, hasPort := strings.Cut(host, ":")
+	if hasPort {
+		if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 || strconv.FormatUint(n, 10) != port {
+			return fmt.Errorf("origin %q: bad port %q", origin, port)
+		}
+	}
+	labels := strings.Split(name, ".")
+	// A top-level label is never all digits: that is an IP address.
+	if tld := labels[len(labels)-1]; len(labels) < 2 || strings.Trim(tld, "0123456789") == "" {
+		return fmt.Errorf("origin %q: %q is not a fully qualified host name", origin, name)
+	}
+	for _, l := range labels {
+		if !hostLabel(l) {
+			return fmt.Errorf("origin %q: %q is not a host name (lower-case letters, digits and inner hyphens, dot-separated)", origin, name)
+		}
+	}
+	for _, seg := range strings.Split(path, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("origin %q: the path has an empty, . or .. segment (or a trailing slash)", origin)
+		}
+		for _, c := range seg {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-._~", c)) {
+				return fmt.Errorf("origin %q: the path holds %q; use letters, digits and -._~", origin, c)
+			}
+		}
+	}
+	return nil
+}
+
+// hostLabel reports whether l is one label of a host name.
+func hostLabel(l string) bool {
+	if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Checkpoint is the body of a C2SP tlog-checkpoint: the origin line, the tree
 // size and the root hash. Extension lines are not produced and are ignored
@@ -134,11 +192,16 @@ func keysFromPrivate(skey, vkey string) (Keys, error) {
 }
 
 // LoadOrCreateKeys reads the signing key in dir with LoadKeys, creating the
-// pair (ledger.key, mode 0600, and ledger.pub) on first use.
+// pair (ledger.key, mode 0600, and ledger.pub) named origin on first use;
+// an empty origin takes the existing key's name, or DefaultOrigin for a new
+// one.
 func LoadOrCreateKeys(dir, origin string) (Keys, error) {
 	privPath := filepath.Join(dir, "ledger.key")
 	if _, err := os.Stat(privPath); !errors.Is(err, fs.ErrNotExist) {
 		return LoadKeys(dir, origin)
+	}
+	if origin == "" {
+		origin = DefaultOrigin
 	}
 	keys, priv, err := GenerateKeys(origin)
 	if err != nil {
@@ -157,8 +220,9 @@ func LoadOrCreateKeys(dir, origin string) (Keys, error) {
 	return keys, nil
 }
 
-// LoadKeys reads the key pair in dir. The key must be named origin: a changed
-// origin would make every earlier checkpoint unverifiable.
+// LoadKeys reads the key pair in dir. The key must be named origin (any
+// name when origin is empty): a changed origin would make every earlier
+// checkpoint unverifiable.
 func LoadKeys(dir, origin string) (Keys, error) {
 	privPath := filepath.Join(dir, "ledger.key")
 	skey, err := os.ReadFile(privPath)
@@ -173,7 +237,7 @@ func LoadKeys(dir, origin string) (Keys, error) {
 	if err != nil {
 		return Keys{}, fmt.Errorf("%s: %w", privPath, err)
 	}
-	if keys.Signer.Name() != origin {
+	if origin != "" && keys.Signer.Name() != origin {
 		return Keys{}, fmt.Errorf("%s is named %q but the origin is %q", privPath, keys.Signer.Name(), origin)
 	}
 	return keys, nil

@@ -221,10 +221,16 @@ func prCheckRangeErrors(t *testing.T, l *Ledger, n uint64) {
 			t.Errorf("InclusionProof(%d, %d) = %v, want ErrRange", c[0], c[1], err)
 		}
 	}
-	cons := [][2]uint64{{0, 0}, {0, 1}, {0, n}, {2, 1}, {n, n - 1}, {1, n + 1}, {n + 1, n + 1}, {n + 1, n}}
+	cons := [][2]uint64{{0, n + 1}, {2, 1}, {n, n - 1}, {1, n + 1}, {n + 1, n + 1}, {n + 1, n}}
 	for _, c := range cons {
 		if _, err := l.ConsistencyProof(c[0], c[1]); !errors.Is(err, ErrRange) {
 			t.Errorf("ConsistencyProof(%d, %d) = %v, want ErrRange", c[0], c[1], err)
+		}
+	}
+	// The empty tree is a prefix of every tree: its proof is empty.
+	for _, to := range []uint64{0, 1, n} {
+		if p, err := l.ConsistencyProof(0, to); err != nil || p == nil || len(p) != 0 {
+			t.Errorf("ConsistencyProof(0, %d) = %v, %v, want an empty proof", to, p, err)
 		}
 	}
 	for _, size := range []uint64{n + 1, n + 1000, ^uint64(0)} {
@@ -249,9 +255,14 @@ func TestProofsEmptyLedger(t *testing.T) {
 		if _, err := l.InclusionProof(c[0], c[1]); !errors.Is(err, ErrRange) {
 			t.Errorf("InclusionProof(%d, %d) = %v, want ErrRange", c[0], c[1], err)
 		}
+	}
+	for _, c := range [][2]uint64{{0, 1}, {1, 1}} {
 		if _, err := l.ConsistencyProof(c[0], c[1]); !errors.Is(err, ErrRange) {
 			t.Errorf("ConsistencyProof(%d, %d) = %v, want ErrRange", c[0], c[1], err)
 		}
+	}
+	if p, err := l.ConsistencyProof(0, 0); err != nil || len(p) != 0 {
+		t.Errorf("ConsistencyProof(0, 0) = %v, %v, want an empty proof", p, err)
 	}
 	if _, err := l.RootAt(1); !errors.Is(err, ErrRange) {
 		t.Errorf("RootAt(1) = %v, want ErrRange", err)

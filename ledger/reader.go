@@ -44,6 +44,60 @@ func (r *Reader) Entry(seq uint64) ([]byte, error) {
 	return b, nil
 }
 
+// Entries calls fn with the stored bytes of entries from to to-1, in seq
+// order, read with one iterator: a tile of 256 entries read one Get at a
+// time looked up each key from the top of the LSM tree again. The slice
+// passed to fn is valid only during the call. A range beyond the reader's
+// size is ErrNotFound.
+func (r *Reader) Entries(from, to uint64, fn func(seq uint64, b []byte) error) error {
+	if from > to || to > r.size {
+		return fmt.Errorf("entries %d to %d of %d: %w", from, to, r.size, ErrNotFound)
+	}
+	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: entryKey(from), UpperBound: entryKey(to)})
+	if err != nil {
+		return fmt.Errorf("read entries: %w", err)
+	}
+	seq := from
+	for ok := it.First(); ok; ok = it.Next() {
+		r.rows++
+		if k := it.Key(); len(k) != 9 || binary.BigEndian.Uint64(k[1:]) != seq {
+			it.Close()
+			return fmt.Errorf("read entries: entry %d missing", seq)
+		}
+		v, err := it.ValueAndErr()
+		if err == nil {
+			err = fn(seq, v)
+		}
+		if err != nil {
+			it.Close()
+			return err
+		}
+		seq++
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("read entries: %w", err)
+	}
+	if seq != to {
+		return fmt.Errorf("read entries: entry %d missing", seq)
+	}
+	return nil
+}
+
+// ReadHashes returns the stored hashes with the given indexes
+// (tlog.StoredHashIndex) of the tree the reader sees, one row each: a
+// tlog.HashReader, so that tlog.ReadTileData reads a C2SP tile from it. An
+// index the tree of the reader's size does not have yet is ErrNotFound.
+func (r *Reader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	limit := tlog.StoredHashCount(int64(r.size))
+	for _, idx := range indexes {
+		if idx < 0 || idx >= limit {
+			return nil, fmt.Errorf("stored hash %d of a tree of %d: %w", idx, r.size, ErrNotFound)
+		}
+	}
+	r.rows += int64(len(indexes))
+	return readerHashes{r.r}.ReadHashes(indexes)
+}
+
 // Get returns the domain state stored under key.
 func (r *Reader) Get(key []byte) ([]byte, error) {
 	r.rows++
@@ -164,6 +218,9 @@ func (l *Ledger) Entry(seq uint64) ([]byte, error) {
 	})
 	return b, err
 }
+
+// CheckpointSize is the tree size of the latest signed checkpoint.
+func (l *Ledger) CheckpointSize() uint64 { return l.ckptPub.Load() }
 
 // Checkpoint returns the latest signed checkpoint. It covers no more than
 // the durable tree and may trail it by up to Options.CheckpointInterval; use

@@ -117,12 +117,18 @@ func (l *Ledger) InclusionProof(index, size uint64) ([]tlog.Hash, error) {
 }
 
 // ConsistencyProof returns the RFC 6962 consistency proof between the trees
-// of sizes from and to, 1 <= from <= to <= the durable size.
+// of sizes from and to, from <= to <= the durable size. The proof from the
+// empty tree is empty: RFC 6962 section 2.1.2 defines none, since the empty
+// tree is a prefix of every tree, and a witness (C2SP tlog-witness) takes
+// an empty proof from old size 0.
 func (l *Ledger) ConsistencyProof(from, to uint64) ([]tlog.Hash, error) {
 	d := l.acquire()
 	defer d.release()
-	if from == 0 || from > to || to > d.head.size {
+	if from > to || to > d.head.size {
 		return nil, fmt.Errorf("%w: consistency from %d to %d (durable size %d)", ErrRange, from, to, d.head.size)
+	}
+	if from == 0 {
+		return []tlog.Hash{}, nil
 	}
 	p, err := tlog.ProveTree(int64(to), int64(from), readerHashes{d.snap})
 	if err != nil {

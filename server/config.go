@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"creditbank/access"
 	"creditbank/accreditation"
 	"creditbank/api"
 	"creditbank/ledger"
+	"creditbank/witness"
 )
 
 // Config is the service's configuration. Each field is a flag of
@@ -42,9 +45,28 @@ type Config struct {
 	// leaves fewer than 128 descriptors for the rest is refused.
 	MaxConnections int
 	// Origin is the checkpoint origin line and the ledger key's name
-	// (--origin). It is fixed when the key is created; a different value
-	// later is refused.
+	// (--origin): a globally unique name, a host name and a path
+	// (ledger.CheckOrigin). It is fixed when the key is created; a
+	// different value later is refused. Empty: derived from PublicURL when
+	// that is set (the tlog-tiles prefix without its scheme, such as
+	// credits.example.gov/tlog), otherwise the existing key's name, or
+	// ledger.DefaultOrigin for a new data folder.
 	Origin string
+	// Witnesses are the C2SP tlog-witness witnesses each new checkpoint is
+	// submitted to (--witness KEY,URL, repeated), and WitnessesFile a JSON
+	// file of more (--witnesses): [{"key": KEY, "url": URL}], KEY the
+	// witness's verifier key and URL its submission prefix. The
+	// checkpoint served carries the cosignatures they return; what each
+	// last cosigned is kept in Data/witnesses.json.
+	Witnesses     []witness.Witness
+	WitnessesFile string
+	// WitnessTimeout bounds each request to a witness
+	// (--witness-timeout); 10 s when zero.
+	WitnessTimeout time.Duration
+	// PublicURL is the base URL clients reach the service at
+	// (--public-url), such as https://credits.example.gov; the log's tiles
+	// are under PublicURL/tlog/. It names the origin when Origin is empty.
+	PublicURL string
 	// Audience is the aud every token must carry (--audience).
 	Audience string
 	// Issuer is the iss of the tokens the service signs itself with its
@@ -134,7 +156,8 @@ type Config struct {
 }
 
 // DefaultConfig is the configuration `creditbank serve` runs with when no
-// flag is given: ./data, 127.0.0.1:8080, the default origin, audience and
+// flag is given: ./data, 127.0.0.1:8080, the data folder's origin (the
+// default one for a new folder), the default audience and
 // issuer, 1000 requests a second per institution in bursts of 2000, 20
 // requests a second without a token per client address in bursts of 100,
 // the budgets of api.DefaultRowBudgets and api.DefaultBodyBudgets, the
@@ -148,7 +171,6 @@ func DefaultConfig() Config {
 	return Config{
 		Data:                 "./data",
 		Addr:                 "127.0.0.1:8080",
-		Origin:               ledger.DefaultOrigin,
 		Audience:             "creditbank",
 		Issuer:               "creditbank",
 		InstitutionRate:      1000,
@@ -172,6 +194,24 @@ func DefaultConfig() Config {
 func (c *Config) Check() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("--addr %q: %v", c.Addr, err)
+	}
+	if c.PublicURL != "" {
+		if _, err := OriginOf(c.PublicURL); err != nil {
+			return fmt.Errorf("--public-url %q: %v", c.PublicURL, err)
+		}
+	}
+	if c.Origin != "" {
+		if err := ledger.CheckOrigin(c.Origin); err != nil {
+			return fmt.Errorf("--origin: %v", err)
+		}
+	}
+	for _, w := range c.Witnesses {
+		if err := checkWitness(w); err != nil {
+			return fmt.Errorf("--witness %s,%s: %v", w.Key, w.URL, err)
+		}
+	}
+	if c.WitnessTimeout < 0 {
+		return errors.New("--witness-timeout must be 0 (10s) or more")
 	}
 	if c.MetricsAddr != "" {
 		_, port, err := net.SplitHostPort(c.MetricsAddr)
@@ -210,6 +250,81 @@ func (c *Config) Check() error {
 		return fmt.Errorf("--cache-mb %d: want 8 to %d", c.CacheMiB, 1<<20)
 	}
 	return nil
+}
+
+// checkWitness checks a witness's key and URL.
+func checkWitness(w witness.Witness) error {
+	if _, err := witness.NewVerifier(w.Key); err != nil {
+		return err
+	}
+	u, err := url.Parse(w.URL)
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("URL %q: want http:// or https:// and a host", w.URL)
+	}
+	return nil
+}
+
+// ParseWitness reads a witness as --witness gives it: its verifier key, a
+// comma and its submission URL.
+func ParseWitness(s string) (witness.Witness, error) {
+	key, u, ok := strings.Cut(s, ",")
+	w := witness.Witness{Key: strings.TrimSpace(key), URL: strings.TrimSpace(u)}
+	if !ok {
+		return w, errors.New("want KEY,URL: the witness's verifier key and its submission URL")
+	}
+	return w, checkWitness(w)
+}
+
+// witnesses are the configured witnesses, those of WitnessesFile after
+// those of the flags.
+func (c *Config) witnesses() ([]witness.Witness, error) {
+	ws := append([]witness.Witness(nil), c.Witnesses...)
+	if c.WitnessesFile == "" {
+		return ws, nil
+	}
+	b, err := os.ReadFile(c.WitnessesFile)
+	if err != nil {
+		return nil, fmt.Errorf("--witnesses: %v", err)
+	}
+	var list []witness.Witness
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("--witnesses %s: %v", c.WitnessesFile, err)
+	}
+	for _, w := range list {
+		if err := checkWitness(w); err != nil {
+			return nil, fmt.Errorf("--witnesses %s: %s: %v", c.WitnessesFile, w.URL, err)
+		}
+	}
+	return append(ws, list...), nil
+}
+
+// origin is the origin the ledger's key must be named: Origin, or the one
+// PublicURL gives, or "" for the key's own name.
+func (c *Config) origin() string {
+	if c.Origin == "" && c.PublicURL != "" {
+		o, _ := OriginOf(c.PublicURL)
+		return o
+	}
+	return c.Origin
+}
+
+// OriginOf is the checkpoint origin of a service at publicURL: the URL of
+// its tlog-tiles prefix, publicURL/tlog, without the scheme, as C2SP
+// tlog-tiles asks. The URL is http or https with a host name, and no
+// query, fragment or user.
+func OriginOf(publicURL string) (string, error) {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", errors.New("want http:// or https://, a host name and a path if any, such as https://credits.example.gov")
+	}
+	origin := strings.ToLower(u.Host) + strings.TrimRight(u.EscapedPath(), "/") + "/tlog"
+	if err := ledger.CheckOrigin(origin); err != nil {
+		return "", err
+	}
+	return origin, nil
 }
 
 // checkBudgets checks each role's budgets in rows and body bytes: a rate

@@ -18,6 +18,7 @@ import (
 	"creditbank/api"
 	"creditbank/ledger"
 	"creditbank/vault"
+	"creditbank/witness"
 )
 
 // ShutdownTimeout bounds how long Run and Close wait for requests in flight
@@ -51,6 +52,9 @@ type Server struct {
 	files, filesHard uint64
 	maxConns         int
 	admin            *adminServer
+	// witnesses submits checkpoints to the configured witnesses; nil
+	// without any.
+	witnesses *witness.Submitter
 	// served receives what each http.Server.Serve returned.
 	served chan error
 
@@ -77,6 +81,10 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	witnesses, err := cfg.witnesses()
+	if err != nil {
+		return nil, err
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -86,11 +94,23 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 	if err := s.prepare(); err != nil {
 		return nil, err
 	}
-	s.ledger, err = OpenLedger(cfg.Data, cfg.Origin, false, log, s.metrics.ObserveGroup, int64(cfg.CacheMiB)<<20)
+	s.ledger, err = OpenLedger(cfg.Data, cfg.origin(), false, log, s.metrics.ObserveGroup, int64(cfg.CacheMiB)<<20)
 	if err != nil {
+		if o := cfg.origin(); o != "" && cfg.Origin == "" {
+			return nil, fmt.Errorf("%v (the origin %s comes from --public-url; an origin cannot change: give --origin with the key's name to keep it)", err, o)
+		}
+		return nil, err
+	}
+	if err := ledger.CheckOrigin(s.ledger.Origin()); err != nil {
+		log.Warn("the ledger's origin is not a globally unique name; witnesses and tile clients need one (a new data folder with --public-url or --origin)", "err", err)
+	}
+	if err := s.startWitnesses(witnesses); err != nil {
+		s.closeAccess()
+		s.ledger.Close()
 		return nil, err
 	}
 	if err := s.listen(trusted); err != nil {
+		s.closeWitnesses()
 		s.closeAccess()
 		s.ledger.Close()
 		return nil, err
@@ -187,6 +207,7 @@ func (s *Server) listen(trusted []api.Issuer) error {
 		Rows:             s.cfg.Rows,
 		BodyBytes:        s.cfg.BodyBytes,
 		MetricsElsewhere: s.cfg.MetricsAddr != "",
+		Checkpoint:       s.checkpoint,
 		HeldRefusals:     heldRefusals(s.cfg.HeldRefusals, s.maxConns),
 		Access:           s.access,
 	})
@@ -252,6 +273,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 				s.metricsHTTP.Close()
 			}
 			s.admin.Close()
+			s.closeWitnesses()
 			s.closeAccess()
 			s.ledger.Close()
 			s.repeats.close()
@@ -312,6 +334,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		}
 	}
 	s.admin.Close()
+	s.closeWitnesses()
 	s.closeAccess()
 	err := s.ledger.Close()
 	s.repeats.close()
@@ -320,6 +343,43 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	s.log.Info("stopped")
 	return nil
+}
+
+// WitnessState is the file, in the data folder, that keeps what each
+// witness last cosigned.
+const WitnessState = "witnesses.json"
+
+// startWitnesses starts submitting checkpoints to ws, if any.
+func (s *Server) startWitnesses(ws []witness.Witness) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	if err := ledger.CheckOrigin(s.ledger.Origin()); err != nil {
+		return fmt.Errorf("witnesses need a globally unique origin (--public-url or --origin on a new data folder): %v", err)
+	}
+	sub, err := witness.Start(witness.Options{Log: s.ledger, Witnesses: ws, StateFile: filepath.Join(s.cfg.Data, WitnessState),
+		Timeout: s.cfg.WitnessTimeout, Logger: s.log, Registerer: s.metrics.Registry})
+	if err != nil {
+		return fmt.Errorf("witnesses: %v", err)
+	}
+	s.witnesses = sub
+	return nil
+}
+
+// closeWitnesses stops the submissions, before the ledger closes.
+func (s *Server) closeWitnesses() {
+	if s.witnesses != nil {
+		s.witnesses.Close()
+	}
+}
+
+// checkpoint is the checkpoint served: with the witnesses' cosignatures
+// when there are witnesses.
+func (s *Server) checkpoint() []byte {
+	if s.witnesses != nil {
+		return s.witnesses.Checkpoint()
+	}
+	return s.ledger.Checkpoint()
 }
 
 // openAccess opens the access log in the ledger's store when the

@@ -19,6 +19,7 @@ import (
 
 	"creditbank/accreditation"
 	"creditbank/api"
+	"creditbank/ledger"
 )
 
 // otherProcessEnv names the data folder on which the test binary, started
@@ -137,7 +138,7 @@ func TestStart(t *testing.T) {
 		t.Fatalf("GET /healthz: %d %s", code, body)
 	}
 	code, body := get(t, s.URL()+"/v1/log/checkpoint", "")
-	if code != http.StatusOK || !strings.HasPrefix(body, cfg.Origin+"\n0\n") {
+	if code != http.StatusOK || !strings.HasPrefix(body, ledger.DefaultOrigin+"\n0\n") {
 		t.Fatalf("GET /v1/log/checkpoint: %d %q", code, body)
 	}
 	if fi, err := os.Stat(filepath.Join(cfg.Data, AdminSocket)); err != nil || fi.Mode().Perm() != 0o600 {
@@ -358,6 +359,13 @@ func TestConfigErrors(t *testing.T) {
 		{"issuer without name", nil, `[{"keys":[` + string(jwk) + `]}]`, `each issuer needs a name other than "creditbank" and keys`},
 		{"issuer named as the service", nil, `[{"issuer":"creditbank","keys":[` + string(jwk) + `]}]`, "each issuer needs a name other than"},
 		{"issuer without keys", nil, `[{"issuer":"https://idp.example","keys":[]}]`, "each issuer needs a name other than"},
+		{"origin without a path", func(c *Config) { c.Origin = "credits.example.gov" }, "", `--origin: origin "credits.example.gov": want a host name and a path`},
+		{"origin with a scheme", func(c *Config) { c.Origin = "https://credits.example.gov/tlog" }, "", `--origin: origin "https://credits.example.gov/tlog"`},
+		{"origin not qualified", func(c *Config) { c.Origin = "localhost/tlog" }, "", `"localhost" is not a fully qualified host name`},
+		{"origin with a space", func(c *Config) { c.Origin = "credits.example.gov/my log" }, "", `the path holds ' '`},
+		{"public url without scheme", func(c *Config) { c.PublicURL = "credits.example.gov" }, "", `--public-url "credits.example.gov": want http:// or https://`},
+		{"public url with a query", func(c *Config) { c.PublicURL = "https://credits.example.gov/?a=b" }, "", `--public-url "https://credits.example.gov/?a=b"`},
+		{"public url on an address", func(c *Config) { c.PublicURL = "http://127.0.0.1:8080" }, "", `--public-url "http://127.0.0.1:8080": origin "127.0.0.1:8080/tlog": "127.0.0.1" is not a fully qualified host name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -381,6 +389,53 @@ func TestConfigErrors(t *testing.T) {
 			}
 			if _, err := os.Stat(cfg.Data); !os.IsNotExist(err) {
 				t.Errorf("a bad configuration made the data folder: %v", err)
+			}
+		})
+	}
+}
+
+// TestOrigin: the origin comes from --origin, else from --public-url, else
+// from the data folder's key; it never changes once the key exists.
+func TestOrigin(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.PublicURL = "https://Credits.Example.gov:8443/bank/"
+	s, err := Start(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Ledger().Origin(), "credits.example.gov:8443/bank/tlog"; got != want {
+		t.Errorf("origin %q, want %q", got, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, origin, publicURL, err string
+	}{
+		{"the key's name without flags", "", "", ""},
+		{"the same name given", "credits.example.gov:8443/bank/tlog", "", ""},
+		{"another public url", "", "https://other.example.gov", "the origin other.example.gov/tlog comes from --public-url; an origin cannot change: give --origin"},
+		{"another origin", "other.example.gov/tlog", "", `is named "credits.example.gov:8443/bank/tlog" but the origin is "other.example.gov/tlog"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg.Origin, cfg.PublicURL = c.origin, c.publicURL
+			s, err := Start(cfg, nil)
+			if c.err != "" {
+				if err == nil {
+					s.Close()
+					t.Fatal("started")
+				}
+				if !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %q, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if got := s.Ledger().Origin(); got != "credits.example.gov:8443/bank/tlog" {
+				t.Errorf("origin %q", got)
 			}
 		})
 	}

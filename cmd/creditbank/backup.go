@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"creditbank/ledger"
 	"creditbank/progress"
 	"creditbank/server"
 )
@@ -21,7 +20,7 @@ func backup(args []string, stdout, stderr io.Writer) error {
 	flags := newFlagSet("backup", stderr)
 	data := flags.String("data", "./data", "data folder to back up (of a running or a stopped server)")
 	out := flags.String("out", "", "folder to write the backup to; must not exist yet")
-	origin := flags.String("origin", ledger.DefaultOrigin, "checkpoint origin")
+	origin := flags.String("origin", "", "checkpoint origin (default: the name of the data folder's ledger key)")
 	if err := parse(flags, args); err != nil {
 		return err
 	}

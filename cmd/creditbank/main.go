@@ -160,7 +160,17 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTP listen address")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", cfg.MetricsAddr, "listen address that serves /metrics alone, which --addr then does not serve (empty: /metrics on --addr)")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "most HTTP connections at once (0: derived from the open files limit)")
-	fs.StringVar(&cfg.Origin, "origin", cfg.Origin, "checkpoint origin")
+	fs.StringVar(&cfg.Origin, "origin", cfg.Origin, "checkpoint origin, a host name and a path such as credits.example.gov/tlog (default: from --public-url, else the data folder's key's name, creditbank.local/ledger for a new one)")
+	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "base URL clients reach the service at, such as https://credits.example.gov; the origin defaults to it without the scheme, plus /tlog")
+	fs.Func("witness", "a C2SP tlog-witness witness each checkpoint is submitted to, KEY,URL: its verifier key and submission URL (repeat for more)", func(v string) error {
+		w, err := server.ParseWitness(v)
+		if err == nil {
+			cfg.Witnesses = append(cfg.Witnesses, w)
+		}
+		return err
+	})
+	fs.StringVar(&cfg.WitnessesFile, "witnesses", "", `JSON file of witnesses, [{"key": KEY, "url": URL}]`)
+	fs.DurationVar(&cfg.WitnessTimeout, "witness-timeout", 0, "longest wait for a witness's answer (0: 10s)")
 	fs.StringVar(&cfg.TrustedIssuers, "trusted-issuers", cfg.TrustedIssuers, "JSON file of other token issuers and their public keys")
 	fs.Float64Var(&cfg.InstitutionRate, "institution-rate", cfg.InstitutionRate, "requests per second each institution may make on average (0: no limit)")
 	fs.IntVar(&cfg.InstitutionBurst, "institution-burst", cfg.InstitutionBurst, "requests each institution may make at once")

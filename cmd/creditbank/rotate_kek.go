@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"creditbank/ledger"
 	"creditbank/server"
 )
 
@@ -17,7 +16,7 @@ import (
 func rotateKEK(args []string, stdout, stderr io.Writer) error {
 	flags := newFlagSet("rotate-kek", stderr)
 	data := flags.String("data", "./data", "data folder (of a running or a stopped server)")
-	origin := flags.String("origin", ledger.DefaultOrigin, "checkpoint origin")
+	origin := flags.String("origin", "", "checkpoint origin (default: the name of the data folder's ledger key)")
 	if err := parse(flags, args); err != nil {
 		return err
 	}
@@ -41,7 +40,7 @@ func rotateKEK(args []string, stdout, stderr io.Writer) error {
 func rotateIndexKey(args []string, stdout, stderr io.Writer) error {
 	flags := newFlagSet("rotate-index-key", stderr)
 	data := flags.String("data", "./data", "data folder of a stopped server")
-	origin := flags.String("origin", ledger.DefaultOrigin, "checkpoint origin")
+	origin := flags.String("origin", "", "checkpoint origin (default: the name of the data folder's ledger key)")
 	if err := parse(flags, args); err != nil {
 		return err
 	}

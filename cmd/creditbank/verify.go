@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
@@ -21,6 +22,7 @@ import (
 	"creditbank/progress"
 	"creditbank/server"
 	"creditbank/vault"
+	"creditbank/witness"
 )
 
 // verify audits a whole ledger, from a running server's API (--url) or from a
@@ -39,9 +41,18 @@ func verify(args []string, stdout, stderr io.Writer) error {
 	token := flags.String("token", "", "admin or regulator token for --url (reading entries needs audit rights)")
 	key := flags.String("key", "", "the ledger's verifier key (note format, as GET /v1/log/key gives it) from your own records; with --url it is otherwise taken from the server")
 	data := flags.String("data", "", "data folder of a stopped server (or a backup)")
-	origin := flags.String("origin", ledger.DefaultOrigin, "checkpoint origin (--data)")
+	origin := flags.String("origin", "", "checkpoint origin (--data; default: the name of the data folder's ledger key)")
 	since := flags.String("since", "", "a checkpoint saved by an earlier run; the ledger must have grown from it")
 	save := flags.String("save", "", "write the latest checkpoint here after a clean run")
+	var witnesses []*witness.Verifier
+	flags.Func("witness", "a witness's verifier key (repeat for more): with --witness-threshold, the latest checkpoint must carry its cosignature", func(v string) error {
+		w, err := witness.NewVerifier(strings.TrimSpace(v))
+		if err == nil {
+			witnesses = append(witnesses, w)
+		}
+		return err
+	})
+	threshold := flags.Int("witness-threshold", 0, "how many of the --witness keys must have cosigned the latest checkpoint (default: all of them)")
 	if err := parse(flags, args); err != nil {
 		return err
 	}
@@ -60,6 +71,15 @@ func verify(args []string, stdout, stderr io.Writer) error {
 	if (*base == "") == (*data == "") {
 		return errors.New("verify needs exactly one of --url URL and --data DIR")
 	}
+	if *threshold == 0 {
+		*threshold = len(witnesses)
+	}
+	switch {
+	case *threshold < 0 || *threshold > len(witnesses):
+		return fmt.Errorf("--witness-threshold %d: want 1 to the number of --witness keys given (%d)", *threshold, len(witnesses))
+	case len(witnesses) > 0 && *data != "":
+		return errors.New("--witness needs --url: a data folder holds the log's checkpoints, not the witnesses' cosignatures")
+	}
 	var earlier []byte
 	if *since != "" {
 		b, err := os.ReadFile(*since)
@@ -76,7 +96,7 @@ func verify(args []string, stdout, stderr io.Writer) error {
 		err error
 	)
 	if *base != "" {
-		a, err = verifyURL(ctx, *base, *token, *key, earlier, stderr, prog)
+		a, err = verifyURL(ctx, *base, *token, *key, earlier, stderr, prog, witnessPolicy{witnesses, *threshold})
 	} else {
 		a, err = verifyData(ctx, *data, *origin, *key, earlier, prog)
 	}
@@ -252,9 +272,55 @@ func dataKeys(data string, a *audit) (*vault.Keys, error) {
 
 // --- over the API
 
+// witnessPolicy is how many of which witnesses must have cosigned the
+// latest checkpoint.
+type witnessPolicy struct {
+	keys      []*witness.Verifier
+	threshold int
+}
+
+// checkCosignatures counts the cosignatures of the policy's witnesses on
+// signed that verify, and fails the audit when fewer than the threshold
+// do.
+func (p witnessPolicy) checkCosignatures(a *audit, aud *ledger.Auditor, log note.Verifier, signed []byte) {
+	if len(p.keys) == 0 {
+		return
+	}
+	vs := []note.Verifier{log}
+	for _, k := range p.keys {
+		vs = append(vs, k)
+	}
+	var good, missing []string
+	if n, err := note.Open(signed, note.VerifierList(vs...)); err == nil {
+		for _, k := range p.keys {
+			if slices.ContainsFunc(n.Sigs, func(s note.Signature) bool { return s.Name == k.Name() && s.Hash == k.KeyHash() }) {
+				good = append(good, k.Name())
+			} else {
+				missing = append(missing, k.Name())
+			}
+		}
+	} else {
+		aud.Fail(-1, "witness cosignatures: the latest checkpoint does not open with the log's and the witnesses' keys: %v", err)
+		return
+	}
+	if len(good) < p.threshold {
+		aud.Fail(-1, "witness cosignatures: %d of the %d asked for (%s cosigned; none from %s)", len(good), p.threshold, orNone(good), strings.Join(missing, ", "))
+		return
+	}
+	a.check("witness cosignatures", "%d of %d witnesses cosigned the latest checkpoint, %d needed (%s)", len(good), len(p.keys), p.threshold, strings.Join(good, ", "))
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
 // verifyURL audits a server through its API: every entry, and the proofs
-// it serves, against its signed checkpoints.
-func verifyURL(ctx context.Context, base, token, key string, since []byte, stderr io.Writer, prog *progress.Display) (*audit, error) {
+// it serves, against its signed checkpoints, and the witnesses'
+// cosignatures on the latest as wit asks.
+func verifyURL(ctx context.Context, base, token, key string, since []byte, stderr io.Writer, prog *progress.Display, wit witnessPolicy) (*audit, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--url %q: want http:// or https:// and a host", base)
@@ -285,6 +351,7 @@ func verifyURL(ctx context.Context, base, token, key string, since []byte, stder
 	}
 	aud := ledger.NewAuditor(verifier, latest, since)
 	aud.OnEntry = a.onEntry
+	wit.checkCosignatures(a, aud, verifier, latest)
 	// A failure to read the scores ends the audit: without them it would
 	// report every conversion that needs one not re-runnable.
 	ctx, stop := context.WithCancel(ctx)

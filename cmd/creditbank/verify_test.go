@@ -50,13 +50,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// runServer starts a server on data; it is stopped by stop or when the test
-// ends.
-func runServer(t *testing.T, bin, data string) *liveServer {
+// runServer starts a server on data, with extra flags if any; it is
+// stopped by stop or when the test ends.
+func runServer(t *testing.T, bin, data string, extra ...string) *liveServer {
 	t.Helper()
 	addr := freeAddr(t)
 	s := &liveServer{url: "http://" + addr, logs: &syncBuffer{}}
-	s.cmd = exec.Command(bin, "serve", "--data", data, "--addr", addr)
+	s.cmd = exec.Command(bin, append([]string{"serve", "--data", data, "--addr", addr}, extra...)...)
 	s.cmd.Stderr = s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
