@@ -861,7 +861,7 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	programme := func(id, inst, title string) map[string]any {
 		return map[string]any{"id": id, "institution": inst, "title": title, "total": "6",
 			"requirements": []any{map[string]any{"id": "ict", "fields": []string{"06"}, "min": "6"}},
-			"min_level": 0, "max_converted_share": "0.5", "max_per_institution": nil,
+			"min_level":    0, "max_converted_share": "0.5", "max_per_institution": nil,
 			"period_caps": map[string]any{"term": nil, "year": "60"}, "valid_from": "2020-01-01", "valid_until": nil}
 	}
 	ck.call(t, request{route: "publishProgramme", path: "/v1/programmes", token: reg, body: programme("DIP-ICT", "college.example", "Diploma"), want: 201})
