@@ -24,7 +24,7 @@ var auditVectorFile []byte
 func programmeBody(id, inst string, mod func(p map[string]any)) map[string]any {
 	p := map[string]any{"id": id, "institution": inst, "title": "Diploma in ICT", "total": "6",
 		"requirements": []any{map[string]any{"id": "ict", "fields": []string{"06"}, "min": "6"}},
-		"min_level": 0, "max_converted_share": "0.5", "max_per_institution": nil,
+		"min_level":    0, "max_converted_share": "0.5", "max_per_institution": nil,
 		"period_caps": map[string]any{"term": nil, "year": "60"}, "valid_from": "2020-01-01", "valid_until": nil}
 	if mod != nil {
 		mod(p)
