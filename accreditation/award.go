@@ -3,6 +3,7 @@ package accreditation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -83,6 +84,8 @@ type AwardRecord struct {
 	RecordedAt string `json:"recorded_at"`
 	Award
 	Flags []AwardFlag `json:"flags"`
+	// Cost is what the audit RecordAward ran read, also when it refused.
+	Cost Cost `json:"-"`
 }
 
 // The state of awards:
@@ -156,14 +159,16 @@ func (c recordAwardCmd) decide(t *tx) (any, error) {
 	} else if v != nil {
 		return nil, errorf(CodeConflict, "learner %s was awarded programme %s version %d by entry %s", c.Learner, p.ID, p.Version, v)
 	}
+	before := t.view.Rows()
 	a, err := auditLearner(t, txJournal{t}, c.Learner, p, t.date(), t.view.Size())
+	cost := Cost{Rows: t.view.Rows() - before}
 	if err != nil {
-		return nil, err
+		return nil, &costError{err: err, cost: cost}
 	}
 	if !a.Eligible {
 		e := errorf(CodeAwardNotEligible, "learner %s is not eligible for programme %s version %d: %s", c.Learner, p.ID, p.Version, a.Summary)
 		e.Missing = a.Missing
-		return nil, e
+		return nil, &costError{err: e, cost: cost}
 	}
 	idx := []ledger.IndexKey{learnerIndex(c.Learner), institutionIndex(p.Institution), {Name: IndexProgramme, Value: p.ID}}
 	seq, err := t.emit(TypeAwardRecorded, c.Actor, awardOf(&a), idx, nil)
@@ -174,6 +179,7 @@ func (c recordAwardCmd) decide(t *tx) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	rec.Cost = cost
 	return *rec, nil
 }
 
@@ -274,6 +280,10 @@ func (b *Bank) RecordAward(ctx context.Context, actor Actor, learner, programme 
 		return AwardRecord{}, err
 	}
 	res, err := b.do(ctx, recordAwardCmd{Actor: actor, Learner: l.ref, Programme: programme})
+	var ce *costError
+	if errors.As(err, &ce) {
+		return AwardRecord{Cost: ce.cost}, nameLearner(ce.err, l.ref, id)
+	}
 	if err != nil {
 		return AwardRecord{}, nameLearner(err, l.ref, id)
 	}

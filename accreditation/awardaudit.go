@@ -150,6 +150,9 @@ type ProgrammeAudit struct {
 	Eligible   bool         `json:"eligible"`
 	Missing    []Shortfall  `json:"missing"`
 	Summary    string       `json:"summary"`
+	// Cost is what reading the audit took (AuditProgramme), also when it
+	// was refused after reading.
+	Cost Cost `json:"-"`
 }
 
 // periodCaps are a programme's caps, nil for none.
@@ -528,7 +531,8 @@ func auditLearner(s store, j journal, learner string, p *Programme, on string, s
 // AuditProgramme is the award audit of learner toward the latest version
 // of programme, today (UTC), as of one durable read of the ledger. Who may
 // read it is the caller's check (docs/contract.md section 9); an erased
-// learner is refused with CodeErased.
+// learner is refused with CodeErased. Its Cost is set also on a refusal
+// after reading.
 func (b *Bank) AuditProgramme(ctx context.Context, learner, programme string) (ProgrammeAudit, error) {
 	if err := ctx.Err(); err != nil {
 		return ProgrammeAudit{}, err
@@ -536,6 +540,7 @@ func (b *Bank) AuditProgramme(ctx context.Context, learner, programme string) (P
 	id := CanonicalLearnerID(learner)
 	var a ProgrammeAudit
 	err := b.read(func(r *ledger.Reader, s store) error {
+		defer func() { a.Cost.Rows = r.Rows() }()
 		l, err := b.readLearner(s, id)
 		if err != nil {
 			return err
@@ -553,7 +558,7 @@ func (b *Bank) AuditProgramme(ctx context.Context, learner, programme string) (P
 		return nil
 	})
 	if err != nil {
-		return ProgrammeAudit{}, err
+		return ProgrammeAudit{Cost: a.Cost}, err
 	}
 	a.Learner = id
 	return a, nil

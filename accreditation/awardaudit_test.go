@@ -2,10 +2,13 @@ package accreditation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"creditbank/ledger"
 )
 
 // Tests of the award audit and of conversions toward a programme on a
@@ -315,4 +318,38 @@ func TestConversionProgrammeVersion(t *testing.T) {
 		t.Fatalf("with the programme no longer valid: %+v", c)
 	}
 	b.checkReplay(t)
+}
+
+// TestUnitCodeOfEntry: the unit code read where the bank writes it is the
+// code of the whole decoded outcome, for sealed outcomes with a title full
+// of JSON-looking text and for each unit code form, and an entry that is
+// no outcome is refused as such.
+func TestUnitCodeOfEntry(t *testing.T) {
+	b := newTestBank(t)
+	inst := b.institution(t, "college.example")
+	var seqs []uint64
+	for i, code := range []string{"CS101", "a.b-c_d", strings.Repeat("Z", 64), "9"} {
+		o := outcome("L1", fmt.Sprintf("k-%d", i))
+		o.Unit = Unit{Code: code, Title: `a title with ,"unit":{"code":"X"} inside`}
+		seqs = append(seqs, b.post(t, inst, o))
+	}
+	err := b.Ledger().Read(func(r *ledger.Reader) error {
+		for _, seq := range seqs {
+			o, _, _, err := loadOutcomeEntry(r.Entry, seq)
+			if err != nil {
+				return err
+			}
+			got, err := unitCodeOfEntry(r.Entry, seq)
+			if err != nil || got != o.Unit.Code {
+				t.Errorf("outcome %d: unit code %q (%v), want %q", seq, got, err, o.Unit.Code)
+			}
+		}
+		if _, err := unitCodeOfEntry(r.Entry, 0); !errors.Is(err, errNotOutcome) {
+			t.Errorf("entry 0: %v, want errNotOutcome", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -172,6 +172,10 @@ type PostResult struct {
 	// Effects lists the conversion items a superseding outcome changed
 	// (empty when none); nil when the outcome supersedes nothing.
 	Effects []ItemEffect
+	// Flagged lists the award.flagged entries of the awards that rested on
+	// the superseded outcome (empty when none); nil when the outcome
+	// supersedes nothing.
+	Flagged []uint64
 
 	// content is the outcome's entry content as stored.
 	content json.RawMessage
@@ -368,8 +372,11 @@ func (c postCmd) postOne(t *tx, in *Institution, i int, hash [32]byte) (PostResu
 	}
 	r := PostResult{Status: PostCreated, Seq: seq, Outcome: &out, RecordedAt: t.recordedAtText(), content: p.content}
 	if old != nil {
-		if r.Effects, _, err = revoke(t, c.Actor, old, "superseded", &seq); err != nil {
+		if r.Effects, r.Flagged, err = revoke(t, c.Actor, old, "superseded", &seq); err != nil {
 			return PostResult{}, err
+		}
+		if r.Flagged == nil {
+			r.Flagged = []uint64{}
 		}
 	}
 	return r, nil

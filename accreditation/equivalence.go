@@ -1,6 +1,7 @@
 package accreditation
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -259,13 +260,7 @@ func (j txJournal) Index(name, value string, start uint64, fn func(uint64) bool)
 	return nil
 }
 
-func (j txJournal) unitCode(seq uint64) (string, error) {
-	o, _, _, err := loadOutcomeEntry(j.t.entry, seq)
-	if err != nil {
-		return "", err
-	}
-	return o.Unit.Code, nil
-}
+func (j txJournal) unitCode(seq uint64) (string, error) { return unitCodeOfEntry(j.t.entry, seq) }
 
 func (j txJournal) score(seq uint64) (*Amount, error) {
 	return sealedScore(j.t.entry, j.t, j.t.keys, seq)
@@ -286,9 +281,31 @@ func (j readerJournal) Index(name, value string, start uint64, fn func(uint64) b
 	return j.r.Index(name, value, start, fn)
 }
 
-func (j readerJournal) unitCode(seq uint64) (string, error) {
-	o, _, _, err := loadOutcomeEntry(j.r.Entry, seq)
+func (j readerJournal) unitCode(seq uint64) (string, error) { return unitCodeOfEntry(j.r.Entry, seq) }
+
+// unitCodeOfEntry reads the unit code of the outcome recorded at seq
+// without decoding the rest of it: decoding the whole outcome for its code
+// was a third of the CPU of an award audit over 500 outcomes (creditbank
+// bench, audit phase), which reads one code per item. The code is found
+// where the bank writes it, as spliceOutcome finds it; an entry in any
+// other form is decoded whole.
+func unitCodeOfEntry(entry func(uint64) ([]byte, error), seq uint64) (string, error) {
+	b, err := entry(seq)
 	if err != nil {
+		return "", err
+	}
+	e, err := ledger.DecodeEntry(b)
+	if err != nil {
+		return "", err
+	}
+	if e.Type != TypeOutcomeRecorded {
+		return "", fmt.Errorf("entry %d is a %s: %w", seq, e.Type, errNotOutcome)
+	}
+	if _, code, ok := findString(e.Content, `,"unit":{"code":`); ok && len(code) >= 2 && bytes.IndexByte(code, '\\') < 0 {
+		return string(code[1 : len(code)-1]), nil
+	}
+	var o Outcome
+	if err := unmarshalContent(e.Content, &o); err != nil {
 		return "", err
 	}
 	return o.Unit.Code, nil

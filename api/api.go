@@ -137,6 +137,9 @@ var (
 	// the institution itself (the handler checks which), admins and
 	// regulators.
 	adminRegInstitution = []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleRegulator, accreditation.RoleInstitution}
+	// adminInstitution records awards: the programme's institution (the
+	// bank checks which), or an admin.
+	adminInstitution = []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleInstitution}
 )
 
 // page is the query of a listing that only pages: limit and cursor.
@@ -194,6 +197,12 @@ var Routes = []Route{
 	{"retireRule", "POST", "/v1/rules/{id}/retirement", adminReg, nil, (*Handler).retireRule},
 	{"convert", "POST", "/v1/conversions", adminLearner, nil, (*Handler).convert},
 	{"previewConversion", "POST", "/v1/conversions/preview", adminLearner, nil, (*Handler).previewConversion},
+	{"publishProgramme", "POST", "/v1/programmes", adminReg, nil, (*Handler).publishProgramme},
+	{"listProgrammes", "GET", "/v1/programmes", anyToken, []string{"institution", "limit", "cursor"}, (*Handler).listProgrammes},
+	{"getProgramme", "GET", "/v1/programmes/{id}", anyToken, []string{"version"}, (*Handler).getProgramme},
+	{"programmeAudit", "GET", "/v1/learners/{id}/programmes/{programme}/audit", anyToken, nil, (*Handler).programmeAudit},
+	{"recordAward", "POST", "/v1/learners/{id}/awards", adminInstitution, nil, (*Handler).recordAward},
+	{"listAwards", "GET", "/v1/learners/{id}/awards", anyToken, nil, (*Handler).listAwards},
 	{"publishEquivalence", "POST", "/v1/equivalences", adminReg, nil, (*Handler).publishEquivalence},
 	{"getEquivalence", "GET", "/v1/equivalences/{id}", anyToken, nil, (*Handler).getEquivalence},
 	{"auditConversions", "GET", "/v1/audit/conversions", adminReg, []string{"rule", "institution", "from", "to", "limit", "cursor"}, (*Handler).auditConversions},

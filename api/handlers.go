@@ -170,6 +170,9 @@ type batchResult struct {
 	Error  *Problem `json:"error,omitempty"`
 	// Effects are the conversion items a superseding outcome changed.
 	Effects []accreditation.ItemEffect `json:"effects,omitempty"`
+	// Flagged are the award.flagged entries of the awards that rested on
+	// the outcome a superseding outcome replaced.
+	Flagged []uint64 `json:"flagged,omitempty"`
 }
 
 func (h *Handler) postOutcomes(w http.ResponseWriter, r *http.Request, a actor) {
@@ -220,7 +223,7 @@ func (h *Handler) postOutcomes(w http.ResponseWriter, r *http.Request, a actor) 
 	to.InstitutionName = in.Name
 	b, err := to.MarshalJSON()
 	if err == nil {
-		b, err = appendEffects(b, result.Effects)
+		b, err = appendEffects(b, result.Effects, result.Flagged)
 	}
 	if err != nil {
 		writeProblem(w, http.StatusInternalServerError, "internal", "Internal error", "")
@@ -279,7 +282,7 @@ func (h *Handler) postBatch(w http.ResponseWriter, r *http.Request, a actor, dat
 				answer.Error = &p
 			} else {
 				seq := result.Seq
-				answer.Seq, answer.Effects = &seq, result.Effects
+				answer.Seq, answer.Effects, answer.Flagged = &seq, result.Effects, result.Flagged
 			}
 			answers[itemOf[j]] = answer
 		}
@@ -333,7 +336,7 @@ func (h *Handler) revokeOutcome(w http.ResponseWriter, r *http.Request, a actor)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"seq": res.Seq, "outcome": seq, "reversals": orEmpty(res.Reversals),
-		"effects": orEmpty(res.Effects)})
+		"effects": orEmpty(res.Effects), "flagged": orEmpty(res.Flagged)})
 }
 
 // orEmpty returns s, or an empty slice for nil: the contract writes an empty

@@ -8,11 +8,12 @@ import (
 	"creditbank/accreditation"
 )
 
-// appendEffects adds "effects" to the JSON object b, the answer to a post:
-// the conversion items a superseding outcome changed (docs/contract.md
-// section 8). A post that supersedes nothing (nil effects) answers b as it
-// is.
-func appendEffects(b []byte, effects []accreditation.ItemEffect) ([]byte, error) {
+// appendEffects adds "effects" and "flagged" to the JSON object b, the
+// answer to a post: the conversion items a superseding outcome changed
+// (docs/contract.md section 8) and the award.flagged entries of the awards
+// that rested on the outcome it replaced (section 9). A post that
+// supersedes nothing (nil effects) answers b as it is.
+func appendEffects(b []byte, effects []accreditation.ItemEffect, flagged []uint64) ([]byte, error) {
 	if effects == nil {
 		return b, nil
 	}
@@ -24,8 +25,13 @@ func appendEffects(b []byte, effects []accreditation.ItemEffect) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
+	flags, err := json.Marshal(orEmpty(flagged))
+	if err != nil {
+		return nil, err
+	}
 	b = append(b[:len(b)-1], `,"effects":`...)
-	return append(append(b, list...), '}'), nil
+	b = append(append(b, list...), `,"flagged":`...)
+	return append(append(b, flags...), '}'), nil
 }
 
 // previewView is what a conversion would grant now, as the API answers

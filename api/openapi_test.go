@@ -866,6 +866,71 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	ck.call(t, request{route: "statistics", path: "/v1/statistics?from=2026-13", token: adm, want: 400})
 	ck.call(t, request{route: "statistics", path: "/v1/statistics", token: univ, want: 403})
 
+	// --- programmes, the award audit and awards (section 9): a diploma of
+	// the college's needing 6 credits in ICT; L000888 has 3, then 6.
+	programme := func(id, inst, title string) map[string]any {
+		return map[string]any{"id": id, "institution": inst, "title": title, "total": "6",
+			"requirements": []any{map[string]any{"id": "ict", "fields": []string{"06"}, "min": "6"}},
+			"min_level":    0, "max_converted_share": "0.5", "max_per_institution": nil,
+			"period_caps": map[string]any{"term": nil, "year": "60"}, "valid_from": "2020-01-01", "valid_until": nil}
+	}
+	ck.call(t, request{route: "publishProgramme", path: "/v1/programmes", token: reg, body: programme("DIP-ICT", "college.example", "Diploma"), want: 201})
+	ck.call(t, request{route: "publishProgramme", path: "/v1/programmes", token: adm, body: programme("DIP-ICT", "college.example", "Diploma in ICT"), want: 201})
+	ck.call(t, request{route: "publishProgramme", path: "/v1/programmes", token: adm, body: programme("DIP-ICT", "univ.example", "Moved"), want: 409})
+	ck.call(t, request{route: "publishProgramme", path: "/v1/programmes", token: adm, body: programme("DIP-X", "nowhere.example", "X"), want: 422})
+	noEnd := programme("DIP-X", "college.example", "X")
+	delete(noEnd, "valid_until")
+	ck.call(t, request{route: "publishProgramme", path: "/v1/programmes", token: adm, body: noEnd, want: 400})
+	ck.call(t, request{route: "publishProgramme", path: "/v1/programmes", token: college, body: programme("DIP-X", "college.example", "X"), want: 403})
+	_, body = ck.call(t, request{route: "listProgrammes", path: "/v1/programmes?institution=college.example&limit=1", token: learner, want: 200})
+	if !bytes.Contains(body, []byte(`"version":2`)) {
+		t.Errorf("programme list without the latest version: %s", body)
+	}
+	ck.call(t, request{route: "listProgrammes", path: "/v1/programmes?cursor=nonsense", token: adm, want: 400})
+	ck.call(t, request{route: "listProgrammes", path: "/v1/programmes?kind=diploma", token: adm, want: 400})
+	ck.call(t, request{route: "getProgramme", path: "/v1/programmes/DIP-ICT", token: college, want: 200})
+	ck.call(t, request{route: "getProgramme", path: "/v1/programmes/DIP-ICT?version=1", token: univ, want: 200})
+	ck.call(t, request{route: "getProgramme", path: "/v1/programmes/DIP-ICT?version=3", token: reg, want: 404})
+	ck.call(t, request{route: "getProgramme", path: "/v1/programmes/DIP-ICT?version=0", token: reg, want: 400})
+	ck.call(t, request{route: "getProgramme", path: "/v1/programmes/NOPE", token: reg, want: 404})
+	learner888 := s.token(t, "learner", "L000888")
+	_, body = ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: outcome("k-p1", "L000888", "vocational", 5, "70"), want: 201})
+	firstDiploma := seqOf(body)
+	audit := "/v1/learners/L000888/programmes/DIP-ICT/audit"
+	ck.call(t, request{route: "programmeAudit", path: audit, token: learner888, want: 200})
+	ck.call(t, request{route: "programmeAudit", path: audit, token: college, want: 403}) // no grant yet
+	ck.call(t, request{route: "programmeAudit", path: audit, token: learner, want: 403})
+	ck.call(t, request{route: "programmeAudit", path: audit + "?colour=blue", token: reg, want: 400})
+	ck.call(t, request{route: "programmeAudit", path: "/v1/learners/L000888/programmes/NOPE/audit", token: reg, want: 404})
+	ck.call(t, request{route: "recordAward", path: "/v1/learners/L000888/awards", token: reg, body: map[string]any{"programme": "DIP-ICT"}, want: 403})
+	ck.call(t, request{route: "recordAward", path: "/v1/learners/L000888/awards", token: univ, body: map[string]any{"programme": "DIP-ICT"}, want: 403})
+	_, body = ck.call(t, request{route: "recordAward", path: "/v1/learners/L000888/awards", token: college, body: map[string]any{"programme": "DIP-ICT"}, want: 422})
+	if !bytes.Contains(body, []byte(`"type":"urn:creditbank:problem:award-not-eligible"`)) || !bytes.Contains(body, []byte(`"missing":[{"kind":"requirement"`)) {
+		t.Errorf("an award refused as not eligible: %s", body)
+	}
+	ck.call(t, request{route: "recordAward", path: "/v1/learners/L000888/awards", token: college, body: map[string]any{}, want: 400})
+	ck.call(t, request{route: "recordAward", path: "/v1/learners/L000888/awards", token: college, body: map[string]any{"programme": "NOPE"}, want: 404})
+	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: outcome("k-p2", "L000888", "vocational", 5, "75"), want: 201})
+	ck.call(t, request{route: "createGrant", path: "/v1/learners/L000888/grants", token: learner888, body: grant("college.example"), want: 201})
+	_, body = ck.call(t, request{route: "programmeAudit", path: audit, token: college, want: 200})
+	if !bytes.Contains(body, []byte(`"eligible":true`)) {
+		t.Errorf("audit of 6 credits of 6: %s", body)
+	}
+	ck.call(t, request{route: "recordAward", path: "/v1/learners/L000888/awards", token: college, body: map[string]any{"programme": "DIP-ICT"}, want: 201})
+	ck.call(t, request{route: "recordAward", path: "/v1/learners/L000888/awards", token: adm, body: map[string]any{"programme": "DIP-ICT"}, want: 409})
+	_, body = ck.call(t, request{route: "revokeOutcome", path: fmt.Sprintf("/v1/outcomes/%d/revocation", firstDiploma), token: college,
+		body: map[string]any{"reason": "entered in error"}, want: 201})
+	if !bytes.Contains(body, []byte(`"flagged":[`)) || bytes.Contains(body, []byte(`"flagged":[]`)) {
+		t.Errorf("revoking an outcome an award rested on flags nothing: %s", body)
+	}
+	_, body = ck.call(t, request{route: "listAwards", path: "/v1/learners/L000888/awards", token: college, want: 200})
+	if !bytes.Contains(body, []byte(`"flags":[{`)) {
+		t.Errorf("awards without the flag: %s", body)
+	}
+	ck.call(t, request{route: "listAwards", path: "/v1/learners/L000888/awards", token: learner, want: 403})
+	ck.call(t, request{route: "listAwards", path: "/v1/learners/L000888/awards", token: univ, want: 403})
+	ck.call(t, request{route: "listAwards", path: "/v1/learners/L000123/awards", token: learner, want: 200})
+
 	// --- token revocations
 	ck.call(t, request{route: "revokeTokens", path: "/v1/token-revocations", token: adm, want: 201,
 		body: map[string]any{"jti": "openapi-unused-jti", "reason": "leaked"}})
@@ -907,6 +972,9 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	ck.call(t, request{route: "createGrant", path: "/v1/learners/L000777/grants", token: learner777, body: grant("univ.example"), want: 410})
 	ck.call(t, request{route: "withdrawGrant", path: "/v1/learners/L000777/grants/g1", token: learner777, want: 410})
 	ck.call(t, request{route: "accessLog", path: "/v1/learners/L000777/access-log", token: reg, want: 410})
+	ck.call(t, request{route: "programmeAudit", path: "/v1/learners/L000777/programmes/DIP-ICT/audit", token: reg, want: 410})
+	ck.call(t, request{route: "recordAward", path: "/v1/learners/L000777/awards", token: college, body: map[string]any{"programme": "DIP-ICT"}, want: 410})
+	ck.call(t, request{route: "listAwards", path: "/v1/learners/L000777/awards", token: learner777, want: 410})
 	ck.call(t, request{route: "institutionOutcomes", path: "/v1/institutions/college.example/outcomes?learner=L000777", token: college, want: 410})
 	ck.call(t, request{route: "convert", path: "/v1/conversions", token: adm, body: map[string]any{"learner": "L000777", "rule": "open-rule"}, want: 410})
 	ck.call(t, request{route: "previewConversion", path: "/v1/conversions/preview", token: learner777, body: map[string]any{"learner": "L000777", "rule": "open-rule"}, want: 410})

@@ -41,7 +41,19 @@ func newPermFixture(t *testing.T) *permFixture {
 		"valid_from": "2020-01-01", "valid_until": nil}); resp.StatusCode != 201 {
 		t.Fatalf("group: %d %s", resp.StatusCode, body)
 	}
+	if resp, body := s.do(t, "POST", "/v1/programmes", f.admin, programmeFor("P-ALPHA", "alpha.example")); resp.StatusCode != 201 {
+		t.Fatalf("programme: %d %s", resp.StatusCode, body)
+	}
 	return f
+}
+
+// programmeFor is a programme of inst that one outcomeFor outcome of inst
+// (3 credits in field 0613) makes a learner eligible for.
+func programmeFor(id, inst string) map[string]any {
+	return map[string]any{"id": id, "institution": inst, "title": "Certificate in ICT", "total": "3",
+		"requirements": []any{map[string]any{"id": "ict", "fields": []string{"06"}, "min": "3"}},
+		"min_level":    0, "max_converted_share": nil, "max_per_institution": nil,
+		"period_caps": map[string]any{"term": nil, "year": nil}, "valid_from": "2020-01-01", "valid_until": nil}
 }
 
 // ruleFor is a rule targeting beta.example under which outcomeFor outcomes
@@ -255,6 +267,42 @@ func TestPermissionTable(t *testing.T) {
 		"read scores": func(t *testing.T, _ string) permRequest {
 			return permRequest{"GET", fmt.Sprintf("/v1/audit/scores?outcomes=%d,%d", f.seqL1, f.seqL2), nil}
 		},
+		// Programmes (section 9); P-ALPHA is alpha's.
+		"publish programme": func(t *testing.T, _ string) permRequest {
+			return permRequest{"POST", "/v1/programmes", programmeFor(fmt.Sprintf("P-%d", nextID()), "alpha.example")}
+		},
+		"list programmes": func(t *testing.T, _ string) permRequest {
+			return permRequest{"GET", "/v1/programmes?institution=alpha.example", nil}
+		},
+		"read programme": func(t *testing.T, _ string) permRequest {
+			return permRequest{"GET", "/v1/programmes/P-ALPHA?version=1", nil}
+		},
+		"read audit": func(t *testing.T, learner string) permRequest {
+			return permRequest{"GET", "/v1/learners/" + learner + "/programmes/P-ALPHA/audit", nil}
+		},
+		// The audit after learner granted alpha, the programme's
+		// institution, or beta, another, access to its record.
+		"read audit granted alpha": func(t *testing.T, learner string) permRequest {
+			f.grant(t, learner, "alpha.example")
+			return permRequest{"GET", "/v1/learners/" + learner + "/programmes/P-ALPHA/audit", nil}
+		},
+		"read audit granted beta": func(t *testing.T, learner string) permRequest {
+			f.grant(t, learner, "beta.example")
+			return permRequest{"GET", "/v1/learners/" + learner + "/programmes/P-ALPHA/audit", nil}
+		},
+		// An award of P-ALPHA to learner, who has the outcome of alpha's
+		// that makes it eligible.
+		"record award": func(t *testing.T, learner string) permRequest {
+			f.post(t, f.alpha, learner)
+			return permRequest{"POST", "/v1/learners/" + learner + "/awards", map[string]any{"programme": "P-ALPHA"}}
+		},
+		"list awards": func(t *testing.T, learner string) permRequest {
+			return permRequest{"GET", "/v1/learners/" + learner + "/awards", nil}
+		},
+		"list awards granted alpha": func(t *testing.T, learner string) permRequest {
+			f.grant(t, learner, "alpha.example")
+			return permRequest{"GET", "/v1/learners/" + learner + "/awards", nil}
+		},
 		"publish equivalence": func(t *testing.T, _ string) permRequest {
 			return permRequest{"POST", "/v1/equivalences", map[string]any{"id": fmt.Sprintf("group-%d", nextID()),
 				"units":      []any{map[string]any{"institution": "alpha.example", "code": "A1"}, map[string]any{"institution": "beta.example", "code": "B1"}},
@@ -440,6 +488,42 @@ func TestPermissionTable(t *testing.T) {
 		{action: "read equivalence", who: "gamma", want: 200},
 		{action: "read equivalence", who: "learner:L1", want: 200},
 
+		// Section 9: programmes are published by admins and regulators and
+		// read with any valid token.
+		{action: "publish programme", who: "admin", want: 201},
+		{action: "publish programme", who: "regulator", want: 201},
+		{action: "publish programme", who: "alpha", want: forbidden}, // even the programme's institution
+		{action: "publish programme", who: "learner:L1", want: forbidden},
+		{action: "list programmes", who: "admin", want: 200},
+		{action: "list programmes", who: "regulator", want: 200},
+		{action: "list programmes", who: "gamma", want: 200},
+		{action: "list programmes", who: "learner:L1", want: 200},
+		{action: "read programme", who: "admin", want: 200},
+		{action: "read programme", who: "regulator", want: 200},
+		{action: "read programme", who: "beta", want: 200},
+		{action: "read programme", who: "learner:L1", want: 200},
+		// The award audit: the learner, admin, regulator, and the
+		// programme's institution only under the learner's grant.
+		{action: "read audit", who: "admin", learner: "L1", want: 200},
+		{action: "read audit", who: "regulator", learner: "L1", want: 200},
+		{action: "read audit", who: "alpha", learner: "L1", want: forbidden}, // its programme, posted for L1, no grant
+		{action: "read audit granted alpha", who: "alpha", learner: "new", want: 200},
+		{action: "read audit granted beta", who: "beta", learner: "new", want: forbidden}, // a grant, but not its programme
+		{action: "read audit", who: "learner:L1", learner: "L1", want: 200},
+		{action: "read audit", who: "learner:L1", learner: "L2", want: forbidden},
+		// Awards: recorded by the programme's institution or an admin.
+		{action: "record award", who: "admin", learner: "new", want: 201},
+		{action: "record award", who: "regulator", learner: "new", want: forbidden},
+		{action: "record award", who: "alpha", learner: "new", want: 201},
+		{action: "record award", who: "beta", learner: "new", want: forbidden}, // not its programme
+		{action: "record award", who: "learner:self", learner: "new", want: forbidden},
+		{action: "list awards", who: "admin", learner: "L1", want: 200},
+		{action: "list awards", who: "regulator", learner: "L1", want: 200},
+		{action: "list awards", who: "alpha", learner: "L1", want: forbidden},
+		{action: "list awards granted alpha", who: "alpha", learner: "new", want: 200},
+		{action: "list awards", who: "learner:L1", learner: "L1", want: 200},
+		{action: "list awards", who: "learner:L1", learner: "L2", want: forbidden},
+
 		// "audit listings | yes | yes | no | no"
 		{action: "audit listing", who: "admin", want: 200},
 		{action: "audit listing", who: "regulator", want: 200},
@@ -573,7 +657,9 @@ func TestPermissionTable(t *testing.T) {
 		"createGrant":    "grant access", "listGrants": "list grants", "withdrawGrant": "withdraw grant",
 		"institutionOutcomes": "read institution outcomes",
 		"eraseLearner":        "erase learner", "auditScores": "read scores",
-		"tlogEntries": "read entry bundle",
+		"tlogEntries":      "read entry bundle",
+		"publishProgramme": "publish programme", "listProgrammes": "list programmes", "getProgramme": "read programme",
+		"programmeAudit": "read audit", "recordAward": "record award", "listAwards": "list awards",
 	}
 	for _, rt := range Routes {
 		if rt.Roles == nil {

@@ -29,6 +29,9 @@ type Problem struct {
 	// Existing, for a duplicate-outcome, is the seq of the outcome
 	// already recorded.
 	Existing *uint64 `json:"existing,omitempty"`
+	// Missing, for an award-not-eligible, is what the award audit found
+	// missing (docs/contract.md section 9).
+	Missing []accreditation.Shortfall `json:"missing,omitempty"`
 }
 
 // newProblem builds the problem of a failure kind; kind is the type's last
@@ -87,7 +90,7 @@ func clip(s string) string {
 func problemFor(err error) Problem {
 	var de *accreditation.Error
 	if errors.As(err, &de) {
-		p := Problem{Type: problemBase + string(de.Code), Detail: clip(de.Detail), Reasons: de.Reasons, ReasonsOmitted: de.ReasonsOmitted, Existing: de.Existing}
+		p := Problem{Type: problemBase + string(de.Code), Detail: clip(de.Detail), Reasons: de.Reasons, ReasonsOmitted: de.ReasonsOmitted, Existing: de.Existing, Missing: de.Missing}
 		switch de.Code {
 		case accreditation.CodeInvalid:
 			p.Status, p.Title = http.StatusUnprocessableEntity, "Invalid request"
@@ -123,6 +126,8 @@ func problemFor(err error) Problem {
 			// Gone rather than 404: the learner existed, and never will
 			// again under this id (docs/contract.md section 11).
 			p.Status, p.Title = http.StatusGone, "Learner erased"
+		case accreditation.CodeAwardNotEligible:
+			p.Status, p.Title = http.StatusUnprocessableEntity, "Not eligible for the award"
 		default:
 			p.Status, p.Title = http.StatusUnprocessableEntity, "Refused"
 		}

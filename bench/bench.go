@@ -11,9 +11,13 @@
 //  3. transcript: Config.Clients clients read whole transcripts (~200
 //     outcomes) of the Config.Learners learners while 4 clients go on
 //     posting outcomes.
-//  4. inclusion and checkpoint: Config.Clients clients fetch inclusion
+//  4. audit: one learner's award audit toward a programme, over 500
+//     outcomes that all count toward it, against the same learner's
+//     transcript of all 500, read in turn by Config.Clients clients: the
+//     audit's p99 over the transcript's, held to at most 1.5 (audit.go).
+//  5. inclusion and checkpoint: Config.Clients clients fetch inclusion
 //     proofs of random entries, then the checkpoint, through package client.
-//  5. access-log: the transcript reads of phase 3 on the same store four
+//  6. access-log: the transcript reads of phase 3 on the same store four
 //     times, the in-process server restarted before each with the access
 //     log off (serve --access-log=false), on, on, off: the mean reads per
 //     second with the log (every admin read recorded) over the mean
@@ -79,7 +83,7 @@ const (
 )
 
 // phaseNames are the phases Config.Phases may choose, in the order they run.
-var phaseNames = []string{"single", "batch", "transcript", "proof", "access-log"}
+var phaseNames = []string{"single", "batch", "transcript", "audit", "proof", "access-log"}
 
 // Config says what to measure and how hard. Each field is a flag of
 // `creditbank bench`, named in its comment; errors about a field name its
@@ -357,7 +361,7 @@ func (r *runner) measure(ctx context.Context) error {
 		stopCPU = pprof.StopCPUProfile
 	}
 	phases := map[string]func(context.Context) ([]Phase, error){
-		"single": r.single, "batch": r.batch, "transcript": r.transcript, "proof": r.proof,
+		"single": r.single, "batch": r.batch, "transcript": r.transcript, "audit": r.audit, "proof": r.proof,
 		"access-log": r.accessLog,
 	}
 	for _, name := range phaseNames {

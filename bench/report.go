@@ -67,6 +67,8 @@ type Phase struct {
 	// AccessRecords, on the last row of the access-log phase, is how many
 	// access records its runs with the log wrote.
 	AccessRecords *uint64 `json:"access_records,omitempty"`
+	// AuditItems, on the audit row, is how many items each audit listed.
+	AuditItems int `json:"audit_items,omitempty"`
 }
 
 // phaseOf is the phase name measured in unit, with s its load's side.
@@ -165,6 +167,10 @@ func (r *Report) print(w io.Writer) {
 		if p.Writes != nil {
 			fmt.Fprintf(w, "%s: %d outcomes per transcript; %.0f posts/s went on meanwhile (p99 %.2f ms)\n",
 				p.Phase, p.TranscriptEntries, p.Writes.PerSec, p.Writes.P99ms)
+		}
+		if p.AuditItems > 0 {
+			fmt.Fprintf(w, "audit: %d items per award audit of one learner's %d outcomes, read in turn with the learner's transcript (audit-tr); ratio = audit p99 over transcript p99\n",
+				p.AuditItems, auditOutcomes)
 		}
 		if p.AccessRecords != nil {
 			fmt.Fprintf(w, "access log: transcript reads off, on, on, off (each on the restarted server, cache warmed); %d access records written; ratio = mean reads/s on over mean off\n",

@@ -6,7 +6,9 @@
 // docs/contract.md sections 4 and 12. For the erasure of personal data
 // (docs/contract.md section 11) it also erases a learner and reads the
 // scores that sealed outcomes keep from the public entries, which an audit
-// needs to re-run conversions (erasure.go).
+// needs to re-run conversions (erasure.go), and publishes and reads
+// programmes, award audits and awards (docs/contract.md section 9,
+// programmes.go).
 //
 // The client checks the form of what it reads (a proof is the one asked for
 // and its hashes are base64 SHA-256 hashes) and trusts none of it: checking
@@ -88,6 +90,9 @@ type StatusError struct {
 	Type string
 	// Detail is the answer's detail member, when it had one.
 	Detail string
+	// Missing is, for an award refused as not eligible (Type ending in
+	// award-not-eligible), what the award audit found missing.
+	Missing []Shortfall
 }
 
 func (e *StatusError) Error() string {
@@ -380,7 +385,8 @@ func (c *Client) getOnce(ctx context.Context, path string, auth bool) ([]byte, e
 }
 
 // send makes one request, with body as JSON when it is not nil, and
-// returns the body of a 200 answer. auth sends the token.
+// returns the body of a 200 answer, or of a 201 to a POST (a resource
+// created). auth sends the token.
 func (c *Client) send(ctx context.Context, method, path string, body []byte, auth bool) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
@@ -405,7 +411,7 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, aut
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %v", method, path, err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != http.StatusOK && !(resp.StatusCode == http.StatusCreated && method == http.MethodPost) {
 		e := statusError(path, resp, answer)
 		if method != http.MethodGet {
 			e.Method = method
@@ -420,15 +426,16 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, aut
 func statusError(path string, resp *http.Response, body []byte) *StatusError {
 	e := &StatusError{Path: path, StatusCode: resp.StatusCode}
 	var p struct {
-		Type   string `json:"type"`
-		Detail string `json:"detail"`
+		Type    string      `json:"type"`
+		Detail  string      `json:"detail"`
+		Missing []Shortfall `json:"missing"`
 	}
 	if json.Unmarshal(body, &p) != nil {
 		return e
 	}
 	e.Detail = p.Detail
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/problem+json" {
-		e.Type = p.Type
+		e.Type, e.Missing = p.Type, p.Missing
 	}
 	return e
 }

@@ -335,3 +335,138 @@ func loadVectorFile[T any](path string) (*T, error) {
 	}
 	return v, nil
 }
+
+// AuditVectors is programme-audits.json: programmes, a learner's outcomes
+// and conversions toward them, and the award audit the contract requires
+// (docs/contract.md section 9), worked out by hand. The suite plays every
+// case against the server it checks (audit/vectors).
+type AuditVectors struct {
+	Description string        `json:"description"`
+	Cases       []AuditVector `json:"cases"`
+}
+
+// AuditVector is one audit. A bank gets to its state by publishing
+// Programme (its id and institution mapped to its own), posting Outcomes in
+// order for one learner, each by its institution (credits in cn-credit,
+// no hours), then publishing each conversion's rule (target: the
+// programme) and converting the outcomes it names, as an admin; the audit
+// is read after that, on any date after the last completion.
+type AuditVector struct {
+	Name        string                  `json:"name"`
+	Programme   ProgrammeVector         `json:"programme"`
+	Outcomes    []AuditOutcomeVector    `json:"outcomes"`
+	Conversions []AuditConversionVector `json:"conversions"`
+	Expected    AuditExpected           `json:"expected"`
+}
+
+// ProgrammeVector is a programme in the shape of POST /v1/programmes.
+type ProgrammeVector struct {
+	ID                string              `json:"id"`
+	Institution       string              `json:"institution"`
+	Title             string              `json:"title"`
+	Total             string              `json:"total"`
+	Requirements      []RequirementVector `json:"requirements"`
+	MinLevel          int                 `json:"min_level"`
+	MaxConvertedShare *string             `json:"max_converted_share"`
+	MaxPerInstitution *string             `json:"max_per_institution"`
+	PeriodCaps        PeriodCapsVector    `json:"period_caps"`
+	ValidFrom         string              `json:"valid_from"`
+	ValidUntil        *string             `json:"valid_until"`
+}
+
+// RequirementVector is one requirement of a programme.
+type RequirementVector struct {
+	ID     string   `json:"id"`
+	Fields []string `json:"fields"`
+	Min    string   `json:"min"`
+}
+
+// PeriodCapsVector are a programme's term and year caps; null: none.
+type PeriodCapsVector struct {
+	Term *string `json:"term"`
+	Year *string `json:"year"`
+}
+
+// AuditOutcomeVector is one outcome of the learner. Ref names it within
+// the case; a bank maps it to the seq it assigns.
+type AuditOutcomeVector struct {
+	Ref         int    `json:"ref"`
+	Institution string `json:"institution"`
+	Sector      string `json:"sector"`
+	Unit        string `json:"unit"`
+	Level       int    `json:"level"`
+	Field       string `json:"field"`
+	Credits     string `json:"credits"`
+	CompletedOn string `json:"completed_on"`
+}
+
+// AuditConversionVector is a conversion under Rule (its target the
+// programme) of the outcomes Outcomes names by ref.
+type AuditConversionVector struct {
+	Rule     RuleVector `json:"rule"`
+	Outcomes []int      `json:"outcomes"`
+}
+
+// AuditExpected is the audit, each outcome named by its ref and a
+// conversion item by its source outcome.
+type AuditExpected struct {
+	Total        AuditTotalVector         `json:"total"`
+	Converted    string                   `json:"converted"`
+	Requirements []AuditRequirementVector `json:"requirements"`
+	Other        []AuditItemVector        `json:"other"`
+	NotCounted   []AuditItemVector        `json:"not_counted"`
+	Limits       []AuditLimitVector       `json:"limits"`
+	Eligible     bool                     `json:"eligible"`
+	Missing      []AuditShortfallVector   `json:"missing"`
+}
+
+// AuditTotalVector is what counts toward the total.
+type AuditTotalVector struct {
+	Earned   string `json:"earned"`
+	Required string `json:"required"`
+	Met      bool   `json:"met"`
+}
+
+// AuditRequirementVector is one requirement's line of the audit.
+type AuditRequirementVector struct {
+	ID       string            `json:"id"`
+	Earned   string            `json:"earned"`
+	Required string            `json:"required"`
+	Met      bool              `json:"met"`
+	Items    []AuditItemVector `json:"items"`
+}
+
+// AuditItemVector is one item: its outcome's ref, its source, its amount,
+// and what it counts (counted items) or why not (reason, and of: the ref
+// of the outcome counting in its place).
+type AuditItemVector struct {
+	Outcome int    `json:"outcome"`
+	Source  string `json:"source"`
+	Amount  string `json:"amount"`
+	Counted string `json:"counted,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Of      int    `json:"of,omitempty"`
+}
+
+// AuditLimitVector is a term or year whose cap bound what counts.
+type AuditLimitVector struct {
+	Cap     string `json:"cap"`
+	Period  string `json:"period"`
+	Limit   string `json:"limit"`
+	Offered string `json:"offered"`
+	Counted string `json:"counted"`
+}
+
+// AuditShortfallVector is one thing missing, without its words.
+type AuditShortfallVector struct {
+	Kind         string   `json:"kind"`
+	Requirements []string `json:"requirements,omitempty"`
+	Required     string   `json:"required"`
+	Earned       string   `json:"earned"`
+	Short        string   `json:"short"`
+}
+
+// LoadAuditVectors reads programme-audits.json.
+func LoadAuditVectors(path string) (*AuditVectors, error) {
+	return loadVectorFile[AuditVectors](path)
+}

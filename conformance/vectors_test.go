@@ -1748,3 +1748,170 @@ func TestVectorsByHand(t *testing.T) {
 		vecCheckConversions(t, cv, "hand-written vector")
 	})
 }
+
+// ---- programme-audits.json ----
+
+// TestAuditVectors writes programme-audits.json from vecHandAudits with
+// -rewrite, and otherwise checks that the file holds them as written here
+// and loads. The suite's audit/vectors case plays every case against a
+// real server (TestSuite), so a figure here that the bank does not give
+// fails there.
+func TestAuditVectors(t *testing.T) {
+	const name = "testdata/programme-audits.json"
+	vecGolden(t, filepath.FromSlash(name), &AuditVectors{
+		Description: "Written by hand from docs/contract.md section 9, not generated from the bank: each programme, the learner's outcomes (and conversions) toward it, and the award audit the contract requires. The arithmetic of each is in conformance/vectors_test.go (vecHandAudits); see README.md.",
+		Cases:       vecHandAudits(),
+	}, "TestAuditVectors", "vecHandAudits")
+	av, err := LoadAuditVectors(filepath.FromSlash(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(av.Cases) != 4 {
+		t.Fatalf("%d cases, want 4", len(av.Cases))
+	}
+}
+
+// vecHandAudits are award audits worked out by hand. Every outcome is in
+// cn-credit with no hours, so its standard credits are its credits.
+func vecHandAudits() []AuditVector {
+	s := func(v string) *string { return &v }
+	item := func(ref int, amount, counted string) AuditItemVector {
+		return AuditItemVector{Outcome: ref, Source: "outcome", Amount: amount, Counted: counted}
+	}
+	out := func(ref int, inst, unit string, level int, field, credits, on string) AuditOutcomeVector {
+		sector := "degree"
+		if inst != "univ.example" {
+			sector = "non_degree"
+		}
+		return AuditOutcomeVector{Ref: ref, Institution: inst, Sector: sector, Unit: unit, Level: level, Field: field, Credits: credits, CompletedOn: on}
+	}
+	prog := func(total string, reqs []RequirementVector, minLevel int, share, term, year *string) ProgrammeVector {
+		return ProgrammeVector{ID: "BSC-CS", Institution: "univ.example", Title: "BSc Computer Science", Total: total, Requirements: reqs,
+			MinLevel: minLevel, MaxConvertedShare: share, PeriodCaps: PeriodCapsVector{Term: term, Year: year}, ValidFrom: "2020-01-01"}
+	}
+	majorGeneral := func(major, general string, generalFields ...string) []RequirementVector {
+		return []RequirementVector{{ID: "major", Fields: []string{"06"}, Min: major}, {ID: "general", Fields: generalFields, Min: general}}
+	}
+	return []AuditVector{
+		{
+			// No caps. major: 4 + 3 = 7 ≥ 6. general: 2 < 3, short 1.
+			// Outcome 3 is below min_level 5; outcome 4 repeats unit U1
+			// of outcome 1 (a later retake: counted once, the first).
+			// Outcome 6 (field 0913) is in no requirement: the total
+			// only. Total 4 + 3 + 2 + 1 = 10 ≥ 9, so only general is
+			// missing.
+			Name:      "levels, a repeated unit and a field of no requirement",
+			Programme: prog("9", majorGeneral("6", "3", "02", "03"), 5, nil, nil, nil),
+			Outcomes: []AuditOutcomeVector{
+				out(1, "univ.example", "U1", 6, "0613", "4", "2024-02-01"),
+				out(2, "univ.example", "U2", 6, "0611", "3", "2024-03-01"),
+				out(3, "univ.example", "U3", 4, "0231", "3", "2024-04-01"),
+				out(4, "univ.example", "U1", 6, "0613", "4", "2024-09-01"),
+				out(5, "univ.example", "U5", 6, "0311", "2", "2024-10-01"),
+				out(6, "univ.example", "U6", 7, "0913", "1", "2024-11-01"),
+			},
+			Conversions: []AuditConversionVector{},
+			Expected: AuditExpected{
+				Total: AuditTotalVector{Earned: "10", Required: "9", Met: true}, Converted: "0",
+				Requirements: []AuditRequirementVector{
+					{ID: "major", Earned: "7", Required: "6", Met: true, Items: []AuditItemVector{item(1, "4", "4"), item(2, "3", "3")}},
+					{ID: "general", Earned: "2", Required: "3", Met: false, Items: []AuditItemVector{item(5, "2", "2")}},
+				},
+				Other: []AuditItemVector{item(6, "1", "1")},
+				NotCounted: []AuditItemVector{
+					{Outcome: 3, Source: "outcome", Amount: "3", Reason: "level_too_low"},
+					{Outcome: 4, Source: "outcome", Amount: "4", Reason: "duplicate", Of: 1},
+				},
+				Limits:   []AuditLimitVector{},
+				Eligible: false,
+				Missing:  []AuditShortfallVector{{Kind: "requirement", Requirements: []string{"general"}, Required: "3", Earned: "2", Short: "1"}},
+			},
+		},
+		{
+			// Term cap 5, year cap 8. major's items are both in 2024-H1:
+			// 4 + 3 = 7, of which the term lets 5 count (in order: 4,
+			// then 1), short 1 of 6. general's are in 2024-H2: 4 + 2 = 6,
+			// the term lets 5 (4, then 1), met. Together: H1 5 + H2 5 =
+			// 10, the year lets 8: the total earns 8 of 10, short 2.
+			Name:      "term and year caps",
+			Programme: prog("10", majorGeneral("6", "4", "02"), 0, nil, s("5"), s("8")),
+			Outcomes: []AuditOutcomeVector{
+				out(1, "univ.example", "C1", 6, "0613", "4", "2024-02-01"),
+				out(2, "univ.example", "C2", 6, "0611", "3", "2024-03-01"),
+				out(3, "univ.example", "C3", 6, "0231", "4", "2024-09-01"),
+				out(4, "univ.example", "C4", 6, "0232", "2", "2024-10-01"),
+			},
+			Conversions: []AuditConversionVector{},
+			Expected: AuditExpected{
+				Total: AuditTotalVector{Earned: "8", Required: "10", Met: false}, Converted: "0",
+				Requirements: []AuditRequirementVector{
+					{ID: "major", Earned: "5", Required: "6", Met: false, Items: []AuditItemVector{item(1, "4", "4"), item(2, "3", "1")}},
+					{ID: "general", Earned: "5", Required: "4", Met: true, Items: []AuditItemVector{item(3, "4", "4"), item(4, "2", "1")}},
+				},
+				Other: []AuditItemVector{}, NotCounted: []AuditItemVector{},
+				Limits: []AuditLimitVector{
+					{Cap: "term", Period: "2024-H1", Limit: "5", Offered: "7", Counted: "5"},
+					{Cap: "term", Period: "2024-H2", Limit: "5", Offered: "6", Counted: "5"},
+					{Cap: "year", Period: "2024", Limit: "8", Offered: "10", Counted: "8"},
+				},
+				Eligible: false,
+				Missing: []AuditShortfallVector{
+					{Kind: "requirement", Requirements: []string{"major"}, Required: "6", Earned: "5", Short: "1"},
+					{Kind: "total", Required: "10", Earned: "8", Short: "2"},
+				},
+			},
+		},
+		{
+			// Term cap 5; both outcomes in 2024-H1. major 5 ≥ 5 and
+			// general 3 ≥ 3 each alone, but together the term lets 5 of
+			// their 8 count: short 3 together, and the total (8) short 3.
+			Name:      "requirements met alone but not together",
+			Programme: prog("8", majorGeneral("5", "3", "02"), 0, nil, s("5"), nil),
+			Outcomes: []AuditOutcomeVector{
+				out(1, "univ.example", "T1", 6, "0613", "5", "2024-01-10"),
+				out(2, "univ.example", "T2", 6, "0231", "3", "2024-02-10"),
+			},
+			Conversions: []AuditConversionVector{},
+			Expected: AuditExpected{
+				Total: AuditTotalVector{Earned: "5", Required: "8", Met: false}, Converted: "0",
+				Requirements: []AuditRequirementVector{
+					{ID: "major", Earned: "5", Required: "5", Met: true, Items: []AuditItemVector{item(1, "5", "5")}},
+					{ID: "general", Earned: "3", Required: "3", Met: true, Items: []AuditItemVector{item(2, "3", "3")}},
+				},
+				Other: []AuditItemVector{}, NotCounted: []AuditItemVector{},
+				Limits:   []AuditLimitVector{{Cap: "term", Period: "2024-H1", Limit: "5", Offered: "8", Counted: "5"}},
+				Eligible: false,
+				Missing: []AuditShortfallVector{
+					{Kind: "together", Requirements: []string{"major", "general"}, Required: "8", Earned: "5", Short: "3"},
+					{Kind: "total", Required: "8", Earned: "5", Short: "3"},
+				},
+			},
+		},
+		{
+			// Conversions may supply half of 6: the college's 4 credits
+			// at ratio 1 are cut to 3 (max_converted_share). With the
+			// university's own 3, major earns 6 of 6: eligible.
+			Name:      "a conversion item cut by the converted share",
+			Programme: prog("6", []RequirementVector{{ID: "major", Fields: []string{"06"}, Min: "6"}}, 0, s("0.5"), nil, nil),
+			Outcomes: []AuditOutcomeVector{
+				out(1, "college.example", "K1", 6, "0613", "4", "2024-05-01"),
+				out(2, "univ.example", "K2", 6, "0613", "3", "2024-06-01"),
+			},
+			Conversions: []AuditConversionVector{{
+				Rule: RuleVector{ID: "to-bsc", Target: RuleTargetVector{Institution: "univ.example", Programme: "BSC-CS"},
+					Source: RuleSourceVector{Sectors: []string{"non_degree"}, Fields: []string{}, Institutions: []string{}},
+					Ratio:  "1", ValidFrom: "2020-01-01"},
+				Outcomes: []int{1},
+			}},
+			Expected: AuditExpected{
+				Total: AuditTotalVector{Earned: "6", Required: "6", Met: true}, Converted: "3",
+				Requirements: []AuditRequirementVector{
+					{ID: "major", Earned: "6", Required: "6", Met: true, Items: []AuditItemVector{
+						{Outcome: 1, Source: "conversion", Amount: "3", Counted: "3"}, item(2, "3", "3")}},
+				},
+				Other: []AuditItemVector{}, NotCounted: []AuditItemVector{}, Limits: []AuditLimitVector{},
+				Eligible: true, Missing: []AuditShortfallVector{},
+			},
+		},
+	}
+}

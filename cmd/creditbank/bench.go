@@ -33,7 +33,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.JSON, "json", "", "also write the figures to this file as JSON")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured phases to this file")
 	fs.StringVar(&cfg.MemProfile, "memprofile", "", "write allocation profiles to this file (after the phases) and FILE.base (before them), for go tool pprof -diff_base")
-	phases := fs.String("phases", strings.Join(cfg.Phases, ","), "comma-separated phases to run (single, batch, transcript, proof), e.g. to profile one of them")
+	phases := fs.String("phases", strings.Join(cfg.Phases, ","), "comma-separated phases to run (single, batch, transcript, audit, proof, access-log), e.g. to profile one of them")
 	fs.BoolVar(&cfg.Enforce, "enforce", false, "exit with status 1 when a target is missed")
 	fs.BoolVar(&cfg.Floor, "floor", false, "also measure each write phase's HTTP floor: the same clients posting to a net/http server whose handler only commits the same keys to raw Pebble")
 	if err := parse(fs, args); err != nil {

@@ -39,13 +39,17 @@ func TestReadmeWalkthrough(t *testing.T) {
 	work := t.TempDir()
 	data := filepath.Join(work, "data")
 	url := startServer(t, bin, data)
+	examples, err := filepath.Abs(filepath.Join("..", "..", "docs", "examples"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	run := func(name string) string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "bash", "-c", "set -euo pipefail\n"+script)
 		cmd.Dir = work
-		cmd.Env = append(os.Environ(), "B="+url, "CB="+bin, "DATA="+data)
+		cmd.Env = append(os.Environ(), "B="+url, "CB="+bin, "DATA="+data, "EX="+examples)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s run of the walkthrough failed: %v\n%s", name, err, out)
@@ -70,7 +74,9 @@ func TestReadmeWalkthrough(t *testing.T) {
 	check("first", first,
 		[]string{`"standard_credits":"3"`, `"granted":"1.5"`, "HTTP 201\n", `"version":1,`, "creditbank.local/ledger\n",
 			`"purpose":"admission to BSC-CS"`, "HTTP 403\n", "HTTP 204\n",
-			`"learner":"L000456","reason":"the learner asked"`, "urn:creditbank:problem:learner-erased", "HTTP 410\n"},
+			`"learner":"L000456","reason":"the learner asked"`, "urn:creditbank:problem:learner-erased", "HTTP 410\n",
+			`"id":"acbs-bsc-computer-science","institution":"acbs.example"`, `"id":"sh-hvd-mechatronics"`,
+			`"earned":"3","required":"60","met":false`, "urn:creditbank:problem:award-not-eligible", `"missing":[{"kind":"requirement"`, "HTTP 422\n"},
 		[]string{"already", "kept"})
 	second := run("second")
 	check("second", second,
@@ -82,6 +88,8 @@ func TestReadmeWalkthrough(t *testing.T) {
 			`"status":"withdrawn"`, "HTTP 204\n", // the first run's grant, listed; a new one granted and withdrawn
 			"L000456 was erased on an earlier run: the post is refused",
 			"L000456 was erased on an earlier run: erasing again answers 410", "HTTP 410\n",
+			"acbs.example is already registered", "nothing left to convert: the outcome already counts toward the bachelor's",
+			"urn:creditbank:problem:award-not-eligible",
 		},
 		[]string{"HTTP 201\n"})
 }

@@ -125,8 +125,10 @@ type audit struct {
 	replay      *accreditation.Replayer
 	replayErr   error
 	conversions int
-	// changes counts the conversion.adjusted entries re-decided.
+	// changes counts the conversion.adjusted entries re-decided, and
+	// awards the award.recorded entries whose audit was re-run.
 	changes int
+	awards  int
 	// scores reads sealed scores through the API (--url only); it is
 	// told the outcomes of each conversion replayed, to ask for them
 	// together.
@@ -146,6 +148,8 @@ func (a *audit) onEntry(e ledger.Entry) {
 		a.conversions++
 	case accreditation.TypeConversionAdjusted:
 		a.changes++
+	case accreditation.TypeAwardRecorded:
+		a.awards++
 	}
 	if a.scores != nil {
 		a.scores.replaying(e)
@@ -185,6 +189,7 @@ func (a *audit) print(w io.Writer) error {
 	}
 	line("conversions re-run", "%d", a.conversions)
 	line("item changes re-run", "%d", a.changes)
+	line("award audits re-run", "%d", a.awards)
 	printErasure(line, a.replay.Erasure())
 	for _, p := range rep.Problems {
 		fmt.Fprintf(w, "FAIL: %s\n", p)
@@ -206,7 +211,7 @@ func (a *audit) print(w io.Writer) error {
 		return fmt.Errorf("ledger does not verify: the entries do not replay: %v", a.replayErr)
 	}
 	if len(findings) > 0 {
-		return fmt.Errorf("ledger does not verify: %d conversions or item changes the rules would not have made so", len(findings))
+		return fmt.Errorf("ledger does not verify: %d conversions, item changes, awards or flags the rules would not have made so", len(findings))
 	}
 	fmt.Fprintln(w, "OK")
 	return nil
