@@ -229,7 +229,10 @@ func applyAward(s store, e ledger.Entry) error {
 			return fmt.Errorf("flag of unknown award %d", f.Award)
 		}
 		rec.Flags = append(rec.Flags, AwardFlag{Seq: e.Seq, Outcome: f.Outcome, Reason: f.Reason})
-		return putJSON(s, awardKey(f.Award), rec)
+		if err := putJSON(s, awardKey(f.Award), rec); err != nil {
+			return err
+		}
+		return revokeResting(s, credAwardKey(f.Award), e.Seq, fmt.Sprintf("award %d flagged: %s", f.Award, f.Reason))
 	}
 	var a Award
 	if err := json.Unmarshal(e.Content, &a); err != nil {

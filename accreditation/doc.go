@@ -75,6 +75,7 @@
 //	awardaudit.go   the award audit: what counts toward a programme, under its caps
 //	programmelimit.go  a conversion's grants cut to a programme's limits (programme_limit)
 //	award.go        awards, their flags when an outcome they rested on is revoked, and their replay
+//	credential.go   credentials issued (credential.issued), their status lists and what revokes them
 //	duplicate.go    one outcome in force per institution, learner, unit and date
 //	tx.go           a command's transaction over a ledger.View, and its ledger.Proposal
 //	state.go        entry types and contents, the state's keys, apply (its one writer)

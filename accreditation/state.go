@@ -165,6 +165,8 @@ const instPrefix = "inst/"
 //	prog/, progv/             programmes (programme.go)
 //	award/, awardp/, awardrest/
 //	                          awards and what they rest on (award.go)
+//	cred/, credidx/, credon/, credaward/, credlearner/, credrevoked/, credlist
+//	                          credentials and their status bits (credential.go)
 //	vault/                    the learners' keys (erasure.go): derived from
 //	                          no entry, neither replayed nor compared
 func instKey(id string) string               { return instPrefix + id }
@@ -431,7 +433,14 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		if err := addOutcomeStat(s, st, -1); err != nil {
 			return err
 		}
-		return addCreditsDelta(s, st.Learner, st.Sector, st.Level, -st.StandardCredits)
+		if err := addCreditsDelta(s, st.Learner, st.Sector, st.Level, -st.StandardCredits); err != nil {
+			return err
+		}
+		why := fmt.Sprintf("outcome %d revoked: %s", r.Outcome, r.Reason)
+		if r.SupersededBy != nil {
+			why = fmt.Sprintf("outcome %d superseded by outcome %d", r.Outcome, *r.SupersededBy)
+		}
+		return revokeResting(s, credOnKey(r.Outcome), e.Seq, why)
 	case TypeRulePublished:
 		var r Rule
 		if err := json.Unmarshal(e.Content, &r); err != nil {
@@ -483,7 +492,9 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 			return err
 		}
 		s.put(erasedKey(le.Learner), strconv.AppendUint(nil, e.Seq, 10))
-		return nil
+		return revokeResting(s, credLearnerKey(le.Learner), e.Seq, "the learner's personal data was erased")
+	case TypeCredentialIssued:
+		return applyCredential(s, e)
 	}
 	return fmt.Errorf("unknown entry type %q", e.Type)
 }

@@ -42,6 +42,7 @@ import (
 
 	"creditbank/access"
 	"creditbank/accreditation"
+	"creditbank/credential"
 	"creditbank/ledger"
 )
 
@@ -83,6 +84,9 @@ type Config struct {
 	// GET /v1/learners/{id}/access-log lists; nil keeps none (that route
 	// then answers 404). The caller closes it, after the handler is done.
 	Access *access.Log
+	// Issuer signs the credentials learners ask for and the status lists
+	// (package credential); nil: the credential routes answer 404.
+	Issuer *credential.Issuer
 }
 
 // Handler is the HTTP API.
@@ -107,6 +111,10 @@ type Handler struct {
 	access *access.Log
 	// servedCheckpoint gives the checkpoint served.
 	servedCheckpoint func() []byte
+	// issuer signs credentials, and status the status lists as last
+	// signed (handlers_credentials.go).
+	issuer *credential.Issuer
+	status *statusLists
 }
 
 // longReadSlots is how many long reads (transcript pages, balances, audit
@@ -214,6 +222,10 @@ var Routes = []Route{
 	{"logKey", "GET", "/v1/log/key", anyone, nil, (*Handler).logKey},
 	{"inclusionProof", "GET", "/v1/log/proof/inclusion", anyone, []string{"index", "size"}, (*Handler).inclusion},
 	{"consistencyProof", "GET", "/v1/log/proof/consistency", anyone, []string{"from", "to"}, (*Handler).consistency},
+	{"issueCredential", "POST", "/v1/learners/{id}/credentials", adminLearner, nil, withIssuer((*Handler).issueCredential)},
+	{"statusList", "GET", "/v1/status/{list}", anyone, nil, withIssuer((*Handler).getStatusList)},
+	{"verifyCredential", "POST", "/v1/verify", anyone, nil, withIssuer((*Handler).verifyCredential)},
+	{"verifyPage", "GET", "/verify", anyone, []string{"credential"}, withIssuer((*Handler).verifyPage)},
 	{"tlogCheckpoint", "GET", "/tlog/checkpoint", anyone, nil, (*Handler).tlogCheckpoint},
 	{"tlogTile", "GET", "/tlog/tile/{level}/{index}", anyone, nil, (*Handler).tlogTile},
 	{"tlogEntries", "GET", "/tlog/tile/entries/{index}", adminReg, nil, (*Handler).tlogEntries},
@@ -229,6 +241,8 @@ func New(cfg Config) *Handler {
 		h.metrics = NewMetrics()
 	}
 	h.access = cfg.Access
+	h.issuer = cfg.Issuer
+	h.status = &statusLists{}
 	h.servedCheckpoint = cfg.Checkpoint
 	if h.servedCheckpoint == nil {
 		h.servedCheckpoint = h.ledger.Checkpoint

@@ -60,6 +60,9 @@ func (h *Handler) jwks(w http.ResponseWriter, _ *http.Request, _ actor) {
 			keys = append(keys, k)
 		}
 	}
+	if h.issuer != nil {
+		keys = append(keys, h.issuer.Key.Public())
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"keys": keys})
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"creditbank/access"
 	"creditbank/accreditation"
+	"creditbank/credential"
 	"creditbank/ledger"
 	"creditbank/vault"
 )
@@ -29,6 +30,8 @@ type testServer struct {
 	handler  *Handler
 	// access is the access log the handler records reads in.
 	access *access.Log
+	// issuer signs the credentials the handler issues.
+	issuer *credential.Issuer
 }
 
 const testAudience = "creditbank"
@@ -61,10 +64,16 @@ func newTestServer(t testing.TB) *testServer {
 	pub, _ := tk.Public()
 	bank := newBank(t, l, testVaultKeys(t))
 	auth := NewAuthenticator(testAudience, []Issuer{{Name: "creditbank", Keys: map[string]accreditation.PublicJWK{tk.Kid: pub}}}, bank, nil)
-	h := New(Config{Bank: bank, Auth: auth, Log: log, Metrics: metrics, Access: acc})
+	ik, err := credential.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := &credential.Issuer{Key: ik, Name: "Test credit bank", Origin: l.Origin()}
+	h := New(Config{Bank: bank, Auth: auth, Log: log, Metrics: metrics, Access: acc, Issuer: issuer})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &testServer{Server: srv, ledger: l, bank: bank, auth: auth, metrics: metrics, tokenKey: tk, handler: h, access: acc}
+	issuer.Base = srv.URL // the credentials' issuer id: where the test server answers
+	return &testServer{Server: srv, ledger: l, bank: bank, auth: auth, metrics: metrics, tokenKey: tk, handler: h, access: acc, issuer: issuer}
 }
 
 // testVaultKeys returns fresh key-encryption and index keys, held in

@@ -93,7 +93,12 @@ func splitPath(path string) (parent, name string) {
 // the members of the list, answering 400 bad-json naming the first one
 // wanting.
 func readMembers(w http.ResponseWriter, r *http.Request, v any, members []member) bool {
-	data, ok := readBody(w, r, maxBody)
+	return readMembersLimit(w, r, v, members, maxBody)
+}
+
+// readMembersLimit is readMembers of a body of at most limit bytes.
+func readMembersLimit(w http.ResponseWriter, r *http.Request, v any, members []member, limit int64) bool {
+	data, ok := readBody(w, r, limit)
 	if !ok {
 		return false
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"creditbank/accreditation"
+	"creditbank/credential"
 )
 
 // oasURL is where the compiler files the OpenAPI document; it is never
@@ -411,7 +412,7 @@ func (ck *oasChecker) checkContent(t *testing.T, what string, resp *http.Respons
 		t.Errorf("%s: content type %s is not documented (%v)", what, mt, slices.Sorted(mapKeys(content)))
 		return
 	}
-	if mt == "text/plain" || mt == "text/csv" || mt == "application/octet-stream" || mt == "application/openmetrics-text" {
+	if mt == "text/plain" || mt == "text/csv" || mt == "application/octet-stream" || mt == "application/openmetrics-text" || mt == "text/html" || mt == "application/pdf" || mt == credential.MediaType {
 		if len(body) == 0 {
 			t.Errorf("%s: empty text body", what)
 		}
@@ -592,6 +593,24 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	first := seqOf(body)
 	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: outcome("k-1", "L000123", "non_degree", 6, "86"), want: 200})
 	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: outcome("k-1", "L000123", "non_degree", 6, "90"), want: 409})
+	// --- credentials (docs/contract.md section 10)
+	_, cb := ck.call(t, request{route: "issueCredential", path: "/v1/learners/L000123/credentials", token: learner, body: map[string]any{"kind": "transcript"}, want: 201})
+	var issued struct {
+		Credential string `json:"credential"`
+	}
+	if err := json.Unmarshal(cb, &issued); err != nil {
+		t.Fatal(err)
+	}
+	ck.call(t, request{route: "issueCredential", path: "/v1/learners/L000123/credentials", token: other, body: map[string]any{"kind": "transcript"}, want: 403})
+	ck.call(t, request{route: "issueCredential", path: "/v1/learners/L000123/credentials", token: learner, body: map[string]any{"kind": "award"}, want: 422})
+	ck.call(t, request{route: "issueCredential", path: "/v1/learners/L000123/credentials", token: learner, body: []byte(`{"kind":"outcome","colour":1}`), want: 400})
+	ck.call(t, request{route: "verifyCredential", path: "/v1/verify", body: map[string]any{"credential": issued.Credential}, want: 200})
+	ck.call(t, request{route: "verifyCredential", path: "/v1/verify", body: map[string]any{"credential": "not.a.jwt"}, want: 200})
+	ck.call(t, request{route: "verifyCredential", path: "/v1/verify", body: []byte(`{}`), want: 400})
+	ck.call(t, request{route: "statusList", path: "/v1/status/1", want: 200})
+	ck.call(t, request{route: "statusList", path: "/v1/status/9", want: 404})
+	ck.call(t, request{route: "verifyPage", path: "/verify?credential=" + url.QueryEscape(issued.Credential), want: 200})
+	ck.call(t, request{route: "verifyPage", path: "/verify", want: 200})
 	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: outcome("k-x", "L000123", "degree", 6, "86"), want: 422})
 	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: outcome("k-x", "L000123", "non_degree", 8, "86"), want: 422})
 	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: []byte(`[1,2]`), want: 400})

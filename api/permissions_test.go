@@ -296,6 +296,11 @@ func TestPermissionTable(t *testing.T) {
 			f.post(t, f.alpha, learner)
 			return permRequest{"POST", "/v1/learners/" + learner + "/awards", map[string]any{"programme": "P-ALPHA"}}
 		},
+		// A transcript credential of learner, who has an outcome of alpha's.
+		"issue credential": func(t *testing.T, learner string) permRequest {
+			f.post(t, f.alpha, learner)
+			return permRequest{"POST", "/v1/learners/" + learner + "/credentials", map[string]any{"kind": "transcript"}}
+		},
 		"list awards": func(t *testing.T, learner string) permRequest {
 			return permRequest{"GET", "/v1/learners/" + learner + "/awards", nil}
 		},
@@ -517,6 +522,12 @@ func TestPermissionTable(t *testing.T) {
 		{action: "record award", who: "alpha", learner: "new", want: 201},
 		{action: "record award", who: "beta", learner: "new", want: forbidden}, // not its programme
 		{action: "record award", who: "learner:self", learner: "new", want: forbidden},
+		// Credentials: the learner for itself, or an admin on its behalf.
+		{action: "issue credential", who: "admin", learner: "new", want: 201},
+		{action: "issue credential", who: "regulator", learner: "new", want: forbidden},
+		{action: "issue credential", who: "alpha", learner: "new", want: forbidden},
+		{action: "issue credential", who: "learner:self", learner: "new", want: 201},
+		{action: "issue credential", who: "learner:L1", learner: "L2", want: forbidden},
 		{action: "list awards", who: "admin", learner: "L1", want: 200},
 		{action: "list awards", who: "regulator", learner: "L1", want: 200},
 		{action: "list awards", who: "alpha", learner: "L1", want: forbidden},
@@ -660,6 +671,7 @@ func TestPermissionTable(t *testing.T) {
 		"tlogEntries":      "read entry bundle",
 		"publishProgramme": "publish programme", "listProgrammes": "list programmes", "getProgramme": "read programme",
 		"programmeAudit": "read audit", "recordAward": "record award", "listAwards": "list awards",
+		"issueCredential": "issue credential",
 	}
 	for _, rt := range Routes {
 		if rt.Roles == nil {

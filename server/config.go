@@ -67,6 +67,10 @@ type Config struct {
 	// (--public-url), such as https://credits.example.gov; the log's tiles
 	// are under PublicURL/tlog/. It names the origin when Origin is empty.
 	PublicURL string
+	// BankName is the issuer's name in the credentials the service signs
+	// (--bank-name); their issuer id is PublicURL, or http://Addr
+	// without one.
+	BankName string
 	// Audience is the aud every token must carry (--audience).
 	Audience string
 	// Issuer is the iss of the tokens the service signs itself with its
@@ -173,6 +177,7 @@ func DefaultConfig() Config {
 		Addr:                 "127.0.0.1:8080",
 		Audience:             "creditbank",
 		Issuer:               "creditbank",
+		BankName:             "Credit bank",
 		InstitutionRate:      1000,
 		InstitutionBurst:     2000,
 		AnonymousRate:        10,
@@ -378,4 +383,17 @@ func (c *Config) trustedIssuers() ([]api.Issuer, error) {
 		out = append(out, api.Issuer{Name: is.Issuer, Keys: keys})
 	}
 	return out, nil
+}
+
+// credentialBase is the issuer id of the credentials the service signs:
+// --public-url, or http:// and the listen address without one.
+func (c *Config) credentialBase() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	addr := c.Addr
+	if strings.HasPrefix(addr, ":") {
+		addr = "localhost" + addr
+	}
+	return "http://" + addr
 }

@@ -16,6 +16,7 @@ import (
 	"creditbank/access"
 	"creditbank/accreditation"
 	"creditbank/api"
+	"creditbank/credential"
 	"creditbank/ledger"
 	"creditbank/vault"
 	"creditbank/witness"
@@ -197,7 +198,13 @@ func (s *Server) listen(trusted []api.Issuer) error {
 	if err != nil {
 		return err
 	}
+	issuerKey, err := credential.LoadOrCreateKey(keyDir)
+	if err != nil {
+		return fmt.Errorf("issuer key: %v", err)
+	}
+	issuer := &credential.Issuer{Key: issuerKey, Base: s.cfg.credentialBase(), Name: s.cfg.BankName, Origin: s.ledger.Origin()}
 	handler := api.New(api.Config{
+		Issuer:           issuer,
 		Bank:             bank,
 		Auth:             auth,
 		Log:              s.log,

@@ -162,6 +162,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "most HTTP connections at once (0: derived from the open files limit)")
 	fs.StringVar(&cfg.Origin, "origin", cfg.Origin, "checkpoint origin, a host name and a path such as credits.example.gov/tlog (default: from --public-url, else the data folder's key's name, creditbank.local/ledger for a new one)")
 	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "base URL clients reach the service at, such as https://credits.example.gov; the origin defaults to it without the scheme, plus /tlog")
+	fs.StringVar(&cfg.BankName, "bank-name", cfg.BankName, "the bank's name as the issuer of the credentials it signs")
 	fs.Func("witness", "a C2SP tlog-witness witness each checkpoint is submitted to, KEY,URL: its verifier key and submission URL (repeat for more)", func(v string) error {
 		w, err := server.ParseWitness(v)
 		if err == nil {
