@@ -5,7 +5,7 @@ DATA ?= ./data
 ADDR ?= 127.0.0.1:8080
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test openapi alerts bench soak soak-abuse lint fuzz conformance cover race mutate clean
+.PHONY: help build run test interop-deps openapi alerts bench soak soak-abuse lint fuzz conformance cover race mutate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -16,8 +16,17 @@ build: ## build bin/creditbank
 run: build ## build and serve on $(ADDR) with the store in $(DATA)
 	./$(BIN) serve --data $(DATA) --addr $(ADDR)
 
-test: ## run every test (short crash and fault runs included)
+test: interop-deps ## run every test (short crash and fault runs included)
 	$(GO) test -count=1 -timeout 15m ./...
+
+# The credentials' interoperability test (api's TestCredentialInterop) runs
+# credential/testdata/interop/verify.mjs with these npm packages, pinned in
+# its package.json; without node it skips, unless CREDITBANK_REQUIRE_NODE is set.
+interop-deps: ## install the npm packages of the credentials' interop test into .cache/npm-interop (needs node and npm)
+	@if command -v npm >/dev/null; then test -d .cache/npm-interop/node_modules/@digitalbazaar/vc-bitstring-status-list || \
+		{ mkdir -p .cache/npm-interop && cp credential/testdata/interop/package.json .cache/npm-interop/ && \
+		npm install --silent --no-audit --no-fund --prefix .cache/npm-interop; }; \
+	else echo "npm is not installed: the credentials' interop test will skip"; fi
 
 openapi: ## lint api/openapi.json with @redocly/cli (pinned, installed from npm into .cache/)
 	@test -x .cache/npm/node_modules/.bin/redocly || npm install --silent --no-audit --no-fund --prefix .cache/npm @redocly/cli@2.77.0
@@ -55,7 +64,7 @@ lint: ## gofmt check, go vet, staticcheck, govulncheck
 		elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
 fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
-	@for p in ./internal/jsonscan ./ledger ./accreditation ./api ./vault ./client ./tiles ./witness; do \
+	@for p in ./internal/jsonscan ./ledger ./accreditation ./api ./vault ./client ./tiles ./witness ./credential; do \
 		for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$p || exit 1; done; done
 

@@ -247,3 +247,54 @@ func TestCredentialInclusionChecked(t *testing.T) {
 		t.Fatalf("a changed leaf hash verifies as %+v", r)
 	}
 }
+
+// newAwardSetup has alpha.example publish programme P-ALPHA and award it
+// to c's learner on two outcomes of its own, and returns the award's seq
+// and alpha's token and the outcomes.
+func newAwardSetup(t *testing.T, c *credSetup) uint64 {
+	award, _, _ := awardFor(t, c)
+	return award
+}
+
+func awardFor(t *testing.T, c *credSetup) (award uint64, alpha string, outcomes []uint64) {
+	t.Helper()
+	s := c.s
+	k := s.institution(t, "alpha.example")
+	alpha = instToken(t, k, "alpha.example")
+	if resp, body := s.do(t, "POST", "/v1/programmes", c.adm, programmeFor("P-ALPHA", "alpha.example")); resp.StatusCode != 201 {
+		t.Fatalf("programme: %d %s", resp.StatusCode, body)
+	}
+	f := &permFixture{s: s}
+	outcomes = []uint64{f.post(t, alpha, c.learner), f.post(t, alpha, c.learner)}
+	resp, body := s.do(t, "POST", "/v1/learners/"+c.learner+"/awards", alpha, map[string]any{"programme": "P-ALPHA"})
+	var v struct {
+		Seq uint64 `json:"seq"`
+	}
+	if resp.StatusCode != 201 || json.Unmarshal(body, &v) != nil {
+		t.Fatalf("award: %d %s", resp.StatusCode, body)
+	}
+	return v.Seq, alpha, outcomes
+}
+
+// TestCredentialAwardFlagged issues an award's credential, then supersedes
+// an outcome the award rested on: the award is flagged, and its credential
+// verifies as revoked.
+func TestCredentialAwardFlagged(t *testing.T) {
+	c := newCredSetup(t)
+	award, alpha, outcomes := awardFor(t, c)
+	jwt := c.issue(t, map[string]any{"kind": "award", "award": award})
+	if r := c.verify(t, jwt); !r.Valid {
+		t.Fatalf("award credential: %+v", r)
+	}
+	o := outcomeFor(c.learner)
+	o["supersedes"] = outcomes[0]
+	if resp, body := c.s.do(t, "POST", "/v1/outcomes", alpha, o); resp.StatusCode != 201 {
+		t.Fatalf("correction: %d %s", resp.StatusCode, body)
+	}
+	if r := c.verify(t, jwt); r.Valid || !r.Revoked {
+		t.Fatalf("a flagged award's credential verifies as %+v", r)
+	}
+	if resp, _ := c.s.do(t, "POST", "/v1/learners/"+c.learner+"/credentials", c.tok, map[string]any{"kind": "award", "award": award}); resp.StatusCode != 409 {
+		t.Fatalf("a credential of a flagged award: %d, want 409", resp.StatusCode)
+	}
+}
