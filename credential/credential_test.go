@@ -125,17 +125,19 @@ func TestTamperEachClaim(t *testing.T) {
 	f := newFixture(t)
 	jwt := f.issue(t, 3)
 	for name, change := range map[string]func(map[string]any){
-		"issuer":           func(c map[string]any) { c["issuer"].(map[string]any)["name"] = "Another bank" },
-		"iss":              func(c map[string]any) { c["iss"] = "https://evil.example" },
-		"validFrom":        func(c map[string]any) { c["validFrom"] = "2020-01-01T00:00:00Z" },
-		"learner":          func(c map[string]any) { subject(c)["id"] = base + "/v1/learners/L2" },
-		"unit title":       func(c map[string]any) { achievement(c)["name"] = "Advanced Programming" },
-		"credits":          func(c map[string]any) { achievement(c)["creditsAvailable"] = 40 },
-		"level":            func(c map[string]any) { achievement(c)["tag"] = []string{"level:9"} },
-		"creator":          func(c map[string]any) { achievement(c)["creator"].(map[string]any)["name"] = "A University" },
-		"score":            func(c map[string]any) { subject(c)["result"].([]any)[1].(map[string]any)["value"] = "100" },
-		"status index":     func(c map[string]any) { c["credentialStatus"].(map[string]any)["statusListIndex"] = "8" },
-		"ledger leaf hash": func(c map[string]any) { c["ledgerRecord"].(map[string]any)["entries"].([]any)[0].(map[string]any)["seq"] = 4 },
+		"issuer":       func(c map[string]any) { c["issuer"].(map[string]any)["name"] = "Another bank" },
+		"iss":          func(c map[string]any) { c["iss"] = "https://evil.example" },
+		"validFrom":    func(c map[string]any) { c["validFrom"] = "2020-01-01T00:00:00Z" },
+		"learner":      func(c map[string]any) { subject(c)["id"] = base + "/v1/learners/L2" },
+		"unit title":   func(c map[string]any) { achievement(c)["name"] = "Advanced Programming" },
+		"credits":      func(c map[string]any) { achievement(c)["creditsAvailable"] = 40 },
+		"level":        func(c map[string]any) { achievement(c)["tag"] = []string{"level:9"} },
+		"creator":      func(c map[string]any) { achievement(c)["creator"].(map[string]any)["name"] = "A University" },
+		"score":        func(c map[string]any) { subject(c)["result"].([]any)[1].(map[string]any)["value"] = "100" },
+		"status index": func(c map[string]any) { c["credentialStatus"].(map[string]any)["statusListIndex"] = "8" },
+		"ledger leaf hash": func(c map[string]any) {
+			c["ledgerRecord"].(map[string]any)["entries"].([]any)[0].(map[string]any)["seq"] = 4
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := f.verifier().Verify(context.Background(), tamper(t, jwt, change))
