@@ -262,12 +262,16 @@ func (c postCmd) decide(t *tx) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	units, err := newCertifiedUnits(t, in.ID)
+	if err != nil {
+		return nil, err
+	}
 	for i := range c.Items {
 		if c.Invalid[i] != nil {
 			results[i] = PostResult{Status: PostRejected, Err: c.Invalid[i]}
 			continue
 		}
-		r, err := c.postOne(t, in, i, c.Hashes[i])
+		r, err := c.postOne(t, in, units, i, c.Hashes[i])
 		if err != nil && CodeOf(err) == "" {
 			return nil, err // the store failed: nothing of the command is written
 		}
@@ -279,7 +283,7 @@ func (c postCmd) decide(t *tx) (any, error) {
 	return results, nil
 }
 
-func (c postCmd) postOne(t *tx, in *Institution, i int, hash [32]byte) (PostResult, error) {
+func (c postCmd) postOne(t *tx, in *Institution, units certifiedUnits, i int, hash [32]byte) (PostResult, error) {
 	o, p := c.Items[i], &c.Prepared[i]
 	lp := c.Learners[o.Learner]
 	if lp == nil {
@@ -358,6 +362,9 @@ func (c postCmd) postOne(t *tx, in *Institution, i int, hash [32]byte) (PostResu
 	}
 	if p.out.Institution != in.ID {
 		return PostResult{}, fmt.Errorf("outcome prepared for institution %q, posted by %q", p.out.Institution, in.ID)
+	}
+	if err := units.check(t, in.ID, &o); err != nil {
+		return PostResult{}, err
 	}
 	out := p.out
 	seq := t.nextSeq()

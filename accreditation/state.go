@@ -471,6 +471,8 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		return applyEquivalence(s, e)
 	case TypeProgrammePublished:
 		return applyProgramme(s, e)
+	case TypeUnitCertified:
+		return applyUnit(s, e)
 	case TypeAwardRecorded, TypeAwardFlagged:
 		return applyAward(s, e)
 	case TypeTokenRevoked:
