@@ -379,7 +379,7 @@ func (c postCmd) postOne(t *tx, in *Institution, units certifiedUnits, i int, ha
 	}
 	r := PostResult{Status: PostCreated, Seq: seq, Outcome: &out, RecordedAt: t.recordedAtText(), content: p.content}
 	if old != nil {
-		if r.Effects, r.Flagged, err = revoke(t, c.Actor, old, "superseded", &seq); err != nil {
+		if r.Effects, _, r.Flagged, err = revoke(t, c.Actor, old, "superseded", &seq); err != nil {
 			return PostResult{}, err
 		}
 		if r.Flagged == nil {
@@ -428,25 +428,31 @@ func loadOutcomeEntry(entry func(uint64) ([]byte, error), seq uint64) (*Outcome,
 }
 
 // revoke emits the revocation of an outcome, an adjustment of every
-// conversion in force that used it (adjust.go) and a flag on every award
-// that rested on it (award.go), and returns what each adjustment changed
-// (never nil, so that a supersession answers its effects even when there
-// are none) and the flags' seqs.
-func revoke(t *tx, actor Actor, st *outcomeState, reason string, supersededBy *uint64) ([]ItemEffect, []uint64, error) {
+// conversion in force that used it (adjust.go), a reversal of every
+// recognition case's item that granted credit for it (recognition.go) and
+// a flag on every award that rested on it (award.go), and returns what
+// each adjustment changed (never nil, so that a supersession answers its
+// effects even when there are none), the cases' items reversed and the
+// flags' seqs.
+func revoke(t *tx, actor Actor, st *outcomeState, reason string, supersededBy *uint64) ([]ItemEffect, []RecognitionEffect, []uint64, error) {
 	rev := Revocation{Outcome: st.Seq, Institution: st.Institution, Learner: st.Learner, Reason: reason, SupersededBy: supersededBy}
 	idx := []ledger.IndexKey{learnerIndex(st.Learner), institutionIndex(st.Institution)}
 	if _, err := t.emit(TypeOutcomeRevoked, actor, rev, idx, nil); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	effects, err := adjustConversions(t, actor, st, reason, supersededBy)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if effects == nil {
 		effects = []ItemEffect{}
 	}
+	recognised, err := adjustRecognitions(t, actor, st, reason)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	flags, err := flagAwards(t, actor, st, reason, supersededBy)
-	return effects, flags, err
+	return effects, recognised, flags, err
 }
 
 type revokeCmd struct {
@@ -462,7 +468,9 @@ type RevokeResult struct {
 	Seq       uint64
 	Reversals []uint64
 	Effects   []ItemEffect
-	Flagged   []uint64
+	// Recognitions are the items of recognition cases it reversed.
+	Recognitions []RecognitionEffect
+	Flagged      []uint64
 }
 
 func (c revokeCmd) decide(t *tx) (any, error) {
@@ -486,11 +494,11 @@ func (c revokeCmd) decide(t *tx) (any, error) {
 		return nil, errorf(CodeConflict, "outcome %d is already revoked", c.Outcome)
 	}
 	first := t.nextSeq()
-	effects, flagged, err := revoke(t, c.Actor, st, c.Reason, nil)
+	effects, recognised, flagged, err := revoke(t, c.Actor, st, c.Reason, nil)
 	if err != nil {
 		return nil, err
 	}
-	res := RevokeResult{Seq: first, Effects: effects, Flagged: flagged}
+	res := RevokeResult{Seq: first, Effects: effects, Recognitions: recognised, Flagged: flagged}
 	for _, e := range effects {
 		if !slices.Contains(res.Reversals, e.Seq) {
 			res.Reversals = append(res.Reversals, e.Seq)
