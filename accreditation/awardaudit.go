@@ -65,9 +65,9 @@ const (
 // outcome's; Amount is its standard credits, or what the conversion item
 // granted.
 type AuditItem struct {
-	Source      string `json:"source"`
-	Outcome     uint64 `json:"outcome"`
-	Conversion  uint64 `json:"conversion,omitempty"`
+	Source     string `json:"source"`
+	Outcome    uint64 `json:"outcome"`
+	Conversion uint64 `json:"conversion,omitempty"`
 	// Recognition is the case that granted the item, for an item of
 	// source "recognition".
 	Recognition string `json:"recognition,omitempty"`

@@ -66,7 +66,9 @@ func TestRecognitionCaseSteps(t *testing.T) {
 		{"an appeal before a decision", func() (RecognitionCase, error) { return b.AppealRecognition(ctx, rcLearner, id, "Please look again.") }, CodeConflict},
 		{"a review by another institution", func() (RecognitionCase, error) { return b.ReviewRecognition(ctx, training, id, "Looks fine.") }, CodeForbidden},
 		{"a review by a regulator", func() (RecognitionCase, error) { return b.ReviewRecognition(ctx, regulator, id, "Looks fine.") }, CodeForbidden},
-		{"a review", func() (RecognitionCase, error) { return b.ReviewRecognition(ctx, univ, id, "Portfolio read; interview held.") }, ""},
+		{"a review", func() (RecognitionCase, error) {
+			return b.ReviewRecognition(ctx, univ, id, "Portfolio read; interview held.")
+		}, ""},
 		{"a second review", func() (RecognitionCase, error) { return b.ReviewRecognition(ctx, univ, id, "Second assessor agrees.") }, ""},
 		{"a decision by another institution", func() (RecognitionCase, error) { return b.DecideRecognition(ctx, training, id, grant) }, CodeForbidden},
 		{"a grant above the outcome's worth", func() (RecognitionCase, error) {
@@ -82,7 +84,9 @@ func TestRecognitionCaseSteps(t *testing.T) {
 		{"an appeal by another learner", func() (RecognitionCase, error) {
 			return b.AppealRecognition(ctx, Actor{Role: RoleLearner, ID: "L2"}, id, "Mine.")
 		}, CodeForbidden},
-		{"the appeal", func() (RecognitionCase, error) { return b.AppealRecognition(ctx, rcLearner, id, "The interview covered level-5 design.") }, ""},
+		{"the appeal", func() (RecognitionCase, error) {
+			return b.AppealRecognition(ctx, rcLearner, id, "The interview covered level-5 design.")
+		}, ""},
 		{"a second appeal", func() (RecognitionCase, error) { return b.AppealRecognition(ctx, rcLearner, id, "Again.") }, CodeConflict},
 		{"an appeal decided by the institution", func() (RecognitionCase, error) { return b.DecideRecognitionAppeal(ctx, univ, id, grant) }, CodeForbidden},
 		{"the appeal granted", func() (RecognitionCase, error) { return b.DecideRecognitionAppeal(ctx, regulator, id, grant) }, ""},
