@@ -39,3 +39,30 @@ func BenchmarkPostOutcomes1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "outcomes/s")
 }
+
+// BenchmarkPostOutcomes1000Singly posts 1,000 new outcomes one request at
+// a time: the write path of an institution posting as results come in,
+// where what deciding reads once per request weighs on every outcome.
+//
+//	go test ./accreditation -run '^$' -bench PostOutcomes1000Singly -benchtime 40x -count 5
+func BenchmarkPostOutcomes1000Singly(b *testing.B) {
+	ctx := context.Background()
+	bank := newTestBank(b)
+	inst := bank.institution(b, "college.example")
+	const n = 1000
+	b.ResetTimer()
+	for i := range b.N {
+		for j := range n {
+			o := outcome(fmt.Sprintf("L%05d", j%500), fmt.Sprintf("s%d-%d", i, j))
+			o.Unit.Code = fmt.Sprintf("U%d-%d", i, j/500)
+			res, err := bank.PostOutcomes(ctx, inst, []OutcomeInput{o})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res[0].Status != PostCreated {
+				b.Fatalf("%s %v", res[0].Status, res[0].Err)
+			}
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "outcomes/s")
+}

@@ -204,7 +204,8 @@ type outcomeState struct {
 	// sealed (erasure.go): its score, if any, is read from there with the
 	// learner's data key, and Score is nil.
 	Sealed bool `json:"sealed,omitempty"`
-	// UsedBy lists the conversions in force that used the outcome.
+	// UsedBy lists the conversions in force that used the outcome, and
+	// the cases that granted credit for it.
 	UsedBy []conversionUse `json:"used_by,omitempty"`
 }
 
@@ -246,12 +247,17 @@ func (o *outcomeState) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
+// conversionUse is a conversion in force, or a recognition case
+// (recognition.go), that used an outcome toward a target: Conversion is
+// the seq of the conversion or of the case's application.
 type conversionUse struct {
-	Conversion uint64 `json:"conversion"`
-	Target     Target `json:"target"`
+	Conversion  uint64 `json:"conversion"`
+	Target      Target `json:"target"`
+	Recognition bool   `json:"recognition,omitempty"`
 }
 
-// usedToward reports whether a conversion in force used the outcome toward t.
+// usedToward reports whether a conversion in force used the outcome toward
+// t, or a case granted credit for it toward t.
 func (o *outcomeState) usedToward(t Target) bool {
 	return slices.ContainsFunc(o.UsedBy, func(u conversionUse) bool { return u.Target == t })
 }
@@ -480,6 +486,11 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		return applyEquivalence(s, e)
 	case TypeProgrammePublished:
 		return applyProgramme(s, e)
+	case TypeUnitCertified:
+		return applyUnit(s, e)
+	case TypeRecognitionApplied, TypeRecognitionReviewed, TypeRecognitionDecided, TypeRecognitionAppealed,
+		TypeRecognitionAppealDecided, TypeRecognitionAdjusted:
+		return applyRecognition(s, e)
 	case TypeAwardRecorded, TypeAwardFlagged:
 		return applyAward(s, e)
 	case TypeTokenRevoked:
