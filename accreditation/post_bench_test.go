@@ -13,8 +13,8 @@ import (
 // checked against the state (idempotency, accreditation, duplicates) and
 // recorded with its state in one synced write. Besides the wall time it
 // reports the process's CPU time (user and system, every goroutine's,
-// Pebble's included) per batch, cpu-ms/op: on a machine shared with other
-// work it moves far less from run to run than the wall time does.
+// Pebble's included) per batch, cpu-ms/op, which leaves out the time spent
+// waiting for a core on a machine shared with other work.
 //
 //	go test ./accreditation -run '^$' -bench PostOutcomes1000 -benchtime 40x -count 5
 func BenchmarkPostOutcomes1000(b *testing.B) {
