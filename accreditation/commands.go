@@ -266,6 +266,9 @@ func (c postCmd) decide(t *tx) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Each learner is confirmed once and then found here by the command's
+	// other items: sized at once, a batch's map is not grown a dozen times.
+	t.refs = make(map[string]resolvedLearner, len(c.Learners))
 	for i := range c.Items {
 		if c.Invalid[i] != nil {
 			results[i] = PostResult{Status: PostRejected, Err: c.Invalid[i]}
@@ -366,20 +369,20 @@ func (c postCmd) postOne(t *tx, in *Institution, units certifiedUnits, i int, ha
 	if err := units.check(t, in.ID, &o); err != nil {
 		return PostResult{}, err
 	}
-	out := p.out
 	seq := t.nextSeq()
-	content, stored, err := sealOutcome(&out, p.personal, learner.ref, learner.key, c.Nonces[i], seq)
-	if err != nil {
-		return PostResult{}, err
-	}
+	var stored Outcome
+	content := sealOutcome(&p.out, p.personal, learner.ref, learner.key, c.Nonces[i], seq, &stored)
 	t.keepLearner(lp, learner)
 	idem := &ledger.IdempotencyKey{Scope: in.ID, Key: o.IdempotencyKey, Hash: keyed}
-	if _, err := t.emitEncoded(TypeOutcomeRecorded, c.Actor, content, stored, []ledger.IndexKey{learnerIndex(learner.ref), institutionIndex(in.ID)}, idem); err != nil {
+	if _, err := t.emitEncoded(TypeOutcomeRecorded, c.Actor, content, &stored, []ledger.IndexKey{learnerIndex(learner.ref), institutionIndex(in.ID)}, idem); err != nil {
 		return PostResult{}, err
 	}
-	r := PostResult{Status: PostCreated, Seq: seq, Outcome: &out, RecordedAt: t.recordedAtText(), content: p.content}
+	// The prepared outcome is the answer as it stands: nothing changes it
+	// once prepared, and a copy was an allocation per outcome.
+	r := PostResult{Status: PostCreated, Seq: seq, Outcome: &p.out, RecordedAt: t.recordedAtText(), content: p.content}
 	if old != nil {
-		if r.Effects, _, r.Flagged, err = revoke(t, c.Actor, old, "superseded", &seq); err != nil {
+		by := seq // on the heap only for a superseding outcome
+		if r.Effects, _, r.Flagged, err = revoke(t, c.Actor, old, "superseded", &by); err != nil {
 			return PostResult{}, err
 		}
 		if r.Flagged == nil {
