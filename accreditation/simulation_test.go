@@ -6,15 +6,17 @@ package accreditation
 // invalid items, repeats of an outcome under a new key, supersessions and
 // corrections that carry conversion items over, revocations, rule
 // versions, retirements, groups of equivalent units, conversions and their
-// previews, clock moves, erasures of learners) against the real bank on
-// Pebble's crashable in-memory file system, and cuts the power at random
+// previews, clock moves, erasures of learners, recognition cases with their
+// reviews, decisions, appeals and appeals' decisions) against the real bank
+// on Pebble's crashable in-memory file system, and cuts the power at random
 // steps and, now and then, in the middle of an erasure. A reference
-// model, written from docs/contract.md sections 3, 8 and 11 in plain maps (it
+// model, written from docs/contract.md sections 3, 8, 11 and 13 in plain maps (it
 // shares no code with apply, Evaluate or the bank's state), predicts every
 // answer; after every step the bank's answer and every learner's balance
 // must equal the model's (an erased learner's reads refused), and after
-// every power cut the whole acknowledged history must be there and a
-// replay must find nothing and rebuild the same state.
+// every power cut the whole acknowledged history must be there, every case
+// read as the model holds it, and a replay must find nothing and rebuild
+// the same state.
 //
 //	go test ./accreditation -run TestSimulation -sim.seeds=500   # many seeds
 //	go test ./accreditation -run TestSimulation -sim.seed=17 -v  # replay one
@@ -103,6 +105,9 @@ type simOutcome struct {
 	sc      Amount
 	revoked bool
 	usedBy  []uint64 // conversions in force that used it, in seq order
+	// cases are the recognition cases holding an item of it in force, in
+	// the order they came to hold it (simulation_recognition_test.go).
+	cases []uint64
 	// effects are what it changed when it superseded another, which a
 	// repeat of its post answers again.
 	effects []ItemEffect
@@ -154,6 +159,10 @@ type simModel struct {
 	// superseding outcome: the only ones whose re-run reads a score (of
 	// that outcome, under a rule with a minimum score).
 	towardSuccessor map[uint64]bool
+	// cases are the recognition cases by seq, and recognised the case
+	// items the last revocation reversed (simulation_recognition_test.go).
+	cases      map[uint64]*simCase
+	recognised []RecognitionEffect
 }
 
 // simUnitKey is what makes two outcomes of an institution duplicates.
@@ -167,6 +176,7 @@ func newSimModel() *simModel {
 		idem: map[string]*simOutcome{}, rules: map[string]*simRule{}, convs: map[uint64]*simConv{},
 		granted: map[string]Amount{}, keys: map[string][]OutcomeInput{}, units: map[string]*simOutcome{},
 		groups: map[string][]EquivalenceInput{}, erased: map[string]uint64{}, towardSuccessor: map[uint64]bool{},
+		cases: map[uint64]*simCase{},
 	}
 }
 
@@ -268,6 +278,7 @@ func (m *simModel) revoke(o, sup *simOutcome) []ItemEffect {
 		}
 		effects = append(effects, ItemEffect{Seq: seq, Conversion: cs, ItemChange: ch})
 	}
+	m.recognised = m.reverseCases(o)
 	return effects
 }
 
@@ -566,6 +577,14 @@ func (m *simModel) balance(learner string) *Balance {
 			b.Granted[c.target.Institution+"/"+c.target.Programme] += it.Granted
 		}
 	}
+	for _, c := range m.cases {
+		if c.learner != learner {
+			continue
+		}
+		for _, it := range c.inForce {
+			b.Granted[simRecTarget.Institution+"/"+simRecTarget.Programme] += it.Granted
+		}
+	}
 	for k, g := range b.Granted {
 		if g == 0 {
 			delete(b.Granted, k)
@@ -616,6 +635,12 @@ type simRun struct {
 	// replay could not re-run.
 	erasures, erasedInFlight, erasedLost, eraseRefused int
 	refusedErased, readsErased, notRerunnable          int
+
+	// recognition figures (simulation_recognition_test.go): cases opened,
+	// later steps taken (appeals of them), appeals refused for coming too
+	// late or a second time, reads, items reversed by revocations, items
+	// granted nothing because their unit already counts.
+	recApplied, recSteps, recAppeals, recLate, recReads, recReversed, recCounted int
 }
 
 // simPlan is a conversion planned against a durable read at one step.
@@ -986,7 +1011,9 @@ func (s *simRun) revoke() {
 		seqs := slices.Sorted(maps.Keys(s.m.outcomes))
 		seq = simPick(s, seqs)
 		// Mostly one a conversion in force used, to exercise reversals.
-		used := slices.DeleteFunc(slices.Clone(seqs), func(q uint64) bool { return len(s.m.outcomes[q].usedBy) == 0 })
+		used := slices.DeleteFunc(slices.Clone(seqs), func(q uint64) bool {
+			return len(s.m.outcomes[q].usedBy) == 0 && len(s.m.outcomes[q].cases) == 0
+		})
 		if len(used) > 0 && s.chance(0.6) {
 			seq = simPick(s, used)
 		}
@@ -1028,6 +1055,10 @@ func (s *simRun) revoke() {
 	if res.Seq != first || !slices.Equal(res.Reversals, revs) || !reflect.DeepEqual(res.Effects, effects) {
 		s.fatalf("%s: bank revocation %d reversals %v effects %+v; model %d reversals %v effects %+v", op, res.Seq, res.Reversals, res.Effects, first, revs, effects)
 	}
+	if !reflect.DeepEqual(res.Recognitions, s.m.recognised) {
+		s.fatalf("%s: bank reversed case items %+v; model %+v", op, res.Recognitions, s.m.recognised)
+	}
+	s.recReversed += len(s.m.recognised)
 	s.revocations++
 	s.countEffects(effects)
 }
@@ -1408,6 +1439,7 @@ func (s *simRun) checkAll(where string) {
 			s.fatalf("%s: rule %s: version %d seq %d retired %t (%v); model %d %d %t", where, id, r.Version, r.Seq, retired, err, last.version, last.seq, mr.retired)
 		}
 	}
+	s.checkCases(where)
 }
 
 // setup registers and accredits most institutions and publishes a first
@@ -1430,12 +1462,24 @@ func (s *simRun) setup() {
 	for range simRuleIDs {
 		s.publish()
 	}
+	// The recognition cases' programme and its institution, which takes no
+	// other part.
+	in, err := s.b.RegisterInstitution(s.ctx, admin, Registration{ID: simRecTarget.Institution, Name: "Assessment centre", Kind: "university",
+		Keys: []PublicJWK{testKey(s.t, simRecTarget.Institution+"-k0")}})
+	s.code("register "+simRecTarget.Institution, err, "")
+	s.wantSeq("register "+simRecTarget.Institution, in.Seq, s.m.next)
+	s.m.insts[simRecTarget.Institution] = &simInst{id: simRecTarget.Institution, kind: "university", seq: s.m.next}
+	s.m.next++
+	p, err := s.b.PublishProgramme(s.ctx, regulator, simRecProgramme())
+	s.code("publish programme", err, "")
+	s.wantSeq("publish programme", p.Seq, s.m.next)
+	s.m.next++
 }
 
 func (s *simRun) run(steps int) {
 	s.setup()
 	for s.step = 1; s.step <= steps; s.step++ {
-		switch w := s.rng.IntN(106); {
+		switch w := s.rng.IntN(126); {
 		case w < 5:
 			s.register()
 		case w < 10:
@@ -1461,6 +1505,8 @@ func (s *simRun) run(steps int) {
 			s.retire()
 		case w < 88:
 			s.convert()
+		case w >= 106:
+			s.recognition()
 		case w >= 104:
 			s.erase()
 		case w >= 100:
@@ -1509,6 +1555,7 @@ func (s *simRun) postSupersede(inst string, o OutcomeInput) {
 		s.created++
 		s.revocations++
 		s.countEffects(w.effects)
+		s.recReversed += len(s.m.recognised)
 	}
 }
 
@@ -1583,6 +1630,8 @@ func TestSimulation(t *testing.T) {
 					s.dupOutcomes, s.rulesOK, s.groupsOK, s.previews)
 				t.Logf("seed %d: %d erasures (%d more cut in flight, %d of them lost to the cut), %d erase refused; %d commands and items refused because their learner was erased, %d reads; %d conversions and changes not re-runnable",
 					seed, s.erasures, s.erasedInFlight, s.erasedLost, s.eraseRefused, s.refusedErased, s.readsErased, s.notRerunnable)
+				t.Logf("seed %d: %d recognition cases opened, %d later steps (%d appeals), %d appeals refused as late or second, %d reads; %d case items reversed by revocations, %d granted nothing as already counted",
+					seed, s.recApplied, s.recSteps, s.recAppeals, s.recLate, s.recReads, s.recReversed, s.recCounted)
 				t.Logf("refusals: %v", s.codes)
 			}
 			total.ops += s.ops
@@ -1616,6 +1665,13 @@ func TestSimulation(t *testing.T) {
 			total.refusedErased += s.refusedErased
 			total.readsErased += s.readsErased
 			total.notRerunnable += s.notRerunnable
+			total.recApplied += s.recApplied
+			total.recSteps += s.recSteps
+			total.recAppeals += s.recAppeals
+			total.recLate += s.recLate
+			total.recReads += s.recReads
+			total.recReversed += s.recReversed
+			total.recCounted += s.recCounted
 		})
 		if !ok {
 			t.Logf("replay with: go test ./accreditation -run 'TestSimulation$' -sim.seed=%d -v", seed)
@@ -1627,6 +1683,8 @@ func TestSimulation(t *testing.T) {
 		total.conversions, total.refusedConv, total.revocations, total.reversals, total.moved, total.dupOutcomes, total.rulesOK, total.groupsOK, total.previews, total.v2reasons)
 	t.Logf("erasures: %d acknowledged, %d cut in flight (%d kept by the store, %d lost), %d refused (forbidden, invalid, unknown or already erased); %d commands and items refused because their learner was erased, %d reads refused; %d conversions and changes of erased learners not re-runnable at the replays at the end — each a conversion or change of an erased learner under a rule with a minimum score",
 		total.erasures, total.erasedInFlight, total.erasedInFlight-total.erasedLost, total.erasedLost, total.eraseRefused, total.refusedErased, total.readsErased, total.notRerunnable)
+	t.Logf("recognition cases: %d opened, %d later steps taken (%d appeals), %d appeals refused as late or second, %d reads by all actors; %d case items reversed by revocations and supersessions; %d items granted nothing as their unit or an equivalent already counted",
+		total.recApplied, total.recSteps, total.recAppeals, total.recLate, total.recReads, total.recReversed, total.recCounted)
 	t.Logf("conversions planned outside the sequencer, checked steps later: %d current with entries written since, %d current with none, %d stale; every current one decided as planning in the sequencer",
 		total.plansOvertaken, total.plansCurrent, total.plansStale)
 	if total.plansOvertaken+total.plansCurrent+total.plansStale >= 100 && (total.plansOvertaken == 0 || total.plansStale == 0) {
