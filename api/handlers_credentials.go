@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -84,19 +85,38 @@ func (h *Handler) issue(ctx context.Context, a actor, learner string, req accred
 	if err != nil {
 		return "", ic, err
 	}
+	jwt, err := h.sign(ic)
+	return jwt, ic, err
+}
+
+// sign builds and signs the credential a credential.issued entry records,
+// as read through the learner's key: at issuance, and again when the
+// credential is served by its link (Bank.Credential), the same bytes.
+func (h *Handler) sign(ic accreditation.IssuedCredential) (string, error) {
+	cr, err := h.credentialRequest(ic)
+	if err != nil {
+		return "", err
+	}
+	jwt, _, err := h.issuer.Issue(cr)
+	return jwt, err
+}
+
+// credentialRequest is what the credential ic records states.
+func (h *Handler) credentialRequest(ic accreditation.IssuedCredential) (credential.Request, error) {
+	var err error
 	cr := credential.Request{Kind: ic.Kind, ID: ic.ID, Learner: ic.LearnerID, Partial: ic.Partial,
 		List: strconv.FormatUint(ic.List, 10), Index: ic.Index}
 	if cr.IssuedAt, err = time.Parse(ledger.TimeLayout, ic.RecordedAt); err != nil {
-		return "", ic, err
+		return cr, err
 	}
 	if cr.Issued, err = h.entryRef(ic.Seq); err != nil {
-		return "", ic, err
+		return cr, err
 	}
 	names := map[string]string{}
 	for _, o := range ic.Outcomes {
 		ref, err := h.entryRef(o.Seq)
 		if err != nil {
-			return "", ic, err
+			return cr, err
 		}
 		name, ok := names[o.Institution]
 		if !ok {
@@ -121,18 +141,17 @@ func (h *Handler) issue(ctx context.Context, a actor, learner string, req accred
 	if ic.Award != nil {
 		ref, err := h.entryRef(ic.Award.Seq)
 		if err != nil {
-			return "", ic, err
+			return cr, err
 		}
 		in, err := h.bank.Institution(ic.Award.Institution)
 		if err != nil {
-			return "", ic, err
+			return cr, err
 		}
 		cr.Award = &credential.Award{Entry: ref, Institution: credential.Institution{ID: in.ID, Name: in.Name},
 			Programme: ic.Award.Programme.ID, Version: ic.Award.Programme.Version, Title: ic.Programme.Title,
 			Earned: ic.Award.Total.String(), Required: ic.Programme.Total.String(), On: ic.Award.On}
 	}
-	jwt, _, err := h.issuer.Issue(cr)
-	return jwt, ic, err
+	return cr, nil
 }
 
 // entryRef names ledger entry seq by its type and leaf hash.
@@ -308,12 +327,21 @@ func (h *Handler) verifyCredential(w http.ResponseWriter, r *http.Request, _ act
 }
 
 // verifyPage is GET /verify: a form to paste a credential and, with one
-// given (?credential=, from the QR code of a printed transcript), the
-// result of each check. Plain HTML, no script.
+// given (?credential=, or ?id= the link of a printed transcript's QR
+// code), the result of each check. Plain HTML, no script.
 func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request, _ actor) {
 	page := verifyPageData{Credential: queryValue(r, "credential")}
-	if page.Credential != "" {
-		res := h.verifier().Verify(r.Context(), page.Credential)
+	status := http.StatusOK
+	if id := queryValue(r, "id"); id != "" && page.Credential == "" {
+		jwt, err := h.linkedCredential(r, id)
+		if err != nil {
+			p := problemFor(err)
+			status, page.Error = p.Status, cmp.Or(p.Detail, p.Title)
+		}
+		page.Linked = jwt
+	}
+	if jwt := cmp.Or(page.Credential, page.Linked); jwt != "" {
+		res := h.verifier().Verify(r.Context(), jwt)
 		page.Result = &res
 		if res.Claims != nil {
 			page.Name = res.Claims.Name
@@ -321,14 +349,20 @@ func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request, _ actor) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	w.WriteHeader(status)
 	if err := verifyTemplate.Execute(w, page); err != nil {
 		h.requestLog(w).Error("verify page", "err", err)
 	}
 }
 
 type verifyPageData struct {
+	// Credential is the one pasted; Linked the one a link named, which
+	// the form does not repeat (the link is what the holder shares).
 	Credential string
+	Linked     string
+	Error      string
 	Name       string
 	Result     *credential.Result
 }
@@ -342,6 +376,7 @@ var verifyTemplate = template.Must(template.New("verify").Parse(`<!doctype html>
 <body>
 <main>
 <h1>Verify a credential</h1>
+{{with .Error}}<p class="failed" role="alert">{{.}}</p>{{end}}
 {{with .Result}}<section aria-labelledby="result">
 <h2 id="result">{{if .Valid}}<span class="ok">Valid</span>{{else if .Revoked}}<span class="failed">Revoked</span>{{else}}<span class="failed">Not valid</span>{{end}}{{with $.Name}}: {{.}}{{end}}</h2>
 <table><thead><tr><th scope="col">Check</th><th scope="col">Result</th><th scope="col">Detail</th></tr></thead><tbody>

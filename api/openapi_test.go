@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"path"
 	"regexp"
 	"slices"
 	"sort"
@@ -611,6 +612,13 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	ck.call(t, request{route: "statusList", path: "/v1/status/9", want: 404})
 	ck.call(t, request{route: "verifyPage", path: "/verify?credential=" + url.QueryEscape(issued.Credential), want: 200})
 	ck.call(t, request{route: "verifyPage", path: "/verify", want: 200})
+	pdfResp, _ := ck.call(t, request{route: "transcriptPDF", path: "/v1/learners/L000123/transcript.pdf", token: learner, want: 200})
+	ck.call(t, request{route: "transcriptPDF", path: "/v1/learners/L000123/transcript.pdf", token: other, want: 403})
+	linked := strings.TrimPrefix(strings.SplitN(pdfResp.Header.Get("Link"), ">", 2)[0], "<"+s.URL)
+	ck.call(t, request{route: "getCredential", path: linked, want: 200})
+	ck.call(t, request{route: "getCredential", path: "/v1/credentials/1-AAAAAAAAAAAAAAAAAAAAAA", want: 404})
+	ck.call(t, request{route: "verifyPage", path: "/verify?id=" + path.Base(linked), want: 200})
+	ck.call(t, request{route: "verifyPage", path: "/verify?id=1-AAAAAAAAAAAAAAAAAAAAAA", want: 404})
 	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: outcome("k-x", "L000123", "degree", 6, "86"), want: 422})
 	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: outcome("k-x", "L000123", "non_degree", 8, "86"), want: 422})
 	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: []byte(`[1,2]`), want: 400})
