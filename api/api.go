@@ -178,6 +178,7 @@ var Routes = []Route{
 	{"readyz", "GET", "/readyz", anyone, nil, (*Handler).readyz},
 	{"openapi", "GET", "/openapi.json", anyone, nil, (*Handler).openapi},
 	{"jwks", "GET", "/.well-known/jwks.json", anyone, nil, (*Handler).jwks},
+	{"didDocument", "GET", "/.well-known/did.json", anyone, nil, withIssuer((*Handler).didDocument)},
 	{"metrics", "GET", "/metrics", anyone, nil, (*Handler).serveMetrics},
 	{"registerInstitution", "POST", "/v1/institutions", admin, nil, (*Handler).registerInstitution},
 	{"listInstitutions", "GET", "/v1/institutions", anyToken, page, (*Handler).listInstitutions},

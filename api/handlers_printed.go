@@ -112,3 +112,14 @@ func (h *Handler) getCredential(w http.ResponseWriter, r *http.Request, _ actor)
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	_, _ = w.Write([]byte(jwt))
 }
+
+// didDocument is GET /.well-known/did.json: the issuer's did:web document,
+// when the issuer URL is an https URL of a host alone.
+func (h *Handler) didDocument(w http.ResponseWriter, _ *http.Request, _ actor) {
+	doc, ok := h.issuer.DIDDocument()
+	if !ok {
+		refuse(w, accreditation.CodeNotFound, "the issuer URL "+h.issuer.Base+" is not an https URL of a host alone: the issuer has no did:web")
+		return
+	}
+	writeJSON(w, http.StatusOK, doc)
+}

@@ -619,6 +619,7 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	ck.call(t, request{route: "getCredential", path: "/v1/credentials/1-AAAAAAAAAAAAAAAAAAAAAA", want: 404})
 	ck.call(t, request{route: "verifyPage", path: "/verify?id=" + path.Base(linked), want: 200})
 	ck.call(t, request{route: "verifyPage", path: "/verify?id=1-AAAAAAAAAAAAAAAAAAAAAA", want: 404})
+	ck.call(t, request{route: "didDocument", path: "/.well-known/did.json", want: 404}) // an http issuer URL
 	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: outcome("k-x", "L000123", "degree", 6, "86"), want: 422})
 	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: outcome("k-x", "L000123", "non_degree", 8, "86"), want: 422})
 	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: []byte(`[1,2]`), want: 400})
