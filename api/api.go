@@ -228,6 +228,7 @@ var Routes = []Route{
 	{"statusList", "GET", "/v1/status/{list}", anyone, nil, withIssuer((*Handler).getStatusList)},
 	{"verifyCredential", "POST", "/v1/verify", anyone, nil, withIssuer((*Handler).verifyCredential)},
 	{"verifyPage", "GET", "/verify", anyone, []string{"credential", "id"}, withIssuer((*Handler).verifyPage)},
+	{"verifyUpload", "POST", "/verify", anyone, nil, withIssuer((*Handler).verifyUpload)},
 	{"getCredential", "GET", "/v1/credentials/{ref}", anyone, nil, withIssuer((*Handler).getCredential)},
 	{"tlogCheckpoint", "GET", "/tlog/checkpoint", anyone, nil, (*Handler).tlogCheckpoint},
 	{"tlogTile", "GET", "/tlog/tile/{level}/{index}", anyone, nil, (*Handler).tlogTile},

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/ed25519"
@@ -10,6 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"slices"
 	"strconv"
@@ -326,9 +330,9 @@ func (h *Handler) verifyCredential(w http.ResponseWriter, r *http.Request, _ act
 	writeJSON(w, http.StatusOK, res)
 }
 
-// verifyPage is GET /verify: a form to paste a credential and, with one
-// given (?credential=, or ?id= the link of a printed transcript's QR
-// code), the result of each check. Plain HTML, no script.
+// verifyPage is GET /verify: a form to paste or upload a credential and,
+// with one given (?credential=, or ?id= the link of a printed transcript's
+// QR code), the result of each check. Plain HTML, no script.
 func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request, _ actor) {
 	page := verifyPageData{Credential: queryValue(r, "credential")}
 	status := http.StatusOK
@@ -340,8 +344,78 @@ func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request, _ actor) {
 		}
 		page.Linked = jwt
 	}
+	h.showVerification(w, r, status, page)
+}
+
+// maxUploadBody bounds POST /verify: a credential and a form's framing.
+const maxUploadBody = credential.MaxTokenBytes + 16<<10
+
+// verifyUpload is POST /verify, the page's form: the credential pasted
+// (part credential) or uploaded (part file) as multipart/form-data, or
+// the request's body itself as application/vc+jwt or text/plain.
+func (h *Handler) verifyUpload(w http.ResponseWriter, r *http.Request, _ actor) {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mt != "multipart/form-data" && mt != credential.MediaType && mt != "text/plain") {
+		writeProblem(w, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+			"send the credential as multipart/form-data (part credential or file), "+credential.MediaType+" or text/plain")
+		return
+	}
+	data, ok := readLimited(w, r, maxUploadBody, "bad-form", "Bad form")
+	if !ok {
+		return
+	}
+	if mt == "multipart/form-data" {
+		if data, err = uploadedCredential(data, params["boundary"]); err != nil {
+			writeProblem(w, http.StatusBadRequest, "bad-form", "Bad form", err.Error())
+			return
+		}
+	}
+	page, status := verifyPageData{Credential: strings.TrimSpace(string(data))}, http.StatusOK
+	if page.Credential == "" {
+		status, page.Error = http.StatusBadRequest, "no credential given: paste one or choose its file"
+	}
+	h.showVerification(w, r, status, page)
+}
+
+// uploadedCredential reads the one credential a form gives, pasted or as
+// a file: parts other than credential and file are refused, as is a form
+// giving both.
+func uploadedCredential(body []byte, boundary string) ([]byte, error) {
+	if boundary == "" {
+		return nil, errors.New("multipart/form-data without a boundary")
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	var out []byte
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("form: %v", err)
+		}
+		if name := part.FormName(); name != "credential" && name != "file" {
+			return nil, fmt.Errorf("form part %q: only credential and file are read", name)
+		}
+		b, err := io.ReadAll(part)
+		if err != nil {
+			return nil, fmt.Errorf("form: %v", err)
+		}
+		if b = bytes.TrimSpace(b); len(b) > 0 {
+			if out != nil {
+				return nil, errors.New("the form gives a credential twice: paste one or choose its file")
+			}
+			out = b
+		}
+	}
+}
+
+// showVerification verifies the credential page names, if any, and
+// writes the page with status.
+func (h *Handler) showVerification(w http.ResponseWriter, r *http.Request, status int, page verifyPageData) {
 	if jwt := cmp.Or(page.Credential, page.Linked); jwt != "" {
 		res := h.verifier().Verify(r.Context(), jwt)
+		chargeRows(r, int64(len(res.Checks)))
 		page.Result = &res
 		if res.Claims != nil {
 			page.Name = res.Claims.Name
@@ -382,9 +456,10 @@ var verifyTemplate = template.Must(template.New("verify").Parse(`<!doctype html>
 <table><thead><tr><th scope="col">Check</th><th scope="col">Result</th><th scope="col">Detail</th></tr></thead><tbody>
 {{range .Checks}}<tr><th scope="row">{{.Check}}</th><td class="{{if .OK}}ok{{else}}failed{{end}}">{{if .OK}}ok{{else}}failed{{end}}</td><td>{{.Detail}}</td></tr>
 {{end}}</tbody></table></section>{{end}}
-<form method="get" action="/verify">
+<form method="post" action="/verify" enctype="multipart/form-data">
 <p><label for="credential">Paste a credential (a VC-JWT):</label></p>
-<p><textarea id="credential" name="credential" rows="8" required>{{.Credential}}</textarea></p>
+<p><textarea id="credential" name="credential" rows="8">{{.Credential}}</textarea></p>
+<p><label for="file">or choose its file:</label> <input type="file" id="file" name="file" accept=".jwt,.txt,application/vc+jwt,text/plain"></p>
 <p><button type="submit">Verify</button></p>
 </form>
 <p>Programs can POST the credential to <code>/v1/verify</code> as <code>{"credential": "..."}</code>.</p>

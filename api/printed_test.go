@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"os/exec"
@@ -231,4 +232,72 @@ func TestCredentialLink(t *testing.T) {
 	if code, _ := verifyPageSays(t, c.s.URL+"/verify?id="+refs[1]); code != 410 {
 		t.Errorf("the page of an erased learner's link: %d, want 410", code)
 	}
+}
+
+// TestVerifyUpload posts a credential to the page's form, pasted and as a
+// file (multipart/form-data), and as the body itself: each page says
+// Valid, and a changed credential Not valid. A form giving it twice, an
+// unknown part, no credential, another media type and an oversized body
+// are refused.
+func TestVerifyUpload(t *testing.T) {
+	c := newCredSetup(t)
+	c.post(t, c.outcome(c.learner, "4"))
+	jwt := c.issue(t, map[string]any{"kind": "transcript"})
+	form := func(parts map[string]string, file string) ([]byte, string) {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		for k, v := range parts {
+			if err := mw.WriteField(k, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if file != "" {
+			fw, err := mw.CreateFormFile("file", "transcript.jwt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fw.Write([]byte(file + "\n"))
+		}
+		mw.Close()
+		return b.Bytes(), mw.FormDataContentType()
+	}
+	says := func(body []byte) string {
+		for _, v := range []string{"Not valid", "Revoked", "Valid"} {
+			if bytes.Contains(body, []byte(`">`+v+`</span>`)) {
+				return v
+			}
+		}
+		return ""
+	}
+	changed := jwt[:len(jwt)-4] + "AAAA"
+	pasted, pastedType := form(map[string]string{"credential": jwt}, "")
+	file, fileType := form(map[string]string{"credential": ""}, jwt)
+	bad, badType := form(nil, changed)
+	for _, r := range []struct {
+		name  string
+		body  []byte
+		ctype string
+		want  string
+	}{
+		{"pasted", pasted, pastedType, "Valid"},
+		{"a file", file, fileType, "Valid"},
+		{"the body", []byte(jwt), credential.MediaType, "Valid"},
+		{"the body as text", []byte(jwt + "\n"), "text/plain; charset=utf-8", "Valid"},
+		{"a changed file", bad, badType, "Not valid"},
+	} {
+		_, body := c.ck.call(t, request{route: "verifyUpload", path: "/verify", body: r.body, contentType: r.ctype, want: 200})
+		if got := says(body); got != r.want {
+			t.Errorf("%s: the page says %q, want %q", r.name, got, r.want)
+		}
+	}
+	twice, twiceType := form(map[string]string{"credential": jwt}, jwt)
+	other, otherType := form(map[string]string{"colour": "blue"}, "")
+	empty, emptyType := form(map[string]string{"credential": " "}, "")
+	c.ck.call(t, request{route: "verifyUpload", path: "/verify", body: twice, contentType: twiceType, want: 400})
+	c.ck.call(t, request{route: "verifyUpload", path: "/verify", body: other, contentType: otherType, want: 400})
+	if _, body := c.ck.call(t, request{route: "verifyUpload", path: "/verify", body: empty, contentType: emptyType, want: 400}); !bytes.Contains(body, []byte("no credential given")) {
+		t.Errorf("an empty form: %s", body)
+	}
+	c.ck.call(t, request{route: "verifyUpload", path: "/verify", body: []byte(`{"credential":"x"}`), want: 415})
+	c.ck.call(t, request{route: "verifyUpload", path: "/verify", body: bytes.Repeat([]byte("a"), maxUploadBody+1), contentType: "text/plain", want: 413})
 }
