@@ -159,6 +159,20 @@ func TestTranscriptPDF(t *testing.T) {
 		t.Fatalf("the linked credential verifies as %+v", r)
 	}
 
+	// An institution under the learner's grant prints it too (the same
+	// credential), and the access log records the read with the grant.
+	if resp, b := c.s.do(t, "POST", "/v1/learners/"+c.learner+"/grants", c.tok, grantFor("college.example")); resp.StatusCode != 201 {
+		t.Fatalf("grant: %d %s", resp.StatusCode, b)
+	}
+	if _, byCollege := c.printTranscript(t, c.college); byCollege != credURL {
+		t.Fatalf("the college printed %s, the learner %s", byCollege, credURL)
+	}
+	c.s.access.Flush()
+	page := c.s.readAccessLog(t, "/v1/learners/"+c.learner+"/access-log", c.tok)
+	if len(page.Records) != 1 || page.Records[0].Who != "institution:college.example" || page.Records[0].What != "transcript" || page.Records[0].Grant == "" {
+		t.Fatalf("access log after the college printed the transcript: %+v", page.Records)
+	}
+
 	size := c.s.ledger.Size()
 	if _, again := c.printTranscript(t, c.tok); again != credURL || c.s.ledger.Size() != size {
 		t.Fatalf("printing again linked %s (was %s) and grew the ledger %d → %d", again, credURL, size, c.s.ledger.Size())
