@@ -129,6 +129,9 @@ func decideItemChange(s store, j journal, cs *conversionState, revoked uint64, t
 func adjustConversions(t *tx, actor Actor, st *outcomeState, reason string, supersededBy *uint64) ([]ItemEffect, error) {
 	var effects []ItemEffect
 	for _, u := range st.UsedBy {
+		if u.Recognition {
+			continue // adjustRecognitions
+		}
 		cs, err := getJSON[conversionState](t, convKey(u.Conversion))
 		if err != nil {
 			return nil, err

@@ -167,6 +167,9 @@ type revoking struct {
 	// it and have not been flagged yet.
 	uses   []uint64
 	awards []uint64
+	// cases are the recognition cases that granted credit for it and
+	// have not had the item reversed yet.
+	cases []uint64
 }
 
 // NewReplayer starts from the empty state.
@@ -183,7 +186,8 @@ func (r *Replayer) Apply(e ledger.Entry) error {
 		return fmt.Errorf("entry %d follows entry %d", e.Seq, r.next-1)
 	}
 	r.next++
-	if e.Type != TypeConversionAdjusted && e.Type != TypeConversionReversed && e.Type != TypeAwardFlagged && r.revoking != nil {
+	if e.Type != TypeConversionAdjusted && e.Type != TypeConversionReversed && e.Type != TypeAwardFlagged &&
+		e.Type != TypeRecognitionAdjusted && r.revoking != nil {
 		r.findings = append(r.findings, r.revoking.left()...)
 		r.revoking = nil
 	}
@@ -211,6 +215,10 @@ func (r *Replayer) Apply(e ledger.Entry) error {
 		problem = r.recheckAward(e)
 	case TypeAwardFlagged:
 		problem, err = r.matchFlag(e)
+	case TypeRecognitionAdjusted:
+		problem, err = r.matchRecognitionAdjustment(e)
+	case TypeRecognitionApplied, TypeRecognitionReviewed, TypeRecognitionDecided, TypeRecognitionAppealed, TypeRecognitionAppealDecided:
+		problem, err = r.recheckRecognition(e)
 	}
 	if err != nil {
 		return fmt.Errorf("entry %d (%s): %w", e.Seq, e.Type, err)
@@ -381,7 +389,11 @@ func (r *Replayer) openRevocation(e ledger.Entry) error {
 	}
 	rv := &revoking{seq: e.Seq, outcome: rev.Outcome, supersededBy: rev.SupersededBy}
 	for _, u := range st.UsedBy {
-		rv.uses = append(rv.uses, u.Conversion)
+		if u.Recognition {
+			rv.cases = append(rv.cases, u.Conversion)
+		} else {
+			rv.uses = append(rv.uses, u.Conversion)
+		}
 	}
 	resting, err := getJSON[restingAwards](r.state, awardRestKey(rev.Outcome))
 	if err != nil {
@@ -415,6 +427,9 @@ func (rv *revoking) left() []Finding {
 	var out []Finding
 	for _, c := range rv.uses {
 		out = append(out, Finding{Seq: rv.seq, Problem: fmt.Sprintf("revokes outcome %d but leaves conversion %d, which used it, unchanged", rv.outcome, c)})
+	}
+	for _, c := range rv.cases {
+		out = append(out, Finding{Seq: rv.seq, Problem: fmt.Sprintf("revokes outcome %d but leaves the item of recognition case %s, which granted credit for it, in force", rv.outcome, RecognitionID(c))})
 	}
 	for _, a := range rv.awards {
 		out = append(out, Finding{Seq: rv.seq, Problem: fmt.Sprintf("revokes outcome %d but does not flag award %d, which rested on it", rv.outcome, a)})

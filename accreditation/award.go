@@ -57,6 +57,15 @@ type (
 		// Conversions the conversion items.
 		Outcomes    []uint64       `json:"outcomes"`
 		Conversions []AwardItemRef `json:"conversions"`
+		// Recognitions are the items of recognition cases, when there
+		// are any (awards recorded before cases have none).
+		Recognitions []AwardRecognitionRef `json:"recognitions,omitempty"`
+	}
+	// AwardRecognitionRef names an item of a recognition case an award
+	// rested on.
+	AwardRecognitionRef struct {
+		Recognition string `json:"recognition"`
+		Outcome     uint64 `json:"outcome"`
 	}
 	// AwardFlagged is the content of award.flagged.
 	AwardFlagged struct {
@@ -114,12 +123,21 @@ func awardOf(a *ProgrammeAudit) Award {
 		counted = append(counted, r.Items...)
 	}
 	for _, it := range counted {
-		if it.Source == SourceConversion {
+		switch it.Source {
+		case SourceConversion:
 			aw.Conversions = append(aw.Conversions, AwardItemRef{Conversion: it.Conversion, Outcome: it.Outcome})
-		} else {
+		case SourceRecognition:
+			aw.Recognitions = append(aw.Recognitions, AwardRecognitionRef{Recognition: it.Recognition, Outcome: it.Outcome})
+		default:
 			aw.Outcomes = append(aw.Outcomes, it.Outcome)
 		}
 	}
+	slices.SortFunc(aw.Recognitions, func(x, y AwardRecognitionRef) int {
+		if x.Recognition != y.Recognition {
+			return strings.Compare(x.Recognition, y.Recognition)
+		}
+		return int(x.Outcome) - int(y.Outcome)
+	})
 	slices.Sort(aw.Outcomes)
 	slices.SortFunc(aw.Conversions, func(x, y AwardItemRef) int {
 		if x.Conversion != y.Conversion {
@@ -245,6 +263,9 @@ func applyAward(s store, e ledger.Entry) error {
 	s.put(awardProgrammeKey(a.Learner, a.Programme), strconv.AppendUint(nil, e.Seq, 10))
 	rests := slices.Clone(a.Outcomes)
 	for _, c := range a.Conversions {
+		rests = append(rests, c.Outcome)
+	}
+	for _, c := range a.Recognitions {
 		rests = append(rests, c.Outcome)
 	}
 	for _, o := range rests {
@@ -374,5 +395,8 @@ func describeAward(a Award) string {
 		fmt.Fprintf(&b, ", %s %s", r.ID, r.Earned)
 	}
 	fmt.Fprintf(&b, " on outcomes %v and conversion items %v", a.Outcomes, a.Conversions)
+	if len(a.Recognitions) > 0 {
+		fmt.Fprintf(&b, " and recognition items %v", a.Recognitions)
+	}
 	return b.String()
 }

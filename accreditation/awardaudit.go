@@ -65,9 +65,12 @@ const (
 // outcome's; Amount is its standard credits, or what the conversion item
 // granted.
 type AuditItem struct {
-	Source      string `json:"source"`
-	Outcome     uint64 `json:"outcome"`
-	Conversion  uint64 `json:"conversion,omitempty"`
+	Source     string `json:"source"`
+	Outcome    uint64 `json:"outcome"`
+	Conversion uint64 `json:"conversion,omitempty"`
+	// Recognition is the case that granted the item, for an item of
+	// source "recognition".
+	Recognition string `json:"recognition,omitempty"`
 	Institution string `json:"institution"`
 	Unit        string `json:"unit"`
 	Field       string `json:"field"`
@@ -82,8 +85,9 @@ type AuditItem struct {
 	Reason string `json:"reason,omitempty"`
 	Of     uint64 `json:"of,omitempty"`
 	// groups are the groups of equivalent units the unit belongs to on
-	// the audit's date.
-	groups []string
+	// the audit's date; caseSeq is the seq of Recognition's case.
+	groups  []string
+	caseSeq uint64
 }
 
 // AuditTotal is what counts toward the programme's total.
@@ -139,8 +143,9 @@ type ProgrammeAudit struct {
 	Size        uint64       `json:"size"`
 	Total       AuditTotal   `json:"total"`
 	// Converted is what conversion items among the counted bring, as
-	// granted.
+	// granted, and Recognised what items of recognition cases bring.
 	Converted    Amount             `json:"converted"`
+	Recognised   Amount             `json:"recognised"`
 	Requirements []RequirementAudit `json:"requirements"`
 	// Other are counted items of no requirement's field: they count
 	// toward the total only.
@@ -217,7 +222,8 @@ func (c periodCaps) fill(items []AuditItem) Amount {
 func auditItems(p *Programme, on string, items []AuditItem) ProgrammeAudit {
 	items = slices.Clone(items)
 	slices.SortFunc(items, func(a, b AuditItem) int {
-		return cmp.Or(cmp.Compare(a.CompletedOn, b.CompletedOn), cmp.Compare(a.Outcome, b.Outcome), cmp.Compare(a.Conversion, b.Conversion))
+		return cmp.Or(cmp.Compare(a.CompletedOn, b.CompletedOn), cmp.Compare(a.Outcome, b.Outcome), cmp.Compare(a.Conversion, b.Conversion),
+			cmp.Compare(a.caseSeq, b.caseSeq))
 	})
 	a := ProgrammeAudit{Programme: p.Ref(), Institution: p.Institution, Title: p.Title, On: on,
 		Other: []AuditItem{}, NotCounted: []AuditItem{}, Limits: []LimitAudit{}, Missing: []Shortfall{}}
@@ -245,8 +251,11 @@ func auditItems(p *Programme, on string, items []AuditItem) ProgrammeAudit {
 			groups[g] = it.Outcome
 		}
 		all[termOf(it.CompletedOn)] += it.Amount
-		if it.Source == SourceConversion {
+		switch it.Source {
+		case SourceConversion:
 			a.Converted += it.Amount
+		case SourceRecognition:
+			a.Recognised += it.Amount
 		}
 		r := slices.IndexFunc(p.Requirements, func(r Requirement) bool { return FieldMatches(it.Field, r.Fields) })
 		if r < 0 {
@@ -477,6 +486,21 @@ func collectAuditItems(s store, j journal, learner string, p *Programme, on stri
 		} else {
 			for _, u := range st.UsedBy {
 				if u.Target != target {
+					continue
+				}
+				if u.Recognition {
+					rc, err := loadCase(s, u.Conversion)
+					if err != nil {
+						return nil, err
+					}
+					if rc == nil {
+						return nil, fmt.Errorf("outcome %d lists case %d, which has no state", seq, u.Conversion)
+					}
+					for _, it := range rc.InForce {
+						if it.Outcome == seq && it.Granted > 0 {
+							found = append(found, AuditItem{Source: SourceRecognition, Recognition: RecognitionID(rc.Seq), caseSeq: rc.Seq, Amount: it.Granted})
+						}
+					}
 					continue
 				}
 				cs, ok := convs[u.Conversion]

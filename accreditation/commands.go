@@ -262,12 +262,19 @@ func (c postCmd) decide(t *tx) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	units, err := newCertifiedUnits(t, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	// Each learner is confirmed once and then found here by the command's
+	// other items: sized at once, a batch's map is not grown a dozen times.
+	t.refs = make(map[string]resolvedLearner, len(c.Learners))
 	for i := range c.Items {
 		if c.Invalid[i] != nil {
 			results[i] = PostResult{Status: PostRejected, Err: c.Invalid[i]}
 			continue
 		}
-		r, err := c.postOne(t, in, i, c.Hashes[i])
+		r, err := c.postOne(t, in, units, i, c.Hashes[i])
 		if err != nil && CodeOf(err) == "" {
 			return nil, err // the store failed: nothing of the command is written
 		}
@@ -279,7 +286,7 @@ func (c postCmd) decide(t *tx) (any, error) {
 	return results, nil
 }
 
-func (c postCmd) postOne(t *tx, in *Institution, i int, hash [32]byte) (PostResult, error) {
+func (c postCmd) postOne(t *tx, in *Institution, units certifiedUnits, i int, hash [32]byte) (PostResult, error) {
 	o, p := c.Items[i], &c.Prepared[i]
 	lp := c.Learners[o.Learner]
 	if lp == nil {
@@ -359,20 +366,23 @@ func (c postCmd) postOne(t *tx, in *Institution, i int, hash [32]byte) (PostResu
 	if p.out.Institution != in.ID {
 		return PostResult{}, fmt.Errorf("outcome prepared for institution %q, posted by %q", p.out.Institution, in.ID)
 	}
-	out := p.out
-	seq := t.nextSeq()
-	content, stored, err := sealOutcome(&out, p.personal, learner.ref, learner.key, c.Nonces[i], seq)
-	if err != nil {
+	if err := units.check(t, in.ID, &o); err != nil {
 		return PostResult{}, err
 	}
+	seq := t.nextSeq()
+	var stored Outcome
+	content := sealOutcome(&p.out, p.personal, learner.ref, learner.key, c.Nonces[i], seq, &stored)
 	t.keepLearner(lp, learner)
 	idem := &ledger.IdempotencyKey{Scope: in.ID, Key: o.IdempotencyKey, Hash: keyed}
-	if _, err := t.emitEncoded(TypeOutcomeRecorded, c.Actor, content, stored, []ledger.IndexKey{learnerIndex(learner.ref), institutionIndex(in.ID)}, idem); err != nil {
+	if _, err := t.emitEncoded(TypeOutcomeRecorded, c.Actor, content, &stored, []ledger.IndexKey{learnerIndex(learner.ref), institutionIndex(in.ID)}, idem); err != nil {
 		return PostResult{}, err
 	}
-	r := PostResult{Status: PostCreated, Seq: seq, Outcome: &out, RecordedAt: t.recordedAtText(), content: p.content}
+	// The prepared outcome is the answer as it stands: nothing changes it
+	// once prepared, and a copy was an allocation per outcome.
+	r := PostResult{Status: PostCreated, Seq: seq, Outcome: &p.out, RecordedAt: t.recordedAtText(), content: p.content}
 	if old != nil {
-		if r.Effects, r.Flagged, err = revoke(t, c.Actor, old, "superseded", &seq); err != nil {
+		by := seq // on the heap only for a superseding outcome
+		if r.Effects, _, r.Flagged, err = revoke(t, c.Actor, old, "superseded", &by); err != nil {
 			return PostResult{}, err
 		}
 		if r.Flagged == nil {
@@ -421,25 +431,31 @@ func loadOutcomeEntry(entry func(uint64) ([]byte, error), seq uint64) (*Outcome,
 }
 
 // revoke emits the revocation of an outcome, an adjustment of every
-// conversion in force that used it (adjust.go) and a flag on every award
-// that rested on it (award.go), and returns what each adjustment changed
-// (never nil, so that a supersession answers its effects even when there
-// are none) and the flags' seqs.
-func revoke(t *tx, actor Actor, st *outcomeState, reason string, supersededBy *uint64) ([]ItemEffect, []uint64, error) {
+// conversion in force that used it (adjust.go), a reversal of every
+// recognition case's item that granted credit for it (recognition.go) and
+// a flag on every award that rested on it (award.go), and returns what
+// each adjustment changed (never nil, so that a supersession answers its
+// effects even when there are none), the cases' items reversed and the
+// flags' seqs.
+func revoke(t *tx, actor Actor, st *outcomeState, reason string, supersededBy *uint64) ([]ItemEffect, []RecognitionEffect, []uint64, error) {
 	rev := Revocation{Outcome: st.Seq, Institution: st.Institution, Learner: st.Learner, Reason: reason, SupersededBy: supersededBy}
 	idx := []ledger.IndexKey{learnerIndex(st.Learner), institutionIndex(st.Institution)}
 	if _, err := t.emit(TypeOutcomeRevoked, actor, rev, idx, nil); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	effects, err := adjustConversions(t, actor, st, reason, supersededBy)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if effects == nil {
 		effects = []ItemEffect{}
 	}
+	recognised, err := adjustRecognitions(t, actor, st, reason)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	flags, err := flagAwards(t, actor, st, reason, supersededBy)
-	return effects, flags, err
+	return effects, recognised, flags, err
 }
 
 type revokeCmd struct {
@@ -455,7 +471,9 @@ type RevokeResult struct {
 	Seq       uint64
 	Reversals []uint64
 	Effects   []ItemEffect
-	Flagged   []uint64
+	// Recognitions are the items of recognition cases it reversed.
+	Recognitions []RecognitionEffect
+	Flagged      []uint64
 }
 
 func (c revokeCmd) decide(t *tx) (any, error) {
@@ -479,11 +497,11 @@ func (c revokeCmd) decide(t *tx) (any, error) {
 		return nil, errorf(CodeConflict, "outcome %d is already revoked", c.Outcome)
 	}
 	first := t.nextSeq()
-	effects, flagged, err := revoke(t, c.Actor, st, c.Reason, nil)
+	effects, recognised, flagged, err := revoke(t, c.Actor, st, c.Reason, nil)
 	if err != nil {
 		return nil, err
 	}
-	res := RevokeResult{Seq: first, Effects: effects, Flagged: flagged}
+	res := RevokeResult{Seq: first, Effects: effects, Recognitions: recognised, Flagged: flagged}
 	for _, e := range effects {
 		if !slices.Contains(res.Reversals, e.Seq) {
 			res.Reversals = append(res.Reversals, e.Seq)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -526,21 +527,29 @@ func appendPersonal(b []byte, out *Outcome) []byte {
 
 // sealOutcome returns out's stored content: its members less the personal
 // ones (plain, as appendPersonal wrote them), the learner named by ref, and
-// the personal ones sealed under dk for entry seq; and the outcome that
-// content decodes to, which the state is derived from.
-func sealOutcome(out *Outcome, plain []byte, ref string, dk vault.DataKey, nonce [24]byte, seq uint64) (json.RawMessage, *Outcome, error) {
-	sealed := vault.AppendSeal(make([]byte, 0, vault.SealedSize(len(plain))), dk, nonce, seq, sealedOutcomeField, plain)
-	b := make([]byte, 0, 320+base64.StdEncoding.EncodedLen(len(sealed)))
+// the personal ones sealed under dk for entry seq; and sets stored to the
+// outcome that content decodes to, which the state is derived from (the
+// caller's, so that it need not live on the heap).
+func sealOutcome(out *Outcome, plain []byte, ref string, dk vault.DataKey, nonce [24]byte, seq uint64, stored *Outcome) json.RawMessage {
+	size := vault.SealedSize(len(plain))
+	enc := base64.StdEncoding.EncodedLen(size)
+	b := make([]byte, 0, 320+enc+size)
 	b = appendOutcomeMembers(b, out.OutcomeInput, ref, false)
 	b = appendJSONText(append(b, `,"institution":`...), out.Institution)
 	b = appendQuotedAmount(append(b, `,"standard_credits":`...), out.StandardCredits)
 	b = append(b, `,"sealed":"`...)
-	start := len(b)
+	// The ciphertext is sealed into the same buffer, past where its base64
+	// and the closing "} end, and encoded into place from there: one
+	// allocation for the content instead of two.
+	b = slices.Grow(b, enc+2+size)
+	start, at := len(b), len(b)+enc+2
+	sealed := vault.AppendSeal(b[at:at], dk, nonce, seq, sealedOutcomeField, plain)
 	b = base64.StdEncoding.AppendEncode(b, sealed)
-	stored := *out
+	*stored = *out
 	stored.Learner, stored.Unit.Title, stored.EvidenceSHA256, stored.Sealed = ref, "", "", string(b[start:])
 	stored.Result = Result{Passed: out.Result.Passed}
-	return append(b, `"}`...), &stored, nil
+	b = append(b, `"}`...)
+	return b[:len(b):len(b)] // the ciphertext past the end is no part of it
 }
 
 // sealedMember opens the sealed member of an outcome's stored content.

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -588,9 +589,14 @@ func TestOpenContent(t *testing.T) {
 				t.Fatal(err, p.err)
 			}
 			seq := uint64(100 + i)
-			stored, _, err := sealOutcome(&p.out, p.personal, "_K5V2QWERTYUIOPASDFGHJKLZXC", dk, [24]byte{byte(i)}, seq)
-			if err != nil {
+			var decoded Outcome
+			stored := sealOutcome(&p.out, p.personal, "_K5V2QWERTYUIOPASDFGHJKLZXC", dk, [24]byte{byte(i)}, seq, &decoded)
+			var want Outcome
+			if err := unmarshalContent(stored, &want); err != nil {
 				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(decoded, want) {
+				t.Fatalf("sealOutcome's outcome %+v\ndecoded %+v", decoded, want)
 			}
 			_, slow, err := openOutcome(stored, seq, dk)
 			if err != nil {

@@ -61,6 +61,9 @@ const (
 	// CodeAwardNotEligible: the award audit says the learner is not
 	// eligible for the programme; Missing says what is missing.
 	CodeAwardNotEligible Code = "award-not-eligible"
+	// CodeUnitMismatch: an outcome of a certified unit differs from the
+	// catalogue in level, field or standard credits (units.go).
+	CodeUnitMismatch Code = "unit-mismatch"
 )
 
 // Error is a domain failure: what kind, a human-readable detail, and for

@@ -73,6 +73,9 @@ func ValidLearnerID(id string) bool { return learnerIDPattern.MatchString(id) }
 // ValidRuleID reports whether id can name a rule at all.
 func ValidRuleID(id string) bool { return ruleIDPattern.MatchString(id) }
 
+// ValidInstitutionID reports whether id is a well-formed institution id.
+func ValidInstitutionID(id string) bool { return institutionIDPattern.MatchString(id) }
+
 // ValidProgrammeID reports whether id can name a programme.
 func ValidProgrammeID(id string) bool { return programmePattern.MatchString(id) }
 

@@ -15,6 +15,9 @@ package accreditation
 //     own institution (it counts directly), and one whose unit or group of
 //     equivalent units already counts toward the programme get nothing.
 //
+// Items of recognition cases (recognition.go) count here as conversion
+// items do, and a case's decision is cut by the same limits.
+//
 // An item cut to nothing is not converted (ReasonProgrammeLimit); one cut
 // short is granted less, and names the limit that cut it. What already
 // counts is read as the award audit reads it (collectAuditItems,
@@ -41,8 +44,8 @@ const (
 type programmeBudget struct {
 	p    *Programme
 	caps periodCaps
-	// converted is what conversion items supply, and perInst that by
-	// source institution; terms is what counts by term.
+	// converted is what conversion and recognition items supply, and
+	// perInst that by source institution; terms is what counts by term.
 	converted Amount
 	perInst   map[string]Amount
 	terms     map[string]Amount
@@ -63,6 +66,12 @@ func newProgrammeBudget(s store, j journal, learner string, target Target, date 
 	if err != nil {
 		return nil, err
 	}
+	return budgetOf(j, p, date, items, cands)
+}
+
+// budgetOf is the budget of p on date given what may count toward it
+// (collectAuditItems) and the candidates to grant.
+func budgetOf(j journal, p *Programme, date string, items []AuditItem, cands []Candidate) (*programmeBudget, error) {
 	a := auditItems(p, date, items)
 	b := &programmeBudget{p: p, caps: periodCaps{p.PeriodCaps.Term, p.PeriodCaps.Year}, perInst: map[string]Amount{},
 		terms: map[string]Amount{}, units: map[UnitRef]bool{}, groups: map[string]bool{}, codes: map[uint64]string{}}
@@ -71,13 +80,15 @@ func newProgrammeBudget(s store, j journal, learner string, target Target, date 
 		counted = append(counted, r.Items...)
 	}
 	for _, it := range counted {
-		b.add(it.Source == SourceConversion, it.Institution, UnitRef{Institution: it.Institution, Code: it.Unit}, it.groups, it.CompletedOn, it.Amount)
+		b.add(it.Source != SourceOutcome, it.Institution, UnitRef{Institution: it.Institution, Code: it.Unit}, it.groups, it.CompletedOn, it.Amount)
 	}
 	for _, c := range cands {
 		if c.Found {
-			if b.codes[c.Seq], err = j.unitCode(c.Seq); err != nil {
+			code, err := j.unitCode(c.Seq)
+			if err != nil {
 				return nil, err
 			}
+			b.codes[c.Seq] = code
 		}
 	}
 	return b, nil

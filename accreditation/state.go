@@ -204,7 +204,8 @@ type outcomeState struct {
 	// sealed (erasure.go): its score, if any, is read from there with the
 	// learner's data key, and Score is nil.
 	Sealed bool `json:"sealed,omitempty"`
-	// UsedBy lists the conversions in force that used the outcome.
+	// UsedBy lists the conversions in force that used the outcome, and
+	// the cases that granted credit for it.
 	UsedBy []conversionUse `json:"used_by,omitempty"`
 }
 
@@ -221,7 +222,8 @@ func stateRevoked(b []byte) bool { return bytes.Contains(b, []byte(`,"revoked":t
 // state some conversion used. TestOutcomeStateJSON compares the two.
 func (o *outcomeState) appendJSON(b []byte) []byte {
 	if len(o.UsedBy) > 0 {
-		c, err := ledger.MarshalContent(o)
+		// A copy, so that o itself stays off the heap for the common case.
+		c, err := ledger.MarshalContent(*o)
 		if err != nil {
 			panic(fmt.Sprintf("outcome state does not encode: %v", err)) // not reached: every field encodes
 		}
@@ -246,12 +248,17 @@ func (o *outcomeState) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
+// conversionUse is a conversion in force, or a recognition case
+// (recognition.go), that used an outcome toward a target: Conversion is
+// the seq of the conversion or of the case's application.
 type conversionUse struct {
-	Conversion uint64 `json:"conversion"`
-	Target     Target `json:"target"`
+	Conversion  uint64 `json:"conversion"`
+	Target      Target `json:"target"`
+	Recognition bool   `json:"recognition,omitempty"`
 }
 
-// usedToward reports whether a conversion in force used the outcome toward t.
+// usedToward reports whether a conversion in force used the outcome toward
+// t, or a case granted credit for it toward t.
 func (o *outcomeState) usedToward(t Target) bool {
 	return slices.ContainsFunc(o.UsedBy, func(u conversionUse) bool { return u.Target == t })
 }
@@ -393,24 +400,12 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 	case TypeOutcomeRecorded:
 		o, ok := decoded.(*Outcome)
 		if !ok {
-			o = new(Outcome)
-			if err := json.Unmarshal(e.Content, o); err != nil {
+			var err error
+			if o, err = decodeOutcome(e.Content); err != nil {
 				return err
 			}
 		}
-		st := outcomeState{
-			Seq: e.Seq, Institution: o.Institution, Learner: o.Learner, Sector: o.Sector,
-			Level: o.Level, Field: o.Field, StandardCredits: o.StandardCredits,
-			Passed: o.Result.Passed != nil && *o.Result.Passed, Score: o.Result.Score, CompletedOn: o.CompletedOn,
-			Sealed: o.Sealed != "",
-		}
-		s.put(outKey(e.Seq), st.appendJSON(make([]byte, 0, 256)))
-		s.put(postedKey(o.Institution, o.Learner), []byte("1"))
-		putUnit(s, e.Seq, o.Institution, o)
-		if err := addOutcomeStat(s, &st, 1); err != nil {
-			return err
-		}
-		return addCreditsDelta(s, o.Learner, o.Sector, o.Level, o.StandardCredits)
+		return applyOutcome(s, e.Seq, o)
 	case TypeOutcomeRevoked:
 		var r Revocation
 		if err := json.Unmarshal(e.Content, &r); err != nil {
@@ -480,6 +475,11 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		return applyEquivalence(s, e)
 	case TypeProgrammePublished:
 		return applyProgramme(s, e)
+	case TypeUnitCertified:
+		return applyUnit(s, e)
+	case TypeRecognitionApplied, TypeRecognitionReviewed, TypeRecognitionDecided, TypeRecognitionAppealed,
+		TypeRecognitionAppealDecided, TypeRecognitionAdjusted:
+		return applyRecognition(s, e)
 	case TypeAwardRecorded, TypeAwardFlagged:
 		return applyAward(s, e)
 	case TypeTokenRevoked:
@@ -497,6 +497,34 @@ func applyDecoded(s store, e ledger.Entry, decoded any) error {
 		return applyCredential(s, e)
 	}
 	return fmt.Errorf("unknown entry type %q", e.Type)
+}
+
+// applyOutcome records outcome o of entry seq in the state. It keeps
+// nothing of o itself, so that the outcome a post hands it may live on the
+// post's stack.
+func applyOutcome(s store, seq uint64, o *Outcome) error {
+	st := outcomeState{
+		Seq: seq, Institution: o.Institution, Learner: o.Learner, Sector: o.Sector,
+		Level: o.Level, Field: o.Field, StandardCredits: o.StandardCredits,
+		Passed: o.Result.Passed != nil && *o.Result.Passed, Score: o.Result.Score, CompletedOn: o.CompletedOn,
+		Sealed: o.Sealed != "",
+	}
+	s.put(outKey(seq), st.appendJSON(make([]byte, 0, 256)))
+	s.put(postedKey(o.Institution, o.Learner), []byte("1"))
+	putUnit(s, seq, o.Institution, o)
+	if err := addOutcomeStat(s, &st, 1); err != nil {
+		return err
+	}
+	return addCreditsDelta(s, o.Learner, o.Sector, o.Level, o.StandardCredits)
+}
+
+// decodeOutcome decodes an outcome.recorded entry's content.
+func decodeOutcome(content []byte) (*Outcome, error) {
+	o := new(Outcome)
+	if err := json.Unmarshal(content, o); err != nil {
+		return nil, err
+	}
+	return o, nil
 }
 
 func applyInstitution(s store, e ledger.Entry) error {

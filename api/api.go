@@ -148,6 +148,11 @@ var (
 	// adminInstitution records awards: the programme's institution (the
 	// bank checks which), or an admin.
 	adminInstitution = []accreditation.Role{accreditation.RoleAdmin, accreditation.RoleInstitution}
+	// institutionOnly reviews and decides recognition cases: the case's
+	// target institution (the bank checks which); regulatorOnly decides
+	// their appeals (docs/contract.md section 13).
+	institutionOnly = []accreditation.Role{accreditation.RoleInstitution}
+	regulatorOnly   = []accreditation.Role{accreditation.RoleRegulator}
 )
 
 // page is the query of a listing that only pages: limit and cursor.
@@ -230,6 +235,15 @@ var Routes = []Route{
 	{"verifyPage", "GET", "/verify", anyone, []string{"credential", "id"}, withIssuer((*Handler).verifyPage)},
 	{"verifyUpload", "POST", "/verify", anyone, nil, withIssuer((*Handler).verifyUpload)},
 	{"getCredential", "GET", "/v1/credentials/{ref}", anyone, nil, withIssuer((*Handler).getCredential)},
+	{"certifyUnit", "POST", "/v1/units", adminReg, nil, (*Handler).certifyUnit},
+	{"listUnits", "GET", "/v1/units", anyone, []string{"institution", "field", "level", "limit", "cursor"}, (*Handler).listUnits},
+	{"getUnit", "GET", "/v1/units/{institution}/{code}", anyone, []string{"version"}, (*Handler).getUnit},
+	{"applyForRecognition", "POST", "/v1/recognitions", learnerOnly, nil, (*Handler).applyForRecognition},
+	{"getRecognition", "GET", "/v1/recognitions/{id}", anyToken, nil, (*Handler).getRecognition},
+	{"reviewRecognition", "POST", "/v1/recognitions/{id}/reviews", institutionOnly, nil, (*Handler).reviewRecognition},
+	{"decideRecognition", "POST", "/v1/recognitions/{id}/decision", institutionOnly, nil, (*Handler).decideRecognition},
+	{"appealRecognition", "POST", "/v1/recognitions/{id}/appeal", learnerOnly, nil, (*Handler).appealRecognition},
+	{"decideRecognitionAppeal", "POST", "/v1/recognitions/{id}/appeal/decision", regulatorOnly, nil, (*Handler).decideRecognitionAppeal},
 	{"tlogCheckpoint", "GET", "/tlog/checkpoint", anyone, nil, (*Handler).tlogCheckpoint},
 	{"tlogTile", "GET", "/tlog/tile/{level}/{index}", anyone, nil, (*Handler).tlogTile},
 	{"tlogEntries", "GET", "/tlog/tile/entries/{index}", adminReg, nil, (*Handler).tlogEntries},

@@ -338,8 +338,12 @@ func (h *Handler) revokeOutcome(w http.ResponseWriter, r *http.Request, a actor)
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"seq": res.Seq, "outcome": seq, "reversals": orEmpty(res.Reversals),
-		"effects": orEmpty(res.Effects), "flagged": orEmpty(res.Flagged)})
+	answer := map[string]any{"seq": res.Seq, "outcome": seq, "reversals": orEmpty(res.Reversals),
+		"effects": orEmpty(res.Effects), "flagged": orEmpty(res.Flagged)}
+	if len(res.Recognitions) > 0 {
+		answer["recognitions"] = res.Recognitions // items of recognition cases reversed (section 13)
+	}
+	writeJSON(w, http.StatusCreated, answer)
 }
 
 // orEmpty returns s, or an empty slice for nil: the contract writes an empty

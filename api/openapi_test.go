@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -928,6 +929,57 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	ck.call(t, request{route: "getProgramme", path: "/v1/programmes/DIP-ICT?version=3", token: reg, want: 404})
 	ck.call(t, request{route: "getProgramme", path: "/v1/programmes/DIP-ICT?version=0", token: reg, want: 400})
 	ck.call(t, request{route: "getProgramme", path: "/v1/programmes/NOPE", token: reg, want: 404})
+	// --- certified units and recognition cases (section 13)
+	unit := map[string]any{"institution": "college.example", "code": "CS101-k-u1", "title": "Introduction to Programming",
+		"sector": "vocational", "level": 5, "field": "0613", "credits": map[string]any{"amount": "3", "system": "cn-credit"},
+		"hours": 48, "valid_from": "2020-01-01", "valid_until": nil}
+	ck.call(t, request{route: "certifyUnit", path: "/v1/units", token: reg, body: unit, want: 201})
+	ck.call(t, request{route: "certifyUnit", path: "/v1/units", token: college, body: unit, want: 403})
+	noHours := maps.Clone(unit)
+	delete(noHours, "hours")
+	ck.call(t, request{route: "certifyUnit", path: "/v1/units", token: adm, body: noHours, want: 400})
+	badUnit := maps.Clone(unit)
+	badUnit["level"] = 11
+	ck.call(t, request{route: "certifyUnit", path: "/v1/units", token: adm, body: badUnit, want: 422})
+	ck.call(t, request{route: "listUnits", path: "/v1/units?institution=college.example&field=06&level=5&limit=10", want: 200})
+	ck.call(t, request{route: "listUnits", path: "/v1/units?level=11", want: 400})
+	ck.call(t, request{route: "listUnits", path: "/v1/units?colour=red", want: 400})
+	ck.call(t, request{route: "getUnit", path: "/v1/units/college.example/CS101-k-u1", want: 200})
+	ck.call(t, request{route: "getUnit", path: "/v1/units/college.example/CS101-k-u1?version=2", want: 404})
+	mismatch := outcome("k-u1", "L000777", "vocational", 4, "70")
+	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: mismatch, want: 422})
+	_, body = ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: univ, body: outcome("u-rpl", "L000777", "degree", 6, "80"), want: 201})
+	rplOutcome := seqOf(body)
+	app := map[string]any{"target": map[string]any{"institution": "college.example", "programme": "DIP-ICT"}, "outcomes": []any{rplOutcome},
+		"evidence_sha256": []any{strings.Repeat("cd", 32)}, "statement": "Two years of network administration."}
+	_, body = ck.call(t, request{route: "applyForRecognition", path: "/v1/recognitions", token: learner777, body: app, want: 201})
+	var rcase struct{ ID string }
+	if err := json.Unmarshal(body, &rcase); err != nil || rcase.ID == "" {
+		t.Fatalf("case: %s", body)
+	}
+	rpath := "/v1/recognitions/" + rcase.ID
+	ck.call(t, request{route: "applyForRecognition", path: "/v1/recognitions", token: learner, body: app, want: 422}) // not L000123's outcome
+	ck.call(t, request{route: "applyForRecognition", path: "/v1/recognitions", token: college, body: app, want: 403})
+	ck.call(t, request{route: "getRecognition", path: rpath, token: learner777, want: 200})
+	ck.call(t, request{route: "getRecognition", path: rpath, token: univ, want: 403})
+	ck.call(t, request{route: "getRecognition", path: rpath, token: learner, want: 404})
+	ck.call(t, request{route: "getRecognition", path: "/v1/recognitions/x1", token: reg, want: 404})
+	grantBody := map[string]any{"decision": "granted", "items": []any{map[string]any{"outcome": rplOutcome, "amount": "3"}}, "reasons": "Matches the networking unit."}
+	ck.call(t, request{route: "decideRecognition", path: rpath + "/decision", token: college, body: grantBody, want: 409}) // no review yet
+	ck.call(t, request{route: "reviewRecognition", path: rpath + "/reviews", token: univ, body: map[string]any{"comment": "x"}, want: 403})
+	ck.call(t, request{route: "reviewRecognition", path: rpath + "/reviews", token: college, body: map[string]any{"comment": "Portfolio read."}, want: 201})
+	ck.call(t, request{route: "decideRecognition", path: rpath + "/decision", token: college, want: 201,
+		body: map[string]any{"decision": "refused", "items": []any{}, "reasons": "Not at the diploma's level."}})
+	ck.call(t, request{route: "appealRecognition", path: rpath + "/appeal", token: learner, body: map[string]any{"statement": "x"}, want: 403})
+	ck.call(t, request{route: "appealRecognition", path: rpath + "/appeal", token: learner777, body: map[string]any{"statement": "The work was at level 6."}, want: 201})
+	ck.call(t, request{route: "appealRecognition", path: rpath + "/appeal", token: learner777, body: map[string]any{"statement": "Again."}, want: 409})
+	ck.call(t, request{route: "decideRecognitionAppeal", path: rpath + "/appeal/decision", token: adm, body: grantBody, want: 403})
+	ck.call(t, request{route: "decideRecognitionAppeal", path: rpath + "/appeal/decision", token: reg, body: map[string]any{"decision": "maybe", "items": []any{}, "reasons": "x"}, want: 422})
+	ck.call(t, request{route: "decideRecognitionAppeal", path: rpath + "/appeal/decision", token: reg, body: grantBody, want: 201})
+	ck.call(t, request{route: "getRecognition", path: rpath, token: college, want: 200})
+	ck.call(t, request{route: "programmeAudit", path: "/v1/learners/L000777/programmes/DIP-ICT/audit", token: learner777, want: 200})
+	ck.call(t, request{route: "revokeOutcome", path: fmt.Sprintf("/v1/outcomes/%d/revocation", rplOutcome), token: univ, body: map[string]any{"reason": "issued in error"}, want: 201})
+
 	learner888 := s.token(t, "learner", "L000888")
 	_, body = ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: outcome("k-p1", "L000888", "vocational", 5, "70"), want: 201})
 	firstDiploma := seqOf(body)

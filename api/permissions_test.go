@@ -19,6 +19,49 @@ type permFixture struct {
 	alpha, beta, gamma string
 	// seqL1 and seqL2 are the outcomes alpha posted for L1 and beta for L2.
 	seqL1, seqL2 uint64
+	// lastCaseOutcome is the outcome of the last case recognitionCase made.
+	lastCaseOutcome uint64
+}
+
+// recognitionBody is learner's application toward alpha's P-ALPHA for a
+// new outcome beta posts for them.
+func (f *permFixture) recognitionBody(t *testing.T, learner string) map[string]any {
+	t.Helper()
+	f.lastCaseOutcome = f.post(t, f.beta, learner)
+	return map[string]any{"target": map[string]any{"institution": "alpha.example", "programme": "P-ALPHA"},
+		"outcomes": []any{f.lastCaseOutcome}, "evidence_sha256": []any{}, "statement": "Work at beta."}
+}
+
+// recognitionGrant grants 3 credits of outcome seq.
+func recognitionGrant(seq uint64) map[string]any {
+	return map[string]any{"decision": "granted", "items": []any{map[string]any{"outcome": seq, "amount": "3"}}, "reasons": "Matches."}
+}
+
+// recognitionCase opens a case for learner and takes it through steps
+// steps (a review, a refusal, an appeal) as its rightful actors; it
+// returns the case id.
+func (f *permFixture) recognitionCase(t *testing.T, learner string, steps int) string {
+	t.Helper()
+	lt := f.s.token(t, "learner", learner)
+	resp, body := f.s.do(t, "POST", "/v1/recognitions", lt, f.recognitionBody(t, learner))
+	var rc struct{ ID string }
+	if resp.StatusCode != 201 || json.Unmarshal(body, &rc) != nil {
+		t.Fatalf("set-up case: %d %s", resp.StatusCode, body)
+	}
+	calls := []struct {
+		tok, path string
+		body      any
+	}{
+		{f.alpha, "/reviews", map[string]any{"comment": "Read."}},
+		{f.alpha, "/decision", map[string]any{"decision": "refused", "items": []any{}, "reasons": "No."}},
+		{lt, "/appeal", map[string]any{"statement": "Please."}},
+	}
+	for _, c := range calls[:steps] {
+		if resp, body := f.s.do(t, "POST", "/v1/recognitions/"+rc.ID+c.path, c.tok, c.body); resp.StatusCode != 201 {
+			t.Fatalf("set-up %s: %d %s", c.path, resp.StatusCode, body)
+		}
+	}
+	return rc.ID
 }
 
 func newPermFixture(t *testing.T) *permFixture {
@@ -158,6 +201,29 @@ func TestPermissionTable(t *testing.T) {
 	// The request of each action; who and the learner it concerns decide
 	// the data-dependent variants.
 	actions := map[string]func(t *testing.T, learner string) permRequest{
+		"certify unit": func(t *testing.T, _ string) permRequest {
+			return permRequest{"POST", "/v1/units", map[string]any{"institution": "alpha.example", "code": fmt.Sprintf("U-%d", nextID()),
+				"title": "A unit", "sector": "non_degree", "level": 5, "field": "0613", "credits": map[string]any{"amount": "3", "system": "cn-credit"},
+				"hours": nil, "valid_from": "2020-01-01", "valid_until": nil}}
+		},
+		"apply recognition": func(t *testing.T, learner string) permRequest {
+			return permRequest{"POST", "/v1/recognitions", f.recognitionBody(t, learner)}
+		},
+		"read recognition": func(t *testing.T, learner string) permRequest {
+			return permRequest{"GET", "/v1/recognitions/" + f.recognitionCase(t, learner, 0), nil}
+		},
+		"review recognition": func(t *testing.T, learner string) permRequest {
+			return permRequest{"POST", "/v1/recognitions/" + f.recognitionCase(t, learner, 0) + "/reviews", map[string]any{"comment": "Read."}}
+		},
+		"decide recognition": func(t *testing.T, learner string) permRequest {
+			return permRequest{"POST", "/v1/recognitions/" + f.recognitionCase(t, learner, 1) + "/decision", recognitionGrant(f.lastCaseOutcome)}
+		},
+		"appeal recognition": func(t *testing.T, learner string) permRequest {
+			return permRequest{"POST", "/v1/recognitions/" + f.recognitionCase(t, learner, 2) + "/appeal", map[string]any{"statement": "Please."}}
+		},
+		"decide recognition appeal": func(t *testing.T, learner string) permRequest {
+			return permRequest{"POST", "/v1/recognitions/" + f.recognitionCase(t, learner, 3) + "/appeal/decision", recognitionGrant(f.lastCaseOutcome)}
+		},
 		"register institution": func(t *testing.T, _ string) permRequest {
 			return permRequest{"POST", "/v1/institutions", registrationBody(t)}
 		},
@@ -564,6 +630,44 @@ func TestPermissionTable(t *testing.T) {
 		{action: "list awards", who: "learner:L1", learner: "L1", want: 200},
 		{action: "list awards", who: "learner:L1", learner: "L2", want: forbidden},
 
+		// Section 13: units are certified by admins and regulators; a case
+		// is opened and appealed by its learner, reviewed and decided by
+		// its target institution, its appeal decided by a regulator, and
+		// read by all of them and admins.
+		{action: "certify unit", who: "admin", want: 201},
+		{action: "certify unit", who: "regulator", want: 201},
+		{action: "certify unit", who: "alpha", want: forbidden}, // even for its own unit
+		{action: "certify unit", who: "learner:L1", want: forbidden},
+		{action: "apply recognition", who: "admin", learner: "new", want: forbidden},
+		{action: "apply recognition", who: "regulator", learner: "new", want: forbidden},
+		{action: "apply recognition", who: "alpha", learner: "new", want: forbidden},
+		{action: "apply recognition", who: "learner:self", learner: "new", want: 201},
+		{action: "read recognition", who: "admin", learner: "new", want: 200},
+		{action: "read recognition", who: "regulator", learner: "new", want: 200},
+		{action: "read recognition", who: "alpha", learner: "new", want: 200}, // the target, with no grant
+		{action: "read recognition", who: "beta", learner: "new", want: forbidden},
+		{action: "read recognition", who: "learner:self", learner: "new", want: 200},
+		{action: "read recognition", who: "learner:L1", learner: "new", want: 404}, // another learner's: as none
+		{action: "review recognition", who: "admin", learner: "new", want: forbidden},
+		{action: "review recognition", who: "regulator", learner: "new", want: forbidden},
+		{action: "review recognition", who: "alpha", learner: "new", want: 201},
+		{action: "review recognition", who: "beta", learner: "new", want: forbidden}, // not the target
+		{action: "review recognition", who: "learner:self", learner: "new", want: forbidden},
+		{action: "decide recognition", who: "admin", learner: "new", want: forbidden},
+		{action: "decide recognition", who: "regulator", learner: "new", want: forbidden},
+		{action: "decide recognition", who: "alpha", learner: "new", want: 201},
+		{action: "decide recognition", who: "beta", learner: "new", want: forbidden},
+		{action: "decide recognition", who: "learner:self", learner: "new", want: forbidden},
+		{action: "appeal recognition", who: "admin", learner: "new", want: forbidden},
+		{action: "appeal recognition", who: "regulator", learner: "new", want: forbidden},
+		{action: "appeal recognition", who: "alpha", learner: "new", want: forbidden},
+		{action: "appeal recognition", who: "learner:self", learner: "new", want: 201},
+		{action: "appeal recognition", who: "learner:L1", learner: "new", want: forbidden},
+		{action: "decide recognition appeal", who: "admin", learner: "new", want: forbidden},
+		{action: "decide recognition appeal", who: "regulator", learner: "new", want: 201},
+		{action: "decide recognition appeal", who: "alpha", learner: "new", want: forbidden},
+		{action: "decide recognition appeal", who: "learner:self", learner: "new", want: forbidden},
+
 		// "audit listings | yes | yes | no | no"
 		{action: "audit listing", who: "admin", want: 200},
 		{action: "audit listing", who: "regulator", want: 200},
@@ -701,6 +805,9 @@ func TestPermissionTable(t *testing.T) {
 		"publishProgramme": "publish programme", "listProgrammes": "list programmes", "getProgramme": "read programme",
 		"programmeAudit": "read audit", "recordAward": "record award", "listAwards": "list awards",
 		"issueCredential": "issue credential", "transcriptPDF": "print transcript",
+		"certifyUnit": "certify unit", "applyForRecognition": "apply recognition", "getRecognition": "read recognition",
+		"reviewRecognition": "review recognition", "decideRecognition": "decide recognition",
+		"appealRecognition": "appeal recognition", "decideRecognitionAppeal": "decide recognition appeal",
 	}
 	for _, rt := range Routes {
 		if rt.Roles == nil {

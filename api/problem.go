@@ -128,6 +128,8 @@ func problemFor(err error) Problem {
 			p.Status, p.Title = http.StatusGone, "Learner erased"
 		case accreditation.CodeAwardNotEligible:
 			p.Status, p.Title = http.StatusUnprocessableEntity, "Not eligible for the award"
+		case accreditation.CodeUnitMismatch:
+			p.Status, p.Title = http.StatusUnprocessableEntity, "Outcome differs from its certified unit"
 		default:
 			p.Status, p.Title = http.StatusUnprocessableEntity, "Refused"
 		}

@@ -8,7 +8,8 @@
 // scores that sealed outcomes keep from the public entries, which an audit
 // needs to re-run conversions (erasure.go), and publishes and reads
 // programmes, award audits and awards (docs/contract.md section 9,
-// programmes.go).
+// programmes.go), and certifies units, reads their public catalogue and
+// takes recognition cases through their steps (section 13, recognition.go).
 //
 // The client checks the form of what it reads (a proof is the one asked for
 // and its hashes are base64 SHA-256 hashes) and trusts none of it: checking

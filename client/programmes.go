@@ -57,11 +57,15 @@ type ProgrammeRef struct {
 	Version int    `json:"version"`
 }
 
-// AuditItem is an outcome or a conversion item an award audit looked at.
+// AuditItem is an outcome, a conversion item or a recognition case's item
+// an award audit looked at.
 type AuditItem struct {
-	Source      string  `json:"source"`
-	Outcome     uint64  `json:"outcome"`
-	Conversion  uint64  `json:"conversion,omitempty"`
+	Source     string `json:"source"`
+	Outcome    uint64 `json:"outcome"`
+	Conversion uint64 `json:"conversion,omitempty"`
+	// Recognition is the case that granted an item of source
+	// "recognition" (recognition.go).
+	Recognition string  `json:"recognition,omitempty"`
 	Institution string  `json:"institution"`
 	Unit        string  `json:"unit"`
 	Field       string  `json:"field"`
@@ -97,6 +101,7 @@ type ProgrammeAudit struct {
 		Met      bool   `json:"met"`
 	} `json:"total"`
 	Converted    string `json:"converted"`
+	Recognised   string `json:"recognised"`
 	Requirements []struct {
 		ID       string      `json:"id"`
 		Fields   []string    `json:"fields"`

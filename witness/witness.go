@@ -304,10 +304,13 @@ func (s *Submitter) round(ctx context.Context, cp []byte) {
 		}
 		w.mu.Unlock()
 	}
-	s.published.Store(&out)
+	// The sizes are saved before the checkpoint is served, so that one
+	// served with a witness's cosignature never has a size the next start
+	// would not know.
 	if err := s.save(); err != nil {
 		s.log.Error("witness: save state", "err", err)
 	}
+	s.published.Store(&out)
 }
 
 // treeSize reads a checkpoint body's size line.

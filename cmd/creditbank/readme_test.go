@@ -76,7 +76,12 @@ func TestReadmeWalkthrough(t *testing.T) {
 			`"purpose":"admission to BSC-CS"`, "HTTP 403\n", "HTTP 204\n",
 			`"learner":"L000456","reason":"the learner asked"`, "urn:creditbank:problem:learner-erased", "HTTP 410\n",
 			`"id":"acbs-bsc-computer-science","institution":"acbs.example"`, `"id":"sh-hvd-mechatronics"`,
-			`"earned":"3","required":"60","met":false`, "urn:creditbank:problem:award-not-eligible", `"missing":[{"kind":"requirement"`, "HTTP 422\n"},
+			`"earned":"3","required":"60","met":false`, "urn:creditbank:problem:award-not-eligible", `"missing":[{"kind":"requirement"`, "HTTP 422\n",
+			// section 13: a certified unit in the catalogue, a mismatched outcome of it refused, its
+			// outcome converted, a case refused then granted on appeal, the audit counting both
+			`{"units":[{"institution":"community.example","code":"CE-HA-04"`, "urn:creditbank:problem:unit-mismatch",
+			`"status":"refused","appeal_by":"`, `"status":"granted_on_appeal"`, `"source":"recognition"`,
+			`"converted":"4","recognised":"5"`},
 		[]string{"already", "kept"})
 	second := run("second")
 	check("second", second,
@@ -90,6 +95,9 @@ func TestReadmeWalkthrough(t *testing.T) {
 			"L000456 was erased on an earlier run: erasing again answers 410", "HTTP 410\n",
 			"acbs.example is already registered", "nothing left to convert: the outcome already counts toward the bachelor's",
 			"urn:creditbank:problem:award-not-eligible",
+			"community.example is already accredited", "harbour.example is already accredited", "urn:creditbank:problem:unit-mismatch",
+			"nothing left to convert: the unit already counts toward the diploma", "granted credit on an earlier run: the learner reads it",
+			`"status":"granted_on_appeal"`, `"converted":"4","recognised":"5"`,
 		},
 		[]string{"HTTP 201\n"})
 }

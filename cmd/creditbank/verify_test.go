@@ -22,7 +22,6 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"creditbank/ledger"
-	"creditbank/vault"
 )
 
 // liveServer is a `creditbank serve` process that a test can stop midway.
@@ -433,8 +432,15 @@ func copyData(t *testing.T, src, dst string) {
 	}
 	// CopyFS writes every file 0644; the server refuses private keys that
 	// others may read, as an operator's copy with cp -a would not be.
-	for _, k := range []string{"ledger.key", "token.jwk", vault.FileName} {
-		if err := os.Chmod(filepath.Join(dst, "keys", k), 0o600); err != nil {
+	keys, err := os.ReadDir(filepath.Join(dst, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if strings.HasSuffix(k.Name(), ".pub") {
+			continue
+		}
+		if err := os.Chmod(filepath.Join(dst, "keys", k.Name()), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
