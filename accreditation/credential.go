@@ -461,15 +461,15 @@ func (b *Bank) Credential(seq uint64) (IssuedCredential, error) {
 // TranscriptCredential returns a transcript credential of every active
 // outcome of learner: the last one issued when it is still in force and of
 // exactly the outcomes active now, so that printing a transcript again
-// writes nothing, else a new one issued as actor. issued says which.
-func (b *Bank) TranscriptCredential(ctx context.Context, actor Actor, learner string) (ic IssuedCredential, issued bool, err error) {
+// writes nothing, else a new one issued as actor.
+func (b *Bank) TranscriptCredential(ctx context.Context, actor Actor, learner string) (IssuedCredential, error) {
 	if err := checkLearnerID("learner", learner); err != nil {
-		return IssuedCredential{}, false, err
+		return IssuedCredential{}, err
 	}
 	id := CanonicalLearnerID(learner)
 	l, err := b.learnerForCommand(id)
 	if err != nil {
-		return IssuedCredential{}, false, err
+		return IssuedCredential{}, err
 	}
 	var last *credentialState
 	if err := b.read(func(_ *ledger.Reader, s store) error {
@@ -489,20 +489,18 @@ func (b *Bank) TranscriptCredential(ctx context.Context, actor Actor, learner st
 		}
 		return nil
 	}); err != nil {
-		return IssuedCredential{}, false, err
+		return IssuedCredential{}, err
 	}
 	if last != nil && last.Revoked == nil {
 		active, err := b.activeOutcomes(id)
 		if err != nil {
-			return IssuedCredential{}, false, err
+			return IssuedCredential{}, err
 		}
 		if slices.Equal(last.Outcomes, outcomeSeqs(active)) {
-			ic, err := b.Credential(last.Seq)
-			return ic, false, err
+			return b.Credential(last.Seq)
 		}
 	}
-	ic, err = b.IssueCredential(ctx, actor, learner, CredentialRequest{Kind: CredentialTranscript})
-	return ic, err == nil, err
+	return b.IssueCredential(ctx, actor, learner, CredentialRequest{Kind: CredentialTranscript})
 }
 
 func outcomeSeqs(os []TranscriptOutcome) []uint64 {

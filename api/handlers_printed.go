@@ -45,7 +45,7 @@ func (h *Handler) transcriptPDF(w http.ResponseWriter, r *http.Request, a actor)
 		return
 	}
 	defer done()
-	ic, _, err := h.bank.TranscriptCredential(r.Context(), a, learner)
+	ic, err := h.bank.TranscriptCredential(r.Context(), a, learner)
 	if err != nil {
 		writeError(w, err)
 		return
