@@ -58,6 +58,9 @@ type CredentialIssued struct {
 	Award    *uint64  `json:"award,omitempty"`
 	List     uint64   `json:"list"`
 	Index    uint64   `json:"index"`
+	// Partial marks a transcript of selected outcomes, so that the
+	// credential can be built again from its entry (Bank.Credential).
+	Partial bool `json:"partial,omitempty"`
 }
 
 // CredentialRevocation says which entry revoked a credential and why.
@@ -258,8 +261,6 @@ type IssuedCredential struct {
 	Outcomes  []TranscriptOutcome
 	Award     *AwardRecord
 	Programme *Programme
-	// Partial is set for a transcript of selected outcomes.
-	Partial bool
 }
 
 // IssueCredential records the issuance of a credential of learner's
@@ -387,8 +388,136 @@ func (b *Bank) credentialContent(id string, req CredentialRequest) (IssuedCreden
 	return out, nil
 }
 
+// Credential reads credential.issued entry seq with what the credential
+// states, read through the learner's key as IssueCredential read it, so
+// that the credential can be signed again, byte for byte the same (the
+// signature is deterministic) unless an institution's name changed since.
+// An outcome or award revoked or flagged since is still read: the
+// credential's status says so. Not a credential: CodeNotFound; a learner
+// erased since: CodeErased.
+func (b *Bank) Credential(seq uint64) (IssuedCredential, error) {
+	var out IssuedCredential
+	var id string
+	err := b.read(func(_ *ledger.Reader, s store) error {
+		st, err := getJSON[credentialState](s, credKey(seq))
+		if err != nil {
+			return err
+		}
+		if st == nil {
+			return errorf(CodeNotFound, "entry %d is not a credential", seq)
+		}
+		out.CredentialIssued = st.CredentialIssued
+		var erased bool
+		if id, erased, err = b.learnerOf(s, st.Learner); err != nil {
+			return err
+		}
+		if erased {
+			return errorf(CodeErased, "the learner of credential %d was erased", seq)
+		}
+		return nil
+	})
+	if err != nil {
+		return IssuedCredential{}, err
+	}
+	raw, err := b.l.Entry(seq)
+	if err != nil {
+		return IssuedCredential{}, err
+	}
+	e, err := ledger.DecodeEntry(raw)
+	if err != nil {
+		return IssuedCredential{}, err
+	}
+	out.Seq, out.RecordedAt, out.LearnerID = seq, e.RecordedAt.UTC().Format(ledger.TimeLayout), id
+	if out.CredentialIssued.Award != nil {
+		awards, err := b.Awards(id)
+		if err != nil {
+			return IssuedCredential{}, err
+		}
+		i := slices.IndexFunc(awards, func(a AwardRecord) bool { return a.Seq == *out.CredentialIssued.Award })
+		if i < 0 {
+			return IssuedCredential{}, fmt.Errorf("credential %d: learner has no award %d", seq, *out.CredentialIssued.Award)
+		}
+		p, err := b.Programme(awards[i].Programme.ID, awards[i].Programme.Version)
+		if err != nil {
+			return IssuedCredential{}, err
+		}
+		out.Award, out.Programme = &awards[i], &p
+		return out, nil
+	}
+	all, err := b.outcomesOf(id, func(TranscriptOutcome) bool { return true })
+	if err != nil {
+		return IssuedCredential{}, err
+	}
+	for _, seq := range out.CredentialIssued.Outcomes {
+		i := slices.IndexFunc(all, func(o TranscriptOutcome) bool { return o.Seq == seq })
+		if i < 0 {
+			return IssuedCredential{}, fmt.Errorf("credential %d: learner has no outcome %d", out.Seq, seq)
+		}
+		out.Outcomes = append(out.Outcomes, all[i])
+	}
+	return out, nil
+}
+
+// TranscriptCredential returns a transcript credential of every active
+// outcome of learner: the last one issued when it is still in force and of
+// exactly the outcomes active now, so that printing a transcript again
+// writes nothing, else a new one issued as actor.
+func (b *Bank) TranscriptCredential(ctx context.Context, actor Actor, learner string) (IssuedCredential, error) {
+	if err := checkLearnerID("learner", learner); err != nil {
+		return IssuedCredential{}, err
+	}
+	id := CanonicalLearnerID(learner)
+	l, err := b.learnerForCommand(id)
+	if err != nil {
+		return IssuedCredential{}, err
+	}
+	var last *credentialState
+	if err := b.read(func(_ *ledger.Reader, s store) error {
+		list, err := getJSON[restingCredentials](s, credLearnerKey(l.ref))
+		if err != nil || list == nil {
+			return err
+		}
+		for _, seq := range slices.Backward(list.Credentials) {
+			st, err := getJSON[credentialState](s, credKey(seq))
+			if err != nil {
+				return err
+			}
+			if st != nil && st.Kind == CredentialTranscript && !st.Partial {
+				last = st
+				return nil
+			}
+		}
+		return nil
+	}); err != nil {
+		return IssuedCredential{}, err
+	}
+	if last != nil && last.Revoked == nil {
+		active, err := b.activeOutcomes(id)
+		if err != nil {
+			return IssuedCredential{}, err
+		}
+		if slices.Equal(last.Outcomes, outcomeSeqs(active)) {
+			return b.Credential(last.Seq)
+		}
+	}
+	return b.IssueCredential(ctx, actor, learner, CredentialRequest{Kind: CredentialTranscript})
+}
+
+func outcomeSeqs(os []TranscriptOutcome) []uint64 {
+	seqs := make([]uint64, len(os))
+	for i, o := range os {
+		seqs[i] = o.Seq
+	}
+	return seqs
+}
+
 // activeOutcomes reads every active outcome of the learner, opened.
 func (b *Bank) activeOutcomes(id string) ([]TranscriptOutcome, error) {
+	return b.outcomesOf(id, func(o TranscriptOutcome) bool { return o.Status == "active" })
+}
+
+// outcomesOf reads the learner's outcomes that keep holds of, opened.
+func (b *Bank) outcomesOf(id string, keep func(TranscriptOutcome) bool) ([]TranscriptOutcome, error) {
 	var out []TranscriptOutcome
 	cursor := ""
 	for {
@@ -397,7 +526,7 @@ func (b *Bank) activeOutcomes(id string) ([]TranscriptOutcome, error) {
 			return nil, err
 		}
 		for _, o := range tr.Outcomes {
-			if o.Status == "active" {
+			if keep(o) {
 				out = append(out, o)
 			}
 		}

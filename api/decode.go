@@ -38,14 +38,11 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
 	return true
 }
 
-// readBody reads a JSON request body and checks its form, without decoding.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		writeProblem(w, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
-			"send the body as application/json")
-		return nil, false
-	}
+// readLimited reads a request body of at most limit bytes, whatever its
+// type, answering the request itself when it is refused: over the
+// caller's body budget, over limit (413), or cut short (400 with the
+// problem kind and title given).
+func readLimited(w http.ResponseWriter, r *http.Request, limit int64, kind, title string) ([]byte, bool) {
 	data, err := readAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
 	if err != nil {
 		// The caller's body budget (budget.go) ran out as the body came
@@ -61,7 +58,22 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 				"the body may be at most "+strconv.FormatInt(limit, 10)+" bytes")
 			return nil, false
 		}
-		writeProblem(w, http.StatusBadRequest, "bad-json", "Bad JSON body", "reading the body failed")
+		writeProblem(w, http.StatusBadRequest, kind, title, "reading the body failed")
+		return nil, false
+	}
+	return data, true
+}
+
+// readBody reads a JSON request body and checks its form, without decoding.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		writeProblem(w, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+			"send the body as application/json")
+		return nil, false
+	}
+	data, ok := readLimited(w, r, limit, "bad-json", "Bad JSON body")
+	if !ok {
 		return nil, false
 	}
 	if len(data) > largeBody {

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -9,6 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"slices"
 	"strconv"
@@ -84,19 +89,38 @@ func (h *Handler) issue(ctx context.Context, a actor, learner string, req accred
 	if err != nil {
 		return "", ic, err
 	}
+	jwt, err := h.sign(ic)
+	return jwt, ic, err
+}
+
+// sign builds and signs the credential a credential.issued entry records,
+// as read through the learner's key: at issuance, and again when the
+// credential is served by its link (Bank.Credential), the same bytes.
+func (h *Handler) sign(ic accreditation.IssuedCredential) (string, error) {
+	cr, err := h.credentialRequest(ic)
+	if err != nil {
+		return "", err
+	}
+	jwt, _, err := h.issuer.Issue(cr)
+	return jwt, err
+}
+
+// credentialRequest is what the credential ic records states.
+func (h *Handler) credentialRequest(ic accreditation.IssuedCredential) (credential.Request, error) {
+	var err error
 	cr := credential.Request{Kind: ic.Kind, ID: ic.ID, Learner: ic.LearnerID, Partial: ic.Partial,
 		List: strconv.FormatUint(ic.List, 10), Index: ic.Index}
 	if cr.IssuedAt, err = time.Parse(ledger.TimeLayout, ic.RecordedAt); err != nil {
-		return "", ic, err
+		return cr, err
 	}
 	if cr.Issued, err = h.entryRef(ic.Seq); err != nil {
-		return "", ic, err
+		return cr, err
 	}
 	names := map[string]string{}
 	for _, o := range ic.Outcomes {
 		ref, err := h.entryRef(o.Seq)
 		if err != nil {
-			return "", ic, err
+			return cr, err
 		}
 		name, ok := names[o.Institution]
 		if !ok {
@@ -121,18 +145,17 @@ func (h *Handler) issue(ctx context.Context, a actor, learner string, req accred
 	if ic.Award != nil {
 		ref, err := h.entryRef(ic.Award.Seq)
 		if err != nil {
-			return "", ic, err
+			return cr, err
 		}
 		in, err := h.bank.Institution(ic.Award.Institution)
 		if err != nil {
-			return "", ic, err
+			return cr, err
 		}
 		cr.Award = &credential.Award{Entry: ref, Institution: credential.Institution{ID: in.ID, Name: in.Name},
 			Programme: ic.Award.Programme.ID, Version: ic.Award.Programme.Version, Title: ic.Programme.Title,
 			Earned: ic.Award.Total.String(), Required: ic.Programme.Total.String(), On: ic.Award.On}
 	}
-	jwt, _, err := h.issuer.Issue(cr)
-	return jwt, ic, err
+	return cr, nil
 }
 
 // entryRef names ledger entry seq by its type and leaf hash.
@@ -307,13 +330,92 @@ func (h *Handler) verifyCredential(w http.ResponseWriter, r *http.Request, _ act
 	writeJSON(w, http.StatusOK, res)
 }
 
-// verifyPage is GET /verify: a form to paste a credential and, with one
-// given (?credential=, from the QR code of a printed transcript), the
-// result of each check. Plain HTML, no script.
+// verifyPage is GET /verify: a form to paste or upload a credential and,
+// with one given (?credential=, or ?id= the link of a printed transcript's
+// QR code), the result of each check. Plain HTML, no script.
 func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request, _ actor) {
 	page := verifyPageData{Credential: queryValue(r, "credential")}
-	if page.Credential != "" {
-		res := h.verifier().Verify(r.Context(), page.Credential)
+	status := http.StatusOK
+	if id := queryValue(r, "id"); id != "" && page.Credential == "" {
+		jwt, err := h.linkedCredential(r, id)
+		if err != nil {
+			p := problemFor(err)
+			status, page.Error = p.Status, cmp.Or(p.Detail, p.Title)
+		}
+		page.Linked = jwt
+	}
+	h.showVerification(w, r, status, page)
+}
+
+// maxUploadBody bounds POST /verify: a credential and a form's framing.
+const maxUploadBody = credential.MaxTokenBytes + 16<<10
+
+// verifyUpload is POST /verify, the page's form: the credential pasted
+// (part credential) or uploaded (part file) as multipart/form-data, or
+// the request's body itself as application/vc+jwt or text/plain.
+func (h *Handler) verifyUpload(w http.ResponseWriter, r *http.Request, _ actor) {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mt != "multipart/form-data" && mt != credential.MediaType && mt != "text/plain") {
+		writeProblem(w, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+			"send the credential as multipart/form-data (part credential or file), "+credential.MediaType+" or text/plain")
+		return
+	}
+	data, ok := readLimited(w, r, maxUploadBody, "bad-form", "Bad form")
+	if !ok {
+		return
+	}
+	if mt == "multipart/form-data" {
+		if data, err = uploadedCredential(data, params["boundary"]); err != nil {
+			writeProblem(w, http.StatusBadRequest, "bad-form", "Bad form", err.Error())
+			return
+		}
+	}
+	page, status := verifyPageData{Credential: strings.TrimSpace(string(data))}, http.StatusOK
+	if page.Credential == "" {
+		status, page.Error = http.StatusBadRequest, "no credential given: paste one or choose its file"
+	}
+	h.showVerification(w, r, status, page)
+}
+
+// uploadedCredential reads the one credential a form gives, pasted or as
+// a file: parts other than credential and file are refused, as is a form
+// giving both.
+func uploadedCredential(body []byte, boundary string) ([]byte, error) {
+	if boundary == "" {
+		return nil, errors.New("multipart/form-data without a boundary")
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	var out []byte
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("form: %v", err)
+		}
+		if name := part.FormName(); name != "credential" && name != "file" {
+			return nil, fmt.Errorf("form part %q: only credential and file are read", name)
+		}
+		b, err := io.ReadAll(part)
+		if err != nil {
+			return nil, fmt.Errorf("form: %v", err)
+		}
+		if b = bytes.TrimSpace(b); len(b) > 0 {
+			if out != nil {
+				return nil, errors.New("the form gives a credential twice: paste one or choose its file")
+			}
+			out = b
+		}
+	}
+}
+
+// showVerification verifies the credential page names, if any, and
+// writes the page with status.
+func (h *Handler) showVerification(w http.ResponseWriter, r *http.Request, status int, page verifyPageData) {
+	if jwt := cmp.Or(page.Credential, page.Linked); jwt != "" {
+		res := h.verifier().Verify(r.Context(), jwt)
+		chargeRows(r, int64(len(res.Checks)))
 		page.Result = &res
 		if res.Claims != nil {
 			page.Name = res.Claims.Name
@@ -321,14 +423,20 @@ func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request, _ actor) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	w.WriteHeader(status)
 	if err := verifyTemplate.Execute(w, page); err != nil {
 		h.requestLog(w).Error("verify page", "err", err)
 	}
 }
 
 type verifyPageData struct {
+	// Credential is the one pasted; Linked the one a link named, which
+	// the form does not repeat (the link is what the holder shares).
 	Credential string
+	Linked     string
+	Error      string
 	Name       string
 	Result     *credential.Result
 }
@@ -342,14 +450,16 @@ var verifyTemplate = template.Must(template.New("verify").Parse(`<!doctype html>
 <body>
 <main>
 <h1>Verify a credential</h1>
+{{with .Error}}<p class="failed" role="alert">{{.}}</p>{{end}}
 {{with .Result}}<section aria-labelledby="result">
 <h2 id="result">{{if .Valid}}<span class="ok">Valid</span>{{else if .Revoked}}<span class="failed">Revoked</span>{{else}}<span class="failed">Not valid</span>{{end}}{{with $.Name}}: {{.}}{{end}}</h2>
 <table><thead><tr><th scope="col">Check</th><th scope="col">Result</th><th scope="col">Detail</th></tr></thead><tbody>
 {{range .Checks}}<tr><th scope="row">{{.Check}}</th><td class="{{if .OK}}ok{{else}}failed{{end}}">{{if .OK}}ok{{else}}failed{{end}}</td><td>{{.Detail}}</td></tr>
 {{end}}</tbody></table></section>{{end}}
-<form method="get" action="/verify">
+<form method="post" action="/verify" enctype="multipart/form-data">
 <p><label for="credential">Paste a credential (a VC-JWT):</label></p>
-<p><textarea id="credential" name="credential" rows="8" required>{{.Credential}}</textarea></p>
+<p><textarea id="credential" name="credential" rows="8">{{.Credential}}</textarea></p>
+<p><label for="file">or choose its file:</label> <input type="file" id="file" name="file" accept=".jwt,.txt,application/vc+jwt,text/plain"></p>
 <p><button type="submit">Verify</button></p>
 </form>
 <p>Programs can POST the credential to <code>/v1/verify</code> as <code>{"credential": "..."}</code>.</p>

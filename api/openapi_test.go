@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"path"
 	"regexp"
 	"slices"
 	"sort"
@@ -376,10 +377,15 @@ func (ck *oasChecker) call(t *testing.T, r request) (*http.Response, []byte) {
 
 	// A request the server accepted must be one the document allows.
 	if resp.StatusCode < 300 && payload != nil && method == rt.Method && !r.badItems {
-		rbPtr := "/paths/" + pointerEscape(rt.Path) + "/" + strings.ToLower(rt.Method) + "/requestBody/content/application~1json/schema"
-		if ck.lookup(rbPtr) == nil {
-			t.Errorf("%s: the server accepted a body the document does not describe", what)
-		} else {
+		mt := "application/json"
+		if r.contentType != "" {
+			mt, _, _ = mime.ParseMediaType(r.contentType)
+		}
+		rbPtr := "/paths/" + pointerEscape(rt.Path) + "/" + strings.ToLower(rt.Method) + "/requestBody/content/" + pointerEscape(mt) + "/schema"
+		switch {
+		case ck.lookup(rbPtr) == nil:
+			t.Errorf("%s: the server accepted a body (%s) the document does not describe", what, mt)
+		case mt == "application/json":
 			ck.validate(t, what+" (request body)", rbPtr, payload)
 		}
 	}
@@ -612,6 +618,16 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	ck.call(t, request{route: "statusList", path: "/v1/status/9", want: 404})
 	ck.call(t, request{route: "verifyPage", path: "/verify?credential=" + url.QueryEscape(issued.Credential), want: 200})
 	ck.call(t, request{route: "verifyPage", path: "/verify", want: 200})
+	pdfResp, _ := ck.call(t, request{route: "transcriptPDF", path: "/v1/learners/L000123/transcript.pdf", token: learner, want: 200})
+	ck.call(t, request{route: "transcriptPDF", path: "/v1/learners/L000123/transcript.pdf", token: other, want: 403})
+	linked := strings.TrimPrefix(strings.SplitN(pdfResp.Header.Get("Link"), ">", 2)[0], "<"+s.URL)
+	ck.call(t, request{route: "getCredential", path: linked, want: 200})
+	ck.call(t, request{route: "getCredential", path: "/v1/credentials/1-AAAAAAAAAAAAAAAAAAAAAA", want: 404})
+	ck.call(t, request{route: "verifyPage", path: "/verify?id=" + path.Base(linked), want: 200})
+	ck.call(t, request{route: "verifyPage", path: "/verify?id=1-AAAAAAAAAAAAAAAAAAAAAA", want: 404})
+	ck.call(t, request{route: "didDocument", path: "/.well-known/did.json", want: 404}) // an http issuer URL
+	ck.call(t, request{route: "verifyUpload", path: "/verify", body: []byte(issued.Credential), contentType: credential.MediaType, want: 200})
+	ck.call(t, request{route: "verifyUpload", path: "/verify", body: []byte(`{}`), want: 415})
 	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: outcome("k-x", "L000123", "degree", 6, "86"), want: 422})
 	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: outcome("k-x", "L000123", "non_degree", 8, "86"), want: 422})
 	ck.call(t, request{route: "postOutcomes", path: "/v1/outcomes", token: college, body: []byte(`[1,2]`), want: 400})

@@ -139,6 +139,14 @@ func (f *permFixture) grant(t *testing.T, learner, inst string) string {
 	return g.ID
 }
 
+// printed has learner print its transcript, which issues its credential.
+func (f *permFixture) printed(t *testing.T, learner string) {
+	t.Helper()
+	if resp, body := f.s.do(t, "GET", "/v1/learners/"+learner+"/transcript.pdf", f.s.token(t, "learner", learner), nil); resp.StatusCode != 200 {
+		t.Fatalf("print %s: %d %s", learner, resp.StatusCode, body)
+	}
+}
+
 // grantFor is a grant body to inst, in force for 90 days.
 func grantFor(inst string) map[string]any {
 	return map[string]any{"institution": inst, "purpose": "admission", "expires_on": time.Now().UTC().AddDate(0, 0, 90).Format("2006-01-02")}
@@ -277,6 +285,20 @@ func TestPermissionTable(t *testing.T) {
 		},
 		"read balance": func(t *testing.T, learner string) permRequest {
 			return permRequest{"GET", "/v1/learners/" + learner + "/balance", nil}
+		},
+		// The printed transcript: the JSON transcript's readers, on an
+		// outcome of alpha's (a credential needs one), printed once by the
+		// learner so that the credential exists and the GET writes nothing.
+		"print transcript": func(t *testing.T, learner string) permRequest {
+			f.post(t, f.alpha, learner)
+			f.printed(t, learner)
+			return permRequest{"GET", "/v1/learners/" + learner + "/transcript.pdf", nil}
+		},
+		"print transcript granted alpha": func(t *testing.T, learner string) permRequest {
+			f.post(t, f.alpha, learner)
+			f.grant(t, learner, "alpha.example")
+			f.printed(t, learner)
+			return permRequest{"GET", "/v1/learners/" + learner + "/transcript.pdf", nil}
 		},
 		// The same reads after learner granted alpha access (section 7).
 		"read transcript granted alpha": func(t *testing.T, learner string) permRequest {
@@ -492,6 +514,13 @@ func TestPermissionTable(t *testing.T) {
 		{action: "read transcript withdrawn", who: "alpha", learner: "new", want: forbidden},
 		{action: "read transcript", who: "learner:L1", learner: "L1", want: 200},       // its own sub
 		{action: "read transcript", who: "learner:L1", learner: "L2", want: forbidden}, // another learner
+		{action: "print transcript", who: "admin", learner: "new", want: 200},
+		{action: "print transcript", who: "regulator", learner: "new", want: 200},
+		{action: "print transcript", who: "alpha", learner: "new", want: forbidden}, // posted for it, no grant
+		{action: "print transcript granted alpha", who: "alpha", learner: "new", want: 200},
+		{action: "print transcript granted alpha", who: "beta", learner: "new", want: forbidden},
+		{action: "print transcript", who: "learner:self", learner: "new", want: 200},
+		{action: "print transcript", who: "learner:L1", learner: "L2", want: forbidden},
 		{action: "read balance", who: "admin", learner: "L1", want: 200},
 		{action: "read balance", who: "regulator", learner: "L1", want: 200},
 		{action: "read balance", who: "alpha", learner: "L1", want: forbidden},
@@ -775,8 +804,8 @@ func TestPermissionTable(t *testing.T) {
 		"tlogEntries":      "read entry bundle",
 		"publishProgramme": "publish programme", "listProgrammes": "list programmes", "getProgramme": "read programme",
 		"programmeAudit": "read audit", "recordAward": "record award", "listAwards": "list awards",
-		"issueCredential": "issue credential",
-		"certifyUnit":     "certify unit", "applyForRecognition": "apply recognition", "getRecognition": "read recognition",
+		"issueCredential": "issue credential", "transcriptPDF": "print transcript",
+		"certifyUnit": "certify unit", "applyForRecognition": "apply recognition", "getRecognition": "read recognition",
 		"reviewRecognition": "review recognition", "decideRecognition": "decide recognition",
 		"appealRecognition": "appeal recognition", "decideRecognitionAppeal": "decide recognition appeal",
 	}

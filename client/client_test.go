@@ -21,6 +21,7 @@ import (
 	"creditbank/accreditation"
 	"creditbank/api"
 	"creditbank/client"
+	"creditbank/credential"
 	"creditbank/ledger"
 	"creditbank/vault"
 )
@@ -89,7 +90,12 @@ func startServer(t *testing.T, n int) *testServer {
 	s := &testServer{l: l, bank: bank, tk: tk}
 	s.admin = token(t, tk, accreditation.RoleAdmin, "root")
 	s.learner = token(t, tk, accreditation.RoleLearner, "L1")
-	h := api.New(api.Config{Bank: bank, Auth: auth, Log: quiet})
+	ik, err := credential.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := &credential.Issuer{Key: ik, Name: "Test credit bank", Origin: l.Origin()}
+	h := api.New(api.Config{Bank: bank, Auth: auth, Log: quiet, Issuer: issuer})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.failNext.Add(-1) >= 0 {
 			http.Error(w, "try again", http.StatusServiceUnavailable)
@@ -115,6 +121,7 @@ func startServer(t *testing.T, n int) *testServer {
 	}))
 	t.Cleanup(srv.Close)
 	s.url = srv.URL
+	issuer.Base = srv.URL
 	for i := range n {
 		s.register(t, fmt.Sprintf("inst%03d.example", i))
 	}

@@ -134,7 +134,7 @@ func allCases() []caseDef {
 		opsCases(), registrationCases(), keyCases(), scopeCases(), outcomeCases(),
 		inputCases(), authCases(), learnerCases(), identifierCases(), paramCases(), listCases(), statisticsCases(),
 		restartCases(),
-		permissionCases(), grantCases(), ruleCases(), ruleLifeCases(), historyCases(), policyCases(), conversionCases(), revocationCases(), duplicateCases(), previewCases(), suspensionCases(), equivalenceCases(), programmeCases(), unitCases(), recognitionCases(), logCases(), erasureCases(),
+		permissionCases(), grantCases(), ruleCases(), ruleLifeCases(), historyCases(), policyCases(), conversionCases(), revocationCases(), duplicateCases(), previewCases(), suspensionCases(), equivalenceCases(), programmeCases(), unitCases(), recognitionCases(), logCases(), credentialCases(), erasureCases(),
 		afterRestartCases(), statisticsAfterRestartCases(),
 	} {
 		cs = append(cs, part...)

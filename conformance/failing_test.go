@@ -165,6 +165,35 @@ func TestSuiteFails(t *testing.T) {
 			sample: []string{"conversion/cap-within-one", "conversion/cap-across-conversions",
 				"revocation/frees-its-share-of-the-cap"},
 		},
+		{
+			name: "every credential verifies as valid",
+			bad: misbehaviour{response: func(resp *http.Response) error {
+				if resp.Request.URL.Path != "/v1/verify" || resp.StatusCode != http.StatusOK {
+					return nil
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					return err
+				}
+				var v map[string]any
+				if json.Unmarshal(b, &v) == nil {
+					v["valid"], v["revoked"] = true, false
+					for _, ch := range v["checks"].([]any) {
+						ch.(map[string]any)["ok"] = true
+					}
+					b, _ = json.Marshal(v)
+				}
+				replaceBody(resp, b)
+				return nil
+			}},
+			sample: []string{"credentials/revoked-within-a-second", "credentials/tampered-invalid"},
+		},
+		{
+			name:   "a status list ignores If-None-Match",
+			bad:    misbehaviour{request: func(r *http.Request) { r.Header.Del("If-None-Match") }},
+			sample: []string{"credentials/status-list-etag"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

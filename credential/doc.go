@@ -24,6 +24,9 @@
 //	build.go    the credentials' JSON: Achievement, AchievementCredential, ClrCredential
 //	status.go   Bitstring Status List v1.0: the bitstring, its encoding, the list credential
 //	verify.go   Verifier: signature, validity dates, status and inclusion, each a Check
+//	link.go     unguessable links to issued credentials, keyed by the issuer key
+//	pdf.go      the printed transcript: a PDF of the outcomes with the QR code of its link
+//	did.go      the issuer's did:web identifier and document
 //
 // The schemas the tests validate against (testdata/schemas) and the Node
 // scripts that check interoperability with code we did not write

@@ -35,3 +35,22 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseLink feeds GET /v1/credentials/{ref} and /verify?id= their
+// outside input: ParseLink never panics, and what it accepts is exactly
+// the link of the seq it names.
+func FuzzParseLink(f *testing.F) {
+	k, err := NewKey()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(k.Link(7))
+	f.Add(k.Link(18446744073709551615))
+	f.Add("7-")
+	f.Add("-AAAAAAAAAAAAAAAAAAAAAA")
+	f.Fuzz(func(t *testing.T, ref string) {
+		if seq, ok := k.ParseLink(ref); ok && k.Link(seq) != ref {
+			t.Fatalf("ParseLink(%q) = %d, whose link is %q", ref, seq, k.Link(seq))
+		}
+	})
+}

@@ -112,3 +112,25 @@ func checkPrivate(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 }
+
+// TestNoPublicURLWarns starts without --public-url: a warning names the
+// local address credentials will name; with one, no warning.
+func TestNoPublicURLWarns(t *testing.T) {
+	for _, public := range []string{"", "https://credits.example.gov"} {
+		cfg := testConfig(t)
+		cfg.PublicURL = public
+		var logs syncBuffer
+		s, err := Start(cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := logs.line(noPublicURLWarning)
+		s.Close()
+		switch {
+		case public == "" && (rec == nil || rec["level"] != "WARN" || !strings.HasPrefix(rec["issuer"].(string), "http://127.0.0.1:")):
+			t.Errorf("without --public-url: %v\n%s", rec, logs.String())
+		case public != "" && rec != nil:
+			t.Errorf("with --public-url, warned: %v", rec)
+		}
+	}
+}

@@ -63,6 +63,11 @@ type Server struct {
 	closeErr error
 }
 
+// noPublicURLWarning is logged at start without --public-url: the
+// credentials' issuer id, status lists and the printed transcripts' links
+// then name the listen address, which a verifier elsewhere cannot reach.
+const noPublicURLWarning = "no --public-url: credentials issued now name the local address as their issuer, status lists and verification links; set --public-url to the address verifiers reach"
+
 // Start checks cfg, raises the soft limit on open files to the hard limit,
 // closes the data folder to others (0700) and refuses a private key file
 // others may read, opens the ledger in cfg.Data and checks its integrity,
@@ -203,6 +208,9 @@ func (s *Server) listen(trusted []api.Issuer) error {
 		return fmt.Errorf("issuer key: %v", err)
 	}
 	issuer := &credential.Issuer{Key: issuerKey, Base: s.cfg.credentialBase(), Name: s.cfg.BankName, Origin: s.ledger.Origin()}
+	if s.cfg.PublicURL == "" {
+		s.log.Warn(noPublicURLWarning, "issuer", issuer.Base)
+	}
 	handler := api.New(api.Config{
 		Issuer:           issuer,
 		Bank:             bank,
