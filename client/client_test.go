@@ -147,7 +147,11 @@ func token(t *testing.T, k api.PrivateKey, role accreditation.Role, sub string) 
 }
 
 // register registers an institution: one entry.
-func (s *testServer) register(t *testing.T, id string) {
+func (s *testServer) register(t *testing.T, id string) { s.registerWithKey(t, id) }
+
+// registerWithKey registers an institution with a new key, which it
+// returns: one entry.
+func (s *testServer) registerWithKey(t *testing.T, id string) api.PrivateKey {
 	t.Helper()
 	k, err := api.GenerateKey("EdDSA")
 	if err != nil {
@@ -171,6 +175,7 @@ func (s *testServer) register(t *testing.T, id string) {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("register %s: %s %s", id, resp.Status, b)
 	}
+	return k
 }
 
 func (s *testServer) client(token string) *client.Client {

@@ -176,41 +176,55 @@ func (c *Client) Programme(ctx context.Context, id string, version int) (Program
 // when it is not "", in id order, fetching pages as the loop goes; it
 // stops at the first error, which it yields.
 func (c *Client) Programmes(ctx context.Context, institution string) iter.Seq2[Programme, error] {
-	return func(yield func(Programme, error) bool) {
+	return pages(func(cursor string) (string, []Programme, string, error) {
+		q := url.Values{}
+		if institution != "" {
+			q.Set("institution", institution)
+		}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		path := "/v1/programmes"
+		if len(q) > 0 {
+			path += "?" + q.Encode()
+		}
+		var page struct {
+			Programmes []Programme `json:"programmes"`
+			NextCursor string      `json:"next_cursor"`
+		}
+		err := c.getJSON(ctx, path, &page)
+		return path, page.Programmes, page.NextCursor, err
+	})
+}
+
+// pages yields the items of the pages fetch reads, one cursor after the
+// other from "", until a page has no next cursor; it stops at the first
+// error, which it yields, and refuses a next cursor equal to the one
+// asked with, which would loop for ever. fetch returns the path it read,
+// for the error.
+func pages[T any](fetch func(cursor string) (path string, items []T, next string, err error)) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
 		cursor := ""
 		for {
-			q := url.Values{}
-			if institution != "" {
-				q.Set("institution", institution)
-			}
-			if cursor != "" {
-				q.Set("cursor", cursor)
-			}
-			path := "/v1/programmes"
-			if len(q) > 0 {
-				path += "?" + q.Encode()
-			}
-			var page struct {
-				Programmes []Programme `json:"programmes"`
-				NextCursor string      `json:"next_cursor"`
-			}
-			if err := c.getJSON(ctx, path, &page); err != nil {
-				yield(Programme{}, err)
+			path, items, next, err := fetch(cursor)
+			if err != nil {
+				yield(zero, err)
 				return
 			}
-			for _, p := range page.Programmes {
-				if !yield(p, nil) {
+			for _, it := range items {
+				if !yield(it, nil) {
 					return
 				}
 			}
-			if page.NextCursor == "" {
+			if next == "" {
 				return
 			}
-			if page.NextCursor == cursor {
-				yield(Programme{}, fmt.Errorf("GET %s: the next cursor is the one asked with", path))
+			if next == cursor {
+				yield(zero, fmt.Errorf("GET %s: the next cursor is the one asked with", path))
 				return
 			}
-			cursor = page.NextCursor
+			cursor = next
 		}
 	}
 }

@@ -77,36 +77,18 @@ func (c *Client) Unit(ctx context.Context, institution, code string, version int
 // default), fetching pages as the loop goes; it stops at the first error,
 // which it yields.
 func (c *Client) Units(ctx context.Context, f UnitFilter, pageSize int) iter.Seq2[Unit, error] {
-	return func(yield func(Unit, error) bool) {
-		cursor := ""
-		for {
-			path := "/v1/units"
-			if q := f.query(cursor, pageSize); len(q) > 0 {
-				path += "?" + q.Encode()
-			}
-			var page struct {
-				Units      []Unit `json:"units"`
-				NextCursor string `json:"next_cursor"`
-			}
-			if err := c.getPublicJSON(ctx, path, &page); err != nil {
-				yield(Unit{}, err)
-				return
-			}
-			for _, u := range page.Units {
-				if !yield(u, nil) {
-					return
-				}
-			}
-			if page.NextCursor == "" {
-				return
-			}
-			if page.NextCursor == cursor {
-				yield(Unit{}, fmt.Errorf("GET %s: the next cursor is the one asked with", path))
-				return
-			}
-			cursor = page.NextCursor
+	return pages(func(cursor string) (string, []Unit, string, error) {
+		path := "/v1/units"
+		if q := f.query(cursor, pageSize); len(q) > 0 {
+			path += "?" + q.Encode()
 		}
-	}
+		var page struct {
+			Units      []Unit `json:"units"`
+			NextCursor string `json:"next_cursor"`
+		}
+		err := c.getPublicJSON(ctx, path, &page)
+		return path, page.Units, page.NextCursor, err
+	})
 }
 
 func (f UnitFilter) query(cursor string, limit int) url.Values {

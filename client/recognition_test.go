@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -163,28 +160,7 @@ func TestRecognitionCase(t *testing.T) {
 // returns a client holding a token the institution signed.
 func (s *testServer) institutionClient(t *testing.T, id string) *client.Client {
 	t.Helper()
-	k, err := api.GenerateKey("EdDSA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, _ := k.Public()
-	jwk, err := pub.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := fmt.Sprintf(`{"id":%q,"name":"Test %s","kind":"university","keys":[%s]}`, id, id, jwk)
-	req, _ := http.NewRequest(http.MethodPost, s.url+"/v1/institutions", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+s.admin)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("register %s: %s %s", id, resp.Status, b)
-	}
+	k := s.registerWithKey(t, id)
 	tok, err := api.SignInstitutionToken(k, id, "creditbank", 5*time.Minute)
 	if err != nil {
 		t.Fatal(err)
