@@ -36,6 +36,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"creditbank/ledger"
 )
 
 // Log is what the submitter reads from the ledger (a *ledger.Ledger).
@@ -273,9 +275,9 @@ func noteBody(signed []byte) string {
 func (s *Submitter) round(ctx context.Context, cp []byte) {
 	s.last = cp
 	n, err := note.Open(cp, anyVerifier{})
-	var size uint64
+	var c ledger.Checkpoint
 	if err == nil {
-		size, err = treeSize(n.Text)
+		c, err = ledger.ParseCheckpoint(n.Text)
 	}
 	if err != nil {
 		s.log.Error("witness: the log's checkpoint does not parse", "err", err)
@@ -289,7 +291,7 @@ func (s *Submitter) round(ctx context.Context, cp []byte) {
 		skip := w.cosigned == body || now.Before(w.retryAt)
 		w.mu.Unlock()
 		if !skip {
-			wg.Go(func() { s.submit(ctx, w, cp, body, size) })
+			wg.Go(func() { s.submit(ctx, w, cp, body, c.Size) })
 		}
 	}
 	wg.Wait()
@@ -311,15 +313,6 @@ func (s *Submitter) round(ctx context.Context, cp []byte) {
 		s.log.Error("witness: save state", "err", err)
 	}
 	s.published.Store(&out)
-}
-
-// treeSize reads a checkpoint body's size line.
-func treeSize(text string) (uint64, error) {
-	lines := strings.SplitN(text, "\n", 3)
-	if len(lines) < 3 {
-		return 0, errors.New("checkpoint: no size line")
-	}
-	return ParseSize([]byte(lines[1] + "\n"))
 }
 
 // anyVerifier opens the log's own note for its text: the log's signature
